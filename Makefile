@@ -1,0 +1,123 @@
+# hourglass: plain GNU make.  `make`, `make check`, `make run`, `make install`.
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= $(PREFIX)/etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DESTDIR    ?=
+PKG_CONFIG ?= pkg-config
+INSTALL    ?= install
+
+# llhttp is compiled from Debian's node-llhttp sources; override for another copy.
+LLHTTP_SRC ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+
+CC     ?= cc
+CFLAGS ?= -O2 -g
+WARN    = -Wall -Wextra -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+          -Wshadow -Wpointer-arith
+ifneq ($(CI),)
+WARN   += -Werror
+endif
+ifneq ($(SANITIZE),)
+SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+PKGS      = libevent_core libevent_extra libevent_pthreads inih libsystemd
+PKG_CF   := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CHECK_CF := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(WARN) $(SANFLAGS) -MMD -MP \
+              -Ilib -I$(LLHTTP_INC) $(PKG_CF) $(CFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+LIBS_ALL    = lib/libhourglass.a $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC    := $(wildcard lib/*.c)
+LIB_OBJ    := $(LIB_SRC:.c=.o)
+LLHTTP_OBJ := lib/llhttp/api.o lib/llhttp/http.o lib/llhttp/llhttp.o
+DAEMON_OBJ := $(patsubst %.c,%.o,$(wildcard daemon/*.c))
+ORIGIN_OBJ := $(patsubst %.c,%.o,$(wildcard tests/origin/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:.c=)
+BENCH_SRC  := $(wildcard bench/bench_*.c)
+BENCH_BIN  := $(BENCH_SRC:.c=)
+
+ORIGIN = tests/origin/hourglass-origin
+
+# Rebuild everything when the compiler flags change (SANITIZE, CFLAGS, CI).
+FLAGS_STAMP = .build-flags
+FLAGS_NOW   = $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LLHTTP_SRC)
+$(shell echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+
+.PHONY: all deps check run install clean tests bench-progs bench
+all: lib/libhourglass.a hourglass $(ORIGIN)
+
+lib/%.o: lib/%.c $(FLAGS_STAMP)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Third-party code: built with its own (quiet) flags, never with -Werror.
+lib/llhttp/%.o: $(LLHTTP_SRC)/%.c $(FLAGS_STAMP)
+	@mkdir -p lib/llhttp
+	$(CC) -std=gnu11 -O2 -g -w $(SANFLAGS) -I$(LLHTTP_INC) -c -o $@ $<
+
+lib/libhourglass.a: $(LIB_OBJ) $(LLHTTP_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+daemon/%.o tests/%.o bench/%.o: ALL_CFLAGS += $(CHECK_CF)
+daemon/%.o: ALL_CFLAGS += -DSYSCONFDIR=\"$(SYSCONFDIR)\"
+%.o: %.c $(FLAGS_STAMP)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+hourglass: $(DAEMON_OBJ) lib/libhourglass.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJ) $(LIBS_ALL)
+
+$(ORIGIN): $(ORIGIN_OBJ) lib/libhourglass.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(ORIGIN_OBJ) $(LIBS_ALL)
+
+tests/unit/test_%: tests/unit/test_%.o lib/libhourglass.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBS_ALL) $(CHECK_LIBS)
+
+bench/%: bench/%.o lib/libhourglass.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBS_ALL)
+
+tests: all $(UNIT_BIN)
+bench-progs: all $(BENCH_BIN)
+
+# Install the Debian packages the build and tests need, if any is missing.
+deps:
+	@tools/deps.sh
+
+# deps first, then a fresh make so pkg-config sees what was just installed.
+check: deps
+	@$(MAKE) --no-print-directory tests
+	@tests/run
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@tools/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory bench-progs
+	@bench/run.sh
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/hourglass $(DESTDIR)$(UNITDIR)
+	$(INSTALL) -m 755 hourglass $(DESTDIR)$(BINDIR)/hourglass
+	$(INSTALL) -m 644 conf/hourglass.ini $(DESTDIR)$(SYSCONFDIR)/hourglass/hourglass.ini.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/hourglass/hourglass.ini ] || \
+	    $(INSTALL) -m 644 conf/hourglass.ini $(DESTDIR)$(SYSCONFDIR)/hourglass/hourglass.ini
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    systemd/hourglass.service > $(DESTDIR)$(UNITDIR)/hourglass.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/hourglass.service
+
+clean:
+	rm -f lib/*.o lib/*.d lib/llhttp/*.o lib/llhttp/*.d lib/libhourglass.a \
+	      daemon/*.o daemon/*.d hourglass tests/origin/*.o tests/origin/*.d $(ORIGIN) \
+	      tests/unit/*.o tests/unit/*.d $(UNIT_BIN) bench/*.o bench/*.d $(BENCH_BIN) \
+	      $(FLAGS_STAMP)
+	rm -rf tests/out
+
+-include $(wildcard lib/*.d daemon/*.d tests/origin/*.d tests/unit/*.d bench/*.d)

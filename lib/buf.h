@@ -1,0 +1,52 @@
+/*
+ * buf.h: I/O buffers from a per-thread free list.
+ *
+ * A connection holds a buffer only while bytes are in flight: an idle
+ * keep-alive connection holds none.  Buffers of the standard size are
+ * recycled, so steady traffic allocates nothing.  A buffer may grow past
+ * the standard size (a long request head); a grown buffer is freed, not
+ * recycled.
+ */
+#ifndef HG_BUF_H
+#define HG_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BUF_SIZE	16384
+
+struct buf {
+	char		*b_data;	/* NULL when the buffer is released */
+	uint32_t	 b_off;		/* first byte not yet consumed */
+	uint32_t	 b_len;		/* end of the valid bytes */
+	uint32_t	 b_cap;
+};
+
+/* Make sure b has storage; returns -1 when memory is exhausted. */
+int	buf_acquire(struct buf *);
+
+/* Give the storage back; b becomes empty. */
+void	buf_release(struct buf *);
+
+/* Grow b to hold at least cap bytes, keeping its content. */
+int	buf_grow(struct buf *, uint32_t cap);
+
+/* Move the unconsumed bytes to the start of the buffer. */
+void	buf_compact(struct buf *);
+
+/* Free the thread's cached buffers (at thread exit). */
+void	buf_cache_drain(void);
+
+static inline uint32_t
+buf_used(const struct buf *b)
+{
+	return b->b_len - b->b_off;
+}
+
+static inline uint32_t
+buf_room(const struct buf *b)
+{
+	return b->b_cap - b->b_len;
+}
+
+#endif

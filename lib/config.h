@@ -1,0 +1,152 @@
+/*
+ * config.h: the configuration model, loaded from one INI file.
+ *
+ * A struct config is immutable once config_load() returns it.  It is
+ * reference counted so that a reload can swap in a new one while requests
+ * in flight keep the one they started with: take a reference with
+ * config_ref() and drop it with config_unref().  The counts are atomic, so
+ * worker threads may share one config.
+ *
+ * Durations are held in milliseconds; 0 means "off".  Sizes are in bytes.
+ */
+#ifndef HG_CONFIG_H
+#define HG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "scope.h"
+
+#define CONFIG_SIZE_OFF		UINT64_MAX	/* max_body = off */
+#define CONFIG_DURATION_MAX	INT32_MAX	/* ~24.8 days, in ms */
+
+enum config_log_format {
+	CONFIG_LOG_LOGFMT,
+	CONFIG_LOG_JSON,
+};
+
+/* Syslog priorities, so that a level is also its journal prefix. */
+enum config_log_level {
+	CONFIG_LOG_CRIT = 2,
+	CONFIG_LOG_ERR = 3,
+	CONFIG_LOG_WARNING = 4,
+	CONFIG_LOG_INFO = 6,
+	CONFIG_LOG_DEBUG = 7,
+};
+
+enum config_balance {
+	CONFIG_BALANCE_ROUND_ROBIN,
+	CONFIG_BALANCE_LEAST_CONN,
+};
+
+/* A host and port as written: "127.0.0.1:80", "[::1]:80", "*:80", "name:80". */
+struct config_addr {
+	char		*host;		/* without brackets; "*" means any */
+	uint16_t	 port;
+	char		*text;		/* as written, for messages and dumps */
+};
+
+/* The [timeouts] keys; a route holds a full, merged copy. */
+struct config_timeouts {
+	uint32_t	 ms[SCOPE_COUNT];	/* per scope; 0 = off */
+	unsigned	 retries;
+	char		*deadline_header;	/* "" = disabled */
+	bool		 propagate_deadline;
+};
+
+struct config_server_addr {
+	struct config_addr addr;
+	unsigned	 weight;		/* server = HOST:PORT weight=N */
+};
+
+struct config_upstream {
+	char		*name;
+	struct config_server_addr *servers;
+	size_t		 nservers;
+	enum config_balance balance;
+	unsigned	 keepalive;		/* idle pooled connections per server */
+	uint32_t	 keepalive_idle_ms;	/* how long a pooled connection may idle */
+	unsigned	 max_fails;		/* 0 = never mark down */
+	uint32_t	 fail_timeout_ms;
+	uint32_t	 resolve_interval_ms;	/* re-resolve hostnames; 0 = at start only */
+};
+
+struct config_route {
+	char		*prefix;		/* [route PREFIX] */
+	char		*host;			/* NULL = any host */
+	struct config_upstream *upstream;	/* points into config.upstreams */
+	struct config_timeouts timeouts;	/* [timeouts] merged with overrides */
+};
+
+struct config {
+	char		*path;
+	unsigned	 generation;		/* set by the daemon on reload */
+
+	/* [server] */
+	struct config_addr *listen;
+	size_t		 nlisten;
+	unsigned	 workers;		/* 0 = auto (number of cores) */
+	unsigned	 max_connections;
+	char		*access_log;		/* a path, "stderr" or "off" */
+	enum config_log_format log_format;
+	enum config_log_level log_level;
+	struct config_addr *metrics_listen;	/* NULL = off */
+
+	/* [limits] */
+	uint64_t	 max_uri;
+	uint64_t	 max_header;
+	uint64_t	 max_body;		/* CONFIG_SIZE_OFF = no limit */
+
+	/* [timeouts] */
+	struct config_timeouts timeouts;
+
+	struct config_upstream *upstreams;
+	size_t		 nupstreams;
+	struct config_route *routes;		/* longest prefix first */
+	size_t		 nroutes;
+
+	int		 refs;			/* atomic; see config_ref() */
+};
+
+/*
+ * Load and validate an INI file.  On success return the config and leave
+ * *errors NULL.  On failure return NULL and set *errors to a malloc'd text,
+ * one line per problem, every problem in the file, each naming the file,
+ * line, section, key, the bad value and a correct example:
+ *   hourglass.ini:12: [timeouts] connect = "2x": not a duration (e.g. 250ms, 2s, 1m)
+ */
+struct config	*config_load(const char *path, char **errors);
+
+/* The same from a string in memory; name stands for the file in messages. */
+struct config	*config_load_string(const char *text, const char *name,
+		    char **errors);
+
+/* The built-in defaults, as if from an empty file. */
+struct config	*config_default(void);
+
+struct config	*config_ref(struct config *);
+void		 config_unref(struct config *);
+
+/* Write the effective configuration, every default filled in, as INI that
+ * config_load() accepts again. */
+void		 config_dump(const struct config *, FILE *);
+
+/* The route for a request: the longest matching prefix whose host (if any)
+ * matches; NULL when none does.  host may be NULL. */
+const struct config_route *config_route_match(const struct config *,
+		    const char *path, size_t pathlen, const char *host,
+		    size_t hostlen);
+
+/* Value parsers, also used by tests.  They return 0, or -1 with a short
+ * reason in *why ("not a duration", "too large", ...). */
+int		 config_parse_duration(const char *, bool allow_off,
+		    uint32_t *ms, const char **why);
+int		 config_parse_size(const char *, bool allow_off, uint64_t *bytes,
+		    const char **why);
+int		 config_parse_addr(const char *, struct config_addr *,
+		    const char **why);
+void		 config_addr_free(struct config_addr *);
+
+#endif

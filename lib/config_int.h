@@ -1,0 +1,116 @@
+/*
+ * config_int.h: private to the config module (config.c, config_parse.c,
+ * config_load.c); nothing else includes it.
+ *
+ * Every key is described once, in the tables of config.c: its syntax,
+ * where it is stored, and an example of a good value.  The same tables
+ * drive loading (config_load.c) and dumping (config.c), so a dump always
+ * loads back.
+ */
+#ifndef HG_CONFIG_INT_H
+#define HG_CONFIG_INT_H
+
+#include "config.h"
+
+#define nitems(a)	(sizeof (a) / sizeof (a)[0])
+#define CONFIG_MAXKEYS	16	/* per section, [timeouts] keys included */
+#define CONFIG_NTIMEOUTS 12	/* keys of [timeouts] */
+#define CONFIG_NROUTE	2	/* keys of [route] besides those of [timeouts] */
+#define CONFIG_ROUTE_UPSTREAM 0	/* index of "upstream" among them */
+
+enum config_kind {
+	CONFIG_SERVER,
+	CONFIG_LIMITS,
+	CONFIG_TIMEOUTS,
+	CONFIG_UPSTREAM,
+	CONFIG_ROUTE,
+	CONFIG_UNKNOWN,
+};
+
+enum config_type {
+	CT_LISTEN,		/* address, appended to config.listen */
+	CT_ADDR,		/* struct config_addr *, "off" = NULL */
+	CT_UINT,		/* unsigned in [min, max] */
+	CT_ENUM,		/* one of enums[], stored as an int-sized enum */
+	CT_PATH,		/* char *, not empty */
+	CT_SIZE,		/* uint64_t bytes */
+	CT_DURATION,		/* uint32_t ms */
+	CT_TOKEN,		/* char *, an HTTP header name or "" */
+	CT_BOOL,		/* bool */
+	CT_SERVER,		/* appended to config_upstream.servers */
+	CT_NAME,		/* char *, an upstream name */
+	CT_HOST,		/* char *, a host name */
+};
+
+#define CK_OFF		0x1	/* "off" (and 0 for durations) is allowed */
+#define CK_AUTO		0x2	/* "auto" is allowed and stored as 0 */
+#define CK_NONZERO	0x4	/* 0 is refused */
+#define CK_REPEAT	0x8	/* may be given more than once */
+
+struct config_enum {
+	const char	*name;
+	int		 value;
+};
+
+/* One key: its syntax, where it is stored, and an example for errors. */
+struct config_key {
+	const char	*name;		/* NULL: scope_name(scope) */
+	int		 scope;
+	enum config_type type;
+	size_t		 off;		/* from the section's base pointer */
+	int		 flags;
+	unsigned	 min, max;	/* CT_UINT */
+	const struct config_enum *enums;
+	const char	*example;
+};
+
+/* A kind of section and the keys it takes. */
+struct config_section {
+	const char		*name;
+	const struct config_key	*keys;
+	size_t			 nkeys;
+	int			 timeouts;	/* also takes [timeouts] keys */
+};
+
+/*
+ * A section as the loader reads it.  Its layout is shared because the
+ * [route] key table stores into it: a route names its upstream before
+ * the upstreams are all known.
+ */
+struct config_sect {
+	enum config_kind kind;
+	char		*title;		/* e.g. "route /api", for messages */
+	char		*arg;		/* NAME or PREFIX, or NULL */
+	int		 line;
+	int		 skip;		/* ignore its keys (reported already) */
+	int		 bad;		/* check its keys, then drop it */
+	int		 keyline[CONFIG_MAXKEYS]; /* where each key was set */
+	struct config_upstream up;	/* [upstream] */
+	struct config_route rt;		/* [route]: timeouts hold overrides */
+	char		*rt_upstream;
+};
+
+extern const struct config_section config_sections[CONFIG_UNKNOWN];
+extern const struct config_key config_timeouts_keys[CONFIG_NTIMEOUTS];
+
+/* The key's name in the file. */
+const char	*config_key_name(const struct config_key *);
+
+/* A config holding the built-in defaults, one reference, path name. */
+struct config	*config_new(const char *name);
+
+/* Free the listeners, as the first listen key of a file does. */
+void		 config_listen_clear(struct config *);
+
+/* Whether s is a name of letters, digits, '.', '-' and '_'. */
+int		 config_parse_name(const char *s);
+
+/*
+ * Parse value s for key k and store it at base + k->off (for CT_LISTEN and
+ * CT_SERVER base is the struct config or config_upstream).  On failure
+ * return -1 with a reason in *why, which may point into buf.
+ */
+int		 config_parse_key(const struct config_key *k, char *base,
+		    const char *s, const char **why, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,799 @@
+/*
+ * config_load.c: load and check a configuration file.
+ *
+ * inih splits "key = value" lines, trims them and calls config_handler().
+ * It is fed by config_reader(), one physical line per call, because inih
+ * alone cannot report what this module must: it does not pass line numbers
+ * to the handler (INI_HANDLER_LINENO is off in Debian's build), it returns
+ * only the first syntax error, it splits lines longer than its buffer into
+ * several (shifting every later line number), it truncates section names
+ * to 50 bytes, and it never calls the handler for a section without keys.
+ * So the reader counts lines, reads section headers itself, strips
+ * comments and leading blanks (which also turns off inih's multi-line
+ * values), and reports malformed and overlong lines; inih sees only
+ * well-formed key lines and empty ones.
+ *
+ * Comments start with ';' or '#', at the start of a line or after a blank.
+ * Every key may be given once per section, except listen and server.
+ * [server], [limits] and [timeouts] may each appear once.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config_int.h"
+
+#define CONFIG_MAXFILE	(16 * 1024 * 1024)
+
+struct config_error {
+	int		 line;
+	size_t		 seq;
+	char		*msg;
+};
+
+struct config_parser {
+	struct config	*cfg;
+	const char	*name;
+	const char	*pos, *end;	/* unread text */
+	int		 line;
+	struct config_sect **sects;
+	size_t		 nsects;
+	struct config_sect *cur;
+	int		 once[CONFIG_UPSTREAM];	/* line of [server] etc. */
+	struct config_error *errs;
+	size_t		 nerrs;
+	int		 nomem;
+	char		 why[128];	/* for config_parse_key() */
+};
+
+/* Copy s into buf, escaping control bytes, '"' and '\', maybe in quotes. */
+static const char *
+config_escape(const char *s, char *buf, size_t size, int quote)
+{
+	size_t n = 0;
+
+	if (quote)
+		buf[n++] = '"';
+	for (; *s != '\0' && n + 8 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			n += (size_t)snprintf(buf + n, size - n, "\\%c", c);
+		else if (c == '\t')
+			n += (size_t)snprintf(buf + n, size - n, "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
+		else
+			buf[n++] = (char)c;
+	}
+	if (*s != '\0')
+		n += (size_t)snprintf(buf + n, size - n, "...");
+	if (quote)
+		buf[n++] = '"';
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Record one error, "NAME:LINE: message"; line 0 leaves the line out. */
+static void __attribute__((format(printf, 3, 4)))
+config_error(struct config_parser *p, int line, const char *fmt, ...)
+{
+	struct config_error *e;
+	char *msg, *full;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r == -1) {
+		p->nomem = 1;
+		return;
+	}
+	if (line > 0)
+		r = asprintf(&full, "%s:%d: %s", p->name, line, msg);
+	else
+		r = asprintf(&full, "%s: %s", p->name, msg);
+	free(msg);
+	if (r == -1) {
+		p->nomem = 1;
+		return;
+	}
+	e = reallocarray(p->errs, p->nerrs + 1, sizeof *p->errs);
+	if (e == NULL) {
+		free(full);
+		p->nomem = 1;
+		return;
+	}
+	p->errs = e;
+	e[p->nerrs].line = line;
+	e[p->nerrs].seq = p->nerrs;
+	e[p->nerrs].msg = full;
+	p->nerrs++;
+}
+
+/* Record an error about one key: "[SECTION] KEY = "VALUE": what". */
+static void
+config_key_error(struct config_parser *p, int line, const char *title,
+    const char *key, const char *value, const char *what)
+{
+	char t[512], k[256], v[1024];
+
+	config_error(p, line, "[%s] %s = %s: %s",
+	    config_escape(title, t, sizeof t, 0),
+	    config_escape(key, k, sizeof k, 0),
+	    config_escape(value, v, sizeof v, 1), what);
+}
+
+/* Record an error about a section as a whole: "[SECTION]: what". */
+static void
+config_sect_error(struct config_parser *p, int line, const char *title,
+    const char *what)
+{
+	char t[512];
+
+	config_error(p, line, "[%s]: %s", config_escape(title, t, sizeof t, 0),
+	    what);
+}
+
+/* Allocate a section record and make it the current one. */
+static struct config_sect *
+config_sect_add(struct config_parser *p, enum config_kind kind)
+{
+	struct config_sect *s, **list;
+
+	list = reallocarray(p->sects, p->nsects + 1, sizeof *list);
+	if (list == NULL || (s = calloc(1, sizeof *s)) == NULL) {
+		if (list != NULL)
+			p->sects = list;
+		p->nomem = 1;
+		return NULL;
+	}
+	p->sects = list;
+	list[p->nsects++] = s;
+	s->kind = kind;
+	s->line = p->line;
+	s->skip = 1;
+	p->cur = s;
+	return s;
+}
+
+/* Free a section record and whatever it still owns. */
+static void
+config_sect_free(struct config_sect *s)
+{
+	free(s->title);
+	free(s->arg);
+	free(s->up.name);
+	for (size_t i = 0; i < s->up.nservers; i++)
+		config_addr_free(&s->up.servers[i].addr);
+	free(s->up.servers);
+	free(s->rt.prefix);
+	free(s->rt.host);
+	free(s->rt.timeouts.deadline_header);
+	free(s->rt_upstream);
+	free(s);
+}
+
+/* Look for a good [upstream] with this name before section last. */
+static struct config_sect *
+config_find_upstream(struct config_parser *p, const struct config_sect *last)
+{
+	for (size_t i = 0; i < p->nsects && p->sects[i] != last; i++) {
+		struct config_sect *s = p->sects[i];
+
+		if (s->kind == CONFIG_UPSTREAM && !s->skip && !s->bad &&
+		    strcmp(s->arg, last->arg) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* Check a [upstream NAME] or [route PREFIX] header and set up the record. */
+static void
+config_sect_named(struct config_parser *p, struct config_sect *s)
+{
+	struct config_sect *first;
+	char msg[128];
+
+	if (s->kind == CONFIG_UPSTREAM) {
+		if (!config_parse_name(s->arg)) {
+			config_sect_error(p, s->line, s->title, "not a name "
+			    "(letters, digits, '.', '-', '_'; e.g. [upstream api])");
+			s->bad = 1;
+		} else if ((first = config_find_upstream(p, s)) != NULL) {
+			snprintf(msg, sizeof msg, "duplicate upstream (first "
+			    "defined on line %d)", first->line);
+			config_sect_error(p, s->line, s->title, msg);
+			s->bad = 1;
+		}
+		if ((s->up.name = strdup(s->arg)) == NULL)
+			p->nomem = 1;
+		s->up.balance = CONFIG_BALANCE_ROUND_ROBIN;
+		s->up.keepalive = 32;
+		s->up.keepalive_idle_ms = 60000;
+		s->up.max_fails = 1;
+		s->up.fail_timeout_ms = 10000;
+		s->up.resolve_interval_ms = 30000;
+		return;
+	}
+	if (s->arg[0] != '/' || strpbrk(s->arg, " \t") != NULL) {
+		config_sect_error(p, s->line, s->title,
+		    "the prefix must start with / (e.g. [route /api])");
+		s->bad = 1;
+	}
+}
+
+/*
+ * Read a section header from s to e (a '[' to the end of the line) and make
+ * it the current section.  A broken or unknown header still becomes the
+ * current section, one whose keys are ignored, so that they are not
+ * blamed on the section before it.
+ */
+static void
+config_sect_start(struct config_parser *p, const char *s, const char *e)
+{
+	static const char *what = "sections: server, limits, timeouts, "
+	    "upstream NAME, route PREFIX";
+	const char *close = memchr(s, ']', (size_t)(e - s)), *w, *we, *a;
+	struct config_sect *sect;
+	char buf[512], msg[128];
+	int kind, r;
+
+	if ((sect = config_sect_add(p, CONFIG_UNKNOWN)) == NULL)
+		return;
+	if (close == NULL) {
+		config_error(p, p->line, "%s: missing ] (e.g. [server])",
+		    config_escape(s, buf, sizeof buf, 1));
+		return;
+	}
+	for (a = close + 1; a < e && (*a == ' ' || *a == '\t'); a++)
+		;
+	if (a < e && *a != ';' && *a != '#') {
+		config_error(p, p->line, "%s: text after ] (e.g. [server])",
+		    config_escape(s, buf, sizeof buf, 1));
+		return;
+	}
+	for (w = s + 1; w < close && (*w == ' ' || *w == '\t'); w++)
+		;
+	for (we = w; we < close && *we != ' ' && *we != '\t'; we++)
+		;
+	for (a = we; a < close && (*a == ' ' || *a == '\t'); a++)
+		;
+	while (close > a && (close[-1] == ' ' || close[-1] == '\t'))
+		close--;
+	for (kind = 0; kind < CONFIG_UNKNOWN; kind++) {
+		if (strlen(config_sections[kind].name) == (size_t)(we - w) &&
+		    memcmp(config_sections[kind].name, w, (size_t)(we - w)) == 0)
+			break;
+	}
+	if (a < close)
+		r = asprintf(&sect->title, "%.*s %.*s", (int)(we - w), w,
+		    (int)(close - a), a);
+	else
+		r = asprintf(&sect->title, "%.*s", (int)(we - w), w);
+	if (r == -1 || (a < close &&
+	    (sect->arg = strndup(a, (size_t)(close - a))) == NULL)) {
+		p->nomem = 1;
+		return;
+	}
+	sect->kind = (enum config_kind)kind;
+	if (kind == CONFIG_UNKNOWN) {
+		snprintf(msg, sizeof msg, "unknown section (%s)", what);
+		config_sect_error(p, p->line, sect->title, msg);
+	} else if (kind < CONFIG_UPSTREAM && sect->arg != NULL) {
+		config_sect_error(p, p->line, sect->title,
+		    "this section takes no name");
+	} else if (kind < CONFIG_UPSTREAM && p->once[kind] != 0) {
+		snprintf(msg, sizeof msg, "section already given on line %d",
+		    p->once[kind]);
+		config_sect_error(p, p->line, sect->title, msg);
+	} else if (kind < CONFIG_UPSTREAM) {
+		p->once[kind] = p->line;
+		sect->skip = 0;
+	} else if (sect->arg == NULL) {
+		config_sect_error(p, p->line, sect->title,
+		    kind == CONFIG_UPSTREAM ? "missing name (e.g. [upstream api])" :
+		    "missing prefix (e.g. [route /api])");
+	} else {
+		sect->skip = 0;
+		config_sect_named(p, sect);
+	}
+}
+
+/*
+ * The line reader given to inih: hand over one physical line per call,
+ * after the checks described at the top of this file.  Lines inih should
+ * not see are handed over empty.
+ */
+static char *
+config_reader(char *str, int num, void *stream)
+{
+	struct config_parser *p = stream;
+	const char *s = p->pos, *e, *nl, *c;
+	char q[1024];
+
+	if (s >= p->end)
+		return NULL;
+	nl = memchr(s, '\n', (size_t)(p->end - s));
+	e = nl != NULL ? nl : p->end;
+	p->pos = nl != NULL ? nl + 1 : p->end;
+	p->line++;
+	str[0] = '\0';
+	if (e > s && e[-1] == '\r')
+		e--;
+	if (p->line == 1 && e - s >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3;
+	while (s < e && (*s == ' ' || *s == '\t'))
+		s++;
+	if (memchr(s, '\0', (size_t)(e - s)) != NULL) {
+		config_error(p, p->line, "a NUL byte in the line");
+		return str;
+	}
+	if (s == e || *s == ';' || *s == '#')
+		return str;
+	for (c = s + 1; c < e; c++) {
+		if ((*c == ';' || *c == '#') && (c[-1] == ' ' || c[-1] == '\t')) {
+			e = c;
+			break;
+		}
+	}
+	if ((size_t)(e - s) >= (size_t)num) {
+		config_error(p, p->line, "line too long (at most %d bytes)",
+		    num - 1);
+		return str;
+	}
+	memcpy(str, s, (size_t)(e - s));
+	str[e - s] = '\0';
+	if (*s == '[') {
+		config_sect_start(p, str, str + (e - s));
+		str[0] = '\0';
+	} else if (strpbrk(str, "=:") == NULL) {
+		config_error(p, p->line, "%s: not KEY = VALUE or [SECTION]",
+		    config_escape(str, q, sizeof q, 1));
+		str[0] = '\0';
+	}
+	return str;
+}
+
+/* Find key name in the section s; set the base pointer and keyline index. */
+static const struct config_key *
+config_key_find(struct config_parser *p, struct config_sect *s,
+    const char *name, char **base, int *idx)
+{
+	const struct config_key *keys = config_sections[s->kind].keys;
+	size_t n = config_sections[s->kind].nkeys;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(keys[i].name, name) == 0) {
+			*idx = (int)i;
+			if (s->kind == CONFIG_UPSTREAM)
+				*base = (char *)&s->up;
+			else if (s->kind == CONFIG_ROUTE)
+				*base = (char *)s;
+			else
+				*base = (char *)p->cfg;
+			return &keys[i];
+		}
+	}
+	if (!config_sections[s->kind].timeouts)
+		return NULL;
+	for (size_t i = 0; i < CONFIG_NTIMEOUTS; i++) {
+		if (strcmp(config_key_name(&config_timeouts_keys[i]), name) == 0) {
+			*idx = (int)(n + i);
+			if (s->kind == CONFIG_ROUTE)
+				*base = (char *)&s->rt.timeouts;
+			else
+				*base = (char *)&p->cfg->timeouts;
+			return &config_timeouts_keys[i];
+		}
+	}
+	return NULL;
+}
+
+/* The names of the keys a section takes, "listen, workers, ...". */
+static void
+config_key_list(enum config_kind kind, char *buf, size_t size)
+{
+	const struct config_key *keys = config_sections[kind].keys;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < config_sections[kind].nkeys; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s",
+		    n ? ", " : "", keys[i].name);
+	for (size_t i = 0; config_sections[kind].timeouts &&
+	    i < CONFIG_NTIMEOUTS; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "",
+		    config_key_name(&config_timeouts_keys[i]));
+}
+
+/* The inih handler: check and store one key of the current section. */
+static int
+config_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct config_parser *p = user;
+	struct config_sect *s = p->cur;
+	const struct config_key *k;
+	const char *why = NULL;
+	char *base = NULL, list[512], msg[768];
+	int idx = 0;
+
+	(void)section;
+	if (s == NULL) {
+		char kq[256], vq[1024];
+
+		config_error(p, p->line, "%s = %s: key before any [section]",
+		    config_escape(name, kq, sizeof kq, 0),
+		    config_escape(value, vq, sizeof vq, 1));
+		return 1;
+	}
+	if (s->skip)
+		return 1;
+	if ((k = config_key_find(p, s, name, &base, &idx)) == NULL) {
+		config_key_list(s->kind, list, sizeof list);
+		snprintf(msg, sizeof msg, "unknown key (keys: %s)", list);
+		config_key_error(p, p->line, s->title, name, value, msg);
+		return 1;
+	}
+	if (s->keyline[idx] != 0 && !(k->flags & CK_REPEAT)) {
+		snprintf(msg, sizeof msg, "already set on line %d",
+		    s->keyline[idx]);
+		config_key_error(p, p->line, s->title, name, value, msg);
+		return 1;
+	}
+	if (s->keyline[idx] == 0) {
+		s->keyline[idx] = p->line;
+		/* The first listen replaces the default listener. */
+		if (k->type == CT_LISTEN)
+			config_listen_clear(p->cfg);
+	}
+	if (config_parse_key(k, base, value, &why, p->why, sizeof p->why) == -1) {
+		if (k->type == CT_ENUM) {
+			list[0] = '\0';
+			for (size_t i = 0, n = 0; k->enums[i].name != NULL; i++)
+				n += (size_t)snprintf(list + n, sizeof list - n,
+				    "%s%s", i ? ", " : "", k->enums[i].name);
+			snprintf(msg, sizeof msg, "not one of %s (e.g. %s)",
+			    list, k->example);
+		} else
+			snprintf(msg, sizeof msg, "%s (e.g. %s)", why,
+			    k->example);
+		config_key_error(p, p->line, s->title, name, value, msg);
+	}
+	return 1;
+}
+
+/* Copy timeouts, with a copy of the header name of their own. */
+static int
+config_timeouts_copy(struct config_timeouts *dst,
+    const struct config_timeouts *src)
+{
+	*dst = *src;
+	dst->deadline_header = strdup(src->deadline_header);
+	return dst->deadline_header == NULL ? -1 : 0;
+}
+
+/* Fill dst with the [timeouts] keys, then apply the route's overrides. */
+static int
+config_timeouts_merge(struct config_timeouts *dst,
+    const struct config_timeouts *global, const struct config_sect *s)
+{
+	const char *over = (const char *)&s->rt.timeouts;
+	size_t own = CONFIG_NROUTE;
+	char *d = (char *)dst;
+
+	if (config_timeouts_copy(dst, global) == -1)
+		return -1;
+	for (size_t i = 0; i < CONFIG_NTIMEOUTS; i++) {
+		const struct config_key *k = &config_timeouts_keys[i];
+
+		if (s->keyline[own + i] == 0)
+			continue;
+		switch (k->type) {
+		case CT_DURATION:
+			memcpy(d + k->off, over + k->off, sizeof (uint32_t));
+			break;
+		case CT_UINT:
+			memcpy(d + k->off, over + k->off, sizeof (unsigned));
+			break;
+		case CT_BOOL:
+			memcpy(d + k->off, over + k->off, sizeof (bool));
+			break;
+		default:	/* CT_TOKEN: deadline_header */
+			free(dst->deadline_header);
+			dst->deadline_header = strdup(s->rt.timeouts.deadline_header);
+			if (dst->deadline_header == NULL)
+				return -1;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Whether route a goes before b: longer prefix first, then host-specific. */
+static int
+config_route_before(const struct config_route *a, const struct config_route *b)
+{
+	size_t la = strlen(a->prefix), lb = strlen(b->prefix);
+
+	if (la != lb)
+		return la > lb;
+	return a->host != NULL && b->host == NULL;
+}
+
+/* Move the good [upstream] sections into the config; check servers. */
+static void
+config_finish_upstreams(struct config_parser *p)
+{
+	struct config *cfg = p->cfg;
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nsects; i++) {
+		struct config_sect *s = p->sects[i];
+
+		if (s->kind != CONFIG_UPSTREAM || s->skip || s->bad)
+			continue;
+		if (s->up.nservers == 0)
+			config_sect_error(p, s->line, s->title,
+			    "no server (e.g. server = 127.0.0.1:9000)");
+		n++;
+	}
+	if (n == 0)
+		return;
+	if ((cfg->upstreams = calloc(n, sizeof *cfg->upstreams)) == NULL) {
+		p->nomem = 1;
+		return;
+	}
+	for (size_t i = 0; i < p->nsects; i++) {
+		struct config_sect *s = p->sects[i];
+
+		if (s->kind != CONFIG_UPSTREAM || s->skip || s->bad)
+			continue;
+		cfg->upstreams[cfg->nupstreams++] = s->up;
+		memset(&s->up, 0, sizeof s->up);
+	}
+}
+
+/* Link a route section to its upstream; NULL after reporting why not. */
+static struct config_upstream *
+config_route_upstream(struct config_parser *p, struct config_sect *s)
+{
+	struct config *cfg = p->cfg;
+	char list[512], msg[640];
+	size_t n = 0;
+
+	if (s->rt_upstream == NULL) {
+		if (s->keyline[CONFIG_ROUTE_UPSTREAM] == 0)
+			config_sect_error(p, s->line, s->title,
+			    "missing upstream (e.g. upstream = origin)");
+		return NULL;
+	}
+	list[0] = '\0';
+	for (size_t i = 0; i < cfg->nupstreams; i++) {
+		if (strcmp(cfg->upstreams[i].name, s->rt_upstream) == 0)
+			return &cfg->upstreams[i];
+		n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",
+		    i ? ", " : "", cfg->upstreams[i].name);
+	}
+	/* One defined but broken is reported already. */
+	for (size_t i = 0; i < p->nsects; i++) {
+		if (p->sects[i]->kind == CONFIG_UPSTREAM && !p->sects[i]->skip &&
+		    strcmp(p->sects[i]->arg, s->rt_upstream) == 0)
+			return NULL;
+	}
+	if (cfg->nupstreams == 0)
+		snprintf(msg, sizeof msg, "no such upstream (no [upstream NAME] "
+		    "section is defined)");
+	else
+		snprintf(msg, sizeof msg, "no such upstream (upstreams: %s)",
+		    list);
+	config_key_error(p, s->keyline[CONFIG_ROUTE_UPSTREAM], s->title, "upstream",
+	    s->rt_upstream, msg);
+	return NULL;
+}
+
+/* Check the routes against each other, then build routes[] in match order. */
+static void
+config_finish_routes(struct config_parser *p)
+{
+	struct config *cfg = p->cfg;
+	struct config_upstream **ups;
+	char msg[128];
+	size_t n = 0;
+
+	if ((ups = calloc(p->nsects + 1, sizeof *ups)) == NULL) {
+		p->nomem = 1;
+		return;
+	}
+	for (size_t i = 0; i < p->nsects; i++) {
+		struct config_sect *s = p->sects[i];
+
+		if (s->kind != CONFIG_ROUTE || s->skip)
+			continue;
+		ups[i] = config_route_upstream(p, s);
+		for (size_t j = 0; j < i && !s->bad; j++) {
+			struct config_sect *t = p->sects[j];
+
+			if (t->kind != CONFIG_ROUTE || t->skip || t->bad ||
+			    strcmp(t->arg, s->arg) != 0)
+				continue;
+			if ((t->rt.host == NULL) != (s->rt.host == NULL) ||
+			    (s->rt.host != NULL &&
+			    strcasecmp(t->rt.host, s->rt.host) != 0))
+				continue;
+			snprintf(msg, sizeof msg, "duplicate route (same prefix "
+			    "and host as on line %d)", t->line);
+			config_sect_error(p, s->line, s->title, msg);
+			s->bad = 1;
+		}
+		n += !s->bad;
+	}
+	if (p->nerrs > 0 || n == 0) {
+		free(ups);
+		return;
+	}
+	if ((cfg->routes = calloc(n, sizeof *cfg->routes)) == NULL) {
+		p->nomem = 1;
+		free(ups);
+		return;
+	}
+	for (size_t i = 0; i < p->nsects; i++) {
+		struct config_sect *s = p->sects[i];
+		struct config_route r = { 0 };
+		size_t at;
+
+		if (s->kind != CONFIG_ROUTE || s->skip || s->bad)
+			continue;
+		if (config_timeouts_merge(&r.timeouts, &cfg->timeouts, s) == -1) {
+			free(r.timeouts.deadline_header);
+			p->nomem = 1;
+			break;
+		}
+		r.prefix = s->arg;
+		r.host = s->rt.host;
+		r.upstream = ups[i];
+		s->arg = NULL;
+		s->rt.host = NULL;
+		/* Insertion keeps file order among equals: a stable sort. */
+		for (at = cfg->nroutes; at > 0 &&
+		    config_route_before(&r, &cfg->routes[at - 1]); at--)
+			cfg->routes[at] = cfg->routes[at - 1];
+		cfg->routes[at] = r;
+		cfg->nroutes++;
+	}
+	free(ups);
+}
+
+/* Order errors by line, then as found. */
+static int
+config_error_cmp(const void *a, const void *b)
+{
+	const struct config_error *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Join the errors into one text, a line each; NULL if out of memory. */
+static char *
+config_errors_text(struct config_parser *p)
+{
+	size_t len = 1, at = 0;
+	char *text;
+
+	if (p->nomem)
+		config_error(p, 0, "out of memory");
+	qsort(p->errs, p->nerrs, sizeof *p->errs, config_error_cmp);
+	for (size_t i = 0; i < p->nerrs; i++)
+		len += strlen(p->errs[i].msg) + 1;
+	if ((text = malloc(len)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < p->nerrs; i++)
+		at += (size_t)sprintf(text + at, "%s\n", p->errs[i].msg);
+	text[at] = '\0';
+	return text;
+}
+
+/* Parse len bytes of text; name stands for the file in messages. */
+static struct config *
+config_load_text(const char *text, size_t len, const char *name,
+    char **errors)
+{
+	struct config_parser p;
+	struct config *cfg;
+	int r;
+
+	memset(&p, 0, sizeof p);
+	*errors = NULL;
+	p.name = name;
+	p.pos = text;
+	p.end = text + len;
+	if ((p.cfg = config_new(name)) == NULL) {
+		if (asprintf(errors, "%s: out of memory\n", name) == -1)
+			*errors = NULL;
+		return NULL;
+	}
+	r = ini_parse_stream(config_reader, &p, config_handler, &p);
+	if (r < 0)
+		p.nomem = 1;
+	else if (r > 0 && p.nerrs == 0)
+		config_error(&p, r, "cannot parse this line");
+	if (!p.nomem) {
+		config_finish_upstreams(&p);
+		config_finish_routes(&p);
+	}
+	cfg = p.cfg;
+	if (p.nerrs > 0 || p.nomem) {
+		*errors = config_errors_text(&p);
+		config_unref(cfg);
+		cfg = NULL;
+	}
+	for (size_t i = 0; i < p.nerrs; i++)
+		free(p.errs[i].msg);
+	free(p.errs);
+	for (size_t i = 0; i < p.nsects; i++)
+		config_sect_free(p.sects[i]);
+	free(p.sects);
+	return cfg;
+}
+
+/* Load and check an INI file; see config.h. */
+struct config *
+config_load(const char *path, char **errors)
+{
+	struct config *cfg;
+	char *buf = NULL, *nbuf;
+	size_t len = 0, cap = 0, n;
+	FILE *f;
+
+	*errors = NULL;
+	if ((f = fopen(path, "re")) == NULL)
+		goto fail;
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16384;
+			if (cap > CONFIG_MAXFILE) {
+				errno = EFBIG;
+				goto fail;
+			}
+			if ((nbuf = realloc(buf, cap)) == NULL)
+				goto fail;
+			buf = nbuf;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		if (errno == 0)
+			errno = EIO;
+		goto fail;
+	}
+	fclose(f);
+	cfg = config_load_text(buf, len, path, errors);
+	free(buf);
+	return cfg;
+fail:
+	if (asprintf(errors, "%s: %s\n", path, strerror(errno)) == -1)
+		*errors = NULL;
+	if (f != NULL)
+		fclose(f);
+	free(buf);
+	return NULL;
+}
+
+/* Load and check INI text held in memory; see config.h. */
+struct config *
+config_load_string(const char *text, const char *name, char **errors)
+{
+	return config_load_text(text, strlen(text), name, errors);
+}
+

@@ -1,0 +1,497 @@
+/*
+ * config_parse.c: the value syntaxes of the configuration file.
+ *
+ * Each parser takes one value as inih hands it over (already trimmed) and
+ * is strict about everything else: no signs, no fractions, no inner
+ * whitespace.  On failure it returns -1 with a short reason that the
+ * caller completes with an example of a good value.  config_parse_key()
+ * applies the right one to a key of the tables in config.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config_int.h"
+
+/* The number of leading ASCII digits of s. */
+static size_t
+config_parse_digits(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n] >= '0' && s[n] <= '9')
+		n++;
+	return n;
+}
+
+/*
+ * Add the n digits at s to *v; return -1 if the result would pass max.
+ * The caller has checked that the digits are there.
+ */
+static int
+config_parse_number(const char *s, size_t n, uint64_t max, uint64_t *v)
+{
+	uint64_t acc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(s[i] - '0');
+
+		if (acc > (max - d) / 10)
+			return -1;
+		acc = acc * 10 + d;
+	}
+	*v = acc;
+	return 0;
+}
+
+/*
+ * Parse a duration: digits and a unit (ms, s, m, h); a bare "0"; or "off"
+ * when allow_off.  Zero in any spelling means off.
+ */
+int
+config_parse_duration(const char *s, bool allow_off, uint32_t *ms,
+    const char **why)
+{
+	static const struct {
+		const char	*unit;
+		uint64_t	 ms;
+	} units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	uint64_t v, mult = 0;
+	size_t n;
+
+	if (strcmp(s, "off") == 0) {
+		if (!allow_off) {
+			*why = "cannot be disabled (0 or off)";
+			return -1;
+		}
+		*ms = 0;
+		return 0;
+	}
+	if ((n = config_parse_digits(s)) == 0) {
+		*why = "not a duration";
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcmp(s + n, units[i].unit) == 0)
+			mult = units[i].ms;
+	}
+	if (mult == 0 && s[n] != '\0') {
+		*why = "not a duration";
+		return -1;
+	}
+	if (config_parse_number(s, n, UINT64_MAX / 3600000, &v) == -1 ||
+	    v * (mult ? mult : 1) > CONFIG_DURATION_MAX) {
+		*why = "too large, at most 596h";
+		return -1;
+	}
+	if (v != 0 && mult == 0) {
+		*why = "missing unit";
+		return -1;
+	}
+	if (v == 0 && !allow_off) {
+		*why = "cannot be disabled (0 or off)";
+		return -1;
+	}
+	*ms = (uint32_t)(v * mult);
+	return 0;
+}
+
+/*
+ * Parse a size: digits with an optional k, m or g suffix (powers of 1024,
+ * either case), or "off" (CONFIG_SIZE_OFF) when allow_off.
+ */
+int
+config_parse_size(const char *s, bool allow_off, uint64_t *bytes,
+    const char **why)
+{
+	uint64_t v, mult = 1;
+	size_t n;
+
+	if (strcmp(s, "off") == 0) {
+		if (!allow_off) {
+			*why = "cannot be off";
+			return -1;
+		}
+		*bytes = CONFIG_SIZE_OFF;
+		return 0;
+	}
+	if ((n = config_parse_digits(s)) == 0) {
+		*why = "not a size";
+		return -1;
+	}
+	if (s[n] != '\0') {
+		switch (s[n]) {
+		case 'k': case 'K':
+			mult = 1024;
+			break;
+		case 'm': case 'M':
+			mult = 1024 * 1024;
+			break;
+		case 'g': case 'G':
+			mult = 1024 * 1024 * 1024;
+			break;
+		default:
+			*why = "not a size";
+			return -1;
+		}
+		if (s[n + 1] != '\0') {
+			*why = "not a size";
+			return -1;
+		}
+	}
+	/* UINT64_MAX itself is CONFIG_SIZE_OFF, so stop one below it. */
+	if (config_parse_number(s, n, (UINT64_MAX - 1) / mult, &v) == -1) {
+		*why = "too large";
+		return -1;
+	}
+	*bytes = v * mult;
+	return 0;
+}
+
+/* Whether c may appear in a host name or IPv4 address. */
+static int
+config_parse_hostchar(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+/*
+ * Parse "host:port", "[v6]:port" or "*:port".  The host is kept without
+ * brackets and is not resolved here.  Nothing is allocated on failure.
+ */
+int
+config_parse_addr(const char *s, struct config_addr *a, const char **why)
+{
+	const char *host, *hend, *port;
+	struct in6_addr in6;
+	char buf[INET6_ADDRSTRLEN + 16];
+	uint64_t v;
+	size_t n;
+
+	if (s[0] == '[') {
+		host = s + 1;
+		if ((hend = strchr(host, ']')) == NULL) {
+			*why = "missing ] after the IPv6 address";
+			return -1;
+		}
+		n = (size_t)(hend - host);
+		if (n == 0 || n >= sizeof buf) {
+			*why = "not an IPv6 address";
+			return -1;
+		}
+		memcpy(buf, host, n);
+		buf[n] = '\0';
+		if (inet_pton(AF_INET6, buf, &in6) != 1) {
+			*why = "not an IPv6 address";
+			return -1;
+		}
+		if (hend[1] != ':') {
+			*why = "missing port";
+			return -1;
+		}
+		port = hend + 2;
+	} else {
+		host = s;
+		if ((hend = strchr(s, ':')) == NULL) {
+			*why = "missing port";
+			return -1;
+		}
+		if (strchr(hend + 1, ':') != NULL) {
+			*why = "an IPv6 address must be in brackets";
+			return -1;
+		}
+		if (hend == host) {
+			*why = "missing host";
+			return -1;
+		}
+		if (!(hend - host == 1 && host[0] == '*')) {
+			for (const char *c = host; c < hend; c++) {
+				if (!config_parse_hostchar(*c)) {
+					*why = "not a host name or address";
+					return -1;
+				}
+			}
+		}
+		port = hend + 1;
+	}
+	if (*port == '\0') {
+		*why = "missing port";
+		return -1;
+	}
+	n = config_parse_digits(port);
+	if (n == 0 || port[n] != '\0' ||
+	    config_parse_number(port, n, 65535, &v) == -1) {
+		*why = "bad port (0..65535)";
+		return -1;
+	}
+	if ((a->host = strndup(host, (size_t)(hend - host))) == NULL ||
+	    (a->text = strdup(s)) == NULL) {
+		free(a->host);
+		a->host = NULL;
+		*why = "out of memory";
+		return -1;
+	}
+	a->port = (uint16_t)v;
+	return 0;
+}
+
+/* Free what config_parse_addr() allocated, not the struct itself. */
+void
+config_addr_free(struct config_addr *a)
+{
+	if (a == NULL)
+		return;
+	free(a->host);
+	free(a->text);
+	a->host = NULL;
+	a->text = NULL;
+}
+
+/* Whether s is a non-empty word of letters, digits, '.', '-' and '_'. */
+int
+config_parse_name(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '.' || *s == '-' ||
+		    *s == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Whether s is an HTTP header name (RFC 9110 token). */
+static int
+config_is_token(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (strchr("!#$%&'*+-.^_`|~", *s) == NULL &&
+		    !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9')))
+			return 0;
+	}
+	return 1;
+}
+
+/* Whether s is a host a Host header can carry: a name or a bracketed IPv6. */
+static int
+config_is_host(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 2 && s[0] == '[' && s[n - 1] == ']')
+		return strspn(s + 1, "0123456789abcdefABCDEF:.") == n - 2;
+	return config_parse_name(s);
+}
+
+/* Parse an unsigned decimal number within [min, max] into *v. */
+static int
+config_uint(const char *s, const struct config_key *k, unsigned *v,
+    const char **why, char *buf, size_t size)
+{
+	unsigned long long n;
+	char *end;
+
+	if ((k->flags & CK_AUTO) && strcmp(s, "auto") == 0) {
+		*v = 0;
+		return 0;
+	}
+	if (*s < '0' || *s > '9') {
+		*why = "not a number";
+		return -1;
+	}
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (*end != '\0') {
+		*why = "not a number";
+		return -1;
+	}
+	if (errno == ERANGE || n < k->min || n > k->max) {
+		snprintf(buf, size, "out of range (%u..%u)", k->min, k->max);
+		*why = buf;
+		return -1;
+	}
+	*v = (unsigned)n;
+	return 0;
+}
+
+/* Parse "HOST:PORT [weight=N]" and append it to the upstream's servers. */
+static int
+config_server(struct config_upstream *up, const char *s, const char **why)
+{
+	struct config_server_addr *sv, srv = { .weight = 1 };
+	const char *opt = s + strcspn(s, " \t");
+	char *text;
+	int weighted = 0;
+
+	if ((text = strndup(s, (size_t)(opt - s))) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	if (config_parse_addr(text, &srv.addr, why) == -1) {
+		free(text);
+		return -1;
+	}
+	free(text);
+	if (srv.addr.port == 0 || strcmp(srv.addr.host, "*") == 0) {
+		*why = "needs a host and a port other than 0";
+		goto fail;
+	}
+	while (*(opt += strspn(opt, " \t")) != '\0') {
+		size_t n = strcspn(opt, " \t"), d;
+		unsigned long w = 0;
+
+		if (n < 8 || strncmp(opt, "weight=", 7) != 0 || weighted) {
+			*why = "unknown or repeated option";
+			goto fail;
+		}
+		for (d = 7; d < n && opt[d] >= '0' && opt[d] <= '9' &&
+		    w <= 1000; d++)
+			w = w * 10 + (unsigned long)(opt[d] - '0');
+		if (d != n || w < 1 || w > 1000) {
+			*why = "weight out of range (1..1000)";
+			goto fail;
+		}
+		srv.weight = (unsigned)w;
+		weighted = 1;
+		opt += n;
+	}
+	sv = reallocarray(up->servers, up->nservers + 1, sizeof *sv);
+	if (sv == NULL) {
+		*why = "out of memory";
+		goto fail;
+	}
+	up->servers = sv;
+	sv[up->nservers++] = srv;
+	return 0;
+fail:
+	config_addr_free(&srv.addr);
+	return -1;
+}
+
+/* Replace the string at *dst with a copy of s. */
+static int
+config_setstr(char **dst, const char *s, const char **why)
+{
+	char *copy;
+
+	if ((copy = strdup(s)) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+/* Parse value s for key k and store it; see config_int.h. */
+int
+config_parse_key(const struct config_key *k, char *base, const char *s,
+    const char **why, char *buf, size_t size)
+{
+	struct config *cfg = (struct config *)base;
+	struct config_addr a, *ap, *list;
+	void *dst = base + k->off;
+	int i;
+
+	switch (k->type) {
+	case CT_LISTEN:
+		if (config_parse_addr(s, &a, why) == -1)
+			return -1;
+		list = reallocarray(cfg->listen, cfg->nlisten + 1, sizeof a);
+		if (list == NULL) {
+			config_addr_free(&a);
+			*why = "out of memory";
+			return -1;
+		}
+		cfg->listen = list;
+		list[cfg->nlisten++] = a;
+		return 0;
+	case CT_ADDR:
+		ap = NULL;
+		if (strcmp(s, "off") != 0) {
+			if (config_parse_addr(s, &a, why) == -1)
+				return -1;
+			if ((ap = malloc(sizeof *ap)) == NULL) {
+				config_addr_free(&a);
+				*why = "out of memory";
+				return -1;
+			}
+			*ap = a;
+		}
+		*(struct config_addr **)dst = ap;
+		return 0;
+	case CT_UINT:
+		return config_uint(s, k, dst, why, buf, size);
+	case CT_ENUM:
+		for (i = 0; k->enums[i].name != NULL; i++) {
+			if (strcmp(s, k->enums[i].name) == 0) {
+				*(int *)dst = k->enums[i].value;
+				return 0;
+			}
+		}
+		*why = "unknown value";
+		return -1;
+	case CT_PATH:
+		if (*s == '\0') {
+			*why = "empty";
+			return -1;
+		}
+		return config_setstr(dst, s, why);
+	case CT_SIZE:
+		if (config_parse_size(s, k->flags & CK_OFF, dst, why) == -1)
+			return -1;
+		if ((k->flags & CK_NONZERO) && *(uint64_t *)dst == 0) {
+			*why = "cannot be 0";
+			return -1;
+		}
+		return 0;
+	case CT_DURATION:
+		return config_parse_duration(s, k->flags & CK_OFF, dst, why);
+	case CT_TOKEN:
+		if (*s != '\0' && !config_is_token(s)) {
+			*why = "not a header name";
+			return -1;
+		}
+		return config_setstr(dst, s, why);
+	case CT_BOOL:
+		if (strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 ||
+		    strcasecmp(s, "on") == 0 || strcmp(s, "1") == 0)
+			*(bool *)dst = true;
+		else if (strcasecmp(s, "no") == 0 ||
+		    strcasecmp(s, "false") == 0 ||
+		    strcasecmp(s, "off") == 0 || strcmp(s, "0") == 0)
+			*(bool *)dst = false;
+		else {
+			*why = "not yes or no";
+			return -1;
+		}
+		return 0;
+	case CT_SERVER:
+		return config_server((struct config_upstream *)base, s, why);
+	case CT_NAME:
+		if (!config_parse_name(s)) {
+			*why = "not an upstream name";
+			return -1;
+		}
+		return config_setstr(dst, s, why);
+	case CT_HOST:
+		if (!config_is_host(s)) {
+			*why = "not a host name";
+			return -1;
+		}
+		return config_setstr(dst, s, why);
+	}
+	*why = "unknown type";
+	return -1;
+}

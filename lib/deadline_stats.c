@@ -1,0 +1,174 @@
+/* deadline_stats.c: timer lateness and loop lag per thread; the lag probe. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deadline.h"
+
+/* Upper bounds of the buckets, in microseconds; the last one is +Inf. */
+static const int64_t deadline_bounds[DEADLINE_BUCKETS - 1] = {
+	10, 25, 50, 100, 250, 500,
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+};
+
+static __thread struct deadline_stats deadline_stats_tls;
+
+struct deadline_probe {
+	struct event	 dp_ev;
+	int64_t		 dp_interval;	/* microseconds */
+	int64_t		 dp_due;	/* when the probe should fire */
+};
+
+/* The calling thread's statistics. */
+struct deadline_stats *
+deadline_stats_local(void)
+{
+	return &deadline_stats_tls;
+}
+
+/* Copy the calling thread's statistics. */
+void
+deadline_stats_get(struct deadline_stats *out)
+{
+	*out = deadline_stats_tls;
+}
+
+/* Zero the calling thread's statistics. */
+void
+deadline_stats_reset(void)
+{
+	memset(&deadline_stats_tls, 0, sizeof deadline_stats_tls);
+}
+
+/* Add histogram src into dst. */
+static void
+deadline_hist_add(struct deadline_hist *dst, const struct deadline_hist *src)
+{
+	for (int i = 0; i < DEADLINE_BUCKETS; i++)
+		dst->dh_bucket[i] += src->dh_bucket[i];
+	dst->dh_count += src->dh_count;
+	dst->dh_sum_us += src->dh_sum_us;
+	if (src->dh_max_us > dst->dh_max_us)
+		dst->dh_max_us = src->dh_max_us;
+}
+
+/* Add the statistics of another thread into dst. */
+void
+deadline_stats_add(struct deadline_stats *dst, const struct deadline_stats *src)
+{
+	deadline_hist_add(&dst->ds_late, &src->ds_late);
+	deadline_hist_add(&dst->ds_lag, &src->ds_lag);
+	if (src->ds_lag_last_us > dst->ds_lag_last_us)
+		dst->ds_lag_last_us = src->ds_lag_last_us;
+	dst->ds_early += src->ds_early;
+	dst->ds_fires += src->ds_fires;
+	dst->ds_rearms += src->ds_rearms;
+	dst->ds_expired += src->ds_expired;
+	dst->ds_cancelled += src->ds_cancelled;
+	dst->ds_arm_errors += src->ds_arm_errors;
+}
+
+/* Count one sample into its bucket; the first bound not below it. */
+void
+deadline_stats_record(struct deadline_hist *h, int64_t us)
+{
+	int i;
+
+	if (us < 0)
+		us = 0;
+	for (i = 0; i < DEADLINE_BUCKETS - 1; i++) {
+		if (us <= deadline_bounds[i])
+			break;
+	}
+	h->dh_bucket[i]++;
+	h->dh_count++;
+	h->dh_sum_us += (uint64_t)us;
+	if ((uint64_t)us > h->dh_max_us)
+		h->dh_max_us = (uint64_t)us;
+}
+
+/* Upper bound of bucket i in microseconds; INT64_MAX for +Inf. */
+int64_t
+deadline_stats_bound(int i)
+{
+	if (i < 0 || i >= DEADLINE_BUCKETS - 1)
+		return INT64_MAX;
+	return deadline_bounds[i];
+}
+
+/* Arm the probe for its due instant; see deadline_arm() on the cache. */
+static int
+deadline_probe_arm(struct deadline_probe *p, int64_t now)
+{
+	struct timeval tv;
+	int64_t rel = p->dp_due > now ? p->dp_due - now : 0;
+
+	tv.tv_sec = rel / 1000000;
+	tv.tv_usec = rel % 1000000;
+	event_base_update_cache_time(event_get_base(&p->dp_ev));
+	if (event_add(&p->dp_ev, &tv) == -1) {
+		deadline_stats_tls.ds_arm_errors++;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The probe fired: its lateness is how long the loop was busy past the
+ * instant.  The next instant counts from now, so a stall gives one sample,
+ * not a burst of catch-up fires.
+ */
+static void
+deadline_probe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct deadline_probe *p = arg;
+	int64_t now = deadline_now_refresh();
+
+	(void)fd;
+	(void)what;
+	if (now >= p->dp_due) {
+		deadline_stats_record(&deadline_stats_tls.ds_lag,
+		    now - p->dp_due);
+		deadline_stats_tls.ds_lag_last_us = (uint64_t)(now - p->dp_due);
+		p->dp_due = now + p->dp_interval;
+	}
+	(void)deadline_probe_arm(p, now);
+}
+
+/* Start a timer on base that records loop lag every interval_ms. */
+struct deadline_probe *
+deadline_probe_start(struct event_base *base, unsigned interval_ms)
+{
+	struct deadline_probe *p;
+	int64_t now;
+
+	if (base == NULL || interval_ms == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((p = calloc(1, sizeof *p)) == NULL)
+		return NULL;
+	if (event_assign(&p->dp_ev, base, -1, 0, deadline_probe_cb, p) == -1) {
+		free(p);
+		errno = EINVAL;
+		return NULL;
+	}
+	now = deadline_now_refresh();
+	p->dp_interval = (int64_t)interval_ms * 1000;
+	p->dp_due = now + p->dp_interval;
+	if (deadline_probe_arm(p, now) == -1) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Stop and free the probe. */
+void
+deadline_probe_stop(struct deadline_probe *p)
+{
+	if (p == NULL)
+		return;
+	event_del(&p->dp_ev);
+	free(p);
+}

@@ -1,0 +1,973 @@
+/* http.c: HTTP/1.1 message parsing and framing over llhttp. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+/* Parser states (hp_state). */
+enum {
+	ST_IDLE,	/* no byte of a message yet */
+	ST_HEAD,	/* in the head */
+	ST_BODY,	/* in the body */
+	ST_NOBODY,	/* HTTP_GOT_HEAD returned; no body follows */
+	ST_DONE,	/* HTTP_DONE returned */
+	ST_ERROR,	/* failed; hp_err holds the verdict */
+};
+
+/* hp_pflags: what the fields of the head said so far. */
+#define P_OPEN		0x01	/* a token's span is open */
+#define P_CONN_CLOSE	0x02	/* Connection: close */
+#define P_CONN_KA	0x04	/* Connection: keep-alive */
+#define P_TE_CHUNKED	0x08	/* the last transfer coding is chunked */
+#define P_TE_BAD	0x10	/* a coding follows chunked */
+
+/* At most this many field names listed by Connection: every other field
+ * is matched against them. */
+#define CONN_OPTS_MAX	16
+
+/* ASCII lower case of c. */
+static inline unsigned char
+http_lc(unsigned char c)
+{
+	return (unsigned)(c - 'A') < 26 ? c | 0x20 : c;
+}
+
+/* Whether n bytes at s equal lit, which is in lower case, ignoring case. */
+static inline bool
+http_eq_lit(const char *s, const char *lit, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (http_lc((unsigned char)s[i]) != (unsigned char)lit[i])
+			return false;
+	}
+	return true;
+}
+
+/* Whether n bytes at a and at b are equal, ignoring case. */
+static bool
+http_eq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (http_lc((unsigned char)a[i]) != http_lc((unsigned char)b[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Which of the field names we act on this is: a length switch, then one
+ * compare (two for a few lengths). */
+static int
+http_classify(const char *s, size_t n)
+{
+	switch (n) {
+	case 2:
+		return http_eq_lit(s, "te", 2) ? HTTP_FK_TE : HTTP_FK_OTHER;
+	case 3:
+		return http_eq_lit(s, "via", 3) ? HTTP_FK_VIA : HTTP_FK_OTHER;
+	case 4:
+		return http_eq_lit(s, "host", 4) ? HTTP_FK_HOST : HTTP_FK_OTHER;
+	case 6:
+		return http_eq_lit(s, "expect", 6) ? HTTP_FK_EXPECT : HTTP_FK_OTHER;
+	case 7:
+		if (http_eq_lit(s, "trailer", 7))
+			return HTTP_FK_TRAILER;
+		return http_eq_lit(s, "upgrade", 7) ? HTTP_FK_UPGRADE : HTTP_FK_OTHER;
+	case 10:
+		if (http_eq_lit(s, "connection", 10))
+			return HTTP_FK_CONNECTION;
+		return http_eq_lit(s, "keep-alive", 10) ? HTTP_FK_KEEP_ALIVE : HTTP_FK_OTHER;
+	case 14:
+		return http_eq_lit(s, "content-length", 14) ?
+		    HTTP_FK_CONTENT_LENGTH : HTTP_FK_OTHER;
+	case 15:
+		return http_eq_lit(s, "x-forwarded-for", 15) ? HTTP_FK_XFF : HTTP_FK_OTHER;
+	case 16:
+		if (http_eq_lit(s, "x-forwarded-host", 16))
+			return HTTP_FK_XFH;
+		return http_eq_lit(s, "proxy-connection", 16) ?
+		    HTTP_FK_PROXY_CONNECTION : HTTP_FK_OTHER;
+	case 17:
+		if (http_eq_lit(s, "transfer-encoding", 17))
+			return HTTP_FK_TRANSFER_ENCODING;
+		return http_eq_lit(s, "x-forwarded-proto", 17) ? HTTP_FK_XFP : HTTP_FK_OTHER;
+	}
+	return HTTP_FK_OTHER;
+}
+
+/* Step to the next element of a comma-separated list, trimmed of
+ * whitespace; empty elements are skipped.  Returns false at the end. */
+static bool
+http_list_next(const char **pp, const char *end, const char **tok,
+    size_t *toklen)
+{
+	const char *p = *pp, *s, *e;
+
+	while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+		p++;
+	if (p == end)
+		return false;
+	s = p;
+	while (p < end && *p != ',')
+		p++;
+	for (e = p; e > s && (e[-1] == ' ' || e[-1] == '\t'); e--)
+		;
+	*tok = s;
+	*toklen = (size_t)(e - s);
+	*pp = p;
+	return true;
+}
+
+/* Whether a comma-separated field value lists token (case-insensitive). */
+bool
+http_list_has(const char *value, size_t len, const char *token)
+{
+	const char *p = value, *tok;
+	size_t n = strlen(token), toklen;
+
+	while (http_list_next(&p, value + len, &tok, &toklen)) {
+		if (toklen == n && http_eq(tok, token, n))
+			return true;
+	}
+	return false;
+}
+
+/* The characters of a host[:port]: those of a reg-name, an IP literal and
+ * a port; no userinfo, path or whitespace. */
+static const bool http_host_chars[256] = {
+	['0' ... '9'] = true, ['A' ... 'Z'] = true, ['a' ... 'z'] = true,
+	['-'] = true, ['.'] = true, ['_'] = true, ['~'] = true, ['!'] = true,
+	['$'] = true, ['&'] = true, ['\''] = true, ['('] = true, [')'] = true,
+	['*'] = true, ['+'] = true, [','] = true, [';'] = true, ['='] = true,
+	['%'] = true, [':'] = true, ['['] = true, [']'] = true,
+};
+
+/* Whether n bytes at s form a plausible host[:port]. */
+static bool
+http_host_valid(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!http_host_chars[(unsigned char)s[i]])
+			return false;
+	}
+	return true;
+}
+
+/* The parser a llhttp callback runs for. */
+static inline struct http_parser *
+http_of(llhttp_t *ll)
+{
+	return ll->data;
+}
+
+/* Record why parsing failed (the first reason wins); for callbacks. */
+static int
+http_cb_fail(struct http_parser *hp, enum http_verdict v, const char *why)
+{
+	if (hp->hp_err == 0) {
+		hp->hp_err = v;
+		hp->hp_reason = why;
+	}
+	return -1;
+}
+
+/* Fail the parser for good and return the verdict. */
+static enum http_verdict
+http_fail(struct http_parser *hp, enum http_verdict v, const char *why)
+{
+	http_cb_fail(hp, v, why);
+	hp->hp_state = ST_ERROR;
+	return hp->hp_err;
+}
+
+/*
+ * Add a piece of a token to its span.  llhttp may deliver one token in
+ * several pieces (one per feed); the head is contiguous in the caller's
+ * buffer, so the first piece gives the offset and the others extend it.
+ * A gap between pieces means llhttp skipped bytes within the token (it
+ * does at a NUL in a reason phrase): that is an error.  The callbacks skip
+ * empty pieces: llhttp gives some at a feed boundary, and one for an empty
+ * field value after the CRLF that ends it.
+ */
+static inline int
+http_span_add(struct http_parser *hp, struct http_span *s, const char *at,
+    size_t len)
+{
+	uint32_t off = (uint32_t)(at - hp->hp_base);
+
+	if (!(hp->hp_pflags & P_OPEN)) {
+		s->off = off;
+		s->len = (uint32_t)len;
+		hp->hp_pflags |= P_OPEN;
+	} else if (off == s->off + s->len)
+		s->len += (uint32_t)len;
+	else
+		return http_cb_fail(hp, HTTP_ERR_BAD, "invalid character");
+	return 0;
+}
+
+/* A piece of the method. */
+static int
+http_on_method(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *hp = http_of(ll);
+
+	if (hp->hp_state != ST_HEAD || len == 0)
+		return 0;
+	return http_span_add(hp, &hp->hp_msg->method, at, len);
+}
+
+/* A piece of the request target: enforce max_uri as soon as it is passed. */
+static int
+http_on_url(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *hp = http_of(ll);
+	struct http_msg *m = hp->hp_msg;
+	bool first = !(hp->hp_pflags & P_OPEN);
+
+	if (hp->hp_state != ST_HEAD || len == 0)
+		return 0;
+	if (http_span_add(hp, &m->target, at, len) != 0)
+		return -1;
+	if (first && m->target.off != m->method.off + m->method.len + 1)
+		return http_cb_fail(hp, HTTP_ERR_BAD, "bad request line");
+	if (hp->hp_limits.max_uri != 0 && m->target.len > hp->hp_limits.max_uri)
+		return http_cb_fail(hp, HTTP_ERR_URI, "request target too long");
+	return 0;
+}
+
+/* A piece of the reason phrase. */
+static int
+http_on_status(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *hp = http_of(ll);
+
+	if (hp->hp_state != ST_HEAD || len == 0)
+		return 0;
+	return http_span_add(hp, &hp->hp_msg->reason, at, len);
+}
+
+/*
+ * The version digits: check that the start line around them is exactly
+ * "METHOD SP target SP HTTP/" or "HTTP/" at the first byte, which llhttp's
+ * loose build does not (extra spaces, RTSP/ and ICE/ versions).
+ */
+static int
+http_on_version(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *hp = http_of(ll);
+	struct http_msg *m = hp->hp_msg;
+	uint32_t off = (uint32_t)(at - hp->hp_base), want;
+
+	if (hp->hp_state != ST_HEAD || len == 0 || (hp->hp_pflags & P_OPEN))
+		return 0;
+	hp->hp_pflags |= P_OPEN;
+	if (ll->type == HTTP_REQUEST)
+		want = m->target.off + m->target.len + 6;
+	else
+		want = 5;
+	if (off != want || memcmp(at - 5, "HTTP/", 5) != 0 ||
+	    (ll->type == HTTP_REQUEST && at[-6] != ' '))
+		return http_cb_fail(hp, HTTP_ERR_BAD, "bad start line");
+	return 0;
+}
+
+/* The method, target, reason or version is complete. */
+static int
+http_on_token_complete(llhttp_t *ll)
+{
+	http_of(ll)->hp_pflags &= ~P_OPEN;
+	return 0;
+}
+
+/* Make room for one more field in a message. */
+static int
+http_msg_grow(struct http_msg *m)
+{
+	struct http_field *f;
+	size_t cap = (size_t)m->cap * 2;
+
+	if (cap > UINT16_MAX)
+		cap = UINT16_MAX;
+	if (cap <= m->cap)
+		return -1;
+	if (m->fields == m->inline_fields) {
+		if ((f = malloc(cap * sizeof *f)) == NULL)
+			return -1;
+		memcpy(f, m->inline_fields, m->nfields * sizeof *f);
+	} else if ((f = realloc(m->fields, cap * sizeof *f)) == NULL)
+		return -1;
+	m->fields = f;
+	m->cap = (uint16_t)cap;
+	return 0;
+}
+
+/*
+ * A piece of a field name.  Trailer fields (in the body) are not kept.
+ * A field must start a line ended by CRLF: llhttp's loose build takes a
+ * bare LF after the start line.
+ */
+static int
+http_on_field(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *hp = http_of(ll);
+	struct http_msg *m;
+
+	if (hp->hp_state != ST_HEAD || len == 0)
+		return 0;
+	if (!(hp->hp_pflags & P_OPEN)) {
+		m = hp->hp_msg;
+		if (m->nfields == m->cap && http_msg_grow(m) != 0)
+			return http_cb_fail(hp, HTTP_ERR_HEADER,
+			    "too many header fields");
+		if (at[-1] != '\n' || at[-2] != '\r')
+			return http_cb_fail(hp, HTTP_ERR_BAD,
+			    "line not ended by CRLF");
+		hp->hp_field = &m->fields[m->nfields];
+	}
+	return http_span_add(hp, &hp->hp_field->name, at, len);
+}
+
+/* A field name is complete: check it, and note the names we act on. */
+static int
+http_on_field_complete(llhttp_t *ll)
+{
+	struct http_parser *hp = http_of(ll);
+	struct http_msg *m = hp->hp_msg;
+	struct http_field *f = hp->hp_field;
+	const char *name;
+
+	if (hp->hp_state != ST_HEAD)
+		return 0;
+	if (!(hp->hp_pflags & P_OPEN))
+		return http_cb_fail(hp, HTTP_ERR_BAD, "empty field name");
+	hp->hp_pflags &= ~P_OPEN;
+	name = hp->hp_base + f->name.off;
+	/* llhttp's loose build takes spaces in and before the colon. */
+	for (uint32_t i = 0; i < f->name.len; i++) {
+		if (name[i] == ' ')
+			return http_cb_fail(hp, HTTP_ERR_BAD,
+			    "invalid field name");
+	}
+	f->kind = (uint8_t)http_classify(name, f->name.len);
+	switch (f->kind) {
+	case HTTP_FK_HOST:
+		if (m->host >= 0)
+			return http_cb_fail(hp, HTTP_ERR_BAD, "more than one Host");
+		m->host = m->nfields;
+		break;
+	case HTTP_FK_CONTENT_LENGTH:
+		if (m->flags & HTTP_F_LENGTH)
+			return http_cb_fail(hp, HTTP_ERR_BAD,
+			    "more than one Content-Length");
+		m->flags |= HTTP_F_LENGTH;
+		break;
+	}
+	m->known |= HTTP_FK_BIT(f->kind);
+	return 0;
+}
+
+/*
+ * A piece of a field value.  Only whitespace may come between the colon
+ * and the value, and the pieces must follow each other: a gap is an
+ * obs-fold (CRLF and whitespace), which llhttp's loose build accepts.
+ */
+static int
+http_on_value(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *hp = http_of(ll);
+	struct http_field *f = hp->hp_field;
+	uint32_t off = (uint32_t)(at - hp->hp_base), i;
+
+	if (hp->hp_state != ST_HEAD || len == 0)
+		return 0;
+	if (!(hp->hp_pflags & P_OPEN)) {
+		for (i = f->name.off + f->name.len + 1; i < off; i++) {
+			if (hp->hp_base[i] != ' ' && hp->hp_base[i] != '\t')
+				return http_cb_fail(hp, HTTP_ERR_BAD, "obs-fold");
+		}
+	} else if (off != f->value.off + f->value.len)
+		return http_cb_fail(hp, HTTP_ERR_BAD, "obs-fold");
+	return http_span_add(hp, &f->value, at, len);
+}
+
+/* Note what a Transfer-Encoding value says: chunked must come last, once. */
+static void
+http_parse_te(struct http_parser *hp, const char *v, size_t len)
+{
+	const char *p = v, *tok;
+	size_t n;
+
+	while (http_list_next(&p, v + len, &tok, &n)) {
+		if (hp->hp_pflags & P_TE_CHUNKED)
+			hp->hp_pflags |= P_TE_BAD;
+		if (n == 7 && http_eq_lit(tok, "chunked", 7))
+			hp->hp_pflags |= P_TE_CHUNKED;
+		else
+			hp->hp_pflags &= ~P_TE_CHUNKED;
+	}
+}
+
+/* Note what a Connection value says; other options name fields to drop. */
+static int
+http_parse_connection(struct http_parser *hp, const char *v, size_t len)
+{
+	const char *p = v, *tok;
+	size_t n;
+
+	while (http_list_next(&p, v + len, &tok, &n)) {
+		if (n == 5 && http_eq_lit(tok, "close", 5))
+			hp->hp_pflags |= P_CONN_CLOSE;
+		else if (n == 10 && http_eq_lit(tok, "keep-alive", 10))
+			hp->hp_pflags |= P_CONN_KA;
+		else {
+			hp->hp_msg->known |= HTTP_FK_BIT(HTTP_FK_CONN_NAMED);
+			if (++hp->hp_nconn > CONN_OPTS_MAX)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* A field is complete: trim its value and act on the names we know. */
+static int
+http_on_value_complete(llhttp_t *ll)
+{
+	struct http_parser *hp = http_of(ll);
+	struct http_msg *m = hp->hp_msg;
+	struct http_field *f = hp->hp_field;
+	const char *v;
+
+	if (hp->hp_state != ST_HEAD)
+		return 0;
+	if (!(hp->hp_pflags & P_OPEN)) {
+		f->value.off = f->name.off + f->name.len + 1;
+		f->value.len = 0;
+	}
+	hp->hp_pflags &= ~P_OPEN;
+	v = hp->hp_base + f->value.off;
+	while (f->value.len > 0 && (v[0] == ' ' || v[0] == '\t')) {
+		v++;
+		f->value.off++;
+		f->value.len--;
+	}
+	while (f->value.len > 0 &&
+	    (v[f->value.len - 1] == ' ' || v[f->value.len - 1] == '\t'))
+		f->value.len--;
+
+	switch (f->kind) {
+	case HTTP_FK_HOST:
+		if (!http_host_valid(v, f->value.len))
+			return http_cb_fail(hp, HTTP_ERR_BAD, "invalid Host");
+		break;
+	case HTTP_FK_TRANSFER_ENCODING:
+		http_parse_te(hp, v, f->value.len);
+		break;
+	case HTTP_FK_CONNECTION:
+		if (http_parse_connection(hp, v, f->value.len) != 0)
+			return http_cb_fail(hp, HTTP_ERR_BAD,
+			    "too many Connection options");
+		break;
+	case HTTP_FK_EXPECT:
+		if (f->value.len == 12 && http_eq_lit(v, "100-continue", 12))
+			m->flags |= HTTP_F_EXPECT_100;
+		break;
+	}
+	m->nfields++;
+	return 0;
+}
+
+/* Stop llhttp at the end of the head and at the end of the message. */
+static int
+http_on_pause(llhttp_t *ll)
+{
+	(void)ll;
+	return HPE_PAUSED;
+}
+
+/* Decoded body bytes: hand them to the caller. */
+static int
+http_on_body(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *hp = http_of(ll);
+
+	if (hp->hp_body_cb != NULL)
+		hp->hp_body_cb(hp->hp_body_arg, at, len);
+	return 0;
+}
+
+#define HTTP_SETTINGS_COMMON					\
+	.on_method = http_on_method,				\
+	.on_url = http_on_url,					\
+	.on_status = http_on_status,				\
+	.on_version = http_on_version,				\
+	.on_header_field = http_on_field,			\
+	.on_header_value = http_on_value,			\
+	.on_method_complete = http_on_token_complete,		\
+	.on_url_complete = http_on_token_complete,		\
+	.on_status_complete = http_on_token_complete,		\
+	.on_version_complete = http_on_token_complete,		\
+	.on_header_field_complete = http_on_field_complete,	\
+	.on_header_value_complete = http_on_value_complete,	\
+	.on_headers_complete = http_on_pause,			\
+	.on_message_complete = http_on_pause
+
+/* Two tables, so that a body nobody decodes costs no callback. */
+static const llhttp_settings_t http_settings = {
+	HTTP_SETTINGS_COMMON,
+};
+static const llhttp_settings_t http_settings_body = {
+	HTTP_SETTINGS_COMMON,
+	.on_body = http_on_body,
+};
+
+/* Empty a message for reuse without releasing anything. */
+static void
+http_msg_init(struct http_msg *m)
+{
+	memset(m, 0, offsetof(struct http_msg, inline_fields));
+	m->content_length = -1;
+	m->host = -1;
+	m->cap = HTTP_INLINE_FIELDS;
+	m->fields = m->inline_fields;
+}
+
+/* Release what a message holds (a grown field array). */
+void
+http_msg_free(struct http_msg *m)
+{
+	if (m->fields != m->inline_fields)
+		free(m->fields);
+	m->fields = m->inline_fields;
+	m->cap = HTTP_INLINE_FIELDS;
+	m->nfields = 0;
+}
+
+/* Set up a parser for one direction of a connection. */
+void
+http_parser_init(struct http_parser *hp, enum http_kind kind,
+    struct http_msg *m, const struct http_limits *lim)
+{
+	memset(hp, 0, sizeof *hp);
+	llhttp_init(&hp->hp_ll, kind == HTTP_KIND_REQUEST ? HTTP_REQUEST :
+	    HTTP_RESPONSE, &http_settings);
+	hp->hp_ll.data = hp;
+	hp->hp_msg = m;
+	if (lim != NULL)
+		hp->hp_limits = *lim;
+	hp->hp_state = ST_IDLE;
+	http_msg_init(m);
+}
+
+/* Make ready for the next message on the same connection. */
+void
+http_parser_reset(struct http_parser *hp)
+{
+	llhttp_reset(&hp->hp_ll);
+	hp->hp_base = NULL;
+	hp->hp_field = NULL;
+	hp->hp_fed = 0;
+	hp->hp_state = ST_IDLE;
+	hp->hp_err = 0;
+	hp->hp_pflags = 0;
+	hp->hp_nconn = 0;
+	hp->hp_tail = 0;
+	hp->hp_reason = NULL;
+	http_msg_free(hp->hp_msg);
+	http_msg_init(hp->hp_msg);
+}
+
+/* For a response parser: the request was HEAD, so the response has no body. */
+void
+http_parser_set_head_request(struct http_parser *hp, bool head)
+{
+	hp->hp_head_request = head;
+}
+
+/* Deliver decoded body bytes to cb as they are framed (NULL to stop). */
+void
+http_parser_set_body_cb(struct http_parser *hp, http_body_cb cb, void *arg)
+{
+	hp->hp_body_cb = cb;
+	hp->hp_body_arg = arg;
+	hp->hp_ll.settings = (void *)(cb != NULL ? &http_settings_body :
+	    &http_settings);
+}
+
+/*
+ * Split an absolute-form target (http://authority/path) into its authority
+ * and its path.  An empty path is the "/" just before the authority; an
+ * empty path followed by a query has no span to stand for it, so it is
+ * refused, as are userinfo and other schemes.
+ */
+static int
+http_target_absolute(struct http_msg *m, const char *head,
+    struct http_span *auth)
+{
+	const char *t = head + m->target.off;
+	uint32_t n = m->target.len, i, a;
+
+	if (n >= 7 && http_eq_lit(t, "http://", 7))
+		i = 7;
+	else if (n >= 8 && http_eq_lit(t, "https://", 8))
+		i = 8;
+	else
+		return -1;
+	for (a = i; i < n && t[i] != '/' && t[i] != '?' && t[i] != '#'; i++)
+		;
+	if (i == a || !http_host_valid(t + a, i - a))
+		return -1;
+	auth->off = m->target.off + a;
+	auth->len = i - a;
+	if (i == n) {
+		m->path.off = m->target.off + a - 1;
+		m->path.len = 1;
+	} else if (t[i] == '/') {
+		m->path.off = m->target.off + i;
+		m->path.len = n - i;
+	} else
+		return -1;
+	m->flags |= HTTP_F_ABSOLUTE;
+	return 0;
+}
+
+/* The request head is complete: check the target and Host, set the flags.
+ * Returns whether a body follows, or -1. */
+static int
+http_request_complete(struct http_parser *hp, bool chunked)
+{
+	struct http_msg *m = hp->hp_msg;
+	const char *head = hp->hp_base, *t = head + m->target.off;
+	struct http_span auth = { 0, 0 }, hv;
+
+	m->method_id = hp->hp_ll.method;
+	if (m->method_id == HTTP_CONNECT)
+		return http_cb_fail(hp, HTTP_ERR_BAD, "CONNECT is not served");
+	if (m->target.len == 0)
+		return http_cb_fail(hp, HTTP_ERR_BAD, "bad target");
+	if (t[0] == '/')
+		m->path = m->target;
+	else if (m->target.len == 1 && t[0] == '*') {
+		if (m->method_id != HTTP_OPTIONS)
+			return http_cb_fail(hp, HTTP_ERR_BAD, "bad target");
+		m->path = m->target;
+	} else if (http_target_absolute(m, head, &auth) != 0)
+		return http_cb_fail(hp, HTTP_ERR_BAD, "bad target");
+
+	if (m->host >= 0) {
+		hv = m->fields[m->host].value;
+		if ((m->flags & HTTP_F_ABSOLUTE) && (hv.len != auth.len ||
+		    !http_eq(head + hv.off, head + auth.off, auth.len)))
+			return http_cb_fail(hp, HTTP_ERR_BAD,
+			    "Host does not match the target");
+		m->authority = hv;
+	} else if (m->minor == 1)
+		return http_cb_fail(hp, HTTP_ERR_BAD, "no Host");
+	else
+		m->authority = auth;
+
+	if ((m->known & HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING)) && !chunked)
+		return http_cb_fail(hp, HTTP_ERR_BAD,
+		    "Transfer-Encoding is not chunked");
+	if (chunked)
+		m->flags |= HTTP_F_CHUNKED | HTTP_F_BODY;
+	else if (m->content_length > 0)
+		m->flags |= HTTP_F_BODY;
+	return (m->flags & HTTP_F_BODY) != 0;
+}
+
+/*
+ * The response head is complete: check the status line, set the flags.
+ * Returns whether a body follows, or -1.  llhttp's loose build takes a
+ * status of fewer digits, and control characters in the reason phrase.
+ */
+static int
+http_response_complete(struct http_parser *hp, bool chunked)
+{
+	struct http_msg *m = hp->hp_msg;
+	const char *b = hp->hp_base;
+	unsigned char c;
+	int s;
+
+	s = m->status = hp->hp_ll.status_code;
+	if (s < 100)
+		return http_cb_fail(hp, HTTP_ERR_BAD, "bad status");
+	if (m->reason.len > 0) {
+		if (m->reason.off != 13 || b[12] != ' ' ||
+		    b[m->reason.off + m->reason.len] != '\r')
+			return http_cb_fail(hp, HTTP_ERR_BAD, "bad status line");
+		for (uint32_t i = 0; i < m->reason.len; i++) {
+			c = (unsigned char)b[m->reason.off + i];
+			if ((c < 0x20 && c != '\t') || c == 0x7f)
+				return http_cb_fail(hp, HTTP_ERR_BAD,
+				    "bad status line");
+		}
+	} else if (b[12] != '\r' && (b[12] != ' ' || b[13] != '\r'))
+		return http_cb_fail(hp, HTTP_ERR_BAD, "bad status line");
+	if (s == 101)
+		return http_cb_fail(hp, HTTP_ERR_BAD,
+		    "101 Switching Protocols without Upgrade");
+	if (s < 200 || s == 204 || s == 304 || hp->hp_head_request)
+		return 0;
+	if (chunked)
+		m->flags |= HTTP_F_CHUNKED | HTTP_F_BODY;
+	else if (m->known & HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING))
+		m->flags |= HTTP_F_TO_EOF | HTTP_F_BODY;
+	else if (m->flags & HTTP_F_LENGTH) {
+		if (m->content_length > 0)
+			m->flags |= HTTP_F_BODY;
+	} else
+		m->flags |= HTTP_F_TO_EOF | HTTP_F_BODY;
+	return (m->flags & HTTP_F_BODY) != 0;
+}
+
+/*
+ * Mark the fields that Connection lists as hop-by-hop, so that the head
+ * writers need not parse Connection.  Only fields of no other kind are
+ * marked: Connection cannot remove Host or the framing fields.
+ */
+static void
+http_mark_conn_named(struct http_msg *m, const char *head)
+{
+	const char *opt[CONN_OPTS_MAX], *p, *end, *tok;
+	size_t optlen[CONN_OPTS_MAX], n;
+	struct http_field *f;
+	int nopt = 0, i, j;
+
+	for (i = 0; i < m->nfields; i++) {
+		if (m->fields[i].kind != HTTP_FK_CONNECTION)
+			continue;
+		p = head + m->fields[i].value.off;
+		end = p + m->fields[i].value.len;
+		while (http_list_next(&p, end, &tok, &n) && nopt < CONN_OPTS_MAX) {
+			if ((n == 5 && http_eq_lit(tok, "close", 5)) ||
+			    (n == 10 && http_eq_lit(tok, "keep-alive", 10)))
+				continue;
+			opt[nopt] = tok;
+			optlen[nopt++] = n;
+		}
+	}
+	m->known &= ~HTTP_FK_BIT(HTTP_FK_CONN_NAMED);
+	for (i = 0; i < m->nfields; i++) {
+		f = &m->fields[i];
+		if (f->kind != HTTP_FK_OTHER)
+			continue;
+		for (j = 0; j < nopt; j++) {
+			if (optlen[j] == f->name.len &&
+			    http_eq(opt[j], head + f->name.off, optlen[j])) {
+				f->kind = HTTP_FK_CONN_NAMED;
+				m->known |= HTTP_FK_BIT(HTTP_FK_CONN_NAMED);
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * The head is complete (head_len is set): the checks that need all of it,
+ * then the flags.  Returns whether a body follows, or -1.
+ */
+static int
+http_head_complete(struct http_parser *hp)
+{
+	struct http_msg *m = hp->hp_msg;
+	llhttp_t *ll = &hp->hp_ll;
+	bool chunked, te, keep;
+	int body;
+
+	/* llhttp's loose build ends a head at a bare LF too. */
+	if (m->head_len < 4 ||
+	    memcmp(hp->hp_base + m->head_len - 4, "\r\n\r\n", 4) != 0)
+		return http_cb_fail(hp, HTTP_ERR_BAD, "line not ended by CRLF");
+	m->major = ll->http_major;
+	m->minor = ll->http_minor;
+	if (m->major != 1 || m->minor > 1)
+		return http_cb_fail(hp, HTTP_ERR_BAD, "unsupported HTTP version");
+
+	te = (m->known & HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING)) != 0;
+	chunked = te && (hp->hp_pflags & P_TE_CHUNKED);
+	if (te) {
+		if (m->minor == 0)
+			return http_cb_fail(hp, HTTP_ERR_BAD,
+			    "Transfer-Encoding in HTTP/1.0");
+		if (m->flags & HTTP_F_LENGTH)
+			return http_cb_fail(hp, HTTP_ERR_BAD,
+			    "Content-Length with Transfer-Encoding");
+		if (hp->hp_pflags & P_TE_BAD)
+			return http_cb_fail(hp, HTTP_ERR_BAD,
+			    "chunked is not the final coding");
+	}
+	/* Where we and llhttp disagree on framing, someone downstream may. */
+	if (chunked != ((ll->flags & F_CHUNKED) != 0))
+		return http_cb_fail(hp, HTTP_ERR_BAD,
+		    "ambiguous Transfer-Encoding");
+	if (m->flags & HTTP_F_LENGTH) {
+		if (ll->content_length > INT64_MAX)
+			return http_cb_fail(hp, HTTP_ERR_BAD,
+			    "Content-Length too large");
+		m->content_length = (int64_t)ll->content_length;
+	}
+
+	if (m->minor == 1)
+		keep = !(hp->hp_pflags & P_CONN_CLOSE);
+	else
+		keep = (hp->hp_pflags & (P_CONN_KA | P_CONN_CLOSE)) == P_CONN_KA;
+	if (m->known & HTTP_FK_BIT(HTTP_FK_CONN_NAMED))
+		http_mark_conn_named(m, hp->hp_base);
+	if (ll->type == HTTP_REQUEST)
+		body = http_request_complete(hp, chunked);
+	else
+		body = http_response_complete(hp, chunked);
+	if (body >= 0 && keep && !(m->flags & HTTP_F_TO_EOF))
+		m->flags |= HTTP_F_KEEPALIVE;
+	return body;
+}
+
+/* Feed head bytes, at most up to max_header in all. */
+static enum http_verdict
+http_feed_head(struct http_parser *hp, const char *head, const char *data,
+    size_t len, size_t *used)
+{
+	uint32_t limit, pos;
+	llhttp_errno_t e;
+	size_t n;
+	int body;
+
+	limit = hp->hp_limits.max_header ? hp->hp_limits.max_header :
+	    UINT32_MAX;
+	n = limit - hp->hp_fed;
+	if (n > len)
+		n = len;
+	hp->hp_base = head;
+	e = llhttp_execute(&hp->hp_ll, data, n);
+	if (hp->hp_err != 0)
+		return http_fail(hp, hp->hp_err, NULL);
+	if (e == HPE_PAUSED) {
+		pos = (uint32_t)(llhttp_get_error_pos(&hp->hp_ll) - data);
+		llhttp_resume(&hp->hp_ll);
+		hp->hp_fed += pos;
+		hp->hp_msg->head_len = hp->hp_fed;
+		if ((body = http_head_complete(hp)) < 0)
+			return http_fail(hp, hp->hp_err, NULL);
+		hp->hp_state = body ? ST_BODY : ST_NOBODY;
+		hp->hp_tail = 0;
+		*used = pos;
+		return HTTP_GOT_HEAD;
+	}
+	if (e != HPE_OK)
+		return http_fail(hp, HTTP_ERR_BAD,
+		    llhttp_get_error_reason(&hp->hp_ll));
+	hp->hp_fed += (uint32_t)n;
+	if (hp->hp_fed >= limit)
+		return http_fail(hp, HTTP_ERR_HEADER, "head too large");
+	*used = n;
+	return HTTP_MORE;
+}
+
+/*
+ * Feed body bytes.  A chunked body ends with the blank line after the
+ * trailers, which llhttp's loose build takes as a bare LF, or as a CR and
+ * any byte: the last byte must be a LF, and the one before it (in this
+ * feed, or the last of the one before) a CR.
+ */
+static enum http_verdict
+http_feed_body(struct http_parser *hp, const char *data, size_t len,
+    size_t *used)
+{
+	llhttp_errno_t e;
+	size_t pos;
+	char cr;
+
+	hp->hp_base = data;
+	e = llhttp_execute(&hp->hp_ll, data, len);
+	if (hp->hp_err != 0)
+		return http_fail(hp, hp->hp_err, NULL);
+	if (e == HPE_PAUSED) {
+		pos = (size_t)(llhttp_get_error_pos(&hp->hp_ll) - data);
+		if (hp->hp_msg->flags & HTTP_F_CHUNKED) {
+			cr = pos >= 2 ? data[pos - 2] : hp->hp_tail;
+			if (cr != '\r' || pos == 0 || data[pos - 1] != '\n')
+				return http_fail(hp, HTTP_ERR_BAD,
+				    "line not ended by CRLF");
+		}
+		hp->hp_state = ST_DONE;
+		*used = pos;
+		return HTTP_DONE;
+	}
+	if (e != HPE_OK)
+		return http_fail(hp, HTTP_ERR_BAD,
+		    llhttp_get_error_reason(&hp->hp_ll));
+	if (len > 0)
+		hp->hp_tail = data[len - 1];
+	*used = len;
+	return HTTP_MORE;
+}
+
+/* Feed len bytes at data; see http.h for the contract. */
+enum http_verdict
+http_feed(struct http_parser *hp, const char *head, const char *data,
+    size_t len, size_t *used)
+{
+	*used = 0;
+	switch (hp->hp_state) {
+	case ST_IDLE:
+		if (len == 0)
+			return HTTP_MORE;
+		hp->hp_state = ST_HEAD;
+		/* FALLTHROUGH */
+	case ST_HEAD:
+		return http_feed_head(hp, head, data, len, used);
+	case ST_BODY:
+		return http_feed_body(hp, data, len, used);
+	case ST_NOBODY:
+		hp->hp_state = ST_DONE;
+		return HTTP_DONE;
+	case ST_DONE:
+		return HTTP_DONE;
+	}
+	return hp->hp_err;
+}
+
+/* The stream ended: whether that completes the message. */
+enum http_verdict
+http_finish(struct http_parser *hp)
+{
+	switch (hp->hp_state) {
+	case ST_IDLE:
+		return HTTP_MORE;
+	case ST_HEAD:
+		return http_fail(hp, HTTP_ERR_BAD, "end of stream in the head");
+	case ST_BODY:
+		if (!(hp->hp_msg->flags & HTTP_F_TO_EOF))
+			return http_fail(hp, HTTP_ERR_BAD,
+			    "end of stream in the body");
+		/* FALLTHROUGH */
+	case ST_NOBODY:
+	case ST_DONE:
+		hp->hp_state = ST_DONE;
+		return HTTP_DONE;
+	}
+	return hp->hp_err;
+}
+
+/* Whether the parser stands between messages. */
+bool
+http_idle(const struct http_parser *hp)
+{
+	return hp->hp_state == ST_IDLE || hp->hp_state == ST_DONE ||
+	    hp->hp_state == ST_NOBODY;
+}
+
+/* Find the first field named name (case-insensitive); -1 when absent. */
+int
+http_find(const struct http_msg *m, const char *head, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (int i = 0; i < m->nfields; i++) {
+		if (m->fields[i].name.len == n &&
+		    http_eq(head + m->fields[i].name.off, name, n))
+			return i;
+	}
+	return -1;
+}

@@ -1,0 +1,256 @@
+/*
+ * http.h: HTTP/1.1 message parsing and head rebuilding, over llhttp.
+ *
+ * A message head is parsed in place: the caller keeps the head bytes
+ * contiguous in one buffer of its own, and the parser records every part of
+ * the head as a span, an offset and a length from the first byte of the
+ * head.  Nothing is copied to the heap (but for more than HTTP_INLINE_FIELDS
+ * header fields, when the field array grows).  The buffer may move between
+ * calls (realloc): spans are offsets, so they stay valid.
+ *
+ * After the head, the same parser frames the body (Content-Length, chunked,
+ * or to end of stream for responses) so that the caller can relay the raw
+ * bytes and still know exactly where the message ends.  Pipelined bytes
+ * after the end are left to the caller.
+ *
+ * llhttp runs in strict mode: no lenient flags.  Ambiguous framing
+ * (Content-Length with Transfer-Encoding, differing or repeated
+ * Content-Length, a Transfer-Encoding other than a final "chunked"),
+ * obs-fold, bad characters, bare CR/LF and NUL are errors.  llhttp is
+ * built without LLHTTP_STRICT_MODE, which lets a few of these through
+ * (bare LF ending the start line or the head, obs-fold, whitespace in or
+ * before a field name, extra spaces in the request line, HTTP/2.0, a NUL
+ * cutting the reason phrase short): http.c checks those itself.
+ */
+#ifndef HG_HTTP_H
+#define HG_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <llhttp.h>
+
+#define HTTP_INLINE_FIELDS	24
+
+enum http_kind {
+	HTTP_KIND_REQUEST,
+	HTTP_KIND_RESPONSE,
+};
+
+/* What http_feed() found. */
+enum http_verdict {
+	HTTP_MORE,		/* all bytes used; the message goes on */
+	HTTP_GOT_HEAD,		/* the head is complete (stops right after it);
+				 * not HTTP_HEAD: that is llhttp's method */
+	HTTP_DONE,		/* the message is complete (stops right after it) */
+	HTTP_ERR_BAD,		/* malformed or ambiguous: 400 (502 upstream) */
+	HTTP_ERR_URI,		/* target longer than max_uri: 414 */
+	HTTP_ERR_HEADER,	/* head longer than max_header: 431 */
+};
+
+struct http_span {
+	uint32_t	off;		/* from the first byte of the head */
+	uint32_t	len;
+};
+
+/* What a field's name is, for the fields the proxy acts on. */
+enum http_field_kind {
+	HTTP_FK_OTHER,
+	HTTP_FK_HOST,
+	HTTP_FK_CONTENT_LENGTH,
+	HTTP_FK_TRANSFER_ENCODING,
+	HTTP_FK_CONNECTION,
+	HTTP_FK_KEEP_ALIVE,
+	HTTP_FK_TE,
+	HTTP_FK_TRAILER,
+	HTTP_FK_UPGRADE,
+	HTTP_FK_PROXY_CONNECTION,
+	HTTP_FK_EXPECT,
+	HTTP_FK_XFF,			/* X-Forwarded-For */
+	HTTP_FK_XFP,			/* X-Forwarded-Proto */
+	HTTP_FK_XFH,			/* X-Forwarded-Host */
+	HTTP_FK_VIA,
+	HTTP_FK_CONN_NAMED,		/* another field Connection lists */
+};
+#define HTTP_FK_BIT(k)		(1u << (k))
+
+struct http_field {
+	struct http_span name;
+	struct http_span value;		/* without surrounding whitespace */
+	uint8_t		 kind;		/* enum http_field_kind */
+};
+
+/* Flags of a parsed head. */
+#define HTTP_F_CHUNKED		0x0001	/* Transfer-Encoding: chunked */
+#define HTTP_F_LENGTH		0x0002	/* Content-Length present */
+#define HTTP_F_KEEPALIVE	0x0004	/* the connection may be reused (1.1, or 1.0 + keep-alive) */
+#define HTTP_F_EXPECT_100	0x0008	/* Expect: 100-continue */
+#define HTTP_F_BODY		0x0010	/* a body follows (length > 0, chunked, or to EOF) */
+#define HTTP_F_TO_EOF		0x0020	/* response body ends when the upstream closes */
+#define HTTP_F_ABSOLUTE		0x0040	/* request target in absolute-form */
+
+struct http_msg {
+	/* request */
+	struct http_span method;
+	struct http_span target;	/* as sent */
+	struct http_span path;		/* origin-form part of the target: all of
+					 * it, or of an absolute target the part
+					 * from the "/" after the authority (the
+					 * "/" before it when the path is empty) */
+	uint8_t		 method_id;	/* enum llhttp_method */
+	/* response */
+	int		 status;
+	struct http_span reason;
+	/* both */
+	uint8_t		 major, minor;
+	uint32_t	 flags;		/* HTTP_F_* */
+	int64_t		 content_length; /* -1 when absent */
+	int		 host;		/* index of the Host field, -1 */
+	struct http_span authority;	/* host[:port] from Host or an absolute target */
+	uint32_t	 head_len;	/* bytes of the head, through the blank line */
+	uint32_t	 known;		/* HTTP_FK_BIT() of each kind present */
+	uint16_t	 nfields;
+	uint16_t	 cap;
+	struct http_field *fields;	/* inline_fields or a heap array */
+	struct http_field inline_fields[HTTP_INLINE_FIELDS];
+};
+
+struct http_limits {
+	uint32_t	 max_uri;	/* 0 = no limit */
+	uint32_t	 max_header;	/* 0 = no limit */
+};
+
+/* Body bytes as decoded (de-chunked), for callers that re-frame a body. */
+typedef void (*http_body_cb)(void *arg, const char *data, size_t len);
+
+struct http_parser {
+	llhttp_t	 hp_ll;
+	struct http_msg	*hp_msg;
+	struct http_limits hp_limits;
+	const char	*hp_base;	/* first byte of the head, during a feed */
+	uint32_t	 hp_fed;	/* head bytes fed so far */
+	int		 hp_state;	/* private */
+	int		 hp_err;	/* private */
+	uint32_t	 hp_pflags;	/* private: what the fields said so far */
+	struct http_field *hp_field;	/* private: the field being parsed */
+	uint8_t		 hp_nconn;	/* private: options listed by Connection */
+	char		 hp_tail;	/* private: last body byte of the last feed */
+	bool		 hp_head_request; /* response to a HEAD: no body */
+	http_body_cb	 hp_body_cb;
+	void		*hp_body_arg;
+	const char	*hp_reason;	/* why the last error, for logs */
+};
+
+/* Set up a parser for one direction of a connection. */
+void	http_parser_init(struct http_parser *, enum http_kind,
+	    struct http_msg *, const struct http_limits *);
+
+/* Make ready for the next message on the same connection; frees nothing the
+ * caller must free, but releases a grown field array.  The limits, the body
+ * callback and the HEAD flag are kept (a 1xx is followed by the real
+ * response to the same request). */
+void	http_parser_reset(struct http_parser *);
+
+/* Release what a message holds (a grown field array). */
+void	http_msg_free(struct http_msg *);
+
+/* For a response parser: the request was HEAD, so the response has no body. */
+void	http_parser_set_head_request(struct http_parser *, bool);
+
+/* Deliver decoded body bytes to cb as they are framed (NULL to stop). */
+void	http_parser_set_body_cb(struct http_parser *, http_body_cb, void *);
+
+/*
+ * Feed len bytes at data.  head is the first byte of the message's head in
+ * the caller's buffer (while the head is being parsed, data lies within the
+ * head's bytes; after HTTP_GOT_HEAD it is not used).  *used is set to the
+ * number of bytes of data consumed: all of them for HTTP_MORE, up to the end
+ * of the head for HTTP_GOT_HEAD, up to the end of the message for HTTP_DONE.
+ * After HTTP_GOT_HEAD, feed the rest (body bytes) in later calls.  A message
+ * without body returns HTTP_GOT_HEAD and then HTTP_DONE on the next feed,
+ * even of 0 bytes.  An interim (1xx) response is such a message: the caller resets the parser
+ * and parses the real response from the bytes that follow.  After HTTP_DONE
+ * or an error, further feeds return the same verdict and use nothing until
+ * http_parser_reset().  On an error *used is 0 and hp_reason says why.
+ */
+enum http_verdict http_feed(struct http_parser *, const char *head,
+	    const char *data, size_t len, size_t *used);
+
+/* The stream ended (EOF).  HTTP_DONE when that completes the message (a
+ * close-delimited response, or one already complete), HTTP_ERR_BAD when it
+ * cuts it short, HTTP_MORE when no byte of a message had come (a clean
+ * close between messages). */
+enum http_verdict http_finish(struct http_parser *);
+
+/* Whether the message in progress ended cleanly at a boundary (no partial
+ * message): true before any byte of a message, after HTTP_DONE, and after
+ * the HTTP_GOT_HEAD of a message without body. */
+bool	http_idle(const struct http_parser *);
+
+/* A field's name or value, as a pointer into head. */
+static inline const char *
+http_span_ptr(const char *head, struct http_span s)
+{
+	return head + s.off;
+}
+
+/* Find the first field named name (case-insensitive); -1 when absent. */
+int	http_find(const struct http_msg *, const char *head, const char *name);
+
+/* Whether a comma-separated field value lists token (case-insensitive). */
+bool	http_list_has(const char *value, size_t len, const char *token);
+
+/* What the proxy adds to a forwarded request. */
+struct http_fwd {
+	const char	*client_ip;	/* X-Forwarded-For is appended to */
+	const char	*proto;		/* X-Forwarded-Proto, "http" */
+	const char	*via;		/* Via is appended to, e.g. "1.1 hourglass" */
+	const char	*deadline_name;	/* NULL: do not set */
+	int64_t		 deadline_ms;	/* value for deadline_name */
+	bool		 strip_expect;	/* the proxy answers 100-continue itself */
+	const char	*host;		/* Host when the client sent none and the
+					 * target names no authority (HTTP/1.0);
+					 * NULL: an empty Host */
+};
+
+/*
+ * Write the head to forward upstream: "METHOD path HTTP/1.1", the fields
+ * without hop-by-hop ones (Connection and each field it names, Keep-Alive,
+ * TE, Trailer, Upgrade, Proxy-Connection) and without the ones we set
+ * (X-Forwarded-Proto, X-Forwarded-Host, the deadline header), then
+ * X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Via.  The
+ * framing fields (Content-Length, Transfer-Encoding) are kept: the body is
+ * relayed as it came.  Returns the length, or -1 when it does not fit cap.
+ *
+ * The client's X-Forwarded-For and Via values are joined in order with
+ * ", " and client_ip / via appended (NULL: relayed as sent).  proto NULL
+ * means "http".  X-Forwarded-Host is the authority, left out when there is
+ * none.  An absolute-form target is sent in origin-form, with a Host from
+ * its authority when the client sent none; a request with neither gets
+ * fwd->host.  Then "deadline_name: deadline_ms" when deadline_name is set,
+ * and Expect is dropped when strip_expect.  Connection cannot remove Host
+ * or the framing fields.
+ */
+ssize_t	http_build_request(const struct http_msg *, const char *head,
+	    const struct http_fwd *, char *out, size_t cap);
+
+/*
+ * Write the head to send the client: "HTTP/1.1 status reason", the fields
+ * without hop-by-hop ones, then "Connection: close" when close is set, or
+ * "Connection: keep-alive" for an HTTP/1.0 client that keeps the
+ * connection.  dechunk: the body will be sent de-chunked to the end of the
+ * stream (an HTTP/1.0 client), so Transfer-Encoding is dropped.
+ */
+ssize_t	http_build_response(const struct http_msg *, const char *head,
+	    bool close, bool keepalive10, bool dechunk, char *out, size_t cap);
+
+/* A complete small response of our own (408, 502, 504 ...), with a short
+ * text body, and Connection: close when close is set. */
+ssize_t	http_build_error(int status, bool close, char *out, size_t cap);
+
+/* The reason phrase for a status code ("Unknown" for one we do not know). */
+const char *http_reason(int status);
+
+#endif

@@ -1,0 +1,311 @@
+/*
+ * http_build.c: writing message heads: the request forwarded upstream, the
+ * response relayed to the client, and our own small error responses.
+ *
+ * Every writer makes one pass over the fields the parser recorded, using
+ * the kind it gave each field (http.c), and copies names and values with
+ * memcpy: no formatting per field, no allocation.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+
+/* Fields that concern one connection only, never relayed. */
+#define HOP_BY_HOP	(HTTP_FK_BIT(HTTP_FK_CONNECTION) |		\
+			 HTTP_FK_BIT(HTTP_FK_KEEP_ALIVE) |		\
+			 HTTP_FK_BIT(HTTP_FK_TE) |			\
+			 HTTP_FK_BIT(HTTP_FK_TRAILER) |			\
+			 HTTP_FK_BIT(HTTP_FK_UPGRADE) |			\
+			 HTTP_FK_BIT(HTTP_FK_PROXY_CONNECTION) |	\
+			 HTTP_FK_BIT(HTTP_FK_CONN_NAMED))
+
+/* An output buffer that notes, rather than overruns, a lack of room. */
+struct http_out {
+	char	*o_p;
+	char	*o_end;
+	bool	 o_full;
+};
+
+/* Append n bytes. */
+static inline void
+http_put(struct http_out *o, const void *s, size_t n)
+{
+	if ((size_t)(o->o_end - o->o_p) < n) {
+		o->o_full = true;
+		return;
+	}
+	memcpy(o->o_p, s, n);
+	o->o_p += n;
+}
+
+#define HTTP_PUT_LIT(o, s)	http_put((o), (s), sizeof(s) - 1)
+
+/* Append a C string. */
+static void
+http_put_str(struct http_out *o, const char *s)
+{
+	http_put(o, s, strlen(s));
+}
+
+/* Append a number in decimal. */
+static void
+http_put_num(struct http_out *o, uint64_t v)
+{
+	char b[20];
+	size_t i = sizeof b;
+
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	http_put(o, b + i, sizeof b - i);
+}
+
+/* Append "name: value\r\n", with one bound check. */
+static void
+http_put_field(struct http_out *o, const char *head,
+    const struct http_field *f)
+{
+	size_t n = (size_t)f->name.len + f->value.len + 4;
+	char *p = o->o_p;
+
+	if ((size_t)(o->o_end - p) < n) {
+		o->o_full = true;
+		return;
+	}
+	memcpy(p, head + f->name.off, f->name.len);
+	p += f->name.len;
+	*p++ = ':';
+	*p++ = ' ';
+	memcpy(p, head + f->value.off, f->value.len);
+	p += f->value.len;
+	*p++ = '\r';
+	*p++ = '\n';
+	o->o_p = p;
+}
+
+/* Append "name: " and the values of the fields of one kind joined with
+ * ", ", then last (when not NULL), then CRLF. */
+static void
+http_put_joined(struct http_out *o, const struct http_msg *m,
+    const char *head, const char *name, int kind, const char *last)
+{
+	const struct http_field *f;
+	bool any = false;
+
+	http_put_str(o, name);
+	HTTP_PUT_LIT(o, ": ");
+	if (m->known & HTTP_FK_BIT(kind)) {
+		for (int i = 0; i < m->nfields; i++) {
+			f = &m->fields[i];
+			if (f->kind != kind || f->value.len == 0)
+				continue;
+			if (any)
+				HTTP_PUT_LIT(o, ", ");
+			http_put(o, head + f->value.off, f->value.len);
+			any = true;
+		}
+	}
+	if (last != NULL) {
+		if (any)
+			HTTP_PUT_LIT(o, ", ");
+		http_put_str(o, last);
+	}
+	HTTP_PUT_LIT(o, "\r\n");
+}
+
+/* The length written, or -1 when it did not fit. */
+static ssize_t
+http_out_len(const struct http_out *o, const char *out)
+{
+	return o->o_full ? -1 : (ssize_t)(o->o_p - out);
+}
+
+/* Write the head to forward upstream; see http.h. */
+ssize_t
+http_build_request(const struct http_msg *m, const char *head,
+    const struct http_fwd *fwd, char *out, size_t cap)
+{
+	struct http_out o = { out, out + cap, false };
+	const struct http_field *f;
+	size_t dlen = fwd->deadline_name ? strlen(fwd->deadline_name) : 0;
+	uint32_t drop;
+
+	drop = HOP_BY_HOP | HTTP_FK_BIT(HTTP_FK_XFP) | HTTP_FK_BIT(HTTP_FK_XFH);
+	if (fwd->client_ip != NULL)
+		drop |= HTTP_FK_BIT(HTTP_FK_XFF);
+	if (fwd->via != NULL)
+		drop |= HTTP_FK_BIT(HTTP_FK_VIA);
+	if (fwd->strip_expect)
+		drop |= HTTP_FK_BIT(HTTP_FK_EXPECT);
+
+	http_put(&o, head + m->method.off, m->method.len);
+	HTTP_PUT_LIT(&o, " ");
+	if (m->flags & HTTP_F_ABSOLUTE)
+		http_put(&o, head + m->path.off, m->path.len);
+	else
+		http_put(&o, head + m->target.off, m->target.len);
+	HTTP_PUT_LIT(&o, " HTTP/1.1\r\n");
+	if (m->host < 0) {
+		HTTP_PUT_LIT(&o, "Host: ");
+		if (m->authority.len > 0)
+			http_put(&o, head + m->authority.off, m->authority.len);
+		else if (fwd->host != NULL)
+			http_put_str(&o, fwd->host);
+		HTTP_PUT_LIT(&o, "\r\n");
+	}
+
+	for (int i = 0; i < m->nfields; i++) {
+		f = &m->fields[i];
+		if (HTTP_FK_BIT(f->kind) & drop)
+			continue;
+		if (dlen != 0 && f->kind == HTTP_FK_OTHER &&
+		    f->name.len == dlen &&
+		    strncasecmp(head + f->name.off, fwd->deadline_name,
+		    dlen) == 0)
+			continue;
+		http_put_field(&o, head, f);
+	}
+
+	if (fwd->client_ip != NULL)
+		http_put_joined(&o, m, head, "X-Forwarded-For", HTTP_FK_XFF,
+		    fwd->client_ip);
+	HTTP_PUT_LIT(&o, "X-Forwarded-Proto: ");
+	http_put_str(&o, fwd->proto != NULL ? fwd->proto : "http");
+	HTTP_PUT_LIT(&o, "\r\n");
+	if (m->authority.len > 0) {
+		HTTP_PUT_LIT(&o, "X-Forwarded-Host: ");
+		http_put(&o, head + m->authority.off, m->authority.len);
+		HTTP_PUT_LIT(&o, "\r\n");
+	}
+	if (fwd->via != NULL)
+		http_put_joined(&o, m, head, "Via", HTTP_FK_VIA, fwd->via);
+	if (dlen != 0) {
+		http_put(&o, fwd->deadline_name, dlen);
+		HTTP_PUT_LIT(&o, ": ");
+		http_put_num(&o, fwd->deadline_ms > 0 ?
+		    (uint64_t)fwd->deadline_ms : 0);
+		HTTP_PUT_LIT(&o, "\r\n");
+	}
+	HTTP_PUT_LIT(&o, "\r\n");
+	return http_out_len(&o, out);
+}
+
+/* Write the head to send the client; see http.h. */
+ssize_t
+http_build_response(const struct http_msg *m, const char *head, bool close,
+    bool keepalive10, bool dechunk, char *out, size_t cap)
+{
+	struct http_out o = { out, out + cap, false };
+	const struct http_field *f;
+	uint32_t drop = HOP_BY_HOP;
+
+	if (dechunk)
+		drop |= HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING);
+	HTTP_PUT_LIT(&o, "HTTP/1.1 ");
+	http_put_num(&o, m->status > 0 ? (uint64_t)m->status : 0);
+	HTTP_PUT_LIT(&o, " ");
+	if (m->reason.len > 0)
+		http_put(&o, head + m->reason.off, m->reason.len);
+	else
+		http_put_str(&o, http_reason(m->status));
+	HTTP_PUT_LIT(&o, "\r\n");
+	for (int i = 0; i < m->nfields; i++) {
+		f = &m->fields[i];
+		if (!(HTTP_FK_BIT(f->kind) & drop))
+			http_put_field(&o, head, f);
+	}
+	if (close)
+		HTTP_PUT_LIT(&o, "Connection: close\r\n");
+	else if (keepalive10)
+		HTTP_PUT_LIT(&o, "Connection: keep-alive\r\n");
+	HTTP_PUT_LIT(&o, "\r\n");
+	return http_out_len(&o, out);
+}
+
+/* A complete small response of our own, with a short text body:
+ * "<status> <reason>\n". */
+ssize_t
+http_build_error(int status, bool close, char *out, size_t cap)
+{
+	struct http_out o = { out, out + cap, false };
+	const char *reason = http_reason(status);
+	char code[4];
+
+	if (status < 100 || status > 999)
+		return -1;
+	code[0] = (char)('0' + status / 100);
+	code[1] = (char)('0' + status / 10 % 10);
+	code[2] = (char)('0' + status % 10);
+	code[3] = ' ';
+
+	HTTP_PUT_LIT(&o, "HTTP/1.1 ");
+	http_put(&o, code, sizeof code);
+	http_put_str(&o, reason);
+	HTTP_PUT_LIT(&o, "\r\nContent-Type: text/plain\r\nContent-Length: ");
+	http_put_num(&o, sizeof code + strlen(reason) + 1);
+	HTTP_PUT_LIT(&o, "\r\n");
+	if (close)
+		HTTP_PUT_LIT(&o, "Connection: close\r\n");
+	HTTP_PUT_LIT(&o, "\r\n");
+	http_put(&o, code, sizeof code);
+	http_put_str(&o, reason);
+	HTTP_PUT_LIT(&o, "\n");
+	return http_out_len(&o, out);
+}
+
+/* The reason phrase for a status code. */
+const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 203: return "Non-Authoritative Information";
+	case 204: return "No Content";
+	case 205: return "Reset Content";
+	case 206: return "Partial Content";
+	case 300: return "Multiple Choices";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
+	case 417: return "Expectation Failed";
+	case 421: return "Misdirected Request";
+	case 422: return "Unprocessable Content";
+	case 426: return "Upgrade Required";
+	case 428: return "Precondition Required";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 499: return "Client Closed Request";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	}
+	return "Unknown";
+}

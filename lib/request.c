@@ -1,0 +1,857 @@
+/*
+ * request.c: one request as a task, from the first byte of its head to its
+ * access-log line.
+ *
+ * The states are in enum req_state (proxy_impl.h); request_set_state() is
+ * the one place that changes them.  request_finish() is the one
+ * destructor: whatever ends a request (a response relayed whole, a deadline,
+ * an error on either side, a reject) comes through it exactly once, and it
+ * closes or pools the upstream socket, answers or aborts the client, writes
+ * the log line and frees the request.
+ *
+ * Contract for callers: request_finish() may close and free the client
+ * (and with it the request).  Every function here that can reach it
+ * returns right after, and its callers do not touch the request again.
+ */
+#include <sys/uio.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proxy_impl.h"
+
+#define RESP_HEAD_MAX	65536	/* the longest response head we take */
+#define REQ_FREE_MAX	256	/* recycled request structs per proxy */
+
+static const char *const req_state_names[REQ_NSTATES] = {
+	[REQ_HEAD] = "HEAD",
+	[REQ_CONNECT] = "CONNECT",
+	[REQ_SEND] = "SEND",
+	[REQ_WAIT] = "WAIT",
+	[REQ_RELAY] = "RELAY",
+	[REQ_DONE] = "DONE",
+};
+
+static int	request_build_head(struct request *);
+static void	request_connect(struct request *);
+static void	request_pump_body(struct request *);
+static void	request_read_response(struct request *);
+static void	request_finish(struct request *, const char *outcome, int status);
+
+/* The one transition function: assert the move is legal and log it. */
+static void
+request_set_state(struct request *rq, enum req_state to)
+{
+	static const uint8_t legal[REQ_NSTATES] = {
+		[REQ_HEAD] = 1 << REQ_CONNECT | 1 << REQ_DONE,
+		[REQ_CONNECT] = 1 << REQ_SEND | 1 << REQ_CONNECT | 1 << REQ_DONE,
+		[REQ_SEND] = 1 << REQ_WAIT | 1 << REQ_RELAY | 1 << REQ_CONNECT |
+		    1 << REQ_DONE,
+		[REQ_WAIT] = 1 << REQ_RELAY | 1 << REQ_CONNECT | 1 << REQ_DONE,
+		[REQ_RELAY] = 1 << REQ_DONE,
+	};
+
+	if (!(legal[rq->rq_state] & (1 << to))) {
+		log_crit("req %llu: illegal transition %s -> %s",
+		    (unsigned long long)rq->rq_id, req_state_names[rq->rq_state],
+		    req_state_names[to]);
+		abort();
+	}
+	log_debug("req %llu: %s -> %s", (unsigned long long)rq->rq_id,
+	    req_state_names[rq->rq_state], req_state_names[to]);
+	rq->rq_state = to;
+}
+
+/* Microseconds since the first byte, or -1 for a phase never reached. */
+static int64_t
+since(const struct request *rq, int64_t t)
+{
+	return t > 0 ? t - rq->rq_t0 : -1;
+}
+
+/* Take a request struct (recycled when possible) for a new request. */
+struct request *
+request_new(struct client *cl)
+{
+	struct proxy *px = cl->cl_proxy;
+	struct request *rq;
+	struct timespec ts;
+	struct http_limits lim;
+
+	if ((rq = px->px_free_req) != NULL) {
+		memcpy(&px->px_free_req, rq, sizeof(void *));
+		px->px_nfree_req--;
+	} else if ((rq = malloc(sizeof *rq)) == NULL)
+		return NULL;
+	memset(rq, 0, sizeof *rq);
+	rq->rq_client = cl;
+	rq->rq_state = REQ_HEAD;
+	rq->rq_id = ++px->px_next_id;
+	rq->rq_cfg = config_ref(px->px_cfg);
+	rq->rq_ups = px->px_ups;
+	lim.max_uri = rq->rq_cfg->max_uri > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)rq->rq_cfg->max_uri;
+	lim.max_header = rq->rq_cfg->max_header > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)rq->rq_cfg->max_header;
+	http_parser_init(&rq->rq_reqp, HTTP_KIND_REQUEST, &rq->rq_reqm, &lim);
+	lim.max_uri = 0;
+	lim.max_header = RESP_HEAD_MAX;
+	http_parser_init(&rq->rq_resp, HTTP_KIND_RESPONSE, &rq->rq_resm, &lim);
+	rq->rq_t0 = deadline_now_cached();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rq->rq_wall_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	rq->rq_deadline_ms = -1;
+	px->px_counts.in_flight++;
+	return rq;
+}
+
+/* Give back what a request holds and recycle it. */
+void
+request_free(struct request *rq)
+{
+	struct proxy *px = rq->rq_client->cl_proxy;
+
+	http_msg_free(&rq->rq_reqm);
+	http_msg_free(&rq->rq_resm);
+	buf_release(&rq->rq_tx);
+	buf_release(&rq->rq_rx);
+	if (rq->rq_up != NULL) {
+		upstream_release(rq->rq_up, false);
+		rq->rq_up = NULL;
+	}
+	config_unref(rq->rq_cfg);
+	px->px_counts.in_flight--;
+	if (px->px_nfree_req < REQ_FREE_MAX) {
+		memcpy(rq, &px->px_free_req, sizeof(void *));
+		px->px_free_req = rq;
+		px->px_nfree_req++;
+	} else
+		free(rq);
+}
+
+/* Write the access-log line of a finished request. */
+static void
+request_log(struct request *rq, const char *outcome)
+{
+	struct client *cl = rq->rq_client;
+	const char *head = cl->cl_in.b_data;
+	struct accesslog_entry e;
+	bool parsed = rq->rq_t_head > 0 && head != NULL;
+
+	memset(&e, 0, sizeof e);
+	e.time_us = rq->rq_wall_us;
+	e.id = rq->rq_id;
+	e.client = cl->cl_addr;
+	e.client_len = strlen(cl->cl_addr);
+	if (parsed) {
+		e.method = head + rq->rq_reqm.method.off;
+		e.method_len = rq->rq_reqm.method.len;
+		e.target = head + rq->rq_reqm.target.off;
+		e.target_len = rq->rq_reqm.target.len;
+	}
+	e.route = rq->rq_route ? rq->rq_route->prefix : NULL;
+	if (rq->rq_server != NULL) {
+		e.upstream = rq->rq_server->us_name;
+		e.upstream_len = strlen(e.upstream);
+	}
+	e.status = rq->rq_status;
+	e.outcome = outcome;
+	e.tries = rq->rq_tries;
+	e.deadline_ms = rq->rq_deadline_ms;
+	e.bytes_in = rq->rq_bytes_in;
+	e.bytes_out = rq->rq_bytes_out;
+	e.head_us = since(rq, rq->rq_t_head);
+	e.connect_us = rq->rq_t_conn > 0 ? rq->rq_t_conn - rq->rq_t_conn0 : -1;
+	e.upstream_header_us = rq->rq_t_uphead > 0 && rq->rq_t_sent > 0 ?
+	    rq->rq_t_uphead - rq->rq_t_sent : -1;
+	e.total_us = deadline_now_refresh() - rq->rq_t0;
+	accesslog_write(cl->cl_proxy->px_alog, &e);
+	cl->cl_proxy->px_counts.requests++;
+}
+
+/*
+ * The one destructor.  status is what the client is told when the response
+ * head has not gone out yet (0: nothing, the connection just closes); after
+ * the head, the client connection is aborted so the body visibly ends short.
+ */
+static void
+request_finish(struct request *rq, const char *outcome, int status)
+{
+	struct client *cl = rq->rq_client;
+	struct deadline_task *t = &cl->cl_task;
+	bool ok = strcmp(outcome, "ok") == 0;
+	bool reuse;
+	int how;
+	char out[512];
+	ssize_t n;
+
+	if (rq->rq_state == REQ_DONE)
+		return;
+	request_set_state(rq, REQ_DONE);
+	deadline_close(t, SCOPE_REQUEST);
+	deadline_close(t, SCOPE_CLIENT_IDLE);
+	deadline_close(t, SCOPE_TRY);
+	deadline_close(t, SCOPE_CONNECT);
+	deadline_close(t, SCOPE_UPSTREAM_HEADER);
+	deadline_close(t, SCOPE_UPSTREAM_IDLE);
+
+	/* The upstream socket goes back to the pool only after a clean end. */
+	if (rq->rq_up != NULL) {
+		reuse = ok && rq->rq_sent &&
+		    (rq->rq_resm.flags & HTTP_F_KEEPALIVE) &&
+		    !(rq->rq_resm.flags & HTTP_F_TO_EOF);
+		upstream_release(rq->rq_up, reuse);
+		rq->rq_up = NULL;
+	}
+
+	how = ok ? CLIENT_KEEP : CLIENT_ABORT;
+	if (!ok && !rq->rq_head_sent && status != 0 && status != 499) {
+		rq->rq_status = status;
+		n = http_build_error(status, true, out, sizeof out);
+		if (n > 0) {
+			struct iovec iov = { out, (size_t)n };
+
+			if (client_send(cl, &iov, 1) == 0) {
+				rq->rq_bytes_out += (uint64_t)n;
+				how = CLIENT_LINGER;
+			}
+		}
+		rq->rq_close = true;
+	} else if (!ok) {
+		if (status == 499)
+			rq->rq_status = 499;
+		rq->rq_close = true;	/* abort: the body ends short */
+	}
+	if (!rq->rq_body_done)
+		rq->rq_close = true;	/* unread body: cannot reuse */
+
+	request_log(rq, outcome);
+	if (!ok)
+		log_info("req %llu: %s %s (client %s, upstream %s)",
+		    (unsigned long long)rq->rq_id, outcome,
+		    rq->rq_head_sent ? "after the response head: aborted" :
+		    "before the response head", cl->cl_addr,
+		    rq->rq_server ? rq->rq_server->us_name : "-");
+	if (how == CLIENT_KEEP && rq->rq_close)
+		how = CLIENT_LINGER;
+	client_request_done(cl, how);
+}
+
+/* Answer a request that cannot go upstream: 400, 413, 414, 431, 503. */
+void
+request_reject(struct request *rq, int status, const char *outcome)
+{
+	request_finish(rq, outcome, status);
+}
+
+/* A deadline of the client's task fired while this request was running. */
+void
+request_cancelled(struct request *rq, enum scope cause)
+{
+	static char outcomes[SCOPE_COUNT][32];
+	int status;
+
+	if (outcomes[cause][0] == '\0')
+		snprintf(outcomes[cause], sizeof outcomes[cause], "timeout:%s",
+		    scope_name(cause));
+	switch (cause) {
+	case SCOPE_CLIENT_HEADER:
+	case SCOPE_CLIENT_IDLE:
+		status = 408;
+		break;
+	case SCOPE_DRAIN:
+		status = 503;
+		break;
+	default:
+		status = 504;
+		break;
+	}
+	request_finish(rq, outcomes[cause], status);
+}
+
+/* The client closed or reset its connection while we worked. */
+void
+request_client_gone(struct request *rq, const char *why)
+{
+	(void)why;
+	request_finish(rq, "abort:client", 499);
+}
+
+/*
+ * Feed the bytes read so far to the head parser.  Returns 1 when the head
+ * is complete, 0 when more is needed, -1 when the request was rejected
+ * (and finished).
+ */
+int
+request_feed_head(struct request *rq)
+{
+	struct client *cl = rq->rq_client;
+	struct buf *in = &cl->cl_in;
+	enum http_verdict v;
+	size_t used;
+
+	v = http_feed(&rq->rq_reqp, in->b_data, in->b_data + in->b_off,
+	    buf_used(in), &used);
+	in->b_off += (uint32_t)used;
+	rq->rq_bytes_in += used;
+	switch (v) {
+	case HTTP_MORE:
+		return 0;
+	case HTTP_GOT_HEAD:
+		break;
+	case HTTP_ERR_URI:
+		request_reject(rq, 414, "reject:uri_too_long");
+		return -1;
+	case HTTP_ERR_HEADER:
+		request_reject(rq, 431, "reject:header_too_large");
+		return -1;
+	default:
+		log_info("req %llu: bad request from %s: %s",
+		    (unsigned long long)rq->rq_id, cl->cl_addr,
+		    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason : "?");
+		request_reject(rq, 400, "reject:bad_request");
+		return -1;
+	}
+	rq->rq_t_head = deadline_now_cached();
+	return 1;
+}
+
+/*
+ * The head is complete: route it, open the request scope and go upstream.
+ */
+void
+request_start(struct request *rq)
+{
+	struct client *cl = rq->rq_client;
+	struct http_msg *m = &rq->rq_reqm;
+	const char *head = cl->cl_in.b_data;
+	const struct config_timeouts *to;
+	struct deadline_task *t = &cl->cl_task;
+	const char *host = NULL;
+	size_t hostlen = 0;
+
+	deadline_close(t, SCOPE_CLIENT_HEADER);
+	if (!(m->flags & HTTP_F_BODY))
+		rq->rq_body_done = true;
+	if (!(m->flags & HTTP_F_KEEPALIVE))
+		rq->rq_close = true;
+	if (m->authority.len > 0) {
+		host = head + m->authority.off;
+		hostlen = m->authority.len;
+	}
+	rq->rq_route = config_route_match(rq->rq_cfg, head + m->path.off,
+	    m->path.len, host, hostlen);
+	to = rq->rq_route ? &rq->rq_route->timeouts : &rq->rq_cfg->timeouts;
+	rq->rq_deadline_ms = to->ms[SCOPE_REQUEST];
+	deadline_open(t, SCOPE_REQUEST, to->ms[SCOPE_REQUEST]);
+	if (!rq->rq_body_done)
+		deadline_open(t, SCOPE_CLIENT_IDLE, to->ms[SCOPE_CLIENT_IDLE]);
+
+	if (rq->rq_route == NULL) {
+		request_finish(rq, "error:no_upstream", 503);
+		return;
+	}
+	if ((m->flags & HTTP_F_LENGTH) &&
+	    rq->rq_cfg->max_body != CONFIG_SIZE_OFF &&
+	    (uint64_t)m->content_length > rq->rq_cfg->max_body) {
+		request_reject(rq, 413, "reject:body_too_large");
+		return;
+	}
+	if ((rq->rq_server = upstream_pick(rq->rq_ups, rq->rq_route)) == NULL) {
+		log_err("req %llu: route %s: no server to send to",
+		    (unsigned long long)rq->rq_id, rq->rq_route->prefix);
+		request_finish(rq, "error:no_upstream", 503);
+		return;
+	}
+	http_parser_set_head_request(&rq->rq_resp, m->method_id == HTTP_HEAD);
+	request_connect(rq);
+}
+
+/* The timeouts in force for this request: its route's, or the defaults. */
+static const struct config_timeouts *
+request_timeouts(const struct request *rq)
+{
+	return rq->rq_route ? &rq->rq_route->timeouts : &rq->rq_cfg->timeouts;
+}
+
+/*
+ * Build the head to forward into rq_tx.  It is built when the upstream
+ * connection is ready, so that the propagated deadline is what is left
+ * then.  Returns 0, or -1 when the request was finished.
+ */
+static int
+request_build_head(struct request *rq)
+{
+	struct client *cl = rq->rq_client;
+	const struct config_timeouts *to = request_timeouts(rq);
+	struct http_fwd fwd;
+	char ip[sizeof cl->cl_addr];
+	uint32_t cap;
+	ssize_t n;
+
+	memcpy(ip, cl->cl_addr + (cl->cl_addr[0] == '['), cl->cl_iplen);
+	ip[cl->cl_iplen] = '\0';
+	memset(&fwd, 0, sizeof fwd);
+	fwd.client_ip = ip;
+	fwd.proto = "http";
+	fwd.via = "1.1 hourglass";
+	fwd.strip_expect = (rq->rq_reqm.flags & HTTP_F_EXPECT_100) != 0;
+	if (to->propagate_deadline && to->deadline_header[0] != '\0') {
+		fwd.deadline_name = to->deadline_header;
+		fwd.deadline_ms = deadline_left_ms(&cl->cl_task);
+		if (fwd.deadline_ms < 1)
+			fwd.deadline_ms = 1;
+	}
+	cap = rq->rq_reqm.head_len + 1024;
+	for (;;) {
+		if (buf_grow(&rq->rq_tx, cap) != 0)
+			break;
+		n = http_build_request(&rq->rq_reqm, cl->cl_in.b_data, &fwd,
+		    rq->rq_tx.b_data, rq->rq_tx.b_cap);
+		if (n >= 0) {
+			rq->rq_tx.b_off = 0;
+			rq->rq_tx.b_len = (uint32_t)n;
+			return 0;
+		}
+		if (cap > rq->rq_reqm.head_len * 2 + 65536)
+			break;
+		cap *= 2;
+	}
+	log_err("req %llu: cannot build the forwarded head",
+	    (unsigned long long)rq->rq_id);
+	request_finish(rq, "reject:header_too_large", 431);
+	return -1;
+}
+
+/* Get a connection to the server: from its pool, or a new connect. */
+static void
+request_connect(struct request *rq)
+{
+	struct client *cl = rq->rq_client;
+	const struct config_timeouts *to = request_timeouts(rq);
+	struct deadline_task *t = &cl->cl_task;
+	struct upconn *up;
+	int err = 0;
+
+	if (!rq->rq_fresh_retry || rq->rq_tries == 0)
+		rq->rq_tries++;
+	if (!deadline_scope_open(t, SCOPE_TRY))
+		deadline_open(t, SCOPE_TRY, to->ms[SCOPE_TRY]);
+	rq->rq_t_conn0 = deadline_now_cached();
+	if (!rq->rq_fresh_retry &&
+	    (up = upstream_pool_get(rq->rq_server)) != NULL) {
+		rq->rq_pooled = true;
+		rq->rq_up = up;
+		upstream_attach(up, rq);
+		request_set_state(rq, REQ_CONNECT);
+		request_upstream_event(rq, UPEV_CONNECTED, 0);
+		return;
+	}
+	rq->rq_pooled = false;
+	deadline_open(t, SCOPE_CONNECT, to->ms[SCOPE_CONNECT]);
+	if ((up = upstream_connect(cl->cl_proxy, rq->rq_server, &err)) == NULL) {
+		log_warn("req %llu: connect to %s failed: %s (client %s)",
+		    (unsigned long long)rq->rq_id, rq->rq_server->us_name,
+		    strerror(err), cl->cl_addr);
+		request_finish(rq, "error:connect", 502);
+		return;
+	}
+	rq->rq_up = up;
+	upstream_attach(up, rq);
+	request_set_state(rq, REQ_CONNECT);
+}
+
+/*
+ * A pooled connection failed before any response byte: the upstream
+ * closed it while it idled.  Try once more, at once, on a fresh
+ * connection; that try is not counted.  Returns 1 if it was retried.
+ */
+static int
+request_retry_fresh(struct request *rq)
+{
+	if (!rq->rq_pooled || rq->rq_fresh_retry || rq->rq_got_byte ||
+	    (rq->rq_reqm.flags & HTTP_F_BODY))
+		return 0;
+	log_debug("req %llu: pooled connection to %s was closed, retrying "
+	    "on a fresh one", (unsigned long long)rq->rq_id,
+	    rq->rq_server->us_name);
+	upstream_release(rq->rq_up, false);
+	rq->rq_up = NULL;
+	rq->rq_fresh_retry = true;
+	rq->rq_sent = false;
+	buf_release(&rq->rq_rx);
+	http_parser_reset(&rq->rq_resp);
+	http_parser_set_head_request(&rq->rq_resp,
+	    rq->rq_reqm.method_id == HTTP_HEAD);
+	deadline_close(&rq->rq_client->cl_task, SCOPE_UPSTREAM_HEADER);
+	request_set_state(rq, REQ_CONNECT);
+	request_connect(rq);
+	return 1;
+}
+
+/* The upstream failed before or during the response: name the outcome. */
+static void
+request_upstream_failed(struct request *rq, const char *outcome, int err)
+{
+	if (!rq->rq_head_sent && request_retry_fresh(rq))
+		return;
+	log_warn("req %llu: upstream %s: %s%s%s while %s (client %s)",
+	    (unsigned long long)rq->rq_id, rq->rq_server->us_name, outcome,
+	    err ? ": " : "", err ? strerror(err) : "",
+	    rq->rq_head_sent ? "relaying the response body" :
+	    rq->rq_sent ? "waiting for the response head" :
+	    "sending the request", rq->rq_client->cl_addr);
+	request_finish(rq, outcome, 502);
+}
+
+/* The request is sent whole: wait for the response head. */
+static void
+request_sent(struct request *rq)
+{
+	struct deadline_task *t = &rq->rq_client->cl_task;
+
+	rq->rq_sent = true;
+	rq->rq_t_sent = deadline_now_cached();
+	deadline_close(t, SCOPE_UPSTREAM_IDLE);
+	if (rq->rq_state == REQ_SEND) {
+		request_set_state(rq, REQ_WAIT);
+		deadline_open(t, SCOPE_UPSTREAM_HEADER,
+		    request_timeouts(rq)->ms[SCOPE_UPSTREAM_HEADER]);
+	}
+}
+
+/*
+ * Send what can be sent upstream: the head (once), then the body bytes
+ * read so far, framed by the parser so that pipelined bytes stay behind.
+ * Stops while a write is pending; UPEV_DRAINED brings us back.
+ */
+static void
+request_pump_body(struct request *rq)
+{
+	struct client *cl = rq->rq_client;
+	struct buf *in = &cl->cl_in;
+	struct iovec iov[2];
+	enum http_verdict v = HTTP_MORE;
+	size_t used = 0;
+	int n = 0;
+
+	if (rq->rq_up == NULL || buf_used(&rq->rq_up->up_out) > 0)
+		return;
+	if (buf_used(&rq->rq_tx) > 0) {
+		iov[n].iov_base = rq->rq_tx.b_data;
+		iov[n++].iov_len = rq->rq_tx.b_len;
+		rq->rq_tx.b_off = rq->rq_tx.b_len;	/* sent (or queued) */
+	}
+	if (!rq->rq_body_done && buf_used(in) > 0) {
+		v = http_feed(&rq->rq_reqp, in->b_data, in->b_data + in->b_off,
+		    buf_used(in), &used);
+		if (v == HTTP_DONE)
+			rq->rq_body_done = true;
+		else if (v != HTTP_MORE) {
+			request_finish(rq, "reject:bad_request", 400);
+			return;
+		}
+		if (used > 0) {
+			iov[n].iov_base = in->b_data + in->b_off;
+			iov[n++].iov_len = used;
+			in->b_off += (uint32_t)used;
+			rq->rq_bytes_in += used;
+			deadline_touch(&cl->cl_task, SCOPE_CLIENT_IDLE);
+			deadline_touch(&cl->cl_task, SCOPE_UPSTREAM_IDLE);
+		}
+	}
+	if (n > 0 && upstream_send(rq->rq_up, iov, n) != 0) {
+		request_upstream_failed(rq, errno == EPIPE ?
+		    "error:upstream_closed" : "error:upstream_reset", errno);
+		return;
+	}
+	if (rq->rq_body_done) {
+		deadline_close(&cl->cl_task, SCOPE_CLIENT_IDLE);
+		if (buf_used(&rq->rq_up->up_out) == 0 && !rq->rq_sent)
+			request_sent(rq);
+	}
+	if (cl->cl_paused)
+		client_want_read(cl, true);
+}
+
+/* The upstream connection is ready: send the head and what body we have. */
+static void
+request_begin_send(struct request *rq)
+{
+	struct client *cl = rq->rq_client;
+	const struct config_timeouts *to = request_timeouts(rq);
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	deadline_close(&cl->cl_task, SCOPE_CONNECT);
+	rq->rq_t_conn = deadline_now_cached();
+	request_set_state(rq, REQ_SEND);
+	if (request_build_head(rq) != 0)
+		return;
+	if (!rq->rq_body_done)
+		deadline_open(&cl->cl_task, SCOPE_UPSTREAM_IDLE,
+		    to->ms[SCOPE_UPSTREAM_IDLE]);
+	/* The client waits for our word before it sends the body. */
+	if ((rq->rq_reqm.flags & HTTP_F_EXPECT_100) && !rq->rq_body_done &&
+	    buf_used(&cl->cl_in) == 0 && !rq->rq_fresh_retry) {
+		struct iovec iov = { (void *)cont, sizeof cont - 1 };
+
+		if (client_send(cl, &iov, 1) != 0) {
+			request_client_gone(rq, "write failed");
+			return;
+		}
+	}
+	request_pump_body(rq);
+}
+
+/* Decoded body bytes for an HTTP/1.0 client: gather them in rq_tx. */
+static void
+request_dechunk_cb(void *arg, const char *data, size_t len)
+{
+	struct request *rq = arg;
+	struct buf *b = &rq->rq_tx;
+
+	if (buf_grow(b, b->b_len + (uint32_t)len) != 0)
+		return;
+	memcpy(b->b_data + b->b_len, data, len);
+	b->b_len += (uint32_t)len;
+}
+
+/*
+ * Relay response body bytes from rq_rx to the client, framed by the
+ * parser.  Finishes the request when the message ends.
+ */
+static void
+request_relay(struct request *rq)
+{
+	struct client *cl = rq->rq_client;
+	struct buf *rx = &rq->rq_rx;
+	enum http_verdict v;
+	struct iovec iov;
+	size_t used;
+
+	v = http_feed(&rq->rq_resp, rx->b_data, rx->b_data + rx->b_off,
+	    buf_used(rx), &used);
+	if (v != HTTP_MORE && v != HTTP_DONE) {
+		request_upstream_failed(rq, "error:upstream_protocol", 0);
+		return;
+	}
+	if (rq->rq_dechunk) {
+		iov.iov_base = rq->rq_tx.b_data;
+		iov.iov_len = rq->rq_tx.b_len;
+		rq->rq_tx.b_len = 0;
+	} else {
+		iov.iov_base = rx->b_data + rx->b_off;
+		iov.iov_len = used;
+	}
+	rx->b_off += (uint32_t)used;
+	if (used != 0 || v == HTTP_DONE)
+		deadline_touch(&cl->cl_task, SCOPE_UPSTREAM_IDLE);
+	if (iov.iov_len > 0) {
+		if (client_send(cl, &iov, 1) != 0) {
+			request_client_gone(rq, "write failed");
+			return;
+		}
+		rq->rq_bytes_out += iov.iov_len;
+	}
+	if (v == HTTP_DONE) {
+		if (buf_used(rx) > 0)	/* bytes past the end: not reusable */
+			rq->rq_resm.flags &= ~(uint32_t)HTTP_F_KEEPALIVE;
+		request_finish(rq, "ok", rq->rq_status);
+		return;
+	}
+	if (buf_used(&cl->cl_out) > 0)
+		upstream_want_read(rq->rq_up, false);
+}
+
+/* The response head is complete: rebuild it and start relaying. */
+static void
+request_response_head(struct request *rq)
+{
+	struct client *cl = rq->rq_client;
+	struct http_msg *rm = &rq->rq_resm;
+	struct deadline_task *t = &cl->cl_task;
+	const struct config_timeouts *to = request_timeouts(rq);
+	bool client10 = rq->rq_reqm.major == 1 && rq->rq_reqm.minor == 0;
+	bool close;
+	struct iovec iov;
+	ssize_t n;
+
+	deadline_close(t, SCOPE_UPSTREAM_HEADER);
+	deadline_close(t, SCOPE_TRY);
+	rq->rq_t_uphead = deadline_now_cached();
+	if (!rq->rq_sent) {
+		/* An early answer: the rest of the request body is not read. */
+		rq->rq_close = true;
+		rm->flags &= ~(uint32_t)HTTP_F_KEEPALIVE;
+		if (rq->rq_t_sent == 0)
+			rq->rq_t_sent = rq->rq_t_uphead;
+	}
+	rq->rq_dechunk = client10 && (rm->flags & HTTP_F_CHUNKED);
+	close = rq->rq_close || (rm->flags & HTTP_F_TO_EOF) || rq->rq_dechunk;
+	rq->rq_close = close;
+
+	if (buf_grow(&rq->rq_tx, rm->head_len + 256) != 0) {
+		request_finish(rq, "error:upstream_protocol", 502);
+		return;
+	}
+	n = http_build_response(rm, rq->rq_rx.b_data, close, client10 && !close,
+	    rq->rq_dechunk, rq->rq_tx.b_data, rq->rq_tx.b_cap);
+	if (n < 0) {
+		request_upstream_failed(rq, "error:upstream_protocol", 0);
+		return;
+	}
+	rq->rq_status = rm->status;
+	request_set_state(rq, REQ_RELAY);
+	iov.iov_base = rq->rq_tx.b_data;
+	iov.iov_len = (size_t)n;
+	if (client_send(cl, &iov, 1) != 0) {
+		request_client_gone(rq, "write failed");
+		return;
+	}
+	rq->rq_head_sent = true;
+	rq->rq_bytes_out += (uint64_t)n;
+	rq->rq_tx.b_len = 0;
+	if (rq->rq_dechunk)
+		http_parser_set_body_cb(&rq->rq_resp, request_dechunk_cb, rq);
+	deadline_open(t, SCOPE_UPSTREAM_IDLE, to->ms[SCOPE_UPSTREAM_IDLE]);
+	deadline_open(t, SCOPE_CLIENT_IDLE, to->ms[SCOPE_CLIENT_IDLE]);
+	request_relay(rq);
+}
+
+/*
+ * Parse response head bytes in rq_rx.  Interim 1xx responses are dropped:
+ * the proxy answers 100-continue itself.
+ */
+static void
+request_parse_head(struct request *rq)
+{
+	struct buf *rx = &rq->rq_rx;
+	enum http_verdict v;
+	size_t used;
+
+	for (;;) {
+		v = http_feed(&rq->rq_resp, rx->b_data, rx->b_data + rx->b_off,
+		    buf_used(rx), &used);
+		rx->b_off += (uint32_t)used;
+		if (v == HTTP_MORE) {
+			if (buf_room(rx) == 0 &&
+			    buf_grow(rx, rx->b_cap * 2) != 0) {
+				request_finish(rq, "error:upstream_protocol",
+				    502);
+				return;
+			}
+			return;
+		}
+		if (v != HTTP_GOT_HEAD) {
+			log_warn("req %llu: upstream %s sent a bad response "
+			    "head: %s", (unsigned long long)rq->rq_id,
+			    rq->rq_server->us_name, rq->rq_resp.hp_reason ?
+			    rq->rq_resp.hp_reason : "?");
+			request_finish(rq, "error:upstream_protocol", 502);
+			return;
+		}
+		if (rq->rq_resm.status >= 200)
+			break;
+		/* An interim response: skip it, parse what follows. */
+		v = http_feed(&rq->rq_resp, rx->b_data, rx->b_data + rx->b_off,
+		    0, &used);
+		buf_compact(rx);
+		http_parser_reset(&rq->rq_resp);
+		http_parser_set_head_request(&rq->rq_resp,
+		    rq->rq_reqm.method_id == HTTP_HEAD);
+	}
+	request_response_head(rq);
+}
+
+/* Read from the upstream: a response head, body bytes, or the end. */
+static void
+request_read_response(struct request *rq)
+{
+	struct buf *rx = &rq->rq_rx;
+	ssize_t n;
+
+	if (buf_acquire(rx) != 0) {
+		request_finish(rq, "error:upstream_protocol", 502);
+		return;
+	}
+	if (rq->rq_state == REQ_RELAY && buf_used(rx) == 0)
+		rx->b_off = rx->b_len = 0;
+	if (buf_room(rx) == 0) {
+		upstream_want_read(rq->rq_up, false);
+		return;
+	}
+	do
+		n = read(rq->rq_up->up_fd, rx->b_data + rx->b_len, buf_room(rx));
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n < 0) {
+		request_upstream_failed(rq, errno == ECONNRESET ?
+		    "error:upstream_reset" : "error:upstream_closed", errno);
+		return;
+	}
+	if (n == 0) {
+		if (rq->rq_state == REQ_RELAY &&
+		    http_finish(&rq->rq_resp) == HTTP_DONE) {
+			request_finish(rq, "ok", rq->rq_status);
+			return;
+		}
+		request_upstream_failed(rq, "error:upstream_closed", 0);
+		return;
+	}
+	rq->rq_got_byte = true;
+	rx->b_len += (uint32_t)n;
+	if (rq->rq_state == REQ_RELAY)
+		request_relay(rq);
+	else
+		request_parse_head(rq);
+}
+
+/* What the upstream connection reports, in its own callback. */
+void
+request_upstream_event(struct request *rq, int ev, int err)
+{
+	switch (ev) {
+	case UPEV_CONNECTED:
+		request_begin_send(rq);
+		break;
+	case UPEV_CONNFAIL:
+		log_warn("req %llu: connect to %s failed: %s (client %s)",
+		    (unsigned long long)rq->rq_id, rq->rq_server->us_name,
+		    strerror(err), rq->rq_client->cl_addr);
+		request_finish(rq, "error:connect", 502);
+		break;
+	case UPEV_READABLE:
+		request_read_response(rq);
+		break;
+	case UPEV_DRAINED:
+		if (rq->rq_state == REQ_SEND)
+			request_pump_body(rq);
+		break;
+	case UPEV_WRFAIL:
+		request_upstream_failed(rq, err == EPIPE ?
+		    "error:upstream_closed" : "error:upstream_reset", err);
+		break;
+	}
+}
+
+/* New client bytes arrived (body, or the next pipelined request). */
+void
+request_client_data(struct request *rq)
+{
+	if (rq->rq_state == REQ_SEND && !rq->rq_body_done)
+		request_pump_body(rq);
+}
+
+/* What the client could not take at once has gone out. */
+void
+request_client_drained(struct request *rq)
+{
+	deadline_touch(&rq->rq_client->cl_task, SCOPE_CLIENT_IDLE);
+	if (rq->rq_state == REQ_RELAY && rq->rq_up != NULL)
+		upstream_want_read(rq->rq_up, true);
+}

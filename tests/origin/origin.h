@@ -1,0 +1,161 @@
+/*
+ * origin.h: the test origin, the upstream that every test and benchmark of
+ * hourglass talks to.
+ *
+ * origin.c holds main, the command line, the listeners and the event log;
+ * origin_conn.c holds a client connection: reading, parsing with llhttp,
+ * writing and its state machine; origin_routes.c maps a path to an endpoint
+ * and builds or paces its response.
+ *
+ * The connection layout is shared by the three files, so struct conn is
+ * declared here rather than kept opaque.
+ */
+#ifndef HG_ORIGIN_H
+#define HG_ORIGIN_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <llhttp.h>
+
+#define ORIGIN_READ_SIZE	16384		/* bytes per read(2) */
+#define ORIGIN_IN_MAX		(1024 * 1024)	/* unparsed input kept, then stop reading */
+#define ORIGIN_HEAD_MAX		(1024 * 1024)	/* a longer request head gets 431 */
+#define ORIGIN_OUT_HIGH		(256 * 1024)	/* queued output before pausing */
+#define ORIGIN_ECHO_MAX		(256 * 1024 * 1024) /* a longer /echo gets 413 */
+#define ORIGIN_LINGER_MS	1000		/* wait for the peer's FIN after ours */
+#define ORIGIN_URL_MAX		512		/* target bytes kept for routing and logs */
+
+/* A client connection moves through these states; conn_set_state() checks each move. */
+enum conn_state {
+	CONN_READING,		/* reading requests and answering them at once */
+	CONN_WAITING,		/* a /delay timer runs before the response head */
+	CONN_DRIPPING,		/* the body goes out one byte per tick */
+	CONN_TRICKLING,		/* the head goes out one byte per tick */
+	CONN_STREAMING,		/* a long body goes out as the socket drains */
+	CONN_HANGING,		/* a request that is never answered */
+	CONN_CLOSING,		/* the last response goes out, then our FIN */
+	CONN_LINGERING,		/* FIN sent; reading until the peer's FIN or a timeout */
+	CONN_DEAD,		/* socket closed; freed when the callback returns */
+};
+
+/* The endpoints; ROUTE_NONE is a 404 and ROUTE_BAD a 400 for a bad argument. */
+enum route {
+	ROUTE_NONE,
+	ROUTE_BAD,
+	ROUTE_ROOT,
+	ROUTE_BYTES,
+	ROUTE_CHUNKED,
+	ROUTE_DELAY,
+	ROUTE_DRIP,
+	ROUTE_TRICKLE,
+	ROUTE_HANG,
+	ROUTE_CLOSE,
+	ROUTE_RESET,
+	ROUTE_STATUS,
+	ROUTE_ECHO,
+};
+
+/* How the response speaks of the connection. */
+enum conn_ka {
+	KA_HTTP11,		/* HTTP/1.1 keep-alive: no header */
+	KA_HTTP10,		/* HTTP/1.0 keep-alive: "Connection: keep-alive" */
+	KA_CLOSE,		/* "Connection: close", then close */
+};
+
+struct conn {
+	uint64_t		 cn_id;
+	int			 cn_fd;
+	enum conn_state		 cn_state;
+	struct event		*cn_ev_read;
+	struct event		*cn_ev_write;
+	struct event		*cn_ev_timer;	/* made on first use */
+	int			 cn_rd_on;	/* cn_ev_read is added */
+	int			 cn_wr_on;	/* cn_ev_write is added */
+	int			 cn_peer_eof;	/* the peer closed or reset */
+	int			 cn_close_logged;
+
+	struct evbuffer		*cn_in;
+	struct evbuffer		*cn_out;
+	struct evbuffer		*cn_hold;	/* /echo body, or a trickled response */
+
+	/* Parser position: bytes of cn_in before cn_in_parsed are parsed. */
+	llhttp_t		 cn_parser;
+	size_t			 cn_in_parsed;
+	size_t			 cn_head_start;	/* offset in cn_in of the request line */
+	int			 cn_in_head;	/* inside a request head */
+	int			 cn_head_seen;	/* cn_head_start is known */
+	int			 cn_parse_more;	/* the parser paused: run it again */
+	int			 cn_pause;	/* why the parser paused, PAUSE_* */
+	const char		*cn_exec_base;	/* data given to llhttp_execute ... */
+	size_t			 cn_exec_off;	/* ... and its offset in cn_in */
+
+	/* The request being read or answered. */
+	int			 rq_active;
+	char			 rq_url[ORIGIN_URL_MAX];
+	size_t			 rq_url_len;
+	int			 rq_head;	/* HEAD: no body in the response */
+	enum conn_ka		 rq_ka;
+	int			 rq_expect;	/* Expect: 100-continue */
+	int			 rq_hdr;	/* the header being read is Expect */
+	char			 rq_hbuf[16];	/* header name or value so far */
+	size_t			 rq_hlen;
+	int			 rq_error;	/* status for a request we refuse */
+
+	/* The response being produced. */
+	enum route		 rs_route;
+	uint64_t		 rs_arg1;
+	uint64_t		 rs_arg2;
+	uint64_t		 rs_left;	/* body bytes still to produce */
+	uint64_t		 rs_off;	/* body bytes produced */
+	uint64_t		 rs_chunk;	/* chunk size; 0 if not chunked */
+	int			 rs_ended;	/* the chunked terminator is queued */
+	size_t			 rs_head_left;	/* trickle: head bytes in cn_hold */
+	unsigned		 rs_ms;		/* tick interval */
+
+	TAILQ_ENTRY(conn)	 cn_entry;
+};
+TAILQ_HEAD(conn_list, conn);
+
+enum {
+	PAUSE_NONE,
+	PAUSE_HEADERS,
+	PAUSE_MESSAGE,
+};
+
+/* Process-wide state, one event loop. */
+struct origin {
+	struct event_base	*base;
+	struct conn_list	 conns;
+	uint64_t		 next_id;
+	int			 log_fd;	/* --log, or -1 */
+	int			 verbose;
+};
+extern struct origin origin;
+
+/* origin.c */
+void	origin_event(struct conn *, const char *);
+void	origin_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* origin_conn.c */
+void	conn_accept(int);
+void	conn_free_all(void);
+void	conn_set_state(struct conn *, enum conn_state);
+void	conn_close(struct conn *, int);
+void	conn_timer(struct conn *, unsigned, int);
+void	conn_response_done(struct conn *);
+const char *conn_path(struct conn *);
+
+/* origin_routes.c */
+void	routes_init(void);
+enum route routes_match(const char *, size_t, uint64_t *, uint64_t *);
+void	routes_start(struct conn *);
+void	routes_refill(struct conn *);
+void	routes_tick(struct conn *);
+void	routes_error(struct conn *, int);
+
+#endif

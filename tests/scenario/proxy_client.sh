@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Proxy deadlines on the client side (client_header, client_idle,
+# keepalive) and a client that goes away (abort:client).  Raw connections
+# through bash's /dev/tcp, so that the test controls every byte and sees
+# exactly when the daemon closes.
+source "$(dirname "$0")/../proxy_lib.sh"
+
+origin_up || finish
+hg_up "$T/hg.ini" \
+	'client_header = 500ms' 'client_idle = 600ms' 'keepalive = 700ms' \
+	'request = 10s' 'upstream_header = 5s' 'upstream_idle = 5s' \
+	|| finish
+
+hg_curl "http://127.0.0.1:$HG_PORT/"
+expect_eq "GET / through the proxy" "$CODE" 200
+log_expect "GET /" 200 ok
+fd_settle "GET /"
+
+# A connection that sends nothing is closed at client_header and is not a
+# request: no answer, no log line.
+d="silent connection"
+note "$d"
+t0=$(now_ms)
+raw_open
+raw_wait_eof "$T/out" 3
+raw_close
+expect_eq "$d: closed by the daemon" "$EOF_RC" 0
+expect_near "$d: closed at client_header" $((EOF_AT - t0)) 500
+expect_eq "$d: nothing was sent" "$(wc -c < "$T/out")" 0
+log_take "$d" 0
+fd_settle "$d"
+
+# Part of a head, then nothing: 408 at client_header, counted from accept.
+d="slow request head"
+note "$d"
+t0=$(now_ms)
+raw_open
+printf 'GET / HTTP/1.1\r\nHost: slow.test\r\n' >&3
+raw_wait_eof "$T/out" 3
+raw_close
+expect_eq "$d: closed by the daemon" "$EOF_RC" 0
+expect_match "$d: 408" "$(status_line "$T/out")" '^HTTP/1\.1 408 '
+expect_near "$d: at client_header" $((EOF_AT - t0)) 500
+log_expect "$d" 408 timeout:client_header
+fd_settle "$d"
+
+# A body that stalls: Content-Length 1000, 10 bytes sent, then nothing.
+# client_idle (600 ms from the last byte) fires before any response: 408.
+d="stalled upload"
+note "$d"
+raw_open
+printf 'POST /echo HTTP/1.1\r\nHost: up.test\r\nContent-Length: 1000\r\n\r\n0123456789' >&3
+t0=$(now_ms)
+raw_wait_eof "$T/out" 3
+raw_close
+expect_eq "$d: closed by the daemon" "$EOF_RC" 0
+expect_match "$d: 408" "$(status_line "$T/out")" '^HTTP/1\.1 408 '
+expect_near "$d: at client_idle" $((EOF_AT - t0)) 600
+log_expect "$d" 408 timeout:client_idle
+fd_settle "$d"
+
+# After one request the idle connection is closed at keepalive (700 ms),
+# silently: the first response whole, nothing more, one log line.
+d="keepalive idle close"
+note "$d"
+raw_open
+printf 'GET / HTTP/1.1\r\nHost: ka.test\r\n\r\n' >&3
+t0=$(now_ms)
+raw_wait_eof "$T/out" 3
+raw_close
+expect_eq "$d: closed by the daemon" "$EOF_RC" 0
+expect_near "$d: at keepalive" $((EOF_AT - t0)) 700
+expect_eq "$d: one response" "$(grep -ac '^HTTP/1' "$T/out")" 1
+expect_match "$d: 200" "$(status_line "$T/out")" '^HTTP/1\.1 200 '
+expect_eq "$d: the whole body and nothing after it" \
+	"$(tail -c 100 "$T/out" | head -c 17)" "hourglass origin "
+log_expect "$d" 200 ok
+fd_settle "$d"
+
+# keepalive is idle time between requests: a second request 400 ms after
+# the first moves the close to 700 ms after the second.
+d="keepalive restarts per request"
+note "$d"
+raw_open
+printf 'GET /bytes/5 HTTP/1.1\r\nHost: ka.test\r\n\r\n' >&3
+sleep 0.4
+printf 'GET /bytes/6 HTTP/1.1\r\nHost: ka.test\r\n\r\n' >&3
+t0=$(now_ms)
+raw_wait_eof "$T/out" 3
+raw_close
+expect_eq "$d: closed by the daemon" "$EOF_RC" 0
+expect_near "$d: 700 ms after the second request" $((EOF_AT - t0)) 700
+expect_eq "$d: two responses" "$(grep -ac '^HTTP/1.1 200 ' "$T/out")" 2
+log_take "$d" 2
+expect_eq "$d: both ok" "$(printf '%s\n' "$LOG_NEW" | grep -c ' outcome=ok')" 2
+fd_settle "$d"
+
+# abort_case DESC PATH READ_HEAD: the client closes 300 ms after sending;
+# the proxy logs abort:client (499) and closes the upstream connection at
+# once: the origin sees the close within 100 ms of the client's.
+abort_case() {
+	local d=$1 path=$2 rh=$3 ts tc r c line
+	note "$d"
+	raw_open
+	printf 'GET %s HTTP/1.1\r\nHost: abort.test\r\n\r\n' "$path" >&3
+	ts=$(now_ms)
+	if [ "$rh" = 1 ]; then
+		IFS= read -r -t 2 line <&3
+		expect_match "$d: the response head came" "$line" '^HTTP/1\.1 200 '
+	fi
+	sleep 0.3
+	tc=$(now_ms)
+	raw_close
+	for _ in $(seq 40); do
+		[ -n "$(oevent close "$path")" ] && break
+		sleep 0.05
+	done
+	r=$(oevent request "$path"); c=$(oevent close "$path")
+	if [ -z "$r" ] || [ -z "$c" ]; then
+		fail "$d: origin saw no request/close for $path"
+	else
+		# (origin close - origin request) - (client close - client send)
+		expect_range "$d: origin saw the close within 100 ms" \
+		    $(( (c - r) - (tc - ts) )) -50 100
+	fi
+	log_expect "$d" 499 abort:client
+	fd_settle "$d"
+}
+abort_case "client abort while waiting for the head" "/hang?abort1" 0
+abort_case "client abort mid-response" "/drip/100/100?abort2" 1
+
+finish

@@ -1,0 +1,994 @@
+/* test_config.c: the configuration loader, value parsers, dump and routes. */
+#include <check.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define nitems(a)	(sizeof (a) / sizeof (a)[0])
+
+/* Load text that must be good; fail the test with its errors otherwise. */
+static struct config *
+load_ok(const char *text)
+{
+	struct config *cfg;
+	char *errors;
+
+	cfg = config_load_string(text, "t.ini", &errors);
+	ck_assert_msg(cfg != NULL, "unexpected errors:\n%s", errors);
+	ck_assert_ptr_null(errors);
+	return cfg;
+}
+
+/* Check that text fails to load with exactly the errors want. */
+static void
+expect_errors(const char *text, const char *want)
+{
+	struct config *cfg;
+	char *errors = NULL;
+
+	cfg = config_load_string(text, "t.ini", &errors);
+	ck_assert_msg(cfg == NULL, "loaded, expected errors:\n%s", text);
+	ck_assert_ptr_nonnull(errors);
+	ck_assert_str_eq(errors, want);
+	free(errors);
+}
+
+/* Dump a config into a malloc'd string. */
+static char *
+dump(const struct config *cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	f = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(f);
+	config_dump(cfg, f);
+	ck_assert_int_eq(fclose(f), 0);
+	return buf;
+}
+
+#define UP	"[upstream u]\nserver = 10.0.0.1:80\n"
+
+/* Where a value is: in struct config or in the first upstream. */
+#define CF(f)	0, offsetof(struct config, f), sizeof (((struct config *)0)->f)
+#define TF(s)	CF(timeouts.ms[s])
+#define PD	CF(timeouts.propagate_deadline)
+#define PDT	"[timeouts]\npropagate_deadline = "
+#define UF(f)	1, offsetof(struct config_upstream, f), \
+	sizeof (((struct config_upstream *)0)->f)
+
+/* Every numeric key, a good value, and what it must become. */
+static const struct {
+	const char	*text;
+	int		 in_upstream;
+	size_t		 off, size;
+	uint64_t	 want;
+} good[] = {
+	{ "[server]\nworkers = 4\n", CF(workers), 4 },
+	{ "[server]\nworkers = 64\n", CF(workers), 64 },
+	{ "[server]\nworkers = auto\n", CF(workers), 0 },
+	{ "[server]\nmax_connections = 1\n", CF(max_connections), 1 },
+	{ "[server]\nmax_connections = 1000000\n", CF(max_connections), 1000000 },
+	{ "[server]\nlog_format = json\n", CF(log_format), CONFIG_LOG_JSON },
+	{ "[server]\nlog_format = logfmt\n", CF(log_format), CONFIG_LOG_LOGFMT },
+	{ "[server]\nlog_level = crit\n", CF(log_level), CONFIG_LOG_CRIT },
+	{ "[server]\nlog_level = error\n", CF(log_level), CONFIG_LOG_ERR },
+	{ "[server]\nlog_level = warning\n", CF(log_level), CONFIG_LOG_WARNING },
+	{ "[server]\nlog_level = debug\n", CF(log_level), CONFIG_LOG_DEBUG },
+	{ "[limits]\nmax_uri = 1\n", CF(max_uri), 1 },
+	{ "[limits]\nmax_uri = 16k\n", CF(max_uri), 16384 },
+	{ "[limits]\nmax_header = 1M\n", CF(max_header), 1048576 },
+	{ "[limits]\nmax_body = off\n", CF(max_body), CONFIG_SIZE_OFF },
+	{ "[limits]\nmax_body = 0\n", CF(max_body), 0 },
+	{ "[limits]\nmax_body = 2g\n", CF(max_body), 2ULL << 30 },
+	{ "[timeouts]\nclient_header = 5s\n", TF(SCOPE_CLIENT_HEADER), 5000 },
+	{ "[timeouts]\nclient_idle = off\n", TF(SCOPE_CLIENT_IDLE), 0 },
+	{ "[timeouts]\nkeepalive = 0\n", TF(SCOPE_KEEPALIVE), 0 },
+	{ "[timeouts]\nrequest = 2m\n", TF(SCOPE_REQUEST), 120000 },
+	{ "[timeouts]\ntry = 750ms\n", TF(SCOPE_TRY), 750 },
+	{ "[timeouts]\nconnect = 1h\n", TF(SCOPE_CONNECT), 3600000 },
+	{ "[timeouts]\nupstream_header = 3s\n", TF(SCOPE_UPSTREAM_HEADER), 3000 },
+	{ "[timeouts]\nupstream_idle = 0ms\n", TF(SCOPE_UPSTREAM_IDLE), 0 },
+	{ "[timeouts]\ndrain = 1s\n", TF(SCOPE_DRAIN), 1000 },
+	{ "[timeouts]\nretries = 0\n", CF(timeouts.retries), 0 },
+	{ "[timeouts]\nretries = 10\n", CF(timeouts.retries), 10 },
+	{ PDT "no\n", PD, 0 },
+	{ PDT "off\n", PD, 0 },
+	{ PDT "0\n", PD, 0 },
+	{ PDT "false\n", PD, 0 },
+	{ PDT "true\n", PD, 1 },
+	{ PDT "on\n", PD, 1 },
+	{ PDT "1\n", PD, 1 },
+	{ UP "balance = least_conn\n", UF(balance), CONFIG_BALANCE_LEAST_CONN },
+	{ UP "balance = round_robin\n", UF(balance), CONFIG_BALANCE_ROUND_ROBIN },
+	{ UP "keepalive = 0\n", UF(keepalive), 0 },
+	{ UP "keepalive = 100000\n", UF(keepalive), 100000 },
+	{ UP "keepalive_idle = off\n", UF(keepalive_idle_ms), 0 },
+	{ UP "keepalive_idle = 90s\n", UF(keepalive_idle_ms), 90000 },
+	{ UP "max_fails = 0\n", UF(max_fails), 0 },
+	{ UP "max_fails = 1000\n", UF(max_fails), 1000 },
+	{ UP "fail_timeout = 5s\n", UF(fail_timeout_ms), 5000 },
+	{ UP "resolve_interval = off\n", UF(resolve_interval_ms), 0 },
+	{ UP "resolve_interval = 5m\n", UF(resolve_interval_ms), 300000 },
+};
+
+START_TEST(test_good_values)
+{
+	struct config *cfg = load_ok(good[_i].text);
+	const char *at = (good[_i].in_upstream ?
+	    (const char *)cfg->upstreams : (const char *)cfg) + good[_i].off;
+	uint64_t got, v64;
+	uint32_t v32;
+	bool b;
+
+	if (good[_i].size == sizeof v64) {
+		memcpy(&v64, at, sizeof v64);
+		got = v64;
+	} else if (good[_i].size == sizeof v32) {
+		memcpy(&v32, at, sizeof v32);
+		got = v32;
+	} else {
+		ck_assert_uint_eq(good[_i].size, sizeof b);
+		memcpy(&b, at, sizeof b);
+		got = b;
+	}
+	ck_assert_msg(got == good[_i].want, "%s: got %llu, want %llu",
+	    good[_i].text, (unsigned long long)got,
+	    (unsigned long long)good[_i].want);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_good_strings)
+{
+	struct config *cfg;
+
+	cfg = load_ok("[server]\naccess_log = /var/log/hg/access.log\n"
+	    "metrics_listen = 127.0.0.1:9090\nlisten = [::1]:0\n"
+	    "[timeouts]\ndeadline_header = X-Deadline\n");
+	ck_assert_str_eq(cfg->access_log, "/var/log/hg/access.log");
+	ck_assert_ptr_nonnull(cfg->metrics_listen);
+	ck_assert_str_eq(cfg->metrics_listen->host, "127.0.0.1");
+	ck_assert_int_eq(cfg->metrics_listen->port, 9090);
+	ck_assert_uint_eq(cfg->nlisten, 1);
+	ck_assert_str_eq(cfg->listen[0].host, "::1");
+	ck_assert_str_eq(cfg->listen[0].text, "[::1]:0");
+	ck_assert_int_eq(cfg->listen[0].port, 0);
+	ck_assert_str_eq(cfg->timeouts.deadline_header, "X-Deadline");
+	config_unref(cfg);
+
+	cfg = load_ok("[server]\naccess_log = off\nmetrics_listen = off\n"
+	    "[timeouts]\ndeadline_header =\n");
+	ck_assert_str_eq(cfg->access_log, "off");
+	ck_assert_ptr_null(cfg->metrics_listen);
+	ck_assert_str_eq(cfg->timeouts.deadline_header, "");
+	config_unref(cfg);
+}
+END_TEST
+
+/* A bad value for a key, and the message it must give. */
+#define BAD(sect, key, val, why) { "[" sect "]\n" key " = " val "\n", \
+	"t.ini:2: [" sect "] " key " = \"" val "\": " why "\n" }
+#define BADU(key, val, why) { UP key " = " val "\n", \
+	"t.ini:3: [upstream u] " key " = \"" val "\": " why "\n" }
+#define BADR(key, val, why) \
+	{ UP "[route /]\nupstream = u\n" key " = " val "\n", \
+	"t.ini:5: [route /] " key " = \"" val "\": " why "\n" }
+static const struct {
+	const char	*text;
+	const char	*want;
+} bad[] = {
+	BAD("server", "listen", "1.2.3.4",
+	    "missing port (e.g. 127.0.0.1:8080, [::1]:8080, *:8080)"),
+	BAD("server", "workers", "0", "out of range (1..64) (e.g. 4, auto)"),
+	BAD("server", "workers", "65", "out of range (1..64) (e.g. 4, auto)"),
+	BAD("server", "workers", "-1", "not a number (e.g. 4, auto)"),
+	BAD("server", "max_connections", "1000001",
+	    "out of range (1..1000000) (e.g. 10000)"),
+	BAD("server", "max_connections", "99999999999999999999999",
+	    "out of range (1..1000000) (e.g. 10000)"),
+	BAD("server", "max_connections", "10 0", "not a number (e.g. 10000)"),
+	BAD("server", "access_log", "",
+	    "empty (e.g. /var/log/hourglass/access.log, stderr, off)"),
+	BAD("server", "log_format", "xml",
+	    "not one of logfmt, json (e.g. logfmt)"),
+	BAD("server", "log_level", "notice",
+	    "not one of crit, error, warning, info, debug (e.g. info)"),
+	BAD("server", "metrics_listen", "localhost",
+	    "missing port (e.g. 127.0.0.1:9090, off)"),
+	BAD("limits", "max_uri", "0", "cannot be 0 (e.g. 8k)"),
+	BAD("limits", "max_uri", "off", "cannot be off (e.g. 8k)"),
+	BAD("limits", "max_header", "0k", "cannot be 0 (e.g. 32k)"),
+	BAD("limits", "max_header", "32kb", "not a size (e.g. 32k)"),
+	BAD("limits", "max_body", "17179869184g",
+	    "too large (e.g. 1g, 100m, off)"),
+	BAD("timeouts", "connect", "2x", "not a duration (e.g. 250ms, 2s, 1m)"),
+	BAD("timeouts", "client_header", "10",
+	    "missing unit (e.g. 250ms, 2s, 1m)"),
+	BAD("timeouts", "client_idle", "-5s",
+	    "not a duration (e.g. 250ms, 2s, 1m)"),
+	BAD("timeouts", "keepalive", "1.5s",
+	    "not a duration (e.g. 250ms, 2s, 1m)"),
+	BAD("timeouts", "request", "off",
+	    "cannot be disabled (0 or off) (e.g. 250ms, 2s, 1m)"),
+	BAD("timeouts", "request", "0",
+	    "cannot be disabled (0 or off) (e.g. 250ms, 2s, 1m)"),
+	BAD("timeouts", "try", "2 s", "not a duration (e.g. 250ms, 2s, 1m)"),
+	BAD("timeouts", "upstream_header", "597h",
+	    "too large, at most 596h (e.g. 250ms, 2s, 1m)"),
+	BAD("timeouts", "upstream_idle", "2S",
+	    "not a duration (e.g. 250ms, 2s, 1m)"),
+	BAD("timeouts", "drain", "0s",
+	    "cannot be disabled (0 or off) (e.g. 250ms, 2s, 1m)"),
+	BAD("timeouts", "retries", "11", "out of range (0..10) (e.g. 1)"),
+	BAD("timeouts", "deadline_header", "X Timeout",
+	    "not a header name (e.g. X-Request-Timeout)"),
+	BAD("timeouts", "propagate_deadline", "maybe",
+	    "not yes or no (e.g. yes, no)"),
+	BADU("server", "10.0.0.2",
+	    "missing port (e.g. 127.0.0.1:9000 weight=2)"),
+	BADU("server", "10.0.0.2:80 weight=0",
+	    "weight out of range (1..1000) (e.g. 127.0.0.1:9000 weight=2)"),
+	BADU("server", "10.0.0.2:80 weight=1001",
+	    "weight out of range (1..1000) (e.g. 127.0.0.1:9000 weight=2)"),
+	BADU("server", "10.0.0.2:80 weigh=2",
+	    "unknown or repeated option (e.g. 127.0.0.1:9000 weight=2)"),
+	BADU("server", "10.0.0.2:0",
+	    "needs a host and a port other than 0 (e.g. 127.0.0.1:9000 "
+	    "weight=2)"),
+	BADU("balance", "random",
+	    "not one of round_robin, least_conn (e.g. least_conn)"),
+	BADU("keepalive", "100001", "out of range (0..100000) (e.g. 32)"),
+	BADU("keepalive_idle", "1d", "not a duration (e.g. 250ms, 2s, 1m)"),
+	BADU("max_fails", "1001", "out of range (0..1000) (e.g. 1)"),
+	BADU("fail_timeout", "off",
+	    "cannot be disabled (0 or off) (e.g. 250ms, 2s, 1m)"),
+	BADU("resolve_interval", "30", "missing unit (e.g. 250ms, 2s, 1m)"),
+	{ UP "[route /]\nupstream = u u\n",
+	  "t.ini:4: [route /] upstream = \"u u\": not an upstream name "
+	  "(e.g. origin)\n" },
+	BADR("host", "a b", "not a host name (e.g. example.com)"),
+	BADR("connect", "5", "missing unit (e.g. 250ms, 2s, 1m)"),
+	BADR("request", "off",
+	    "cannot be disabled (0 or off) (e.g. 250ms, 2s, 1m)"),
+};
+
+START_TEST(test_bad_values)
+{
+	expect_errors(bad[_i].text, bad[_i].want);
+}
+END_TEST
+
+/* config_parse_duration() by itself. */
+static const struct {
+	const char	*s;
+	bool		 allow_off;
+	int		 rc;
+	uint32_t	 ms;
+	const char	*why;
+} durations[] = {
+	{ "0", true, 0, 0, NULL },
+	{ "off", true, 0, 0, NULL },
+	{ "0s", true, 0, 0, NULL },
+	{ "0", false, -1, 0, "cannot be disabled (0 or off)" },
+	{ "off", false, -1, 0, "cannot be disabled (0 or off)" },
+	{ "1ms", false, 0, 1, NULL },
+	{ "250ms", false, 0, 250, NULL },
+	{ "2s", false, 0, 2000, NULL },
+	{ "3m", false, 0, 180000, NULL },
+	{ "4h", false, 0, 14400000, NULL },
+	{ "007s", false, 0, 7000, NULL },
+	{ "2147483647ms", false, 0, 2147483647, NULL },
+	{ "2147483648ms", false, -1, 0, "too large, at most 596h" },
+	{ "596h", false, 0, 2145600000, NULL },
+	{ "597h", false, -1, 0, "too large, at most 596h" },
+	{ "99999999999999999999999h", false, -1, 0, "too large, at most 596h" },
+	{ "5", false, -1, 0, "missing unit" },
+	{ "-1s", false, -1, 0, "not a duration" },
+	{ "1.5s", false, -1, 0, "not a duration" },
+	{ " 1s", false, -1, 0, "not a duration" },
+	{ "1s ", false, -1, 0, "not a duration" },
+	{ "1 s", false, -1, 0, "not a duration" },
+	{ "", false, -1, 0, "not a duration" },
+	{ "s", false, -1, 0, "not a duration" },
+	{ "1sec", false, -1, 0, "not a duration" },
+	{ "1d", false, -1, 0, "not a duration" },
+	{ "1us", false, -1, 0, "not a duration" },
+	{ "OFF", true, -1, 0, "not a duration" },
+};
+
+START_TEST(test_parse_duration)
+{
+	uint32_t ms = 12345;
+	const char *why = NULL;
+	int rc;
+
+	rc = config_parse_duration(durations[_i].s, durations[_i].allow_off,
+	    &ms, &why);
+	ck_assert_msg(rc == durations[_i].rc, "\"%s\": rc %d",
+	    durations[_i].s, rc);
+	if (rc == 0)
+		ck_assert_uint_eq(ms, durations[_i].ms);
+	else
+		ck_assert_str_eq(why, durations[_i].why);
+}
+END_TEST
+
+/* config_parse_size() by itself. */
+static const struct {
+	const char	*s;
+	bool		 allow_off;
+	int		 rc;
+	uint64_t	 bytes;
+} sizes[] = {
+	{ "0", false, 0, 0 },
+	{ "1", false, 0, 1 },
+	{ "8k", false, 0, 8192 },
+	{ "8K", false, 0, 8192 },
+	{ "3m", false, 0, 3 << 20 },
+	{ "3M", false, 0, 3 << 20 },
+	{ "1g", false, 0, 1 << 30 },
+	{ "1G", false, 0, 1 << 30 },
+	{ "off", true, 0, CONFIG_SIZE_OFF },
+	{ "off", false, -1, 0 },
+	{ "18446744073709551614", false, 0, UINT64_MAX - 1 },
+	{ "18446744073709551615", false, -1, 0 },
+	{ "17179869183g", false, 0, 17179869183ULL << 30 },
+	{ "17179869184g", false, -1, 0 },
+	{ "1kb", false, -1, 0 },
+	{ "1t", false, -1, 0 },
+	{ "-1", false, -1, 0 },
+	{ "1.5k", false, -1, 0 },
+	{ "1 k", false, -1, 0 },
+	{ "k", false, -1, 0 },
+	{ "", false, -1, 0 },
+};
+
+START_TEST(test_parse_size)
+{
+	uint64_t b = 12345;
+	const char *why = NULL;
+	int rc;
+
+	rc = config_parse_size(sizes[_i].s, sizes[_i].allow_off, &b, &why);
+	ck_assert_msg(rc == sizes[_i].rc, "\"%s\": rc %d", sizes[_i].s, rc);
+	if (rc == 0)
+		ck_assert_msg(b == sizes[_i].bytes, "\"%s\": %llu",
+		    sizes[_i].s, (unsigned long long)b);
+	else
+		ck_assert_ptr_nonnull(why);
+}
+END_TEST
+
+/* config_parse_addr() by itself. */
+static const struct {
+	const char	*s;
+	int		 rc;
+	const char	*host;
+	uint16_t	 port;
+	const char	*why;
+} addrs[] = {
+	{ "127.0.0.1:8080", 0, "127.0.0.1", 8080, NULL },
+	{ "[::1]:80", 0, "::1", 80, NULL },
+	{ "[2001:db8::1]:65535", 0, "2001:db8::1", 65535, NULL },
+	{ "*:8080", 0, "*", 8080, NULL },
+	{ "localhost:0", 0, "localhost", 0, NULL },
+	{ "origin-1.example.com:443", 0, "origin-1.example.com", 443, NULL },
+	{ "::1:80", -1, NULL, 0, "an IPv6 address must be in brackets" },
+	{ "::1", -1, NULL, 0, "an IPv6 address must be in brackets" },
+	{ "[::1]", -1, NULL, 0, "missing port" },
+	{ "[::1]:", -1, NULL, 0, "missing port" },
+	{ "[::1:80", -1, NULL, 0, "missing ] after the IPv6 address" },
+	{ "[1.2.3.4]:80", -1, NULL, 0, "not an IPv6 address" },
+	{ "[]:80", -1, NULL, 0, "not an IPv6 address" },
+	{ "127.0.0.1", -1, NULL, 0, "missing port" },
+	{ "127.0.0.1:", -1, NULL, 0, "missing port" },
+	{ ":80", -1, NULL, 0, "missing host" },
+	{ "127.0.0.1:65536", -1, NULL, 0, "bad port (0..65535)" },
+	{ "127.0.0.1:99999999999999999999", -1, NULL, 0, "bad port (0..65535)" },
+	{ "127.0.0.1:-1", -1, NULL, 0, "bad port (0..65535)" },
+	{ "127.0.0.1:http", -1, NULL, 0, "bad port (0..65535)" },
+	{ "127.0.0.1:80 ", -1, NULL, 0, "bad port (0..65535)" },
+	{ "a b:80", -1, NULL, 0, "not a host name or address" },
+	{ "**:80", -1, NULL, 0, "not a host name or address" },
+	{ "", -1, NULL, 0, "missing port" },
+};
+
+START_TEST(test_parse_addr)
+{
+	struct config_addr a = { NULL, 7, NULL };
+	const char *why = NULL;
+	int rc;
+
+	rc = config_parse_addr(addrs[_i].s, &a, &why);
+	ck_assert_msg(rc == addrs[_i].rc, "\"%s\": rc %d", addrs[_i].s, rc);
+	if (rc == 0) {
+		ck_assert_str_eq(a.host, addrs[_i].host);
+		ck_assert_int_eq(a.port, addrs[_i].port);
+		ck_assert_str_eq(a.text, addrs[_i].s);
+		config_addr_free(&a);
+		ck_assert_ptr_null(a.host);
+	} else {
+		ck_assert_str_eq(why, addrs[_i].why);
+		ck_assert_ptr_null(a.host);
+		ck_assert_ptr_null(a.text);
+	}
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	struct config *cfgs[2] = { config_default(), load_ok("") };
+
+	for (size_t i = 0; i < nitems(cfgs); i++) {
+		struct config *cfg = cfgs[i];
+
+		ck_assert_ptr_nonnull(cfg);
+		ck_assert_int_eq(cfg->refs, 1);
+		ck_assert_uint_eq(cfg->nlisten, 1);
+		ck_assert_str_eq(cfg->listen[0].host, "*");
+		ck_assert_int_eq(cfg->listen[0].port, 8080);
+		ck_assert_str_eq(cfg->listen[0].text, "*:8080");
+		ck_assert_uint_eq(cfg->workers, 1);
+		ck_assert_uint_eq(cfg->max_connections, 10000);
+		ck_assert_str_eq(cfg->access_log, "stderr");
+		ck_assert_int_eq(cfg->log_format, CONFIG_LOG_LOGFMT);
+		ck_assert_int_eq(cfg->log_level, CONFIG_LOG_INFO);
+		ck_assert_ptr_null(cfg->metrics_listen);
+		ck_assert(cfg->max_uri == 8192);
+		ck_assert(cfg->max_header == 32768);
+		ck_assert(cfg->max_body == 1ULL << 30);
+		ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_CLIENT_HEADER], 10000);
+		ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_CLIENT_IDLE], 30000);
+		ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_KEEPALIVE], 60000);
+		ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_REQUEST], 60000);
+		ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_TRY], 0);
+		ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_CONNECT], 2000);
+		ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_UPSTREAM_HEADER], 30000);
+		ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_UPSTREAM_IDLE], 30000);
+		ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_DRAIN], 30000);
+		ck_assert_uint_eq(cfg->timeouts.retries, 1);
+		ck_assert_str_eq(cfg->timeouts.deadline_header,
+		    "X-Request-Timeout");
+		ck_assert(cfg->timeouts.propagate_deadline);
+		ck_assert_uint_eq(cfg->nupstreams, 0);
+		ck_assert_uint_eq(cfg->nroutes, 0);
+	}
+	ck_assert_str_eq(cfgs[1]->path, "t.ini");
+	config_unref(cfgs[0]);
+	config_unref(cfgs[1]);
+}
+END_TEST
+
+START_TEST(test_upstream_defaults)
+{
+	struct config *cfg = load_ok(UP);
+	const struct config_upstream *up = &cfg->upstreams[0];
+
+	ck_assert_uint_eq(cfg->nupstreams, 1);
+	ck_assert_str_eq(up->name, "u");
+	ck_assert_uint_eq(up->nservers, 1);
+	ck_assert_str_eq(up->servers[0].addr.host, "10.0.0.1");
+	ck_assert_int_eq(up->servers[0].addr.port, 80);
+	ck_assert_uint_eq(up->servers[0].weight, 1);
+	ck_assert_int_eq(up->balance, CONFIG_BALANCE_ROUND_ROBIN);
+	ck_assert_uint_eq(up->keepalive, 32);
+	ck_assert_uint_eq(up->keepalive_idle_ms, 60000);
+	ck_assert_uint_eq(up->max_fails, 1);
+	ck_assert_uint_eq(up->fail_timeout_ms, 10000);
+	ck_assert_uint_eq(up->resolve_interval_ms, 30000);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_repeated_keys)
+{
+	struct config *cfg;
+
+	cfg = load_ok("[server]\nlisten = 127.0.0.1:1\nlisten = [::1]:2\n"
+	    "listen = *:3\n"
+	    "[upstream u]\nserver = a:1\nserver = b:2 weight=3\n"
+	    "server = [::1]:3\t weight=1000\n");
+	ck_assert_uint_eq(cfg->nlisten, 3);
+	ck_assert_str_eq(cfg->listen[0].text, "127.0.0.1:1");
+	ck_assert_str_eq(cfg->listen[1].host, "::1");
+	ck_assert_str_eq(cfg->listen[2].host, "*");
+	ck_assert_uint_eq(cfg->upstreams[0].nservers, 3);
+	ck_assert_str_eq(cfg->upstreams[0].servers[1].addr.host, "b");
+	ck_assert_uint_eq(cfg->upstreams[0].servers[1].weight, 3);
+	ck_assert_str_eq(cfg->upstreams[0].servers[2].addr.host, "::1");
+	ck_assert_str_eq(cfg->upstreams[0].servers[2].addr.text, "[::1]:3");
+	ck_assert_uint_eq(cfg->upstreams[0].servers[2].weight, 1000);
+	config_unref(cfg);
+
+	expect_errors("[server]\nworkers = 2\n\nworkers = 3\n",
+	    "t.ini:4: [server] workers = \"3\": already set on line 2\n");
+	expect_errors("[timeouts]\nconnect = 1s\nconnect = 2x\n",
+	    "t.ini:3: [timeouts] connect = \"2x\": already set on line 2\n");
+	expect_errors(UP "[route /]\nupstream = u\nupstream = u\n",
+	    "t.ini:5: [route /] upstream = \"u\": already set on line 4\n");
+	expect_errors(UP "balance = least_conn\nbalance = least_conn\n",
+	    "t.ini:4: [upstream u] balance = \"least_conn\": already set on "
+	    "line 3\n");
+	/* A repeated section is refused; its keys are not looked at. */
+	expect_errors("[server]\nworkers = 2\n[limits]\n[server]\nworkers = x\n",
+	    "t.ini:4: [server]: section already given on line 1\n");
+}
+END_TEST
+
+START_TEST(test_sections)
+{
+	struct config *cfg;
+
+	cfg = load_ok("[route /b]\nupstream = two\n"
+	    "[upstream one]\nserver = 10.0.0.1:80\n"
+	    "[upstream two]\nserver = 10.0.0.2:80\n"
+	    "[route /a]\nupstream = one\n"
+	    "[route /a]\nupstream = two\nhost = example.com\n"
+	    "[ route   /c ] ; spaces are trimmed\nupstream = one\n");
+	ck_assert_uint_eq(cfg->nupstreams, 2);
+	ck_assert_str_eq(cfg->upstreams[0].name, "one");
+	ck_assert_str_eq(cfg->upstreams[1].name, "two");
+	/* Longest first, host-specific first, then in file order. */
+	ck_assert_uint_eq(cfg->nroutes, 4);
+	ck_assert_str_eq(cfg->routes[0].prefix, "/a");
+	ck_assert_str_eq(cfg->routes[0].host, "example.com");
+	ck_assert_ptr_eq(cfg->routes[0].upstream, &cfg->upstreams[1]);
+	ck_assert_str_eq(cfg->routes[1].prefix, "/b");
+	ck_assert_ptr_eq(cfg->routes[1].upstream, &cfg->upstreams[1]);
+	ck_assert_str_eq(cfg->routes[2].prefix, "/a");
+	ck_assert_ptr_null(cfg->routes[2].host);
+	ck_assert_ptr_eq(cfg->routes[2].upstream, &cfg->upstreams[0]);
+	ck_assert_str_eq(cfg->routes[3].prefix, "/c");
+	config_unref(cfg);
+
+	/* inih would cut a section name at 50 bytes; ours are whole. */
+	cfg = load_ok(UP "[route /a-rather-long-prefix/that-goes-on/and-on/and-on/"
+	    "past-fifty-bytes]\nupstream = u\n");
+	ck_assert_str_eq(cfg->routes[0].prefix, "/a-rather-long-prefix/"
+	    "that-goes-on/and-on/and-on/past-fifty-bytes");
+	config_unref(cfg);
+
+	expect_errors("[bogus]\nx = 1\n",
+	    "t.ini:1: [bogus]: unknown section (sections: server, limits, "
+	    "timeouts, upstream NAME, route PREFIX)\n");
+	expect_errors("[Server]\n",
+	    "t.ini:1: [Server]: unknown section (sections: server, limits, "
+	    "timeouts, upstream NAME, route PREFIX)\n");
+	expect_errors("[server]\nlisen = x\n",
+	    "t.ini:2: [server] lisen = \"x\": unknown key (keys: listen, "
+	    "workers, max_connections, access_log, log_format, log_level, "
+	    "metrics_listen)\n");
+	expect_errors("[limits]\nmax_url = 1\n",
+	    "t.ini:2: [limits] max_url = \"1\": unknown key (keys: max_uri, "
+	    "max_header, max_body)\n");
+	expect_errors("[timeouts]\nconect = 1s\n",
+	    "t.ini:2: [timeouts] conect = \"1s\": unknown key (keys: "
+	    "client_header, client_idle, keepalive, request, try, connect, "
+	    "upstream_header, upstream_idle, drain, retries, deadline_header, "
+	    "propagate_deadline)\n");
+	expect_errors(UP "weight = 1\n",
+	    "t.ini:3: [upstream u] weight = \"1\": unknown key (keys: server, "
+	    "balance, keepalive, keepalive_idle, max_fails, fail_timeout, "
+	    "resolve_interval)\n");
+	expect_errors(UP "[route /]\nupstream = u\nbalance = x\n",
+	    "t.ini:5: [route /] balance = \"x\": unknown key (keys: upstream, "
+	    "host, client_header, client_idle, keepalive, request, try, "
+	    "connect, upstream_header, upstream_idle, drain, retries, "
+	    "deadline_header, propagate_deadline)\n");
+	expect_errors("workers = 2\n[server]\n",
+	    "t.ini:1: workers = \"2\": key before any [section]\n");
+	expect_errors("[server x]\n",
+	    "t.ini:1: [server x]: this section takes no name\n");
+	expect_errors("[upstream]\n",
+	    "t.ini:1: [upstream]: missing name (e.g. [upstream api])\n");
+	expect_errors("[upstream a/b]\nserver = a:1\n",
+	    "t.ini:1: [upstream a/b]: not a name (letters, digits, '.', '-', "
+	    "'_'; e.g. [upstream api])\n");
+	expect_errors("[upstream u]\n",
+	    "t.ini:1: [upstream u]: no server (e.g. server = 127.0.0.1:9000)\n");
+	expect_errors(UP "\n[upstream u]\nserver = 10.0.0.3:80\n",
+	    "t.ini:4: [upstream u]: duplicate upstream (first defined on "
+	    "line 1)\n");
+	expect_errors("[route]\n",
+	    "t.ini:1: [route]: missing prefix (e.g. [route /api])\n");
+	expect_errors(UP "[route api]\nupstream = u\nhost = h\n"
+	    "deadline_header = X-D\n",
+	    "t.ini:3: [route api]: the prefix must start with / "
+	    "(e.g. [route /api])\n");
+	expect_errors(UP "[route /]\nhost = a\n",
+	    "t.ini:3: [route /]: missing upstream (e.g. upstream = origin)\n");
+	expect_errors(UP "[route /]\nupstream = u\n[route /]\nupstream = u\n",
+	    "t.ini:5: [route /]: duplicate route (same prefix and host as on "
+	    "line 3)\n");
+	expect_errors(UP "[route /]\nupstream = u\nhost = A.example\n"
+	    "[route /]\nupstream = u\nhost = a.EXAMPLE\n",
+	    "t.ini:6: [route /]: duplicate route (same prefix and host as on "
+	    "line 3)\n");
+	expect_errors("[server\n",
+	    "t.ini:1: \"[server\": missing ] (e.g. [server])\n");
+	expect_errors("[server] x\n",
+	    "t.ini:1: \"[server] x\": text after ] (e.g. [server])\n");
+	expect_errors("[server]\njust words\n",
+	    "t.ini:2: \"just words\": not KEY = VALUE or [SECTION]\n");
+}
+END_TEST
+
+START_TEST(test_route_upstream)
+{
+	/* The route names its line; the upstream may come later in the file. */
+	expect_errors("[route /]\nupstream = nope\n" UP,
+	    "t.ini:2: [route /] upstream = \"nope\": no such upstream "
+	    "(upstreams: u)\n");
+	expect_errors("[route /]\nupstream = nope\n",
+	    "t.ini:2: [route /] upstream = \"nope\": no such upstream "
+	    "(no [upstream NAME] section is defined)\n");
+	/* An upstream that is defined but broken is reported once. */
+	expect_errors("[route /]\nupstream = u\n[upstream u]\n",
+	    "t.ini:3: [upstream u]: no server "
+	    "(e.g. server = 127.0.0.1:9000)\n");
+}
+END_TEST
+
+START_TEST(test_route_merge)
+{
+	struct config *cfg;
+	const struct config_timeouts *t;
+
+	cfg = load_ok(UP "[route /api]\nupstream = u\nconnect = 5s\ntry = 1s\n"
+	    "retries = 0\ndeadline_header =\npropagate_deadline = no\n"
+	    "[route /]\nupstream = u\n"
+	    "[timeouts]\nconnect = 1s\nrequest = 20s\nupstream_idle = off\n"
+	    "deadline_header = X-Budget\n");
+	ck_assert_uint_eq(cfg->nroutes, 2);
+	t = &cfg->routes[0].timeouts;
+	ck_assert_str_eq(cfg->routes[0].prefix, "/api");
+	ck_assert_uint_eq(t->ms[SCOPE_CONNECT], 5000);
+	ck_assert_uint_eq(t->ms[SCOPE_TRY], 1000);
+	ck_assert_uint_eq(t->ms[SCOPE_REQUEST], 20000);
+	ck_assert_uint_eq(t->ms[SCOPE_UPSTREAM_IDLE], 0);
+	ck_assert_uint_eq(t->ms[SCOPE_CLIENT_HEADER], 10000);
+	ck_assert_uint_eq(t->retries, 0);
+	ck_assert_str_eq(t->deadline_header, "");
+	ck_assert(!t->propagate_deadline);
+	t = &cfg->routes[1].timeouts;
+	ck_assert_uint_eq(t->ms[SCOPE_CONNECT], 1000);
+	ck_assert_uint_eq(t->ms[SCOPE_TRY], 0);
+	ck_assert_uint_eq(t->ms[SCOPE_REQUEST], 20000);
+	ck_assert_uint_eq(t->ms[SCOPE_UPSTREAM_IDLE], 0);
+	ck_assert_uint_eq(t->retries, 1);
+	ck_assert_str_eq(t->deadline_header, "X-Budget");
+	ck_assert(t->propagate_deadline);
+	ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_CONNECT], 1000);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_line_numbers)
+{
+	char text[1024];
+
+	/* Three errors, all reported, in order, with their own lines. */
+	expect_errors("; comment\n[server]\nworkers = x\n\n# comment\n"
+	    "[timeouts]\nconnect = 2x\n  retries = 99\n",
+	    "t.ini:3: [server] workers = \"x\": not a number (e.g. 4, auto)\n"
+	    "t.ini:7: [timeouts] connect = \"2x\": not a duration "
+	    "(e.g. 250ms, 2s, 1m)\n"
+	    "t.ini:8: [timeouts] retries = \"99\": out of range (0..10) "
+	    "(e.g. 1)\n");
+	/* Errors found at the end still sort by line. */
+	expect_errors("[route /]\nupstream = none\n[upstream u]\n"
+	    "server = x:1\n[timeouts]\ndrain = off\n",
+	    "t.ini:2: [route /] upstream = \"none\": no such upstream "
+	    "(upstreams: u)\n"
+	    "t.ini:6: [timeouts] drain = \"off\": cannot be disabled (0 or off) "
+	    "(e.g. 250ms, 2s, 1m)\n");
+	/* A long line is one line, and CR LF endings count once. */
+	snprintf(text, sizeof text, "[server]\r\naccess_log = /%0300d\r\n"
+	    "workers = 0\r\n", 0);
+	expect_errors(text,
+	    "t.ini:2: line too long (at most 199 bytes)\n"
+	    "t.ini:3: [server] workers = \"0\": out of range (1..64) "
+	    "(e.g. 4, auto)\n");
+	/* The last line needs no newline. */
+	expect_errors("[server]\n\n\nworkers = 0",
+	    "t.ini:4: [server] workers = \"0\": out of range (1..64) "
+	    "(e.g. 4, auto)\n");
+}
+END_TEST
+
+START_TEST(test_syntax)
+{
+	struct config *cfg;
+
+	/* Comments after values, indentation, ':' and a BOM. */
+	cfg = load_ok("\xef\xbb\xbf[server] # main\n"
+	    "  workers = 3 ; three\n"
+	    "\tmax_connections: 50 # fifty\n"
+	    "access_log = /tmp/a#b;c\n"
+	    "[timeouts]\n"
+	    "connect = 1s\n"
+	    "    request = 5s\n");
+	ck_assert_uint_eq(cfg->workers, 3);
+	ck_assert_uint_eq(cfg->max_connections, 50);
+	ck_assert_str_eq(cfg->access_log, "/tmp/a#b;c");
+	/* An indented line is a key of its own, not a continuation. */
+	ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_CONNECT], 1000);
+	ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_REQUEST], 5000);
+	config_unref(cfg);
+
+	/* Control bytes are escaped in messages. */
+	expect_errors("[timeouts]\nconnect = 2\x01s\"\\\n",
+	    "t.ini:2: [timeouts] connect = \"2\\x01s\\\"\\\\\": not a duration "
+	    "(e.g. 250ms, 2s, 1m)\n");
+	expect_errors("[timeouts]\nconnect = 2\ts\n",
+	    "t.ini:2: [timeouts] connect = \"2\\ts\": not a duration "
+	    "(e.g. 250ms, 2s, 1m)\n");
+	expect_errors("[server]\nlisten = ::1:80\n",
+	    "t.ini:2: [server] listen = \"::1:80\": an IPv6 address must be in "
+	    "brackets (e.g. 127.0.0.1:8080, [::1]:8080, *:8080)\n");
+}
+END_TEST
+
+START_TEST(test_file)
+{
+	char path[] = "/tmp/hg-test-config.XXXXXX", want[512];
+	const char *text = "[server]\nworkers = 2\n\n[limits]\nmax_uri = 0\n";
+	struct config *cfg;
+	char *errors;
+	int fd;
+
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (int)strlen(text));
+	close(fd);
+	cfg = config_load(path, &errors);
+	ck_assert_ptr_null(cfg);
+	snprintf(want, sizeof want, "%s:5: [limits] max_uri = \"0\": cannot be "
+	    "0 (e.g. 8k)\n", path);
+	ck_assert_str_eq(errors, want);
+	free(errors);
+	unlink(path);
+
+	cfg = config_load(path, &errors);
+	ck_assert_ptr_null(cfg);
+	snprintf(want, sizeof want, "%s: No such file or directory\n", path);
+	ck_assert_str_eq(errors, want);
+	free(errors);
+
+	cfg = config_load("/tmp", &errors);
+	ck_assert_ptr_null(cfg);
+	ck_assert_str_eq(errors, "/tmp: Is a directory\n");
+	free(errors);
+
+	/* A NUL byte can only come from a file. */
+	strcpy(path + strlen(path) - 6, "XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "[server]\nwork\0ers = 1\n", 22), 22);
+	close(fd);
+	cfg = config_load(path, &errors);
+	ck_assert_ptr_null(cfg);
+	snprintf(want, sizeof want, "%s:2: a NUL byte in the line\n", path);
+	ck_assert_str_eq(errors, want);
+	free(errors);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_shipped_file)
+{
+	struct config *cfg;
+	char *errors;
+
+	cfg = config_load("conf/hourglass.ini", &errors);
+	ck_assert_msg(cfg != NULL, "conf/hourglass.ini:\n%s", errors);
+	ck_assert_uint_eq(cfg->nlisten, 2);
+	ck_assert_str_eq(cfg->listen[0].text, "127.0.0.1:8080");
+	ck_assert_str_eq(cfg->listen[1].host, "::1");
+	ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_UPSTREAM_HEADER], 3000);
+	ck_assert_uint_eq(cfg->nupstreams, 1);
+	ck_assert_str_eq(cfg->upstreams[0].servers[0].addr.text,
+	    "127.0.0.1:9000");
+	ck_assert_uint_eq(cfg->nroutes, 1);
+	ck_assert_str_eq(cfg->routes[0].prefix, "/");
+	ck_assert_uint_eq(cfg->routes[0].timeouts.ms[SCOPE_UPSTREAM_HEADER],
+	    3000);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_route_match)
+{
+	struct config *cfg;
+	const struct config_route *r;
+	static const struct {
+		const char	*path;
+		const char	*host;
+		const char	*prefix;	/* NULL: no route */
+		const char	*rhost;
+	} cases[] = {
+		{ "/api/v1/x", NULL, "/api/v1", NULL },
+		{ "/api/v1", NULL, "/api/v1", NULL },
+		{ "/api/v2", NULL, "/api", NULL },
+		{ "/apix", NULL, "/api", NULL },	/* plain byte prefix */
+		{ "/ap", NULL, NULL, NULL },
+		{ "/", NULL, NULL, NULL },
+		{ "/api/x", "api.example.com", "/api", "api.example.com" },
+		{ "/api/x", "API.Example.COM:8080", "/api", "api.example.com" },
+		{ "/api/x", "other.example", "/api", NULL },
+		{ "/api/v1/x", "api.example.com", "/api/v1", NULL },
+		{ "/static/a", "[::1]:80", "/static", "[::1]" },
+		{ "/static/a", "[::1]", "/static", "[::1]" },
+		{ "/static/a", "[::2]:80", NULL, NULL },
+		{ "/static/a", NULL, NULL, NULL },
+	};
+
+	cfg = load_ok(UP "[route /api]\nupstream = u\n"
+	    "[route /api/v1]\nupstream = u\n"
+	    "[route /api]\nupstream = u\nhost = api.example.com\n"
+	    "[route /static]\nupstream = u\nhost = [::1]\n");
+	for (size_t i = 0; i < nitems(cases); i++) {
+		const char *h = cases[i].host;
+
+		r = config_route_match(cfg, cases[i].path,
+		    strlen(cases[i].path), h, h ? strlen(h) : 0);
+		if (cases[i].prefix == NULL) {
+			ck_assert_msg(r == NULL, "%s: matched %s", cases[i].path,
+			    r ? r->prefix : "");
+			continue;
+		}
+		ck_assert_msg(r != NULL, "%s %s: no match", cases[i].path, h);
+		ck_assert_str_eq(r->prefix, cases[i].prefix);
+		if (cases[i].rhost == NULL)
+			ck_assert_ptr_null(r->host);
+		else
+			ck_assert_str_eq(r->host, cases[i].rhost);
+	}
+	/* The path length is honoured: no NUL needed. */
+	r = config_route_match(cfg, "/api/v1", 4, NULL, 0);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->prefix, "/api");
+	config_unref(cfg);
+
+	cfg = load_ok("");
+	ck_assert_ptr_null(config_route_match(cfg, "/", 1, NULL, 0));
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_dump)
+{
+	static const char *texts[] = {
+		"",
+		"[server]\nlisten = 127.0.0.1:0\nlisten = [::1]:8080\n"
+		"workers = auto\nmax_connections = 5\naccess_log = off\n"
+		"log_format = json\nlog_level = debug\n"
+		"metrics_listen = [::1]:9090\n"
+		"[limits]\nmax_uri = 1000\nmax_header = 64K\nmax_body = off\n"
+		"[timeouts]\nclient_header = 1500ms\nclient_idle = 0\n"
+		"keepalive = 120s\ntry = 90m\nconnect = 7200s\n"
+		"deadline_header =\npropagate_deadline = false\nretries = 3\n"
+		"[route /a]\nupstream = b\nhost = x.example\nconnect = 1ms\n"
+		"[upstream b]\nserver = h:1 weight=9\nserver = [::1]:2\n"
+		"balance = least_conn\nkeepalive = 0\nkeepalive_idle = off\n"
+		"max_fails = 0\nfail_timeout = 1h\nresolve_interval = 0\n"
+		"[route /]\nupstream = b\n[route /a]\nupstream = b\n",
+	};
+
+	for (size_t i = 0; i < nitems(texts); i++) {
+		struct config *a, *b;
+		char *da, *db;
+
+		a = load_ok(texts[i]);
+		da = dump(a);
+		b = load_ok(da);
+		db = dump(b);
+		ck_assert_str_eq(da, db);
+		free(da);
+		free(db);
+		config_unref(a);
+		config_unref(b);
+	}
+}
+END_TEST
+
+START_TEST(test_dump_text)
+{
+	struct config *cfg;
+	char *d;
+
+	cfg = load_ok("[limits]\nmax_uri = 1000\n"
+	    "[timeouts]\nclient_header = 1500ms\nkeepalive = 120s\n"
+	    "connect = 7200s\n"
+	    UP "[route /x]\nupstream = u\nretries = 2\n");
+	d = dump(cfg);
+	ck_assert_ptr_nonnull(strstr(d, "\n[server]\nlisten = *:8080\n"
+	    "workers = 1\nmax_connections = 10000\naccess_log = stderr\n"
+	    "log_format = logfmt\nlog_level = info\nmetrics_listen = off\n"));
+	ck_assert_ptr_nonnull(strstr(d, "\n[limits]\nmax_uri = 1000\n"
+	    "max_header = 32k\nmax_body = 1g\n"));
+	ck_assert_ptr_nonnull(strstr(d, "\n[timeouts]\nclient_header = 1500ms\n"
+	    "client_idle = 30s\nkeepalive = 2m\nrequest = 1m\ntry = off\n"
+	    "connect = 2h\nupstream_header = 30s\nupstream_idle = 30s\n"
+	    "drain = 30s\nretries = 1\ndeadline_header = X-Request-Timeout\n"
+	    "propagate_deadline = yes\n"));
+	ck_assert_ptr_nonnull(strstr(d, "\n[upstream u]\n"
+	    "server = 10.0.0.1:80 weight=1\nbalance = round_robin\n"
+	    "keepalive = 32\nkeepalive_idle = 1m\nmax_fails = 1\n"
+	    "fail_timeout = 10s\nresolve_interval = 30s\n"));
+	ck_assert_ptr_nonnull(strstr(d, "\n[route /x]\nupstream = u\n"
+	    "client_header = 1500ms\nclient_idle = 30s\nkeepalive = 2m\n"
+	    "request = 1m\ntry = off\nconnect = 2h\nupstream_header = 30s\n"
+	    "upstream_idle = 30s\ndrain = 30s\nretries = 2\n"
+	    "deadline_header = X-Request-Timeout\npropagate_deadline = yes\n"));
+	free(d);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_refcount)
+{
+	struct config *cfg = load_ok(UP "[route /]\nupstream = u\n");
+
+	ck_assert_int_eq(cfg->refs, 1);
+	ck_assert_ptr_eq(config_ref(cfg), cfg);
+	ck_assert_ptr_eq(config_ref(cfg), cfg);
+	ck_assert_int_eq(cfg->refs, 3);
+	config_unref(cfg);
+	config_unref(cfg);
+	ck_assert_int_eq(cfg->refs, 1);
+	ck_assert_str_eq(cfg->routes[0].upstream->name, "u");
+	config_unref(cfg);	/* freed here: LeakSanitizer checks the rest */
+	ck_assert_ptr_null(config_ref(NULL));
+	config_unref(NULL);
+}
+END_TEST
+
+/* The test suite. */
+static Suite *
+config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+
+	tcase_add_loop_test(tc, test_good_values, 0, nitems(good));
+	tcase_add_test(tc, test_good_strings);
+	tcase_add_loop_test(tc, test_bad_values, 0, nitems(bad));
+	tcase_add_loop_test(tc, test_parse_duration, 0, nitems(durations));
+	tcase_add_loop_test(tc, test_parse_size, 0, nitems(sizes));
+	tcase_add_loop_test(tc, test_parse_addr, 0, nitems(addrs));
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_upstream_defaults);
+	tcase_add_test(tc, test_repeated_keys);
+	tcase_add_test(tc, test_sections);
+	tcase_add_test(tc, test_route_upstream);
+	tcase_add_test(tc, test_route_merge);
+	tcase_add_test(tc, test_line_numbers);
+	tcase_add_test(tc, test_syntax);
+	tcase_add_test(tc, test_file);
+	tcase_add_test(tc, test_shipped_file);
+	tcase_add_test(tc, test_route_match);
+	tcase_add_test(tc, test_dump);
+	tcase_add_test(tc, test_dump_text);
+	tcase_add_test(tc, test_refcount);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

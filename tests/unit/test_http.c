@@ -1,0 +1,1118 @@
+/* test_http.c: unit tests for lib/http.c and lib/http_build.c. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+#define LIT(s)	(s), (sizeof(s) - 1)
+
+static const struct http_limits nolimits = { 0, 0 };
+
+/* Where driving a parser over a buffer ended. */
+struct run {
+	enum http_verdict	 v;		/* last verdict */
+	size_t			 head_end;	/* bytes through the head */
+	size_t			 msg_end;	/* bytes through the message */
+};
+
+/*
+ * Feed buf to p as if it arrived step bytes at a time into one buffer: the
+ * "have" region grows, head stays at buf.  Stops at HTTP_DONE, at an error,
+ * or when all bytes are used; then calls http_finish() when finish is set.
+ */
+static struct run
+drive(struct http_parser *p, const char *buf, size_t len, size_t step,
+    bool finish)
+{
+	struct run r = { HTTP_MORE, 0, 0 };
+	size_t off = 0, have = 0, used;
+
+	for (;;) {
+		have = have + step > len ? len : have + step;
+		for (;;) {
+			r.v = http_feed(p, buf, buf + off, have - off, &used);
+			off += used;
+			if (r.v != HTTP_GOT_HEAD)
+				break;
+			r.head_end = off;
+		}
+		if (r.v == HTTP_DONE)
+			r.msg_end = off;
+		if (r.v != HTTP_MORE)
+			return r;
+		ck_assert_uint_eq(off, have);
+		if (have == len)
+			break;
+	}
+	if (finish) {
+		r.v = http_finish(p);
+		if (r.v == HTTP_DONE)
+			r.msg_end = off;
+	}
+	return r;
+}
+
+/* Parse one message in a fresh parser. */
+static struct run
+parse(enum http_kind kind, const struct http_limits *lim, struct http_msg *m,
+    const char *buf, size_t len, size_t step, bool finish)
+{
+	struct http_parser p;
+	struct run r;
+
+	http_parser_init(&p, kind, m, lim);
+	r = drive(&p, buf, len, step, finish);
+	return r;
+}
+
+/* Whether two parsed messages record the same things. */
+static void
+msg_same(const struct http_msg *a, const struct http_msg *b)
+{
+	ck_assert_mem_eq(&a->method, &b->method, sizeof a->method);
+	ck_assert_mem_eq(&a->target, &b->target, sizeof a->target);
+	ck_assert_mem_eq(&a->path, &b->path, sizeof a->path);
+	ck_assert_mem_eq(&a->reason, &b->reason, sizeof a->reason);
+	ck_assert_mem_eq(&a->authority, &b->authority, sizeof a->authority);
+	ck_assert_int_eq(a->method_id, b->method_id);
+	ck_assert_int_eq(a->status, b->status);
+	ck_assert_int_eq(a->major, b->major);
+	ck_assert_int_eq(a->minor, b->minor);
+	ck_assert_uint_eq(a->flags, b->flags);
+	ck_assert_int_eq(a->content_length, b->content_length);
+	ck_assert_int_eq(a->host, b->host);
+	ck_assert_uint_eq(a->head_len, b->head_len);
+	ck_assert_uint_eq(a->known, b->known);
+	ck_assert_uint_eq(a->nfields, b->nfields);
+	for (int i = 0; i < a->nfields; i++) {
+		ck_assert_mem_eq(&a->fields[i].name, &b->fields[i].name,
+		    sizeof a->fields[i].name);
+		ck_assert_mem_eq(&a->fields[i].value, &b->fields[i].value,
+		    sizeof a->fields[i].value);
+		ck_assert_int_eq(a->fields[i].kind, b->fields[i].kind);
+	}
+}
+
+/*
+ * Parse buf whole, byte by byte and 7 bytes at a time: the three must
+ * agree.  The whole-buffer message is left in m.
+ */
+static struct run
+parse3(enum http_kind kind, const struct http_limits *lim, struct http_msg *m,
+    const char *buf, size_t len, bool finish)
+{
+	struct http_msg m1, m7;
+	struct run r, r1, r7;
+
+	r = parse(kind, lim, m, buf, len, len ? len : 1, finish);
+	r1 = parse(kind, lim, &m1, buf, len, 1, finish);
+	r7 = parse(kind, lim, &m7, buf, len, 7, finish);
+	ck_assert_int_eq(r.v, r1.v);
+	ck_assert_int_eq(r.v, r7.v);
+	if (r.v == HTTP_DONE || r.v == HTTP_MORE) {
+		ck_assert_uint_eq(r.head_end, r1.head_end);
+		ck_assert_uint_eq(r.head_end, r7.head_end);
+		ck_assert_uint_eq(r.msg_end, r1.msg_end);
+		ck_assert_uint_eq(r.msg_end, r7.msg_end);
+		msg_same(m, &m1);
+		msg_same(m, &m7);
+	}
+	http_msg_free(&m1);
+	http_msg_free(&m7);
+	return r;
+}
+
+/* Whether a span of head holds exactly s. */
+#define SPAN_IS(head, sp, s) do {					\
+	ck_assert_uint_eq((sp).len, strlen(s));				\
+	ck_assert_mem_eq((head) + (sp).off, (s), strlen(s));		\
+} while (0)
+
+START_TEST(test_request_spans)
+{
+	static const char req[] = "GET /a/b?c=d HTTP/1.1\r\n"
+	    "Host: example.com:8080\r\n"
+	    "User-Agent:   curl/8\t \r\n"
+	    "Accept: */*\r\n"
+	    "X-Empty:\r\n"
+	    "\r\n";
+	struct http_msg m;
+	struct run r;
+
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(req), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(r.head_end, sizeof req - 1);
+	ck_assert_uint_eq(r.msg_end, sizeof req - 1);
+	ck_assert_uint_eq(m.head_len, sizeof req - 1);
+	SPAN_IS(req, m.method, "GET");
+	SPAN_IS(req, m.target, "/a/b?c=d");
+	SPAN_IS(req, m.path, "/a/b?c=d");
+	SPAN_IS(req, m.authority, "example.com:8080");
+	ck_assert_int_eq(m.method_id, HTTP_GET);
+	ck_assert_int_eq(m.major, 1);
+	ck_assert_int_eq(m.minor, 1);
+	ck_assert_uint_eq(m.flags, HTTP_F_KEEPALIVE);
+	ck_assert_int_eq(m.content_length, -1);
+	ck_assert_uint_eq(m.nfields, 4);
+	ck_assert_int_eq(m.host, 0);
+	SPAN_IS(req, m.fields[0].name, "Host");
+	SPAN_IS(req, m.fields[0].value, "example.com:8080");
+	ck_assert_int_eq(m.fields[0].kind, HTTP_FK_HOST);
+	SPAN_IS(req, m.fields[1].name, "User-Agent");
+	SPAN_IS(req, m.fields[1].value, "curl/8");
+	ck_assert_int_eq(m.fields[1].kind, HTTP_FK_OTHER);
+	SPAN_IS(req, m.fields[2].value, "*/*");
+	SPAN_IS(req, m.fields[3].name, "X-Empty");
+	ck_assert_uint_eq(m.fields[3].value.len, 0);
+	ck_assert_int_eq(http_find(&m, req, "accept"), 2);
+	ck_assert_int_eq(http_find(&m, req, "ACCEPT-x"), -1);
+}
+END_TEST
+
+START_TEST(test_request_flags)
+{
+	struct http_msg m;
+	struct run r;
+
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(
+	    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "0\r\n\r\n"), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, HTTP_F_CHUNKED | HTTP_F_BODY |
+	    HTTP_F_KEEPALIVE);
+
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(
+	    "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+	    "Connection: close\r\n\r\nhello"), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, HTTP_F_LENGTH | HTTP_F_BODY);
+	ck_assert_int_eq(m.content_length, 5);
+	ck_assert_int_eq(m.method_id, HTTP_PUT);
+
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(
+	    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, HTTP_F_LENGTH | HTTP_F_KEEPALIVE);
+	ck_assert_int_eq(m.content_length, 0);
+
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(
+	    "GET / HTTP/1.0\r\n\r\n"), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, 0);
+	ck_assert_int_eq(m.minor, 0);
+	ck_assert_uint_eq(m.authority.len, 0);
+
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(
+	    "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, HTTP_F_KEEPALIVE);
+
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(
+	    "GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, CLOSE\r\n\r\n"),
+	    false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, 0);
+
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(
+	    "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n"
+	    "Content-Length: 1\r\n\r\nx"), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, HTTP_F_EXPECT_100 | HTTP_F_LENGTH |
+	    HTTP_F_BODY | HTTP_F_KEEPALIVE);
+
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(
+	    "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_int_eq(m.method_id, HTTP_OPTIONS);
+	ck_assert_uint_eq(m.path.len, 1);
+}
+END_TEST
+
+START_TEST(test_request_absolute)
+{
+	static const char r1[] = "GET http://Example.COM:81/p?q HTTP/1.1\r\n"
+	    "Host: example.com:81\r\n\r\n";
+	static const char r2[] = "GET HTTP://h.example HTTP/1.0\r\n\r\n";
+	static const char r3[] = "GET https://h/x HTTP/1.0\r\n\r\n";
+	struct http_msg m;
+
+	ck_assert_int_eq(parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(r1),
+	    false).v, HTTP_DONE);
+	ck_assert(m.flags & HTTP_F_ABSOLUTE);
+	SPAN_IS(r1, m.target, "http://Example.COM:81/p?q");
+	SPAN_IS(r1, m.path, "/p?q");
+	SPAN_IS(r1, m.authority, "example.com:81");
+
+	ck_assert_int_eq(parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(r2),
+	    false).v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, HTTP_F_ABSOLUTE);
+	SPAN_IS(r2, m.path, "/");
+	SPAN_IS(r2, m.authority, "h.example");
+	ck_assert_int_eq(m.host, -1);
+
+	ck_assert_int_eq(parse3(HTTP_KIND_REQUEST, &nolimits, &m, LIT(r3),
+	    false).v, HTTP_DONE);
+	SPAN_IS(r3, m.path, "/x");
+	SPAN_IS(r3, m.authority, "h");
+}
+END_TEST
+
+/* Requests that must be refused, and the verdict each must get. */
+static const struct {
+	const char		*s;
+	size_t			 len;
+	enum http_verdict	 v;
+} bad_requests[] = {
+#define BAD(s)	{ LIT(s), HTTP_ERR_BAD }
+	/* Host rules */
+	BAD("GET / HTTP/1.1\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: u@h\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+	BAD("GET http://a/ HTTP/1.1\r\nHost: b\r\n\r\n"),
+	BAD("GET http://a/ HTTP/1.1\r\n\r\n"),
+	BAD("GET http://u@a/ HTTP/1.0\r\n\r\n"),
+	BAD("GET http://a?x HTTP/1.0\r\n\r\n"),
+	BAD("GET http:///x HTTP/1.0\r\n\r\n"),
+	BAD("GET ftp://a/ HTTP/1.0\r\n\r\n"),
+	BAD("GET * HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"),
+	/* framing */
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	    "Content-Length: 3\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+	    "Content-Length: 3\r\n\r\nabc"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+	    "Content-Length: 4\r\n\r\nabcd"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "
+	    "99999999999999999999\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\n"
+	    "Transfer-Encoding: chunked, gzip\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	    "Transfer-Encoding: gzip\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n"),
+	BAD("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+	/* field syntax */
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n\tb\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nX:\r\n b\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nX\t: a\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nA B: c\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\n: c\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nA(B: c\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nA\"B: c\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\n X: b\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\0\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHo\0st: a\r\n\r\n"),
+	BAD("GET /\0 HTTP/1.1\r\nHost: a\r\n\r\n"),
+	/* line endings */
+	BAD("GET / HTTP/1.1\nHost: a\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\n\n"),
+	BAD("GET / HTTP/1.1\nHost: a\n\n"),
+	BAD("GET / HTTP/1.0\n\n"),
+	BAD("GET / HTTP/1.0\r\n\n"),
+	BAD("GET / HTTP/1.0\n\r\n"),
+	BAD("GET / HTTP/1.1\rHost: a\r\n\r\n"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\n\r\r"),
+	/* request line and version */
+	BAD("GET / HTTP/1.2\r\nHost: a\r\n\r\n"),
+	BAD("GET / HTTP/2.0\r\nHost: a\r\n\r\n"),
+	BAD("GET / HTTP/1\r\nHost: a\r\n\r\n"),
+	BAD("GET / HTTP/0.9\r\n\r\n"),
+	BAD("GET /\r\n\r\n"),
+	BAD("GET / RTSP/1.0\r\n\r\n"),
+	BAD("GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("GET /  HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("GET / HTTP/1.1 \r\nHost: a\r\n\r\n"),
+	BAD(" GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("G@T / HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("FOO / HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("GET a.b HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+	BAD("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+	/* chunked bodies */
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "zz\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "FFFFFFFFFFFFFFFFF\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "-1\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3 \r\nabc\r\n0\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3\nabc\r\n0\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3\r\nabcX\r\n0\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3\r\nabc\n0\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "0\r\n\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "0\r\nX: y\r\n\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "0\r\nX: y\nZ: w\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3;a b\r\nabc\r\n0\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3;a=\"b\r\nabc\r\n0\r\n\r\n"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "0\r\n\rX"),
+#undef BAD
+};
+
+START_TEST(test_request_bad)
+{
+	struct http_msg m;
+	struct http_parser p;
+	struct run r;
+	size_t len = bad_requests[_i].len;
+	const char *s = bad_requests[_i].s;
+
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, s, len, true);
+	ck_assert_msg(r.v == bad_requests[_i].v,
+	    "request %d: verdict %d, want %d", _i, r.v, bad_requests[_i].v);
+
+	/* The verdict sticks, and says why. */
+	http_parser_init(&p, HTTP_KIND_REQUEST, &m, &nolimits);
+	r = drive(&p, s, len, len, true);
+	ck_assert_int_eq(r.v, bad_requests[_i].v);
+	ck_assert_ptr_nonnull(p.hp_reason);
+	ck_assert_int_eq(http_finish(&p), bad_requests[_i].v);
+	ck_assert(!http_idle(&p));
+	http_msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+	static const char req[] = "GET /0123456789 HTTP/1.1\r\nHost: a\r\n"
+	    "X-Pad: padding\r\n\r\n";
+	size_t hlen = sizeof req - 1;
+	struct http_limits lim;
+	struct http_msg m;
+	struct http_parser p;
+	size_t used;
+
+	/* exactly at the limits: fine */
+	lim.max_uri = 11;
+	lim.max_header = (uint32_t)hlen;
+	ck_assert_int_eq(parse3(HTTP_KIND_REQUEST, &lim, &m, LIT(req),
+	    false).v, HTTP_DONE);
+
+	lim.max_uri = 10;
+	ck_assert_int_eq(parse3(HTTP_KIND_REQUEST, &lim, &m, LIT(req),
+	    false).v, HTTP_ERR_URI);
+	lim.max_uri = 11;
+	lim.max_header = (uint32_t)hlen - 1;
+	ck_assert_int_eq(parse3(HTTP_KIND_REQUEST, &lim, &m, LIT(req),
+	    false).v, HTTP_ERR_HEADER);
+
+	/* known before the head is complete */
+	lim.max_uri = 10;
+	lim.max_header = 0;
+	http_parser_init(&p, HTTP_KIND_REQUEST, &m, &lim);
+	ck_assert_int_eq(http_feed(&p, req, req, 15, &used), HTTP_ERR_URI);
+	ck_assert_int_eq(http_feed(&p, req, req, 15, &used), HTTP_ERR_URI);
+	lim.max_uri = 0;
+	lim.max_header = 20;
+	http_parser_init(&p, HTTP_KIND_REQUEST, &m, &lim);
+	ck_assert_int_eq(http_feed(&p, req, req, 19, &used), HTTP_MORE);
+	ck_assert_uint_eq(used, 19);
+	ck_assert_int_eq(http_feed(&p, req, req + 19, 1, &used),
+	    HTTP_ERR_HEADER);
+
+	/* a response head against the proxy's cap */
+	lim.max_header = 30;
+	ck_assert_int_eq(parse3(HTTP_KIND_RESPONSE, &lim, &m, LIT(
+	    "HTTP/1.1 200 OK\r\nServer: some long name\r\n\r\n"), true).v,
+	    HTTP_ERR_HEADER);
+}
+END_TEST
+
+START_TEST(test_no_body_done)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+	struct http_parser p;
+	struct http_msg m;
+	size_t used;
+
+	http_parser_init(&p, HTTP_KIND_REQUEST, &m, &nolimits);
+	ck_assert(http_idle(&p));
+	ck_assert_int_eq(http_feed(&p, req, req, 0, &used), HTTP_MORE);
+	ck_assert_int_eq(http_feed(&p, req, req, 5, &used), HTTP_MORE);
+	ck_assert(!http_idle(&p));
+	ck_assert_int_eq(http_feed(&p, req, req + 5, sizeof req - 6, &used),
+	    HTTP_GOT_HEAD);
+	ck_assert_uint_eq(used, sizeof req - 6);
+	ck_assert(!(m.flags & HTTP_F_BODY));
+	ck_assert_int_eq(http_feed(&p, req, req + sizeof req - 1, 0, &used),
+	    HTTP_DONE);
+	ck_assert_uint_eq(used, 0);
+	ck_assert(http_idle(&p));
+	ck_assert_int_eq(http_feed(&p, req, req, 3, &used), HTTP_DONE);
+	ck_assert_uint_eq(used, 0);
+	ck_assert_int_eq(http_finish(&p), HTTP_DONE);
+	http_parser_reset(&p);
+	ck_assert_int_eq(http_finish(&p), HTTP_MORE);
+	http_msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_content_length_split)
+{
+	static const char buf[] = "POST /up HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Length: 11\r\n\r\nhello world"
+	    "GET /next HTTP/1.1\r\nHost: b\r\n\r\n";
+	size_t first = strlen("POST /up HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Length: 11\r\n\r\nhello world");
+	struct http_parser p;
+	struct http_msg m;
+	struct run r;
+	size_t used, hlen = first - 11;
+
+	for (size_t step = 1; step <= sizeof buf - 1; step++) {
+		http_parser_init(&p, HTTP_KIND_REQUEST, &m, &nolimits);
+		r = drive(&p, LIT(buf), step, false);
+		ck_assert_int_eq(r.v, HTTP_DONE);
+		ck_assert_uint_eq(r.head_end, hlen);
+		ck_assert_uint_eq(r.msg_end, first);
+		/* the pipelined request is left, and parses on its own */
+		http_parser_reset(&p);
+		r = drive(&p, buf + first, sizeof buf - 1 - first, step, false);
+		ck_assert_int_eq(r.v, HTTP_DONE);
+		SPAN_IS(buf + first, m.path, "/next");
+		SPAN_IS(buf + first, m.authority, "b");
+		http_msg_free(&m);
+	}
+
+	/* the body split at every point */
+	for (size_t k = 0; k <= 11; k++) {
+		http_parser_init(&p, HTTP_KIND_REQUEST, &m, &nolimits);
+		ck_assert_int_eq(http_feed(&p, buf, buf, sizeof buf - 1,
+		    &used), HTTP_GOT_HEAD);
+		ck_assert_uint_eq(used, hlen);
+		ck_assert_int_eq(http_feed(&p, buf, buf + hlen, k, &used),
+		    k == 11 ? HTTP_DONE : HTTP_MORE);
+		ck_assert_uint_eq(used, k);
+		if (k < 11) {
+			ck_assert(!http_idle(&p));
+			ck_assert_int_eq(http_feed(&p, buf, buf + hlen + k,
+			    sizeof buf - 1 - hlen - k, &used), HTTP_DONE);
+			ck_assert_uint_eq(used, 11 - k);
+		}
+		ck_assert(http_idle(&p));
+	}
+}
+END_TEST
+
+/* Gather decoded body bytes. */
+struct sink {
+	char	 buf[256];
+	size_t	 len;
+};
+
+static void
+sink_cb(void *arg, const char *data, size_t len)
+{
+	struct sink *s = arg;
+
+	ck_assert_uint_le(s->len + len, sizeof s->buf);
+	memcpy(s->buf + s->len, data, len);
+	s->len += len;
+}
+
+START_TEST(test_chunked)
+{
+	static const char buf[] = "POST / HTTP/1.1\r\nHost: a\r\n"
+	    "Transfer-Encoding: gzip, Chunked\r\n\r\n"
+	    "5;ext=1\r\nhello\r\n"
+	    "1;a;b=\"q s\"\r\n \r\n"
+	    "0000A\r\n0123456789\r\n"
+	    "0;last\r\nX-Trailer: v\r\nX-Other: w\r\n\r\n"
+	    "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+	size_t end = sizeof buf - 1 - strlen("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+	struct http_parser p;
+	struct http_msg m;
+	struct sink s;
+	struct run r;
+
+	for (size_t step = 1; step <= sizeof buf - 1; step++) {
+		http_parser_init(&p, HTTP_KIND_REQUEST, &m, &nolimits);
+		memset(&s, 0, sizeof s);
+		http_parser_set_body_cb(&p, sink_cb, &s);
+		r = drive(&p, LIT(buf), step, false);
+		ck_assert_int_eq(r.v, HTTP_DONE);
+		ck_assert_uint_eq(r.msg_end, end);
+		ck_assert_uint_eq(m.flags, HTTP_F_CHUNKED | HTTP_F_BODY |
+		    HTTP_F_KEEPALIVE);
+		/* trailer fields are not head fields */
+		ck_assert_uint_eq(m.nfields, 2);
+		ck_assert_uint_eq(s.len, 16);
+		ck_assert_mem_eq(s.buf, "hello 0123456789", 16);
+		http_parser_set_body_cb(&p, NULL, NULL);
+	}
+}
+END_TEST
+
+START_TEST(test_pipelined)
+{
+	static const char buf[] = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"
+	    "HEAD /2 HTTP/1.1\r\nHost: a\r\n\r\n";
+	struct http_parser p;
+	struct http_msg m;
+	size_t used, off;
+
+	http_parser_init(&p, HTTP_KIND_REQUEST, &m, &nolimits);
+	ck_assert_int_eq(http_feed(&p, buf, buf, sizeof buf - 1, &used),
+	    HTTP_GOT_HEAD);
+	SPAN_IS(buf, m.target, "/1");
+	off = used;
+	ck_assert_int_eq(http_feed(&p, buf, buf + off, sizeof buf - 1 - off,
+	    &used), HTTP_DONE);
+	ck_assert_uint_eq(used, 0);
+	http_parser_reset(&p);
+	ck_assert_int_eq(http_feed(&p, buf + off, buf + off,
+	    sizeof buf - 1 - off, &used), HTTP_GOT_HEAD);
+	ck_assert_uint_eq(off + used, sizeof buf - 1);
+	SPAN_IS(buf + off, m.target, "/2");
+	ck_assert_int_eq(m.method_id, HTTP_HEAD);
+	ck_assert_int_eq(http_feed(&p, buf + off, buf + sizeof buf - 1, 0,
+	    &used), HTTP_DONE);
+}
+END_TEST
+
+START_TEST(test_responses)
+{
+	struct http_msg m;
+	struct http_parser p;
+	struct run r;
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+	    "\r\nhi";
+	static const char eof[] = "HTTP/1.1 200 OK\r\nServer: x\r\n\r\nall of it";
+	static const char noreason[] = "HTTP/1.1 299\r\n\r\n";
+
+	r = parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(ok), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(r.msg_end, sizeof ok - 1);
+	ck_assert_int_eq(m.status, 200);
+	SPAN_IS(ok, m.reason, "OK");
+	ck_assert_uint_eq(m.flags, HTTP_F_LENGTH | HTTP_F_BODY |
+	    HTTP_F_KEEPALIVE);
+
+	r = parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "2\r\nhi\r\n0\r\n\r\n"), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, HTTP_F_CHUNKED | HTTP_F_BODY |
+	    HTTP_F_KEEPALIVE);
+
+	/* to EOF: ends at http_finish() */
+	r = parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(eof), false);
+	ck_assert_int_eq(r.v, HTTP_MORE);
+	ck_assert_uint_eq(m.flags, HTTP_F_TO_EOF | HTTP_F_BODY);
+	r = parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(eof), true);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(r.msg_end, sizeof eof - 1);
+	r = parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx"), true);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, HTTP_F_TO_EOF | HTTP_F_BODY);
+
+	/* cut short */
+	ck_assert_int_eq(parse3(HTTP_KIND_RESPONSE, &nolimits, &m, ok,
+	    sizeof ok - 2, true).v, HTTP_ERR_BAD);
+	ck_assert_int_eq(parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi"),
+	    true).v, HTTP_ERR_BAD);
+	ck_assert_int_eq(parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(
+	    "HTTP/1.1 200 OK\r\nContent-Le"), true).v, HTTP_ERR_BAD);
+
+	/* no body */
+	r = parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(
+	    "HTTP/1.1 204 No Content\r\n\r\n"), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, HTTP_F_KEEPALIVE);
+	r = parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(
+	    "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, HTTP_F_LENGTH | HTTP_F_KEEPALIVE);
+	ck_assert_int_eq(m.content_length, 10);
+	http_parser_init(&p, HTTP_KIND_RESPONSE, &m, &nolimits);
+	http_parser_set_head_request(&p, true);
+	r = drive(&p, LIT("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"),
+	    64, true);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert(!(m.flags & HTTP_F_BODY));
+	http_parser_reset(&p);
+	r = drive(&p, LIT("HTTP/1.1 200 OK\r\n\r\n"), 1, false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert(!(m.flags & HTTP_F_TO_EOF));
+
+	r = parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(noreason), false);
+	ck_assert_int_eq(r.v, HTTP_MORE);
+	ck_assert_int_eq(m.status, 299);
+	ck_assert_uint_eq(m.reason.len, 0);
+
+	r = parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(
+	    "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+	    "Content-Length: 0\r\n\r\n"), false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.flags, HTTP_F_LENGTH | HTTP_F_KEEPALIVE);
+	ck_assert_int_eq(m.minor, 0);
+}
+END_TEST
+
+START_TEST(test_interim)
+{
+	static const char buf[] = "HTTP/1.1 100 Continue\r\n\r\n"
+	    "HTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\n"
+	    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx";
+	struct http_parser p;
+	struct http_msg m;
+	size_t off = 0, used;
+	int status[3] = { 100, 103, 200 };
+
+	http_parser_init(&p, HTTP_KIND_RESPONSE, &m, &nolimits);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(http_feed(&p, buf + off, buf + off,
+		    sizeof buf - 1 - off, &used), HTTP_GOT_HEAD);
+		ck_assert_int_eq(m.status, status[i]);
+		off += used;
+		ck_assert_int_eq(http_feed(&p, buf + off, buf + off,
+		    sizeof buf - 1 - off, &used), HTTP_DONE);
+		off += used;
+		if (i < 2) {
+			ck_assert_uint_eq(used, 0);
+			http_parser_reset(&p);
+		}
+	}
+	ck_assert_uint_eq(off, sizeof buf - 1);
+}
+END_TEST
+
+static const struct {
+	const char	*s;
+	size_t		 len;
+} bad_responses[] = {
+	{ LIT("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n"
+	    "Connection: upgrade\r\n\r\n") },
+	{ LIT("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n") },
+	{ LIT("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+	    "Content-Length: 2\r\n\r\nhi") },
+	{ LIT("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") },
+	{ LIT("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") },
+	{ LIT("garbage\r\n\r\n") },
+	{ LIT("HTTP/1.1 OK\r\n\r\n") },
+	{ LIT("HTTP/1.1 20 OK\r\n\r\n") },
+	{ LIT("HTTP/1.1 099 OK\r\n\r\n") },
+	{ LIT("HTTP/1.1 2000 OK\r\n\r\n") },
+	{ LIT("HTTP/1.1 0200 OK\r\n\r\n") },
+	{ LIT("HTTP/1.1  200 OK\r\n\r\n") },
+	{ LIT("HTTP/1.1 200 O\0K\r\n\r\n") },
+	{ LIT("HTTP/1.1 200 O\x01K\r\n\r\n") },
+	{ LIT("HTTP/2 200 OK\r\n\r\n") },
+	{ LIT("HTTP/2.0 200 OK\r\n\r\n") },
+	{ LIT("HTTP/1.1 200 OK\nServer: x\r\n\r\n") },
+	{ LIT("HTTP/1.1 200 OK\r\nServer: x\r\n\n") },
+	{ LIT("HTTP/1.1 200 OK\r\nServer: x\r\n y\r\n\r\n") },
+	{ LIT("HTTP/1.1 200 OK\r\nServer : x\r\n\r\n") },
+	{ LIT("\r\nHTTP/1.1 200 OK\r\n\r\n") },
+	{ LIT("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n") },
+};
+
+START_TEST(test_response_bad)
+{
+	struct http_msg m;
+
+	ck_assert_msg(parse3(HTTP_KIND_RESPONSE, &nolimits, &m,
+	    bad_responses[_i].s, bad_responses[_i].len, true).v ==
+	    HTTP_ERR_BAD, "response %d", _i);
+	http_msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_many_fields)
+{
+	char buf[8192], name[32];
+	size_t len;
+	struct http_parser p;
+	struct http_msg m;
+	struct run r;
+	int i;
+
+	len = (size_t)snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: h\r\n");
+	for (i = 0; i < 100; i++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len,
+		    "X-Field-%d: value %d\r\n", i, i);
+	len += (size_t)snprintf(buf + len, sizeof buf - len, "\r\n");
+
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, buf, len, false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	ck_assert_uint_eq(m.nfields, 101);
+	ck_assert_ptr_ne(m.fields, m.inline_fields);
+	for (i = 0; i < 100; i++) {
+		snprintf(name, sizeof name, "x-field-%d", i);
+		ck_assert_int_eq(http_find(&m, buf, name), i + 1);
+	}
+	SPAN_IS(buf, m.fields[100].value, "value 99");
+	http_msg_free(&m);
+	ck_assert_ptr_eq(m.fields, m.inline_fields);
+	http_msg_free(&m);
+
+	/* reset releases the grown array too */
+	http_parser_init(&p, HTTP_KIND_REQUEST, &m, &nolimits);
+	r = drive(&p, buf, len, 1, false);
+	ck_assert_int_eq(r.v, HTTP_DONE);
+	http_parser_reset(&p);
+	ck_assert_ptr_eq(m.fields, m.inline_fields);
+	ck_assert_uint_eq(m.nfields, 0);
+}
+END_TEST
+
+START_TEST(test_list_has)
+{
+	ck_assert(http_list_has(LIT("close"), "close"));
+	ck_assert(http_list_has(LIT("Keep-Alive, Upgrade"), "upgrade"));
+	ck_assert(http_list_has(LIT(" ,\tfoo ,BAR\t, "), "bar"));
+	ck_assert(http_list_has(LIT("a,,b"), "b"));
+	ck_assert(!http_list_has(LIT("closed"), "close"));
+	ck_assert(!http_list_has(LIT("clos"), "close"));
+	ck_assert(!http_list_has(LIT("a b"), "a"));
+	ck_assert(!http_list_has(LIT(""), "a"));
+	ck_assert(!http_list_has("close", 3, "close"));
+}
+END_TEST
+
+/* Parse a request that must be fine and leave it in m. */
+static void
+parse_ok(enum http_kind kind, struct http_msg *m, const char *s, size_t len)
+{
+	struct run r = parse3(kind, &nolimits, m, s, len, false);
+
+	ck_assert_msg(r.v == HTTP_DONE || r.v == HTTP_MORE, "verdict %d", r.v);
+	ck_assert_uint_gt(r.head_end, 0);
+}
+
+/* Build the forwarded request and compare it with want. */
+static void
+fwd_is(const char *req, const struct http_fwd *fwd, const char *want)
+{
+	struct http_msg m;
+	char out[2048];
+	ssize_t n;
+
+	parse_ok(HTTP_KIND_REQUEST, &m, req, strlen(req));
+	n = http_build_request(&m, req, fwd, out, sizeof out);
+	ck_assert_int_ge(n, 0);
+	out[n] = '\0';
+	ck_assert_str_eq(out, want);
+	/* every shorter buffer is refused, never overrun */
+	for (size_t cap = 0; cap < (size_t)n; cap += 1 + cap / 8)
+		ck_assert_int_eq(http_build_request(&m, req, fwd, out, cap),
+		    -1);
+	ck_assert_int_eq(http_build_request(&m, req, fwd, out, (size_t)n), n);
+	http_msg_free(&m);
+}
+
+START_TEST(test_build_request)
+{
+	struct http_fwd fwd = {
+		.client_ip = "192.0.2.7",
+		.proto = "http",
+		.via = "1.1 hourglass",
+		.deadline_name = "X-Request-Timeout",
+		.deadline_ms = 1500,
+	};
+	struct http_fwd bare = { 0 };
+
+	fwd_is("GET /p?q HTTP/1.1\r\n"
+	    "Host: Example.com\r\n"
+	    "Connection: keep-alive, X-Hop, close\r\n"
+	    "Keep-Alive: timeout=5\r\n"
+	    "X-Hop: 1\r\n"
+	    "TE: trailers\r\n"
+	    "Trailer: X-T\r\n"
+	    "Upgrade: websocket\r\n"
+	    "Proxy-Connection: keep-alive\r\n"
+	    "X-Forwarded-For: 10.0.0.1\r\n"
+	    "Accept: */*\r\n"
+	    "x-forwarded-for: 10.0.0.2, 10.0.0.3\r\n"
+	    "X-Forwarded-Proto: https\r\n"
+	    "X-Forwarded-Host: evil\r\n"
+	    "Via: 1.0 first\r\n"
+	    "x-request-timeout: 99999\r\n"
+	    "Via: 1.1 second\r\n"
+	    "Cookie: a=b\r\n"
+	    "\r\n", &fwd,
+	    "GET /p?q HTTP/1.1\r\n"
+	    "Host: Example.com\r\n"
+	    "Accept: */*\r\n"
+	    "Cookie: a=b\r\n"
+	    "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 10.0.0.3, 192.0.2.7\r\n"
+	    "X-Forwarded-Proto: http\r\n"
+	    "X-Forwarded-Host: Example.com\r\n"
+	    "Via: 1.0 first, 1.1 second, 1.1 hourglass\r\n"
+	    "X-Request-Timeout: 1500\r\n"
+	    "\r\n");
+
+	/* body framing kept; Expect stripped; Connection cannot remove
+	 * Host or the framing */
+	fwd.strip_expect = true;
+	fwd_is("POST /up HTTP/1.1\r\n"
+	    "Connection: Content-Length, host, X-Forwarded-For\r\n"
+	    "Host: h:8080\r\n"
+	    "Expect: 100-continue\r\n"
+	    "Content-Length: 3\r\n"
+	    "\r\nabc", &fwd,
+	    "POST /up HTTP/1.1\r\n"
+	    "Host: h:8080\r\n"
+	    "Content-Length: 3\r\n"
+	    "X-Forwarded-For: 192.0.2.7\r\n"
+	    "X-Forwarded-Proto: http\r\n"
+	    "X-Forwarded-Host: h:8080\r\n"
+	    "Via: 1.1 hourglass\r\n"
+	    "X-Request-Timeout: 1500\r\n"
+	    "\r\n");
+	fwd.strip_expect = false;
+
+	/* absolute-form: origin-form upstream, with a Host when none came */
+	fwd_is("GET http://h.example:81/x/y HTTP/1.0\r\n"
+	    "Transfer-Encoding-X: 1\r\n\r\n", &fwd,
+	    "GET /x/y HTTP/1.1\r\n"
+	    "Host: h.example:81\r\n"
+	    "Transfer-Encoding-X: 1\r\n"
+	    "X-Forwarded-For: 192.0.2.7\r\n"
+	    "X-Forwarded-Proto: http\r\n"
+	    "X-Forwarded-Host: h.example:81\r\n"
+	    "Via: 1.1 hourglass\r\n"
+	    "X-Request-Timeout: 1500\r\n"
+	    "\r\n");
+	fwd_is("GET http://h HTTP/1.1\r\nHost: H\r\n\r\n", &bare,
+	    "GET / HTTP/1.1\r\n"
+	    "Host: H\r\n"
+	    "X-Forwarded-Proto: http\r\n"
+	    "X-Forwarded-Host: H\r\n"
+	    "\r\n");
+
+	/* HTTP/1.0 without Host; nothing to join, nothing added */
+	fwd_is("GET / HTTP/1.0\r\nX-Forwarded-For: 1.2.3.4\r\nVia: a\r\n"
+	    "Expect: 100-continue\r\n\r\n", &bare,
+	    "GET / HTTP/1.1\r\n"
+	    "Host: \r\n"
+	    "X-Forwarded-For: 1.2.3.4\r\n"
+	    "Via: a\r\n"
+	    "Expect: 100-continue\r\n"
+	    "X-Forwarded-Proto: http\r\n"
+	    "\r\n");
+	bare.host = "backend";
+	bare.proto = "https";
+	fwd_is("GET / HTTP/1.0\r\n\r\n", &bare,
+	    "GET / HTTP/1.1\r\n"
+	    "Host: backend\r\n"
+	    "X-Forwarded-Proto: https\r\n"
+	    "\r\n");
+}
+END_TEST
+
+/* Build the relayed response and compare it with want. */
+static void
+resp_is(const char *resp, bool close, bool ka10, bool dechunk,
+    const char *want)
+{
+	struct http_msg m;
+	char out[2048];
+	ssize_t n;
+
+	parse_ok(HTTP_KIND_RESPONSE, &m, resp, strlen(resp));
+	n = http_build_response(&m, resp, close, ka10, dechunk, out,
+	    sizeof out);
+	ck_assert_int_ge(n, 0);
+	out[n] = '\0';
+	ck_assert_str_eq(out, want);
+	for (size_t cap = 0; cap < (size_t)n; cap++)
+		ck_assert_int_eq(http_build_response(&m, resp, close, ka10,
+		    dechunk, out, cap), -1);
+	http_msg_free(&m);
+}
+
+START_TEST(test_build_response)
+{
+	static const char r1[] = "HTTP/1.1 200 Fine Thanks\r\n"
+	    "Server: origin\r\n"
+	    "Connection: keep-alive, X-Secret\r\n"
+	    "Keep-Alive: timeout=5\r\n"
+	    "X-Secret: s\r\n"
+	    "Upgrade: h2c\r\n"
+	    "Proxy-Connection: close\r\n"
+	    "Trailer: X-T\r\n"
+	    "Content-Length: 2\r\n"
+	    "\r\nhi";
+
+	resp_is(r1, false, false, false,
+	    "HTTP/1.1 200 Fine Thanks\r\n"
+	    "Server: origin\r\n"
+	    "Content-Length: 2\r\n"
+	    "\r\n");
+	resp_is(r1, true, false, false,
+	    "HTTP/1.1 200 Fine Thanks\r\n"
+	    "Server: origin\r\n"
+	    "Content-Length: 2\r\n"
+	    "Connection: close\r\n"
+	    "\r\n");
+	resp_is(r1, false, true, false,
+	    "HTTP/1.1 200 Fine Thanks\r\n"
+	    "Server: origin\r\n"
+	    "Content-Length: 2\r\n"
+	    "Connection: keep-alive\r\n"
+	    "\r\n");
+	resp_is("HTTP/1.1 404 \r\nTransfer-Encoding: chunked\r\n"
+	    "X-A: b\r\n\r\n", true, false, true,
+	    "HTTP/1.1 404 Not Found\r\n"
+	    "X-A: b\r\n"
+	    "Connection: close\r\n"
+	    "\r\n");
+	resp_is("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    false, false, false,
+	    "HTTP/1.1 200 OK\r\n"
+	    "Transfer-Encoding: chunked\r\n"
+	    "\r\n");
+	resp_is("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    true, false, true,
+	    "HTTP/1.1 200 OK\r\n"
+	    "Connection: close\r\n"
+	    "\r\n");
+	resp_is("HTTP/1.1 599\r\n\r\n", true, false, false,
+	    "HTTP/1.1 599 Unknown\r\nConnection: close\r\n\r\n");
+}
+END_TEST
+
+START_TEST(test_build_error)
+{
+	static const char want[] = "HTTP/1.1 504 Gateway Timeout\r\n"
+	    "Content-Type: text/plain\r\n"
+	    "Content-Length: 20\r\n"
+	    "Connection: close\r\n"
+	    "\r\n"
+	    "504 Gateway Timeout\n";
+	static const int codes[] = { 400, 404, 408, 413, 414, 431, 499, 500,
+	    502, 503, 504 };
+	char out[512], body[128];
+	ssize_t n;
+
+	n = http_build_error(504, true, out, sizeof out);
+	ck_assert_int_eq(n, sizeof want - 1);
+	ck_assert_mem_eq(out, want, sizeof want - 1);
+	for (size_t cap = 0; cap < sizeof want - 1; cap++)
+		ck_assert_int_eq(http_build_error(504, true, out, cap), -1);
+
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+		const char *reason = http_reason(codes[i]);
+
+		ck_assert_str_ne(reason, "Unknown");
+		n = http_build_error(codes[i], false, out, sizeof out - 1);
+		ck_assert_int_gt(n, 0);
+		out[n] = '\0';
+		snprintf(body, sizeof body, "\r\n\r\n%d %s\n", codes[i], reason);
+		ck_assert_ptr_nonnull(strstr(out, body));
+		ck_assert_ptr_null(strstr(out, "Connection"));
+	}
+	ck_assert_str_eq(http_reason(499), "Client Closed Request");
+	ck_assert_str_eq(http_reason(431), "Request Header Fields Too Large");
+	ck_assert_int_eq(http_build_error(42, true, out, sizeof out), -1);
+}
+END_TEST
+
+/* A message's field array stays valid when the caller's buffer moves. */
+START_TEST(test_buffer_moves)
+{
+	static const char req[] = "GET /moved HTTP/1.1\r\nHost: m\r\n"
+	    "X-Long-Field-Name: a long value\r\n\r\n";
+	size_t len = sizeof req - 1, off = 0, used;
+	struct http_parser p;
+	struct http_msg m;
+	enum http_verdict v = HTTP_MORE;
+	char *buf = NULL;
+
+	http_parser_init(&p, HTTP_KIND_REQUEST, &m, &nolimits);
+	for (size_t have = 1; have <= len && v == HTTP_MORE; have++) {
+		/* a fresh allocation every time: the head moves */
+		char *nb = malloc(have);
+
+		ck_assert_ptr_nonnull(nb);
+		memcpy(nb, req, have);
+		free(buf);
+		buf = nb;
+		v = http_feed(&p, buf, buf + off, have - off, &used);
+		off += used;
+	}
+	ck_assert_int_eq(v, HTTP_GOT_HEAD);
+	SPAN_IS(buf, m.target, "/moved");
+	SPAN_IS(buf, m.fields[1].name, "X-Long-Field-Name");
+	SPAN_IS(buf, m.fields[1].value, "a long value");
+	free(buf);
+}
+END_TEST
+
+static Suite *
+http_suite(void)
+{
+	Suite *s = suite_create("http");
+	TCase *tc = tcase_create("parse");
+
+	tcase_add_test(tc, test_request_spans);
+	tcase_add_test(tc, test_request_flags);
+	tcase_add_test(tc, test_request_absolute);
+	tcase_add_loop_test(tc, test_request_bad, 0,
+	    sizeof bad_requests / sizeof bad_requests[0]);
+	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_no_body_done);
+	tcase_add_test(tc, test_content_length_split);
+	tcase_add_test(tc, test_chunked);
+	tcase_add_test(tc, test_pipelined);
+	tcase_add_test(tc, test_responses);
+	tcase_add_test(tc, test_interim);
+	tcase_add_loop_test(tc, test_response_bad, 0,
+	    sizeof bad_responses / sizeof bad_responses[0]);
+	tcase_add_test(tc, test_many_fields);
+	tcase_add_test(tc, test_list_has);
+	tcase_add_test(tc, test_buffer_moves);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("build");
+	tcase_add_test(tc, test_build_request);
+	tcase_add_test(tc, test_build_response);
+	tcase_add_test(tc, test_build_error);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(http_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
