@@ -245,13 +245,13 @@ client_request_done(struct client *cl, int how)
 
 	cl->cl_req = NULL;
 	request_free(rq);
-	if (how == CLIENT_KEEP && cl->cl_eof)
-		how = CLIENT_ABORT;
-	if (how == CLIENT_ABORT) {
+	if (how == DONE_KEEP && cl->cl_eof)
+		how = DONE_ABORT;
+	if (how == DONE_ABORT) {
 		client_close(cl, "request ended");
 		return;
 	}
-	if (how == CLIENT_LINGER) {
+	if (how == DONE_LINGER) {
 		client_linger(cl);
 		return;
 	}

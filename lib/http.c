@@ -15,12 +15,26 @@ enum {
 	ST_ERROR,	/* failed; hp_err holds the verdict */
 };
 
-/* hp_pflags: what the fields of the head said so far. */
-#define P_OPEN		0x01	/* a token's span is open */
-#define P_CONN_CLOSE	0x02	/* Connection: close */
-#define P_CONN_KA	0x04	/* Connection: keep-alive */
-#define P_TE_CHUNKED	0x08	/* the last transfer coding is chunked */
-#define P_TE_BAD	0x10	/* a coding follows chunked */
+/*
+ * hp_pflags: the token whose span is open, and what the fields of the head
+ * said so far.  The open token is kept by kind, so that a piece of one
+ * token can never extend the span of another.
+ */
+#define P_TOKEN		0x07	/* the open token, T_* */
+#define P_CONN_CLOSE	0x08	/* Connection: close */
+#define P_CONN_KA	0x10	/* Connection: keep-alive */
+#define P_TE_CHUNKED	0x20	/* the last transfer coding is chunked */
+#define P_TE_BAD	0x40	/* a coding follows chunked */
+
+enum {
+	T_NONE,
+	T_METHOD,
+	T_URL,
+	T_VERSION,
+	T_STATUS,
+	T_NAME,
+	T_VALUE,
+};
 
 /* At most this many field names listed by Connection: every other field
  * is matched against them. */
@@ -55,6 +69,89 @@ http_eq(const char *a, const char *b, size_t n)
 	return true;
 }
 
+/* Unaligned loads, for comparing field names a word at a time. */
+static inline uint64_t
+http_ld64(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline uint32_t
+http_ld32(const char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline uint16_t
+http_ld16(const char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+/*
+ * Whether a field name of n (>= 2) bytes is lit, which holds n lower-case
+ * letters and dashes, ignoring case.  Names are tokens, and in a token
+ * OR-ing 0x20 into a byte folds exactly the upper-case letters onto these,
+ * so words compare at once; the last load overlaps instead of reading past
+ * the name.
+ */
+static inline bool
+http_name_is(const char *s, size_t n, const char *lit)
+{
+	size_t i;
+
+	if (n >= 8) {
+		for (i = 0; i + 8 < n; i += 8) {
+			if ((http_ld64(s + i) | 0x2020202020202020ULL) !=
+			    http_ld64(lit + i))
+				return false;
+		}
+		return (http_ld64(s + n - 8) | 0x2020202020202020ULL) ==
+		    http_ld64(lit + n - 8);
+	}
+	if (n >= 4)
+		return (http_ld32(s) | 0x20202020U) == http_ld32(lit) &&
+		    (http_ld32(s + n - 4) | 0x20202020U) ==
+		    http_ld32(lit + n - 4);
+	return (http_ld16(s) | 0x2020U) == http_ld16(lit) &&
+	    (http_ld16(s + n - 2) | 0x2020U) == http_ld16(lit + n - 2);
+}
+
+/* Whether n bytes at s hold a space, a word at a time where it can. */
+static inline bool
+http_has_space(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, sp = ones * ' ';
+	uint64_t v;
+	size_t i;
+
+	if (n < 8) {
+		for (i = 0; i < n; i++) {
+			if (s[i] == ' ')
+				return true;
+		}
+		return false;
+	}
+	for (i = 0;; i += 8) {
+		if (i + 8 > n)
+			i = n - 8;
+		v = http_ld64(s + i) ^ sp;
+		if ((v - ones) & ~v & (ones << 7))
+			return true;
+		if (i + 8 == n)
+			return false;
+	}
+}
+
 /* Which of the field names we act on this is: a length switch, then one
  * compare (two for a few lengths). */
 static int
@@ -62,35 +159,53 @@ http_classify(const char *s, size_t n)
 {
 	switch (n) {
 	case 2:
-		return http_eq_lit(s, "te", 2) ? HTTP_FK_TE : HTTP_FK_OTHER;
+		if (http_name_is(s, n, "te"))
+			return HTTP_FK_TE;
+		break;
 	case 3:
-		return http_eq_lit(s, "via", 3) ? HTTP_FK_VIA : HTTP_FK_OTHER;
+		if (http_name_is(s, n, "via"))
+			return HTTP_FK_VIA;
+		break;
 	case 4:
-		return http_eq_lit(s, "host", 4) ? HTTP_FK_HOST : HTTP_FK_OTHER;
+		if (http_name_is(s, n, "host"))
+			return HTTP_FK_HOST;
+		break;
 	case 6:
-		return http_eq_lit(s, "expect", 6) ? HTTP_FK_EXPECT : HTTP_FK_OTHER;
+		if (http_name_is(s, n, "expect"))
+			return HTTP_FK_EXPECT;
+		break;
 	case 7:
-		if (http_eq_lit(s, "trailer", 7))
+		if (http_name_is(s, n, "trailer"))
 			return HTTP_FK_TRAILER;
-		return http_eq_lit(s, "upgrade", 7) ? HTTP_FK_UPGRADE : HTTP_FK_OTHER;
+		if (http_name_is(s, n, "upgrade"))
+			return HTTP_FK_UPGRADE;
+		break;
 	case 10:
-		if (http_eq_lit(s, "connection", 10))
+		if (http_name_is(s, n, "connection"))
 			return HTTP_FK_CONNECTION;
-		return http_eq_lit(s, "keep-alive", 10) ? HTTP_FK_KEEP_ALIVE : HTTP_FK_OTHER;
+		if (http_name_is(s, n, "keep-alive"))
+			return HTTP_FK_KEEP_ALIVE;
+		break;
 	case 14:
-		return http_eq_lit(s, "content-length", 14) ?
-		    HTTP_FK_CONTENT_LENGTH : HTTP_FK_OTHER;
+		if (http_name_is(s, n, "content-length"))
+			return HTTP_FK_CONTENT_LENGTH;
+		break;
 	case 15:
-		return http_eq_lit(s, "x-forwarded-for", 15) ? HTTP_FK_XFF : HTTP_FK_OTHER;
+		if (http_name_is(s, n, "x-forwarded-for"))
+			return HTTP_FK_XFF;
+		break;
 	case 16:
-		if (http_eq_lit(s, "x-forwarded-host", 16))
+		if (http_name_is(s, n, "x-forwarded-host"))
 			return HTTP_FK_XFH;
-		return http_eq_lit(s, "proxy-connection", 16) ?
-		    HTTP_FK_PROXY_CONNECTION : HTTP_FK_OTHER;
+		if (http_name_is(s, n, "proxy-connection"))
+			return HTTP_FK_PROXY_CONNECTION;
+		break;
 	case 17:
-		if (http_eq_lit(s, "transfer-encoding", 17))
+		if (http_name_is(s, n, "transfer-encoding"))
 			return HTTP_FK_TRANSFER_ENCODING;
-		return http_eq_lit(s, "x-forwarded-proto", 17) ? HTTP_FK_XFP : HTTP_FK_OTHER;
+		if (http_name_is(s, n, "x-forwarded-proto"))
+			return HTTP_FK_XFP;
+		break;
 	}
 	return HTTP_FK_OTHER;
 }
@@ -184,21 +299,21 @@ http_fail(struct http_parser *hp, enum http_verdict v, const char *why)
  * Add a piece of a token to its span.  llhttp may deliver one token in
  * several pieces (one per feed); the head is contiguous in the caller's
  * buffer, so the first piece gives the offset and the others extend it.
- * A gap between pieces means llhttp skipped bytes within the token (it
- * does at a NUL in a reason phrase): that is an error.  The callbacks skip
- * empty pieces: llhttp gives some at a feed boundary, and one for an empty
- * field value after the CRLF that ends it.
+ * A gap between pieces would mean bytes within the token that llhttp did
+ * not report: that is an error (for values, see http_on_value).  The
+ * callbacks skip empty pieces: llhttp gives some at a feed boundary, and
+ * one for an empty field value after the CRLF that ends it.
  */
 static inline int
-http_span_add(struct http_parser *hp, struct http_span *s, const char *at,
-    size_t len)
+http_span_add(struct http_parser *hp, int tok, struct http_span *s,
+    const char *at, size_t len)
 {
 	uint32_t off = (uint32_t)(at - hp->hp_base);
 
-	if (!(hp->hp_pflags & P_OPEN)) {
+	if ((hp->hp_pflags & P_TOKEN) != (uint32_t)tok) {
 		s->off = off;
 		s->len = (uint32_t)len;
-		hp->hp_pflags |= P_OPEN;
+		hp->hp_pflags = (hp->hp_pflags & ~P_TOKEN) | (uint32_t)tok;
 	} else if (off == s->off + s->len)
 		s->len += (uint32_t)len;
 	else
@@ -214,7 +329,7 @@ http_on_method(llhttp_t *ll, const char *at, size_t len)
 
 	if (hp->hp_state != ST_HEAD || len == 0)
 		return 0;
-	return http_span_add(hp, &hp->hp_msg->method, at, len);
+	return http_span_add(hp, T_METHOD, &hp->hp_msg->method, at, len);
 }
 
 /* A piece of the request target: enforce max_uri as soon as it is passed. */
@@ -223,11 +338,11 @@ http_on_url(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *hp = http_of(ll);
 	struct http_msg *m = hp->hp_msg;
-	bool first = !(hp->hp_pflags & P_OPEN);
+	bool first = (hp->hp_pflags & P_TOKEN) != T_URL;
 
 	if (hp->hp_state != ST_HEAD || len == 0)
 		return 0;
-	if (http_span_add(hp, &m->target, at, len) != 0)
+	if (http_span_add(hp, T_URL, &m->target, at, len) != 0)
 		return -1;
 	if (first && m->target.off != m->method.off + m->method.len + 1)
 		return http_cb_fail(hp, HTTP_ERR_BAD, "bad request line");
@@ -244,7 +359,7 @@ http_on_status(llhttp_t *ll, const char *at, size_t len)
 
 	if (hp->hp_state != ST_HEAD || len == 0)
 		return 0;
-	return http_span_add(hp, &hp->hp_msg->reason, at, len);
+	return http_span_add(hp, T_STATUS, &hp->hp_msg->reason, at, len);
 }
 
 /*
@@ -259,9 +374,10 @@ http_on_version(llhttp_t *ll, const char *at, size_t len)
 	struct http_msg *m = hp->hp_msg;
 	uint32_t off = (uint32_t)(at - hp->hp_base), want;
 
-	if (hp->hp_state != ST_HEAD || len == 0 || (hp->hp_pflags & P_OPEN))
+	if (hp->hp_state != ST_HEAD || len == 0 ||
+	    (hp->hp_pflags & P_TOKEN) == T_VERSION)
 		return 0;
-	hp->hp_pflags |= P_OPEN;
+	hp->hp_pflags = (hp->hp_pflags & ~P_TOKEN) | T_VERSION;
 	if (ll->type == HTTP_REQUEST)
 		want = m->target.off + m->target.len + 6;
 	else
@@ -276,7 +392,7 @@ http_on_version(llhttp_t *ll, const char *at, size_t len)
 static int
 http_on_token_complete(llhttp_t *ll)
 {
-	http_of(ll)->hp_pflags &= ~P_OPEN;
+	http_of(ll)->hp_pflags &= ~P_TOKEN;
 	return 0;
 }
 
@@ -315,7 +431,7 @@ http_on_field(llhttp_t *ll, const char *at, size_t len)
 
 	if (hp->hp_state != ST_HEAD || len == 0)
 		return 0;
-	if (!(hp->hp_pflags & P_OPEN)) {
+	if ((hp->hp_pflags & P_TOKEN) != T_NAME) {
 		m = hp->hp_msg;
 		if (m->nfields == m->cap && http_msg_grow(m) != 0)
 			return http_cb_fail(hp, HTTP_ERR_HEADER,
@@ -325,7 +441,7 @@ http_on_field(llhttp_t *ll, const char *at, size_t len)
 			    "line not ended by CRLF");
 		hp->hp_field = &m->fields[m->nfields];
 	}
-	return http_span_add(hp, &hp->hp_field->name, at, len);
+	return http_span_add(hp, T_NAME, &hp->hp_field->name, at, len);
 }
 
 /* A field name is complete: check it, and note the names we act on. */
@@ -339,16 +455,13 @@ http_on_field_complete(llhttp_t *ll)
 
 	if (hp->hp_state != ST_HEAD)
 		return 0;
-	if (!(hp->hp_pflags & P_OPEN))
+	if ((hp->hp_pflags & P_TOKEN) != T_NAME)
 		return http_cb_fail(hp, HTTP_ERR_BAD, "empty field name");
-	hp->hp_pflags &= ~P_OPEN;
+	hp->hp_pflags &= ~P_TOKEN;
 	name = hp->hp_base + f->name.off;
 	/* llhttp's loose build takes spaces in and before the colon. */
-	for (uint32_t i = 0; i < f->name.len; i++) {
-		if (name[i] == ' ')
-			return http_cb_fail(hp, HTTP_ERR_BAD,
-			    "invalid field name");
-	}
+	if (http_has_space(name, f->name.len))
+		return http_cb_fail(hp, HTTP_ERR_BAD, "invalid field name");
 	f->kind = (uint8_t)http_classify(name, f->name.len);
 	switch (f->kind) {
 	case HTTP_FK_HOST:
@@ -381,14 +494,17 @@ http_on_value(llhttp_t *ll, const char *at, size_t len)
 
 	if (hp->hp_state != ST_HEAD || len == 0)
 		return 0;
-	if (!(hp->hp_pflags & P_OPEN)) {
-		for (i = f->name.off + f->name.len + 1; i < off; i++) {
+	if ((hp->hp_pflags & P_TOKEN) != T_VALUE) {
+		i = f->name.off + f->name.len + 1;
+		if (off == i + 1 && hp->hp_base[i] == ' ')
+			i = off;
+		for (; i < off; i++) {
 			if (hp->hp_base[i] != ' ' && hp->hp_base[i] != '\t')
 				return http_cb_fail(hp, HTTP_ERR_BAD, "obs-fold");
 		}
 	} else if (off != f->value.off + f->value.len)
 		return http_cb_fail(hp, HTTP_ERR_BAD, "obs-fold");
-	return http_span_add(hp, &f->value, at, len);
+	return http_span_add(hp, T_VALUE, &f->value, at, len);
 }
 
 /* Note what a Transfer-Encoding value says: chunked must come last, once. */
@@ -440,11 +556,11 @@ http_on_value_complete(llhttp_t *ll)
 
 	if (hp->hp_state != ST_HEAD)
 		return 0;
-	if (!(hp->hp_pflags & P_OPEN)) {
+	if ((hp->hp_pflags & P_TOKEN) != T_VALUE) {
 		f->value.off = f->name.off + f->name.len + 1;
 		f->value.len = 0;
 	}
-	hp->hp_pflags &= ~P_OPEN;
+	hp->hp_pflags &= ~P_TOKEN;
 	v = hp->hp_base + f->value.off;
 	while (f->value.len > 0 && (v[0] == ' ' || v[0] == '\t')) {
 		v++;

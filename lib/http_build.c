@@ -4,7 +4,9 @@
  *
  * Every writer makes one pass over the fields the parser recorded, using
  * the kind it gave each field (http.c), and copies names and values with
- * memcpy: no formatting per field, no allocation.
+ * memcpy: no formatting per field, no allocation.  Fields written in the
+ * head as "Name: value\r\n" are copied as they stand, and a run of such
+ * lines that follow each other is copied at once.
  */
 #include <stdint.h>
 #include <string.h>
@@ -116,6 +118,46 @@ http_put_joined(struct http_out *o, const struct http_msg *m,
 	HTTP_PUT_LIT(o, "\r\n");
 }
 
+/* Lines of the source head waiting to be copied as they stand. */
+struct http_run {
+	uint32_t	 r_off;
+	uint32_t	 r_end;
+};
+
+/* Copy the pending run of lines, if any. */
+static inline void
+http_run_flush(struct http_out *o, const char *head, struct http_run *r)
+{
+	if (r->r_end != r->r_off)
+		http_put(o, head + r->r_off, r->r_end - r->r_off);
+	r->r_off = r->r_end = 0;
+}
+
+/*
+ * Write a field that is kept: add its line to the run when it is written
+ * in the head as "Name: value\r\n" (the parser checked that every line
+ * ends with CRLF) and follows the run, else write it out.
+ */
+static inline void
+http_put_kept(struct http_out *o, const char *head, struct http_run *r,
+    const struct http_field *f)
+{
+	uint32_t colon = f->name.off + f->name.len;
+	uint32_t end = f->value.off + f->value.len;
+
+	if (f->value.off == colon + 2 && head[colon + 1] == ' ' &&
+	    head[end] == '\r') {
+		if (f->name.off != r->r_end || r->r_end == r->r_off) {
+			http_run_flush(o, head, r);
+			r->r_off = f->name.off;
+		}
+		r->r_end = end + 2;
+		return;
+	}
+	http_run_flush(o, head, r);
+	http_put_field(o, head, f);
+}
+
 /* The length written, or -1 when it did not fit. */
 static ssize_t
 http_out_len(const struct http_out *o, const char *out)
@@ -129,6 +171,7 @@ http_build_request(const struct http_msg *m, const char *head,
     const struct http_fwd *fwd, char *out, size_t cap)
 {
 	struct http_out o = { out, out + cap, false };
+	struct http_run run = { 0, 0 };
 	const struct http_field *f;
 	size_t dlen = fwd->deadline_name ? strlen(fwd->deadline_name) : 0;
 	uint32_t drop;
@@ -166,8 +209,9 @@ http_build_request(const struct http_msg *m, const char *head,
 		    strncasecmp(head + f->name.off, fwd->deadline_name,
 		    dlen) == 0)
 			continue;
-		http_put_field(&o, head, f);
+		http_put_kept(&o, head, &run, f);
 	}
+	http_run_flush(&o, head, &run);
 
 	if (fwd->client_ip != NULL)
 		http_put_joined(&o, m, head, "X-Forwarded-For", HTTP_FK_XFF,
@@ -199,6 +243,7 @@ http_build_response(const struct http_msg *m, const char *head, bool close,
     bool keepalive10, bool dechunk, char *out, size_t cap)
 {
 	struct http_out o = { out, out + cap, false };
+	struct http_run run = { 0, 0 };
 	const struct http_field *f;
 	uint32_t drop = HOP_BY_HOP;
 
@@ -215,8 +260,9 @@ http_build_response(const struct http_msg *m, const char *head, bool close,
 	for (int i = 0; i < m->nfields; i++) {
 		f = &m->fields[i];
 		if (!(HTTP_FK_BIT(f->kind) & drop))
-			http_put_field(&o, head, f);
+			http_put_kept(&o, head, &run, f);
 	}
+	http_run_flush(&o, head, &run);
 	if (close)
 		HTTP_PUT_LIT(&o, "Connection: close\r\n");
 	else if (keepalive10)

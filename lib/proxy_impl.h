@@ -203,9 +203,9 @@ void	 client_accept(struct proxy *, int fd, const struct sockaddr *,
 void	 client_close(struct client *, const char *why);
 int	 client_send(struct client *, const struct iovec *, int);
 /* How a client connection goes on after a request. */
-#define CLIENT_KEEP	0	/* keep-alive: wait for the next request */
-#define CLIENT_LINGER	1	/* an answer went out: flush it, then close */
-#define CLIENT_ABORT	2	/* close now (a cut response, a gone client) */
+#define DONE_KEEP	0	/* keep-alive: wait for the next request */
+#define DONE_LINGER	1	/* an answer went out: flush it, then close */
+#define DONE_ABORT	2	/* close now (a cut response, a gone client) */
 void	 client_request_done(struct client *, int how);
 void	 client_want_read(struct client *, bool);
 

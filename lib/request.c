@@ -208,7 +208,7 @@ request_finish(struct request *rq, const char *outcome, int status)
 		rq->rq_up = NULL;
 	}
 
-	how = ok ? CLIENT_KEEP : CLIENT_ABORT;
+	how = ok ? DONE_KEEP : DONE_ABORT;
 	if (!ok && !rq->rq_head_sent && status != 0 && status != 499) {
 		rq->rq_status = status;
 		n = http_build_error(status, true, out, sizeof out);
@@ -217,7 +217,7 @@ request_finish(struct request *rq, const char *outcome, int status)
 
 			if (client_send(cl, &iov, 1) == 0) {
 				rq->rq_bytes_out += (uint64_t)n;
-				how = CLIENT_LINGER;
+				how = DONE_LINGER;
 			}
 		}
 		rq->rq_close = true;
@@ -236,8 +236,8 @@ request_finish(struct request *rq, const char *outcome, int status)
 		    rq->rq_head_sent ? "after the response head: aborted" :
 		    "before the response head", cl->cl_addr,
 		    rq->rq_server ? rq->rq_server->us_name : "-");
-	if (how == CLIENT_KEEP && rq->rq_close)
-		how = CLIENT_LINGER;
+	if (how == DONE_KEEP && rq->rq_close)
+		how = DONE_LINGER;
 	client_request_done(cl, how);
 }
 
