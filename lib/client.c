@@ -28,7 +28,6 @@
 
 static void	client_read_cb(evutil_socket_t, short, void *);
 static void	client_write_cb(evutil_socket_t, short, void *);
-static void	client_cancel_cb(struct deadline_task *, enum scope, void *);
 static void	client_begin_request(struct client *);
 
 /* Write "ip:port" or "[ip]:port" for a peer address. */
@@ -112,7 +111,7 @@ client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 	    client_read_cb, cl);
 	event_assign(&cl->cl_wev, px->px_base, fd, EV_WRITE | EV_PERSIST,
 	    client_write_cb, cl);
-	deadline_task_init(&cl->cl_task, px->px_base, client_cancel_cb, cl);
+	deadline_task_init(&cl->cl_task, px->px_base, client_task_cb, cl);
 	deadline_now_refresh();
 	deadline_open(&cl->cl_task, SCOPE_CLIENT_HEADER,
 	    px->px_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]);
@@ -124,7 +123,7 @@ client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 }
 
 /* Free the memory of a closed client. */
-static void
+void
 client_free(struct client *cl)
 {
 	free(cl);
@@ -225,7 +224,7 @@ client_linger(struct client *cl)
 	cl->cl_state = CLIENT_LINGER;
 	deadline_task_clear(&cl->cl_task);
 	deadline_task_init(&cl->cl_task, cl->cl_proxy->px_base,
-	    client_cancel_cb, cl);
+	    client_task_cb, cl);
 	deadline_open(&cl->cl_task, SCOPE_CLIENT_IDLE, LINGER_MS);
 	if (buf_used(&cl->cl_out) == 0)
 		shutdown(cl->cl_fd, SHUT_WR);
@@ -427,8 +426,8 @@ client_write_cb(evutil_socket_t fd, short what, void *arg)
  * one the connection was idle: a keep-alive timeout, or a client_header
  * timeout before any byte, which is not a request and logs nothing.
  */
-static void
-client_cancel_cb(struct deadline_task *t, enum scope cause, void *arg)
+void
+client_task_cb(struct deadline_task *t, enum scope cause, void *arg)
 {
 	struct client *cl = arg;
 

@@ -15,29 +15,17 @@ enum {
 	ST_ERROR,	/* failed; hp_err holds the verdict */
 };
 
-/*
- * hp_pflags: the token whose span is open, and what the fields of the head
- * said so far.  The open token is kept by kind, so that a piece of one
- * token can never extend the span of another.
- */
+/* hp_pflags: the token whose span is open (by kind, so that a piece of one
+ * token never extends another), and what the fields said so far. */
 #define P_TOKEN		0x07	/* the open token, T_* */
 #define P_CONN_CLOSE	0x08	/* Connection: close */
 #define P_CONN_KA	0x10	/* Connection: keep-alive */
 #define P_TE_CHUNKED	0x20	/* the last transfer coding is chunked */
 #define P_TE_BAD	0x40	/* a coding follows chunked */
 
-enum {
-	T_NONE,
-	T_METHOD,
-	T_URL,
-	T_VERSION,
-	T_STATUS,
-	T_NAME,
-	T_VALUE,
-};
+enum { T_NONE, T_METHOD, T_URL, T_VERSION, T_STATUS, T_NAME, T_VALUE };
 
-/* At most this many field names listed by Connection: every other field
- * is matched against them. */
+/* At most this many names listed by Connection (fields are matched). */
 #define CONN_OPTS_MAX	16
 
 /* ASCII lower case of c. */
@@ -63,13 +51,14 @@ static bool
 http_eq(const char *a, const char *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (http_lc((unsigned char)a[i]) != http_lc((unsigned char)b[i]))
+		if (http_lc((unsigned char)a[i]) !=
+		    http_lc((unsigned char)b[i]))
 			return false;
 	}
 	return true;
 }
 
-/* Unaligned loads, for comparing field names a word at a time. */
+/* An unaligned load, for looking at field names a word at a time. */
 static inline uint64_t
 http_ld64(const char *p)
 {
@@ -79,78 +68,52 @@ http_ld64(const char *p)
 	return v;
 }
 
-static inline uint32_t
-http_ld32(const char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof v);
-	return v;
-}
-
-static inline uint16_t
-http_ld16(const char *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof v);
-	return v;
-}
-
 /*
- * Whether a field name of n (>= 2) bytes is lit, which holds n lower-case
- * letters and dashes, ignoring case.  Names are tokens, and in a token
- * OR-ing 0x20 into a byte folds exactly the upper-case letters onto these,
- * so words compare at once; the last load overlaps instead of reading past
- * the name.
+ * Whether a field name of n bytes is lit, which holds n lower-case letters
+ * and dashes, ignoring case.  Names are tokens, and in a token OR-ing 0x20
+ * into a byte folds exactly the upper-case letters onto these, so words
+ * compare at once; the last load overlaps instead of reading past the name.
  */
 static inline bool
 http_name_is(const char *s, size_t n, const char *lit)
 {
+	const uint64_t lc = 0x2020202020202020ULL;
 	size_t i;
 
-	if (n >= 8) {
-		for (i = 0; i + 8 < n; i += 8) {
-			if ((http_ld64(s + i) | 0x2020202020202020ULL) !=
-			    http_ld64(lit + i))
-				return false;
-		}
-		return (http_ld64(s + n - 8) | 0x2020202020202020ULL) ==
-		    http_ld64(lit + n - 8);
+	if (n < 8)
+		return http_eq_lit(s, lit, n);
+	for (i = 0; i + 8 < n; i += 8) {
+		if ((http_ld64(s + i) | lc) != http_ld64(lit + i))
+			return false;
 	}
-	if (n >= 4)
-		return (http_ld32(s) | 0x20202020U) == http_ld32(lit) &&
-		    (http_ld32(s + n - 4) | 0x20202020U) ==
-		    http_ld32(lit + n - 4);
-	return (http_ld16(s) | 0x2020U) == http_ld16(lit) &&
-	    (http_ld16(s + n - 2) | 0x2020U) == http_ld16(lit + n - 2);
+	return (http_ld64(s + n - 8) | lc) == http_ld64(lit + n - 8);
 }
 
-/* Whether n bytes at s hold a space, a word at a time where it can. */
+/* Whether n bytes at s hold a space, a word at a time where it can (the
+ * last word overlaps instead of reading past the end). */
 static inline bool
 http_has_space(const char *s, size_t n)
 {
-	const uint64_t ones = 0x0101010101010101ULL, sp = ones * ' ';
+	const uint64_t ones = 0x0101010101010101ULL;
 	uint64_t v;
 	size_t i;
 
-	if (n < 8) {
-		for (i = 0; i < n; i++) {
-			if (s[i] == ' ')
-				return true;
-		}
-		return false;
-	}
+	if (n < 8)
+		return memchr(s, ' ', n) != NULL;
 	for (i = 0;; i += 8) {
 		if (i + 8 > n)
 			i = n - 8;
-		v = http_ld64(s + i) ^ sp;
+		v = http_ld64(s + i) ^ (ones * ' ');
 		if ((v - ones) & ~v & (ones << 7))
 			return true;
 		if (i + 8 == n)
 			return false;
 	}
 }
+
+/* The kind k when the name is lit, else HTTP_FK_OTHER. */
+#define HTTP_KIND_IF(s, n, lit, k) \
+	(http_name_is((s), (n), (lit)) ? (k) : HTTP_FK_OTHER)
 
 /* Which of the field names we act on this is: a length switch, then one
  * compare (two for a few lengths). */
@@ -159,53 +122,32 @@ http_classify(const char *s, size_t n)
 {
 	switch (n) {
 	case 2:
-		if (http_name_is(s, n, "te"))
-			return HTTP_FK_TE;
-		break;
+		return HTTP_KIND_IF(s, n, "te", HTTP_FK_TE);
 	case 3:
-		if (http_name_is(s, n, "via"))
-			return HTTP_FK_VIA;
-		break;
+		return HTTP_KIND_IF(s, n, "via", HTTP_FK_VIA);
 	case 4:
-		if (http_name_is(s, n, "host"))
-			return HTTP_FK_HOST;
-		break;
+		return HTTP_KIND_IF(s, n, "host", HTTP_FK_HOST);
 	case 6:
-		if (http_name_is(s, n, "expect"))
-			return HTTP_FK_EXPECT;
-		break;
+		return HTTP_KIND_IF(s, n, "expect", HTTP_FK_EXPECT);
 	case 7:
-		if (http_name_is(s, n, "trailer"))
-			return HTTP_FK_TRAILER;
-		if (http_name_is(s, n, "upgrade"))
-			return HTTP_FK_UPGRADE;
-		break;
+		return http_name_is(s, n, "trailer") ? HTTP_FK_TRAILER :
+		    HTTP_KIND_IF(s, n, "upgrade", HTTP_FK_UPGRADE);
 	case 10:
-		if (http_name_is(s, n, "connection"))
-			return HTTP_FK_CONNECTION;
-		if (http_name_is(s, n, "keep-alive"))
-			return HTTP_FK_KEEP_ALIVE;
-		break;
+		return http_name_is(s, n, "connection") ? HTTP_FK_CONNECTION :
+		    HTTP_KIND_IF(s, n, "keep-alive", HTTP_FK_KEEP_ALIVE);
 	case 14:
-		if (http_name_is(s, n, "content-length"))
-			return HTTP_FK_CONTENT_LENGTH;
-		break;
+		return HTTP_KIND_IF(s, n, "content-length",
+		    HTTP_FK_CONTENT_LENGTH);
 	case 15:
-		if (http_name_is(s, n, "x-forwarded-for"))
-			return HTTP_FK_XFF;
-		break;
+		return HTTP_KIND_IF(s, n, "x-forwarded-for", HTTP_FK_XFF);
 	case 16:
-		if (http_name_is(s, n, "x-forwarded-host"))
-			return HTTP_FK_XFH;
-		if (http_name_is(s, n, "proxy-connection"))
-			return HTTP_FK_PROXY_CONNECTION;
-		break;
+		return http_name_is(s, n, "x-forwarded-host") ? HTTP_FK_XFH :
+		    HTTP_KIND_IF(s, n, "proxy-connection",
+		    HTTP_FK_PROXY_CONNECTION);
 	case 17:
-		if (http_name_is(s, n, "transfer-encoding"))
-			return HTTP_FK_TRANSFER_ENCODING;
-		if (http_name_is(s, n, "x-forwarded-proto"))
-			return HTTP_FK_XFP;
-		break;
+		return http_name_is(s, n, "transfer-encoding") ?
+		    HTTP_FK_TRANSFER_ENCODING :
+		    HTTP_KIND_IF(s, n, "x-forwarded-proto", HTTP_FK_XFP);
 	}
 	return HTTP_FK_OTHER;
 }
@@ -268,13 +210,6 @@ http_host_valid(const char *s, size_t n)
 	return true;
 }
 
-/* The parser a llhttp callback runs for. */
-static inline struct http_parser *
-http_of(llhttp_t *ll)
-{
-	return ll->data;
-}
-
 /* Record why parsing failed (the first reason wins); for callbacks. */
 static int
 http_cb_fail(struct http_parser *hp, enum http_verdict v, const char *why)
@@ -286,6 +221,9 @@ http_cb_fail(struct http_parser *hp, enum http_verdict v, const char *why)
 	return -1;
 }
 
+/* Refuse a malformed or ambiguous message, from a callback. */
+#define HTTP_BAD(hp, why)	http_cb_fail((hp), HTTP_ERR_BAD, (why))
+
 /* Fail the parser for good and return the verdict. */
 static enum http_verdict
 http_fail(struct http_parser *hp, enum http_verdict v, const char *why)
@@ -296,13 +234,11 @@ http_fail(struct http_parser *hp, enum http_verdict v, const char *why)
 }
 
 /*
- * Add a piece of a token to its span.  llhttp may deliver one token in
- * several pieces (one per feed); the head is contiguous in the caller's
- * buffer, so the first piece gives the offset and the others extend it.
- * A gap between pieces would mean bytes within the token that llhttp did
- * not report: that is an error (for values, see http_on_value).  The
- * callbacks skip empty pieces: llhttp gives some at a feed boundary, and
- * one for an empty field value after the CRLF that ends it.
+ * Add a piece of a token to its span.  llhttp may deliver a token in
+ * pieces (one per feed); the head is contiguous in the caller's buffer, so
+ * the first piece gives the offset and the others extend it: a gap is an
+ * error.  The callbacks skip empty pieces: llhttp gives some at a feed
+ * boundary, and one for an empty field value after the CRLF that ends it.
  */
 static inline int
 http_span_add(struct http_parser *hp, int tok, struct http_span *s,
@@ -317,26 +253,29 @@ http_span_add(struct http_parser *hp, int tok, struct http_span *s,
 	} else if (off == s->off + s->len)
 		s->len += (uint32_t)len;
 	else
-		return http_cb_fail(hp, HTTP_ERR_BAD, "invalid character");
+		return HTTP_BAD(hp, "invalid character");
 	return 0;
 }
 
-/* A piece of the method. */
+/* A piece of the method of a request, or of the reason of a response. */
 static int
-http_on_method(llhttp_t *ll, const char *at, size_t len)
+http_on_word(llhttp_t *ll, const char *at, size_t len)
 {
-	struct http_parser *hp = http_of(ll);
+	struct http_parser *hp = ll->data;
 
 	if (hp->hp_state != ST_HEAD || len == 0)
 		return 0;
-	return http_span_add(hp, T_METHOD, &hp->hp_msg->method, at, len);
+	if (ll->type == HTTP_REQUEST)
+		return http_span_add(hp, T_METHOD, &hp->hp_msg->method, at,
+		    len);
+	return http_span_add(hp, T_STATUS, &hp->hp_msg->reason, at, len);
 }
 
 /* A piece of the request target: enforce max_uri as soon as it is passed. */
 static int
 http_on_url(llhttp_t *ll, const char *at, size_t len)
 {
-	struct http_parser *hp = http_of(ll);
+	struct http_parser *hp = ll->data;
 	struct http_msg *m = hp->hp_msg;
 	bool first = (hp->hp_pflags & P_TOKEN) != T_URL;
 
@@ -345,21 +284,10 @@ http_on_url(llhttp_t *ll, const char *at, size_t len)
 	if (http_span_add(hp, T_URL, &m->target, at, len) != 0)
 		return -1;
 	if (first && m->target.off != m->method.off + m->method.len + 1)
-		return http_cb_fail(hp, HTTP_ERR_BAD, "bad request line");
+		return HTTP_BAD(hp, "bad request line");
 	if (hp->hp_limits.max_uri != 0 && m->target.len > hp->hp_limits.max_uri)
-		return http_cb_fail(hp, HTTP_ERR_URI, "request target too long");
+		return http_cb_fail(hp, HTTP_ERR_URI, "target too long");
 	return 0;
-}
-
-/* A piece of the reason phrase. */
-static int
-http_on_status(llhttp_t *ll, const char *at, size_t len)
-{
-	struct http_parser *hp = http_of(ll);
-
-	if (hp->hp_state != ST_HEAD || len == 0)
-		return 0;
-	return http_span_add(hp, T_STATUS, &hp->hp_msg->reason, at, len);
 }
 
 /*
@@ -370,7 +298,7 @@ http_on_status(llhttp_t *ll, const char *at, size_t len)
 static int
 http_on_version(llhttp_t *ll, const char *at, size_t len)
 {
-	struct http_parser *hp = http_of(ll);
+	struct http_parser *hp = ll->data;
 	struct http_msg *m = hp->hp_msg;
 	uint32_t off = (uint32_t)(at - hp->hp_base), want;
 
@@ -384,7 +312,7 @@ http_on_version(llhttp_t *ll, const char *at, size_t len)
 		want = 5;
 	if (off != want || memcmp(at - 5, "HTTP/", 5) != 0 ||
 	    (ll->type == HTTP_REQUEST && at[-6] != ' '))
-		return http_cb_fail(hp, HTTP_ERR_BAD, "bad start line");
+		return HTTP_BAD(hp, "bad start line");
 	return 0;
 }
 
@@ -392,7 +320,7 @@ http_on_version(llhttp_t *ll, const char *at, size_t len)
 static int
 http_on_token_complete(llhttp_t *ll)
 {
-	http_of(ll)->hp_pflags &= ~P_TOKEN;
+	((struct http_parser *)ll->data)->hp_pflags &= ~P_TOKEN;
 	return 0;
 }
 
@@ -426,7 +354,7 @@ http_msg_grow(struct http_msg *m)
 static int
 http_on_field(llhttp_t *ll, const char *at, size_t len)
 {
-	struct http_parser *hp = http_of(ll);
+	struct http_parser *hp = ll->data;
 	struct http_msg *m;
 
 	if (hp->hp_state != ST_HEAD || len == 0)
@@ -437,8 +365,7 @@ http_on_field(llhttp_t *ll, const char *at, size_t len)
 			return http_cb_fail(hp, HTTP_ERR_HEADER,
 			    "too many header fields");
 		if (at[-1] != '\n' || at[-2] != '\r')
-			return http_cb_fail(hp, HTTP_ERR_BAD,
-			    "line not ended by CRLF");
+			return HTTP_BAD(hp, "line not ended by CRLF");
 		hp->hp_field = &m->fields[m->nfields];
 	}
 	return http_span_add(hp, T_NAME, &hp->hp_field->name, at, len);
@@ -448,7 +375,7 @@ http_on_field(llhttp_t *ll, const char *at, size_t len)
 static int
 http_on_field_complete(llhttp_t *ll)
 {
-	struct http_parser *hp = http_of(ll);
+	struct http_parser *hp = ll->data;
 	struct http_msg *m = hp->hp_msg;
 	struct http_field *f = hp->hp_field;
 	const char *name;
@@ -456,23 +383,22 @@ http_on_field_complete(llhttp_t *ll)
 	if (hp->hp_state != ST_HEAD)
 		return 0;
 	if ((hp->hp_pflags & P_TOKEN) != T_NAME)
-		return http_cb_fail(hp, HTTP_ERR_BAD, "empty field name");
+		return HTTP_BAD(hp, "empty field name");
 	hp->hp_pflags &= ~P_TOKEN;
 	name = hp->hp_base + f->name.off;
 	/* llhttp's loose build takes spaces in and before the colon. */
 	if (http_has_space(name, f->name.len))
-		return http_cb_fail(hp, HTTP_ERR_BAD, "invalid field name");
+		return HTTP_BAD(hp, "invalid field name");
 	f->kind = (uint8_t)http_classify(name, f->name.len);
 	switch (f->kind) {
 	case HTTP_FK_HOST:
 		if (m->host >= 0)
-			return http_cb_fail(hp, HTTP_ERR_BAD, "more than one Host");
+			return HTTP_BAD(hp, "two Hosts");
 		m->host = m->nfields;
 		break;
 	case HTTP_FK_CONTENT_LENGTH:
 		if (m->flags & HTTP_F_LENGTH)
-			return http_cb_fail(hp, HTTP_ERR_BAD,
-			    "more than one Content-Length");
+			return HTTP_BAD(hp, "more than one Content-Length");
 		m->flags |= HTTP_F_LENGTH;
 		break;
 	}
@@ -488,7 +414,7 @@ http_on_field_complete(llhttp_t *ll)
 static int
 http_on_value(llhttp_t *ll, const char *at, size_t len)
 {
-	struct http_parser *hp = http_of(ll);
+	struct http_parser *hp = ll->data;
 	struct http_field *f = hp->hp_field;
 	uint32_t off = (uint32_t)(at - hp->hp_base), i;
 
@@ -500,10 +426,10 @@ http_on_value(llhttp_t *ll, const char *at, size_t len)
 			i = off;
 		for (; i < off; i++) {
 			if (hp->hp_base[i] != ' ' && hp->hp_base[i] != '\t')
-				return http_cb_fail(hp, HTTP_ERR_BAD, "obs-fold");
+				return HTTP_BAD(hp, "obs-fold");
 		}
 	} else if (off != f->value.off + f->value.len)
-		return http_cb_fail(hp, HTTP_ERR_BAD, "obs-fold");
+		return HTTP_BAD(hp, "obs-fold");
 	return http_span_add(hp, T_VALUE, &f->value, at, len);
 }
 
@@ -549,7 +475,7 @@ http_parse_connection(struct http_parser *hp, const char *v, size_t len)
 static int
 http_on_value_complete(llhttp_t *ll)
 {
-	struct http_parser *hp = http_of(ll);
+	struct http_parser *hp = ll->data;
 	struct http_msg *m = hp->hp_msg;
 	struct http_field *f = hp->hp_field;
 	const char *v;
@@ -574,15 +500,14 @@ http_on_value_complete(llhttp_t *ll)
 	switch (f->kind) {
 	case HTTP_FK_HOST:
 		if (!http_host_valid(v, f->value.len))
-			return http_cb_fail(hp, HTTP_ERR_BAD, "invalid Host");
+			return HTTP_BAD(hp, "invalid Host");
 		break;
 	case HTTP_FK_TRANSFER_ENCODING:
 		http_parse_te(hp, v, f->value.len);
 		break;
 	case HTTP_FK_CONNECTION:
 		if (http_parse_connection(hp, v, f->value.len) != 0)
-			return http_cb_fail(hp, HTTP_ERR_BAD,
-			    "too many Connection options");
+			return HTTP_BAD(hp, "too many Connection options");
 		break;
 	case HTTP_FK_EXPECT:
 		if (f->value.len == 12 && http_eq_lit(v, "100-continue", 12))
@@ -605,27 +530,24 @@ http_on_pause(llhttp_t *ll)
 static int
 http_on_body(llhttp_t *ll, const char *at, size_t len)
 {
-	struct http_parser *hp = http_of(ll);
+	struct http_parser *hp = ll->data;
 
 	if (hp->hp_body_cb != NULL)
 		hp->hp_body_cb(hp->hp_body_arg, at, len);
 	return 0;
 }
 
-#define HTTP_SETTINGS_COMMON					\
-	.on_method = http_on_method,				\
-	.on_url = http_on_url,					\
-	.on_status = http_on_status,				\
-	.on_version = http_on_version,				\
-	.on_header_field = http_on_field,			\
-	.on_header_value = http_on_value,			\
-	.on_method_complete = http_on_token_complete,		\
-	.on_url_complete = http_on_token_complete,		\
-	.on_status_complete = http_on_token_complete,		\
-	.on_version_complete = http_on_token_complete,		\
-	.on_header_field_complete = http_on_field_complete,	\
-	.on_header_value_complete = http_on_value_complete,	\
-	.on_headers_complete = http_on_pause,			\
+#define HTTP_SETTINGS_COMMON						\
+	.on_method = http_on_word, .on_url = http_on_url,		\
+	.on_status = http_on_word, .on_version = http_on_version,	\
+	.on_header_field = http_on_field, .on_header_value = http_on_value, \
+	.on_method_complete = http_on_token_complete,			\
+	.on_url_complete = http_on_token_complete,			\
+	.on_status_complete = http_on_token_complete,			\
+	.on_version_complete = http_on_token_complete,			\
+	.on_header_field_complete = http_on_field_complete,		\
+	.on_header_value_complete = http_on_value_complete,		\
+	.on_headers_complete = http_on_pause,				\
 	.on_message_complete = http_on_pause
 
 /* Two tables, so that a body nobody decodes costs no callback. */
@@ -758,33 +680,31 @@ http_request_complete(struct http_parser *hp, bool chunked)
 
 	m->method_id = hp->hp_ll.method;
 	if (m->method_id == HTTP_CONNECT)
-		return http_cb_fail(hp, HTTP_ERR_BAD, "CONNECT is not served");
+		return HTTP_BAD(hp, "CONNECT is not served");
 	if (m->target.len == 0)
-		return http_cb_fail(hp, HTTP_ERR_BAD, "bad target");
+		return HTTP_BAD(hp, "bad target");
 	if (t[0] == '/')
 		m->path = m->target;
 	else if (m->target.len == 1 && t[0] == '*') {
 		if (m->method_id != HTTP_OPTIONS)
-			return http_cb_fail(hp, HTTP_ERR_BAD, "bad target");
+			return HTTP_BAD(hp, "bad target");
 		m->path = m->target;
 	} else if (http_target_absolute(m, head, &auth) != 0)
-		return http_cb_fail(hp, HTTP_ERR_BAD, "bad target");
+		return HTTP_BAD(hp, "bad target");
 
 	if (m->host >= 0) {
 		hv = m->fields[m->host].value;
 		if ((m->flags & HTTP_F_ABSOLUTE) && (hv.len != auth.len ||
 		    !http_eq(head + hv.off, head + auth.off, auth.len)))
-			return http_cb_fail(hp, HTTP_ERR_BAD,
-			    "Host does not match the target");
+			return HTTP_BAD(hp, "Host does not match the target");
 		m->authority = hv;
 	} else if (m->minor == 1)
-		return http_cb_fail(hp, HTTP_ERR_BAD, "no Host");
+		return HTTP_BAD(hp, "no Host");
 	else
 		m->authority = auth;
 
 	if ((m->known & HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING)) && !chunked)
-		return http_cb_fail(hp, HTTP_ERR_BAD,
-		    "Transfer-Encoding is not chunked");
+		return HTTP_BAD(hp, "Transfer-Encoding is not chunked");
 	if (chunked)
 		m->flags |= HTTP_F_CHUNKED | HTTP_F_BODY;
 	else if (m->content_length > 0)
@@ -807,22 +727,20 @@ http_response_complete(struct http_parser *hp, bool chunked)
 
 	s = m->status = hp->hp_ll.status_code;
 	if (s < 100)
-		return http_cb_fail(hp, HTTP_ERR_BAD, "bad status");
+		return HTTP_BAD(hp, "bad status");
 	if (m->reason.len > 0) {
 		if (m->reason.off != 13 || b[12] != ' ' ||
 		    b[m->reason.off + m->reason.len] != '\r')
-			return http_cb_fail(hp, HTTP_ERR_BAD, "bad status line");
+			return HTTP_BAD(hp, "bad status line");
 		for (uint32_t i = 0; i < m->reason.len; i++) {
 			c = (unsigned char)b[m->reason.off + i];
 			if ((c < 0x20 && c != '\t') || c == 0x7f)
-				return http_cb_fail(hp, HTTP_ERR_BAD,
-				    "bad status line");
+				return HTTP_BAD(hp, "bad status line");
 		}
 	} else if (b[12] != '\r' && (b[12] != ' ' || b[13] != '\r'))
-		return http_cb_fail(hp, HTTP_ERR_BAD, "bad status line");
+		return HTTP_BAD(hp, "bad status line");
 	if (s == 101)
-		return http_cb_fail(hp, HTTP_ERR_BAD,
-		    "101 Switching Protocols without Upgrade");
+		return HTTP_BAD(hp, "101 Switching Protocols without Upgrade");
 	if (s < 200 || s == 204 || s == 304 || hp->hp_head_request)
 		return 0;
 	if (chunked)
@@ -855,7 +773,8 @@ http_mark_conn_named(struct http_msg *m, const char *head)
 			continue;
 		p = head + m->fields[i].value.off;
 		end = p + m->fields[i].value.len;
-		while (http_list_next(&p, end, &tok, &n) && nopt < CONN_OPTS_MAX) {
+		while (nopt < CONN_OPTS_MAX &&
+		    http_list_next(&p, end, &tok, &n)) {
 			if ((n == 5 && http_eq_lit(tok, "close", 5)) ||
 			    (n == 10 && http_eq_lit(tok, "keep-alive", 10)))
 				continue;
@@ -894,40 +813,37 @@ http_head_complete(struct http_parser *hp)
 	/* llhttp's loose build ends a head at a bare LF too. */
 	if (m->head_len < 4 ||
 	    memcmp(hp->hp_base + m->head_len - 4, "\r\n\r\n", 4) != 0)
-		return http_cb_fail(hp, HTTP_ERR_BAD, "line not ended by CRLF");
+		return HTTP_BAD(hp, "line not ended by CRLF");
 	m->major = ll->http_major;
 	m->minor = ll->http_minor;
 	if (m->major != 1 || m->minor > 1)
-		return http_cb_fail(hp, HTTP_ERR_BAD, "unsupported HTTP version");
+		return HTTP_BAD(hp, "unsupported version");
 
 	te = (m->known & HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING)) != 0;
 	chunked = te && (hp->hp_pflags & P_TE_CHUNKED);
 	if (te) {
 		if (m->minor == 0)
-			return http_cb_fail(hp, HTTP_ERR_BAD,
-			    "Transfer-Encoding in HTTP/1.0");
+			return HTTP_BAD(hp, "Transfer-Encoding in HTTP/1.0");
 		if (m->flags & HTTP_F_LENGTH)
-			return http_cb_fail(hp, HTTP_ERR_BAD,
-			    "Content-Length with Transfer-Encoding");
+			return HTTP_BAD(hp, "Content-Length and "
+			    "Transfer-Encoding");
 		if (hp->hp_pflags & P_TE_BAD)
-			return http_cb_fail(hp, HTTP_ERR_BAD,
-			    "chunked is not the final coding");
+			return HTTP_BAD(hp, "chunked is not the final coding");
 	}
 	/* Where we and llhttp disagree on framing, someone downstream may. */
 	if (chunked != ((ll->flags & F_CHUNKED) != 0))
-		return http_cb_fail(hp, HTTP_ERR_BAD,
-		    "ambiguous Transfer-Encoding");
+		return HTTP_BAD(hp, "ambiguous Transfer-Encoding");
 	if (m->flags & HTTP_F_LENGTH) {
 		if (ll->content_length > INT64_MAX)
-			return http_cb_fail(hp, HTTP_ERR_BAD,
-			    "Content-Length too large");
+			return HTTP_BAD(hp, "Content-Length too large");
 		m->content_length = (int64_t)ll->content_length;
 	}
 
 	if (m->minor == 1)
 		keep = !(hp->hp_pflags & P_CONN_CLOSE);
 	else
-		keep = (hp->hp_pflags & (P_CONN_KA | P_CONN_CLOSE)) == P_CONN_KA;
+		keep = (hp->hp_pflags & (P_CONN_KA | P_CONN_CLOSE)) ==
+		    P_CONN_KA;
 	if (m->known & HTTP_FK_BIT(HTTP_FK_CONN_NAMED))
 		http_mark_conn_named(m, hp->hp_base);
 	if (ll->type == HTTP_REQUEST)

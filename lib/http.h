@@ -15,12 +15,20 @@
  *
  * llhttp runs in strict mode: no lenient flags.  Ambiguous framing
  * (Content-Length with Transfer-Encoding, differing or repeated
- * Content-Length, a Transfer-Encoding other than a final "chunked"),
- * obs-fold, bad characters, bare CR/LF and NUL are errors.  llhttp is
- * built without LLHTTP_STRICT_MODE, which lets a few of these through
- * (bare LF ending the start line or the head, obs-fold, whitespace in or
- * before a field name, extra spaces in the request line, HTTP/2.0, a NUL
- * cutting the reason phrase short): http.c checks those itself.
+ * Content-Length, a Transfer-Encoding other than a final "chunked", or any
+ * in HTTP/1.0), obs-fold, bad characters, bare CR/LF and NUL are errors.
+ * llhttp is built without LLHTTP_STRICT_MODE, which lets a few of these
+ * through (a bare LF ending the start line, the head or the trailers,
+ * obs-fold, spaces in or before a field name, extra spaces in the request
+ * line, HTTP/2.0, a status of fewer digits, control characters in the
+ * reason phrase): http.c checks those itself.  Also refused: CONNECT, a
+ * 101 response (Upgrade is not relayed), "*" but for OPTIONS, and an
+ * absolute-form target with userinfo, a scheme other than http(s), or an
+ * empty path followed by a query.  llhttp 8.1 itself refuses two valid
+ * chunk extension forms: a quoted-pair in a value, and a parameter after a
+ * name=value one ("1;a=b;c").
+ *
+ * Parsing is in http.c, the head writers (http_build_*) in http_build.c.
  */
 #ifndef HG_HTTP_H
 #define HG_HTTP_H
@@ -129,14 +137,14 @@ struct http_parser {
 	llhttp_t	 hp_ll;
 	struct http_msg	*hp_msg;
 	struct http_limits hp_limits;
-	const char	*hp_base;	/* first byte of the head, during a feed */
+	const char	*hp_base;	/* private: the head (body data) fed */
 	uint32_t	 hp_fed;	/* head bytes fed so far */
 	int		 hp_state;	/* private */
 	int		 hp_err;	/* private */
-	uint32_t	 hp_pflags;	/* private: what the fields said so far */
+	uint32_t	 hp_pflags;	/* private: what the fields said */
 	struct http_field *hp_field;	/* private: the field being parsed */
-	uint8_t		 hp_nconn;	/* private: options listed by Connection */
-	char		 hp_tail;	/* private: last body byte of the last feed */
+	uint8_t		 hp_nconn;	/* private: Connection options */
+	char		 hp_tail;	/* private: last body byte fed */
 	bool		 hp_head_request; /* response to a HEAD: no body */
 	http_body_cb	 hp_body_cb;
 	void		*hp_body_arg;
@@ -170,10 +178,11 @@ void	http_parser_set_body_cb(struct http_parser *, http_body_cb, void *);
  * of the head for HTTP_GOT_HEAD, up to the end of the message for HTTP_DONE.
  * After HTTP_GOT_HEAD, feed the rest (body bytes) in later calls.  A message
  * without body returns HTTP_GOT_HEAD and then HTTP_DONE on the next feed,
- * even of 0 bytes.  An interim (1xx) response is such a message: the caller resets the parser
- * and parses the real response from the bytes that follow.  After HTTP_DONE
- * or an error, further feeds return the same verdict and use nothing until
- * http_parser_reset().  On an error *used is 0 and hp_reason says why.
+ * even of 0 bytes.  An interim (1xx) response is such a message: the caller
+ * resets the parser and parses the real response from the bytes that
+ * follow.  After HTTP_DONE or an error, further feeds return the same
+ * verdict and use nothing until http_parser_reset().  On an error *used is
+ * 0 and hp_reason says why.
  */
 enum http_verdict http_feed(struct http_parser *, const char *head,
 	    const char *data, size_t len, size_t *used);

@@ -67,7 +67,7 @@ proxy_new(struct event_base *base, struct config *cfg,
 	for (size_t i = 0; i < sizeof px->px_reserve / sizeof(int); i++)
 		px->px_reserve[i] = -1;
 	evtimer_assign(&px->px_accept_pause, base, proxy_accept_resume, px);
-	if ((px->px_ups = upstream_set_new(cfg, err, errlen)) == NULL) {
+	if ((px->px_ups = upstream_set_new(base, cfg, err, errlen)) == NULL) {
 		free(px);
 		return NULL;
 	}

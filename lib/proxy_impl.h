@@ -42,22 +42,37 @@ struct listener {
 	char		 ls_name[64];
 };
 
-/* An upstream server: its address and its pool of idle connections. */
+/*
+ * An upstream server: its address, its health and its pool of idle
+ * connections.  Health is kept per worker: each worker judges the servers
+ * by its own traffic, with no lock.
+ */
 struct upstream_server {
 	const struct config_server_addr *us_cfg;
 	const struct config_upstream *us_group;
+	struct upstream_set *us_set;
 	struct sockaddr_storage us_addr;
-	socklen_t	 us_addrlen;		/* 0: the name did not resolve */
+	socklen_t	 us_addrlen;		/* 0: the name never resolved */
 	const char	*us_name;		/* as configured */
 	TAILQ_HEAD(, upconn) us_idle;		/* pooled, most recent first */
 	unsigned	 us_nidle;
-	unsigned	 us_active;
+	unsigned	 us_active;		/* connections carrying requests */
 	const struct timeval *us_idle_tv;	/* libevent common timeout */
+	int		 us_cw;			/* smooth round robin weight */
+	unsigned	 us_fails;		/* failures in the window */
+	int64_t		 us_fail_since;		/* the window's start */
+	int64_t		 us_down_until;		/* 0: up */
+	bool		 us_trial;		/* down, one trial request out */
+	uint64_t	 us_tries;		/* attempts sent to it */
+	struct event	 us_resolve_ev;		/* next resolution */
+	struct evdns_getaddrinfo_request *us_dnsreq;
 };
 
 /* The servers of one configuration generation. */
 struct upstream_set {
 	struct config	*ups_cfg;
+	struct event_base *ups_base;
+	struct evdns_base *ups_dns;		/* only when a name needs it */
 	struct upstream_server **ups_groups;	/* per config upstream */
 	size_t		 ups_ngroups;
 };
@@ -156,6 +171,12 @@ struct request {
 	bool		 rq_dechunk;		/* 1.0 client, chunked response */
 	int		 rq_status;		/* status sent to the client */
 	unsigned	 rq_tries;
+	bool		 rq_judged;		/* the server's health was told */
+	bool		 rq_backoff_armed;
+	uint64_t	 rq_tried;		/* servers tried, a bit per index */
+	struct event	 rq_backoff;		/* wait before a retry */
+	int64_t		 rq_request_at;		/* the request scope's instant */
+	int64_t		 rq_drain_at;		/* the drain's instant, or 0 */
 	uint64_t	 rq_bytes_in;
 	uint64_t	 rq_bytes_out;
 	int64_t		 rq_deadline_ms;	/* the request scope's length */
@@ -201,6 +222,8 @@ void	 listener_pause_all(struct proxy *, bool);
 void	 client_accept(struct proxy *, int fd, const struct sockaddr *,
 	     socklen_t);
 void	 client_close(struct client *, const char *why);
+void	 client_free(struct client *);
+void	 client_task_cb(struct deadline_task *, enum scope, void *);
 int	 client_send(struct client *, const struct iovec *, int);
 /* How a client connection goes on after a request. */
 #define DONE_KEEP	0	/* keep-alive: wait for the next request */
@@ -222,10 +245,14 @@ void	 request_upstream_event(struct request *, int ev, int err);
 void	 request_reject(struct request *, int status, const char *outcome);
 
 /* upstream.c */
-struct upstream_set *upstream_set_new(struct config *, char *, size_t);
+struct upstream_set *upstream_set_new(struct event_base *, struct config *,
+	     char *, size_t);
 void	 upstream_set_free(struct upstream_set *);
 struct upstream_server *upstream_pick(struct upstream_set *,
-	     const struct config_route *);
+	     const struct config_route *, uint64_t tried, const char **why);
+void	 upstream_failed(struct upstream_server *, const char *cause);
+void	 upstream_succeeded(struct upstream_server *);
+size_t	 upstream_index(const struct upstream_server *);
 struct upconn	*upstream_pool_get(struct upstream_server *);
 struct upconn	*upstream_connect(struct proxy *, struct upstream_server *,
 	     int *err);

@@ -41,6 +41,13 @@ static void	request_connect(struct request *);
 static void	request_pump_body(struct request *);
 static void	request_read_response(struct request *);
 static void	request_finish(struct request *, const char *outcome, int status);
+static void	request_attempt_failed(struct request *, const char *, int, int);
+
+/* Which failures of an attempt may be retried. */
+#define ATTEMPT_CONNECT		1	/* connect failed or timed out: always */
+#define ATTEMPT_IDEMPOTENT	2	/* try timeout, reset or close before any
+					   response byte: idempotent, no body */
+#define ATTEMPT_FINAL		3	/* never */
 
 /* The one transition function: assert the move is legal and log it. */
 static void
@@ -192,6 +199,13 @@ request_finish(struct request *rq, const char *outcome, int status)
 	if (rq->rq_state == REQ_DONE)
 		return;
 	request_set_state(rq, REQ_DONE);
+	if (rq->rq_backoff_armed) {
+		evtimer_del(&rq->rq_backoff);
+		rq->rq_backoff_armed = false;
+	}
+	/* A trial request that ended without a verdict frees the trial. */
+	if (rq->rq_server != NULL && !rq->rq_judged && rq->rq_server->us_trial)
+		rq->rq_server->us_trial = false;
 	deadline_close(t, SCOPE_REQUEST);
 	deadline_close(t, SCOPE_CLIENT_IDLE);
 	deadline_close(t, SCOPE_TRY);
@@ -248,7 +262,10 @@ request_reject(struct request *rq, int status, const char *outcome)
 	request_finish(rq, outcome, status);
 }
 
-/* A deadline of the client's task fired while this request was running. */
+/*
+ * A deadline of the client's task fired while this request was running.
+ * A connect or try timeout may be retried; the rest end the request.
+ */
 void
 request_cancelled(struct request *rq, enum scope cause)
 {
@@ -259,6 +276,16 @@ request_cancelled(struct request *rq, enum scope cause)
 		snprintf(outcomes[cause], sizeof outcomes[cause], "timeout:%s",
 		    scope_name(cause));
 	switch (cause) {
+	case SCOPE_CONNECT:
+		request_attempt_failed(rq, outcomes[cause], ATTEMPT_CONNECT, 0);
+		return;
+	case SCOPE_TRY:
+		request_attempt_failed(rq, outcomes[cause], ATTEMPT_IDEMPOTENT,
+		    0);
+		return;
+	case SCOPE_UPSTREAM_HEADER:
+		request_attempt_failed(rq, outcomes[cause], ATTEMPT_FINAL, 0);
+		return;
 	case SCOPE_CLIENT_HEADER:
 	case SCOPE_CLIENT_IDLE:
 		status = 408;
@@ -321,6 +348,46 @@ request_feed_head(struct request *rq)
 }
 
 /*
+ * Parse the client's deadline header (digits, then "ms", "s" or nothing for
+ * ms) and shorten the request scope to it.  -1 for a malformed or zero
+ * value, which the caller answers with 400.
+ */
+static int
+request_deadline_header(struct request *rq, const struct config_timeouts *to)
+{
+	const char *head = rq->rq_client->cl_in.b_data, *p, *end;
+	const struct http_field *f;
+	uint64_t v = 0, mult = 1;
+	int i;
+
+	if (to->deadline_header[0] == '\0' ||
+	    (i = http_find(&rq->rq_reqm, head, to->deadline_header)) < 0)
+		return 0;
+	f = &rq->rq_reqm.fields[i];
+	p = head + f->value.off;
+	end = p + f->value.len;
+	if (p == end || *p < '0' || *p > '9')
+		return -1;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > CONFIG_DURATION_MAX)
+			v = CONFIG_DURATION_MAX + 1ULL;	/* clamped below */
+	}
+	if (end - p == 2 && p[0] == 'm' && p[1] == 's')
+		p = end;
+	else if (end - p == 1 && p[0] == 's') {
+		mult = 1000;
+		p = end;
+	}
+	if (p != end || v == 0)
+		return -1;
+	v *= mult;
+	if (v < (uint64_t)rq->rq_deadline_ms)
+		rq->rq_deadline_ms = (int64_t)v;
+	return 0;
+}
+
+/*
  * The head is complete: route it, open the request scope and go upstream.
  */
 void
@@ -331,7 +398,7 @@ request_start(struct request *rq)
 	const char *head = cl->cl_in.b_data;
 	const struct config_timeouts *to;
 	struct deadline_task *t = &cl->cl_task;
-	const char *host = NULL;
+	const char *host = NULL, *why;
 	size_t hostlen = 0;
 
 	deadline_close(t, SCOPE_CLIENT_HEADER);
@@ -347,11 +414,20 @@ request_start(struct request *rq)
 	    m->path.len, host, hostlen);
 	to = rq->rq_route ? &rq->rq_route->timeouts : &rq->rq_cfg->timeouts;
 	rq->rq_deadline_ms = to->ms[SCOPE_REQUEST];
-	deadline_open(t, SCOPE_REQUEST, to->ms[SCOPE_REQUEST]);
+	if (request_deadline_header(rq, to) != 0) {
+		deadline_open(t, SCOPE_REQUEST, to->ms[SCOPE_REQUEST]);
+		request_reject(rq, 400, "reject:bad_request");
+		return;
+	}
+	deadline_open(t, SCOPE_REQUEST, (uint64_t)rq->rq_deadline_ms);
+	rq->rq_request_at = deadline_scope_at(t, SCOPE_REQUEST);
 	if (!rq->rq_body_done)
 		deadline_open(t, SCOPE_CLIENT_IDLE, to->ms[SCOPE_CLIENT_IDLE]);
 
 	if (rq->rq_route == NULL) {
+		log_info("req %llu: no route for %.*s (client %s)",
+		    (unsigned long long)rq->rq_id, (int)m->path.len,
+		    head + m->path.off, cl->cl_addr);
 		request_finish(rq, "error:no_upstream", 503);
 		return;
 	}
@@ -361,9 +437,11 @@ request_start(struct request *rq)
 		request_reject(rq, 413, "reject:body_too_large");
 		return;
 	}
-	if ((rq->rq_server = upstream_pick(rq->rq_ups, rq->rq_route)) == NULL) {
-		log_err("req %llu: route %s: no server to send to",
-		    (unsigned long long)rq->rq_id, rq->rq_route->prefix);
+	rq->rq_server = upstream_pick(rq->rq_ups, rq->rq_route, 0, &why);
+	if (rq->rq_server == NULL) {
+		log_err("req %llu: upstream %s: %s (client %s)",
+		    (unsigned long long)rq->rq_id, rq->rq_route->upstream->name,
+		    why, cl->cl_addr);
 		request_finish(rq, "error:no_upstream", 503);
 		return;
 	}
@@ -439,6 +517,8 @@ request_connect(struct request *rq)
 
 	if (!rq->rq_fresh_retry || rq->rq_tries == 0)
 		rq->rq_tries++;
+	if (upstream_index(rq->rq_server) < 64)
+		rq->rq_tried |= 1ULL << upstream_index(rq->rq_server);
 	if (!deadline_scope_open(t, SCOPE_TRY))
 		deadline_open(t, SCOPE_TRY, to->ms[SCOPE_TRY]);
 	rq->rq_t_conn0 = deadline_now_cached();
@@ -454,10 +534,8 @@ request_connect(struct request *rq)
 	rq->rq_pooled = false;
 	deadline_open(t, SCOPE_CONNECT, to->ms[SCOPE_CONNECT]);
 	if ((up = upstream_connect(cl->cl_proxy, rq->rq_server, &err)) == NULL) {
-		log_warn("req %llu: connect to %s failed: %s (client %s)",
-		    (unsigned long long)rq->rq_id, rq->rq_server->us_name,
-		    strerror(err), cl->cl_addr);
-		request_finish(rq, "error:connect", 502);
+		request_attempt_failed(rq, "error:connect", ATTEMPT_CONNECT,
+		    err);
 		return;
 	}
 	rq->rq_up = up;
@@ -493,12 +571,161 @@ request_retry_fresh(struct request *rq)
 	return 1;
 }
 
+/* Whether the request may be sent again after a try/reset/close failure. */
+static bool
+request_idempotent(const struct request *rq)
+{
+	switch (rq->rq_reqm.method_id) {
+	case HTTP_GET:
+	case HTTP_HEAD:
+	case HTTP_OPTIONS:
+	case HTTP_PUT:
+	case HTTP_DELETE:
+		return !(rq->rq_reqm.flags & HTTP_F_BODY);
+	default:
+		return false;
+	}
+}
+
+/* The backoff is over: try the next server. */
+static void
+request_backoff_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct request *rq = arg;
+	struct client *cl = rq->rq_client;
+
+	(void)fd;
+	(void)what;
+	deadline_now_refresh();
+	cl->cl_in_cb = true;
+	rq->rq_backoff_armed = false;
+	request_connect(rq);
+	cl->cl_in_cb = false;
+	if (cl->cl_state == CLIENT_CLOSED)
+		client_free(cl);
+}
+
+/*
+ * Start the client's task again after the engine cancelled it for a
+ * connect or try timeout that will be retried: the request scope keeps
+ * its absolute instant, so a retry never extends it.
+ */
+static void
+request_rearm(struct request *rq)
+{
+	struct client *cl = rq->rq_client;
+	struct deadline_task *t = &cl->cl_task;
+
+	deadline_task_clear(t);
+	deadline_task_init(t, cl->cl_proxy->px_base, client_task_cb, cl);
+	deadline_open_at(t, SCOPE_REQUEST, rq->rq_request_at);
+	if (rq->rq_drain_at != 0)
+		deadline_open_at(t, SCOPE_DRAIN, rq->rq_drain_at);
+	if (!rq->rq_body_done)
+		deadline_open(t, SCOPE_CLIENT_IDLE,
+		    request_timeouts(rq)->ms[SCOPE_CLIENT_IDLE]);
+}
+
+/*
+ * One attempt failed before the response head.  Count it against the
+ * server's health, log it, and retry on another server when the rules of
+ * design.md allow it and the request budget covers the backoff; otherwise
+ * the request ends with this cause.
+ */
+static void
+request_attempt_failed(struct request *rq, const char *outcome, int kind,
+    int err)
+{
+	struct client *cl = rq->rq_client;
+	const struct config_timeouts *to = request_timeouts(rq);
+	struct deadline_task *t = &cl->cl_task;
+	struct upstream_server *next;
+	const char *why;
+	int64_t cap, backoff, left;
+	bool retry;
+
+	upstream_failed(rq->rq_server, outcome);
+	rq->rq_judged = true;
+	log_warn("req %llu: try %u on %s failed: %s%s%s while %s (client %s)",
+	    (unsigned long long)rq->rq_id, rq->rq_tries,
+	    rq->rq_server->us_name, outcome, err ? ": " : "",
+	    err ? strerror(err) : "", rq->rq_state == REQ_CONNECT ?
+	    "connecting" : rq->rq_sent ? "waiting for the response head" :
+	    "sending the request", cl->cl_addr);
+
+	retry = !rq->rq_head_sent && rq->rq_tries <= to->retries &&
+	    (kind == ATTEMPT_CONNECT ||
+	    (kind == ATTEMPT_IDEMPOTENT && request_idempotent(rq)));
+	if (retry) {
+		/* Full jitter in [0, min(250ms, 25ms * 2^n)). */
+		cap = 25000LL << (rq->rq_tries - 1 < 4 ? rq->rq_tries - 1 : 4);
+		if (cap > 250000)
+			cap = 250000;
+		backoff = (int64_t)(((uint64_t)random() << 16 ^
+		    (uint64_t)random()) % (uint64_t)cap);
+		left = rq->rq_request_at - deadline_now_refresh();
+		if (left <= backoff) {
+			log_info("req %llu: no retry: %lld us left on the request, "
+			    "backoff %lld us", (unsigned long long)rq->rq_id,
+			    (long long)left, (long long)backoff);
+			retry = false;
+		}
+	}
+	if (retry && (next = upstream_pick(rq->rq_ups, rq->rq_route,
+	    rq->rq_tried, &why)) == NULL)
+		retry = false;
+	if (!retry) {
+		request_finish(rq, outcome, strncmp(outcome, "timeout:", 8) == 0 ?
+		    504 : 502);
+		return;
+	}
+	if (rq->rq_up != NULL) {
+		upstream_release(rq->rq_up, false);
+		rq->rq_up = NULL;
+	}
+	if (deadline_cause(t) >= 0)
+		request_rearm(rq);
+	deadline_close(t, SCOPE_TRY);
+	deadline_close(t, SCOPE_CONNECT);
+	deadline_close(t, SCOPE_UPSTREAM_HEADER);
+	deadline_close(t, SCOPE_UPSTREAM_IDLE);
+	rq->rq_server = next;
+	rq->rq_judged = false;
+	rq->rq_sent = false;
+	rq->rq_got_byte = false;
+	rq->rq_fresh_retry = false;
+	rq->rq_t_sent = 0;
+	buf_release(&rq->rq_rx);
+	http_parser_reset(&rq->rq_resp);
+	http_parser_set_head_request(&rq->rq_resp,
+	    rq->rq_reqm.method_id == HTTP_HEAD);
+	if (rq->rq_state != REQ_CONNECT)
+		request_set_state(rq, REQ_CONNECT);
+	evtimer_assign(&rq->rq_backoff, cl->cl_proxy->px_base,
+	    request_backoff_done, rq);
+	{
+		struct timeval tv = { backoff / 1000000, backoff % 1000000 };
+
+		evtimer_add(&rq->rq_backoff, &tv);
+	}
+	rq->rq_backoff_armed = true;
+}
+
 /* The upstream failed before or during the response: name the outcome. */
 static void
 request_upstream_failed(struct request *rq, const char *outcome, int err)
 {
 	if (!rq->rq_head_sent && request_retry_fresh(rq))
 		return;
+	if (!rq->rq_head_sent && strcmp(outcome, "error:upstream_protocol")) {
+		request_attempt_failed(rq, outcome, rq->rq_got_byte ?
+		    ATTEMPT_FINAL : ATTEMPT_IDEMPOTENT, err);
+		return;
+	}
+	if (!rq->rq_head_sent) {
+		upstream_failed(rq->rq_server, outcome);
+		rq->rq_judged = true;
+	}
 	log_warn("req %llu: upstream %s: %s%s%s while %s (client %s)",
 	    (unsigned long long)rq->rq_id, rq->rq_server->us_name, outcome,
 	    err ? ": " : "", err ? strerror(err) : "",
@@ -683,6 +910,8 @@ request_response_head(struct request *rq)
 	deadline_close(t, SCOPE_UPSTREAM_HEADER);
 	deadline_close(t, SCOPE_TRY);
 	rq->rq_t_uphead = deadline_now_cached();
+	upstream_succeeded(rq->rq_server);
+	rq->rq_judged = true;
 	if (!rq->rq_sent) {
 		/* An early answer: the rest of the request body is not read. */
 		rq->rq_close = true;
@@ -820,10 +1049,8 @@ request_upstream_event(struct request *rq, int ev, int err)
 		request_begin_send(rq);
 		break;
 	case UPEV_CONNFAIL:
-		log_warn("req %llu: connect to %s failed: %s (client %s)",
-		    (unsigned long long)rq->rq_id, rq->rq_server->us_name,
-		    strerror(err), rq->rq_client->cl_addr);
-		request_finish(rq, "error:connect", 502);
+		request_attempt_failed(rq, "error:connect", ATTEMPT_CONNECT,
+		    err);
 		break;
 	case UPEV_READABLE:
 		request_read_response(rq);

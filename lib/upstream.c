@@ -2,7 +2,8 @@
  * upstream.c: upstream servers, their pools of idle keep-alive connections,
  * and non-blocking connects.
  *
- * Names are resolved when a configuration is loaded into a proxy.
+ * Names are resolved asynchronously with evdns (which also reads
+ * /etc/hosts), so the loop never blocks on the resolver.
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -17,6 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/dns.h>
+#include <event2/util.h>
+
 #include "log.h"
 #include "proxy_impl.h"
 
@@ -25,43 +29,106 @@ static void	upconn_write_cb(evutil_socket_t, short, void *);
 static void	upconn_idle_cb(evutil_socket_t, short, void *);
 static void	upconn_free(struct upconn *);
 
-/* Resolve a server's address; numeric hosts never touch the resolver. */
-static int
-upstream_resolve(struct upstream_server *us, char *err, size_t errlen)
+/* Take a numeric host at once; names go to the asynchronous resolver. */
+static bool
+upstream_numeric(struct upstream_server *us)
 {
-	struct addrinfo hints, *res;
-	char port[8];
-	int r;
+	const struct config_addr *a = &us->us_cfg->addr;
+	struct sockaddr_in *in = (struct sockaddr_in *)&us->us_addr;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&us->us_addr;
 
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
-	snprintf(port, sizeof port, "%u", us->us_cfg->addr.port);
-	r = getaddrinfo(us->us_cfg->addr.host, port, &hints, &res);
-	if (r != 0) {
-		snprintf(err, errlen, "%s: %s", us->us_name, gai_strerror(r));
-		return -1;
+	if (inet_pton(AF_INET, a->host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(a->port);
+		us->us_addrlen = sizeof *in;
+		return true;
 	}
-	memcpy(&us->us_addr, res->ai_addr, res->ai_addrlen);
-	us->us_addrlen = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
+	if (inet_pton(AF_INET6, a->host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(a->port);
+		us->us_addrlen = sizeof *in6;
+		return true;
+	}
+	return false;
 }
 
 /*
- * Build the servers of every upstream of cfg (a reference is taken).  A
- * name that does not resolve leaves its server without an address, so that
- * requests to it end in error:connect; that is logged, not fatal.
+ * A resolution finished.  Success replaces the address; failure keeps the
+ * last good one and says so.  Either way the next one is scheduled.
+ */
+static void
+upstream_resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct upstream_server *us = arg;
+	const struct config_upstream *cu = us->us_group;
+	struct timeval tv;
+
+	us->us_dnsreq = NULL;
+	if (result == DNS_ERR_CANCEL)
+		return;
+	if (result != 0 || res == NULL) {
+		if (us->us_addrlen > 0)
+			log_err("upstream %s: cannot resolve %s: %s; keeping "
+			    "its last good address", cu->name, us->us_name,
+			    evutil_gai_strerror(result));
+		else
+			log_err("upstream %s: cannot resolve %s: %s; requests "
+			    "to it fail with error:connect", cu->name,
+			    us->us_name, evutil_gai_strerror(result));
+	} else {
+		if (us->us_addrlen == 0 || memcmp(&us->us_addr, res->ai_addr,
+		    res->ai_addrlen) != 0)
+			log_info("upstream %s: %s resolved", cu->name,
+			    us->us_name);
+		memcpy(&us->us_addr, res->ai_addr, res->ai_addrlen);
+		us->us_addrlen = res->ai_addrlen;
+	}
+	if (res != NULL)
+		evutil_freeaddrinfo(res);
+	if (cu->resolve_interval_ms > 0) {
+		tv.tv_sec = cu->resolve_interval_ms / 1000;
+		tv.tv_usec = (cu->resolve_interval_ms % 1000) * 1000;
+		evtimer_add(&us->us_resolve_ev, &tv);
+	}
+}
+
+/* Ask the resolver for a server's name; never blocks the loop. */
+static void
+upstream_resolve(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_server *us = arg;
+	struct evutil_addrinfo hints;
+	char port[8];
+
+	(void)fd;
+	(void)what;
+	if (us->us_dnsreq != NULL)
+		return;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	snprintf(port, sizeof port, "%u", us->us_cfg->addr.port);
+	/* The callback may run before this returns (a hosts-file answer). */
+	us->us_dnsreq = evdns_getaddrinfo(us->us_set->ups_dns,
+	    us->us_cfg->addr.host, port, &hints, upstream_resolved, us);
+}
+
+/*
+ * Build the servers of every upstream of cfg (a reference is taken).
+ * Numeric addresses are taken at once; names are resolved asynchronously,
+ * at once and every resolve_interval.  A name that has not resolved leaves
+ * its server without an address: requests to it end in error:connect.
  */
 struct upstream_set *
-upstream_set_new(struct config *cfg, char *err, size_t errlen)
+upstream_set_new(struct event_base *base, struct config *cfg, char *err,
+    size_t errlen)
 {
 	struct upstream_set *ups;
-	char why[256];
 
 	if ((ups = calloc(1, sizeof *ups)) == NULL)
 		goto nomem;
+	ups->ups_base = base;
 	ups->ups_ngroups = cfg->nupstreams;
 	ups->ups_groups = calloc(cfg->nupstreams + 1, sizeof *ups->ups_groups);
 	if (ups->ups_groups == NULL)
@@ -77,11 +144,27 @@ upstream_set_new(struct config *cfg, char *err, size_t errlen)
 		for (size_t i = 0; i < cu->nservers; i++) {
 			us[i].us_cfg = &cu->servers[i];
 			us[i].us_group = cu;
+			us[i].us_set = ups;
 			us[i].us_name = cu->servers[i].addr.text;
 			TAILQ_INIT(&us[i].us_idle);
-			if (upstream_resolve(&us[i], why, sizeof why) != 0)
-				log_err("upstream %s: cannot resolve %s",
-				    cu->name, why);
+			evtimer_assign(&us[i].us_resolve_ev, base,
+			    upstream_resolve, &us[i]);
+		}
+	}
+	for (size_t g = 0; g < cfg->nupstreams; g++) {
+		for (size_t i = 0; i < cfg->upstreams[g].nservers; i++) {
+			struct upstream_server *us = &ups->ups_groups[g][i];
+
+			if (upstream_numeric(us))
+				continue;
+			if (ups->ups_dns == NULL && (ups->ups_dns =
+			    evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+			    EVDNS_BASE_DISABLE_WHEN_INACTIVE)) == NULL) {
+				snprintf(err, errlen, "cannot start the resolver");
+				upstream_set_free(ups);
+				return NULL;
+			}
+			upstream_resolve(-1, 0, us);
 		}
 	}
 	return ups;
@@ -91,7 +174,7 @@ nomem:
 	return NULL;
 }
 
-/* Close every pooled connection and free the set. */
+/* Close every pooled connection, stop resolving and free the set. */
 void
 upstream_set_free(struct upstream_set *ups)
 {
@@ -106,24 +189,136 @@ upstream_set_free(struct upstream_set *ups)
 
 			while ((up = TAILQ_FIRST(&us[i].us_idle)) != NULL)
 				upconn_free(up);
+			evtimer_del(&us[i].us_resolve_ev);
+			if (us[i].us_dnsreq != NULL)
+				evdns_getaddrinfo_cancel(us[i].us_dnsreq);
 		}
-		free(us);
 	}
+	if (ups->ups_dns != NULL)
+		evdns_base_free(ups->ups_dns, 0);
+	for (size_t g = 0; g < ups->ups_ngroups && ups->ups_groups[g]; g++)
+		free(ups->ups_groups[g]);
 	free(ups->ups_groups);
 	if (ups->ups_cfg != NULL)
 		config_unref(ups->ups_cfg);
 	free(ups);
 }
 
-/* The server for a request on route: the group's first server for now. */
-struct upstream_server *
-upstream_pick(struct upstream_set *ups, const struct config_route *route)
+/* A server's position in its group, for the tried-servers mask. */
+size_t
+upstream_index(const struct upstream_server *us)
 {
-	size_t g = (size_t)(route->upstream - ups->ups_cfg->upstreams);
+	size_t g = (size_t)(us->us_group - us->us_set->ups_cfg->upstreams);
 
-	if (g >= ups->ups_ngroups || route->upstream->nservers == 0)
+	return (size_t)(us - us->us_set->ups_groups[g]);
+}
+
+/*
+ * Whether a server may take a request now.  A server marked down comes
+ * back for one trial request once fail_timeout has passed.
+ */
+static bool
+upstream_eligible(const struct upstream_server *us, int64_t now)
+{
+	if (us->us_down_until == 0)
+		return true;
+	return now >= us->us_down_until && !us->us_trial;
+}
+
+/*
+ * Choose a server of the route's upstream: smooth weighted round robin
+ * (nginx's), or the fewest active connections per weight.  Servers in
+ * tried (a bit per index) are avoided while another is eligible.  NULL
+ * with *why set when every server is down.
+ */
+struct upstream_server *
+upstream_pick(struct upstream_set *ups, const struct config_route *route,
+    uint64_t tried, const char **why)
+{
+	const struct config_upstream *cu = route->upstream;
+	size_t g = (size_t)(cu - ups->ups_cfg->upstreams);
+	struct upstream_server *us, *best = NULL;
+	int64_t now = deadline_now_cached();
+	int total = 0;
+
+	if (g >= ups->ups_ngroups || cu->nservers == 0) {
+		*why = "the upstream has no server";
 		return NULL;
-	return &ups->ups_groups[g][0];
+	}
+	us = ups->ups_groups[g];
+	for (int pass = 0; pass < 2 && best == NULL; pass++) {
+		total = 0;
+		for (size_t i = 0; i < cu->nservers; i++) {
+			if (!upstream_eligible(&us[i], now))
+				continue;
+			if (pass == 0 && i < 64 && (tried & (1ULL << i)))
+				continue;
+			if (cu->balance == CONFIG_BALANCE_LEAST_CONN) {
+				/* active/weight, compared without division */
+				if (best == NULL || (uint64_t)us[i].us_active *
+				    best->us_cfg->weight < (uint64_t)
+				    best->us_active * us[i].us_cfg->weight)
+					best = &us[i];
+				continue;
+			}
+			us[i].us_cw += (int)us[i].us_cfg->weight;
+			total += (int)us[i].us_cfg->weight;
+			if (best == NULL || us[i].us_cw > best->us_cw)
+				best = &us[i];
+		}
+	}
+	if (best == NULL) {
+		*why = "every server is marked down";
+		return NULL;
+	}
+	if (cu->balance == CONFIG_BALANCE_ROUND_ROBIN)
+		best->us_cw -= total;
+	if (best->us_down_until != 0)
+		best->us_trial = true;	/* the one trial request */
+	best->us_tries++;
+	return best;
+}
+
+/*
+ * An attempt on the server failed (connect error, timeout, reset, close or
+ * bad response).  max_fails failures within fail_timeout, or a failed
+ * trial, mark it down for fail_timeout.
+ */
+void
+upstream_failed(struct upstream_server *us, const char *cause)
+{
+	const struct config_upstream *cu = us->us_group;
+	int64_t now = deadline_now_cached();
+	int64_t window = (int64_t)cu->fail_timeout_ms * 1000;
+
+	if (cu->max_fails == 0)
+		return;
+	if (us->us_fails == 0 || now - us->us_fail_since > window) {
+		us->us_fails = 0;
+		us->us_fail_since = now;
+	}
+	us->us_fails++;
+	if (us->us_trial || us->us_fails >= cu->max_fails) {
+		log_warn("upstream %s: server %s marked down for %u ms after "
+		    "%u failure%s (last: %s)", cu->name, us->us_name,
+		    cu->fail_timeout_ms, us->us_fails,
+		    us->us_fails == 1 ? "" : "s", cause);
+		us->us_down_until = now + window;
+		us->us_trial = false;
+		us->us_fails = 0;
+	}
+}
+
+/* An attempt on the server got its response head: it is healthy. */
+void
+upstream_succeeded(struct upstream_server *us)
+{
+	if (us->us_down_until != 0)
+		log_info("upstream %s: server %s is back up",
+		    us->us_group->name, us->us_name);
+	us->us_down_until = 0;
+	us->us_trial = false;
+	us->us_fails = 0;
 }
 
 /* Take the most recently used idle connection of a server, if any. */

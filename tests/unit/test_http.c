@@ -548,7 +548,8 @@ START_TEST(test_chunked)
 	    "0000A\r\n0123456789\r\n"
 	    "0;last\r\nX-Trailer: v\r\nX-Other: w\r\n\r\n"
 	    "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
-	size_t end = sizeof buf - 1 - strlen("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+	size_t end = sizeof buf - 1 -
+	    strlen("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
 	struct http_parser p;
 	struct http_msg m;
 	struct sink s;
@@ -606,7 +607,8 @@ START_TEST(test_responses)
 	struct run r;
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
 	    "\r\nhi";
-	static const char eof[] = "HTTP/1.1 200 OK\r\nServer: x\r\n\r\nall of it";
+	static const char eof[] = "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n"
+	    "all of it";
 	static const char noreason[] = "HTTP/1.1 299\r\n\r\n";
 
 	r = parse3(HTTP_KIND_RESPONSE, &nolimits, &m, LIT(ok), false);
@@ -759,7 +761,8 @@ START_TEST(test_many_fields)
 	struct run r;
 	int i;
 
-	len = (size_t)snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: h\r\n");
+	len = (size_t)snprintf(buf, sizeof buf,
+	    "GET / HTTP/1.1\r\nHost: h\r\n");
 	for (i = 0; i < 100; i++)
 		len += (size_t)snprintf(buf + len, sizeof buf - len,
 		    "X-Field-%d: value %d\r\n", i, i);
@@ -1031,7 +1034,8 @@ START_TEST(test_build_error)
 		n = http_build_error(codes[i], false, out, sizeof out - 1);
 		ck_assert_int_gt(n, 0);
 		out[n] = '\0';
-		snprintf(body, sizeof body, "\r\n\r\n%d %s\n", codes[i], reason);
+		snprintf(body, sizeof body, "\r\n\r\n%d %s\n", codes[i],
+		    reason);
 		ck_assert_ptr_nonnull(strstr(out, body));
 		ck_assert_ptr_null(strstr(out, "Connection"));
 	}

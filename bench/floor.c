@@ -1,0 +1,304 @@
+/*
+ * floor.c: the bench's "floor" contender, a minimal epoll byte relay.
+ *
+ * usage: floor LISTEN_HOST:PORT UPSTREAM_HOST:PORT [PORT_FILE]
+ *
+ * For each accepted client connection it opens one connection to the
+ * upstream and copies bytes both ways.  It does no HTTP work at all: no
+ * parsing, no pooling, no timeouts, no logging.  When either side closes or
+ * fails, both are closed.  One thread, level-triggered epoll, non-blocking
+ * sockets, one read(2) per readiness event and one write(2) per read: a
+ * write that comes up short pauses the reading side and waits for EPOLLOUT.
+ *
+ * A proxy that parses HTTP has to do at least this much work per request,
+ * so no L7 proxy can spend less CPU per request on the same machine; the
+ * bench reports every proxy as a multiple of it.  LISTEN port 0 takes an
+ * ephemeral port, written to PORT_FILE when given.  IPv4 literals only.
+ * SIGTERM or SIGINT exits.
+ */
+#define _GNU_SOURCE
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BUFSZ	32768		/* per direction */
+#define NEVENTS	256
+
+struct pair;
+
+struct side {			/* one socket of a pair */
+	int		 fd;
+	int		 idx;		/* 0 client, 1 upstream */
+	uint32_t	 ev;		/* events registered with epoll */
+	struct pair	*p;
+};
+
+struct dir {			/* bytes read from one side, not yet written to the other */
+	size_t		 off, len;
+	char		 buf[BUFSZ];
+};
+
+struct pair {
+	struct side	 s[2];
+	struct pair	*next_dead;
+	int		 dead;
+	struct dir	 d[2];		/* d[i]: read from s[i], for s[1 - i] */
+};
+
+static int			 ep;
+static struct sockaddr_in	 upstream;
+static struct pair		*dead_list;
+static volatile sig_atomic_t	 stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "floor: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int
+parse_addr(const char *s, struct sockaddr_in *sin)
+{
+	char		 host[64];
+	const char	*colon = strrchr(s, ':');
+	char		*end;
+	long		 port;
+
+	if (colon == NULL || (size_t)(colon - s) >= sizeof host)
+		return -1;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || port < 0 || port > 65535)
+		return -1;
+	memset(sin, 0, sizeof *sin);
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
+}
+
+/* Register the events a side needs now: read while its outgoing buffer is
+ * empty, write while bytes for it are waiting. */
+static void
+side_update(struct side *s)
+{
+	struct pair		*p = s->p;
+	struct epoll_event	 e;
+	uint32_t		 want;
+
+	want = (p->d[s->idx].len == 0 ? EPOLLIN : 0) |
+	    (p->d[1 - s->idx].len != 0 ? EPOLLOUT : 0);
+	if (want == s->ev)
+		return;
+	e.events = want;
+	e.data.ptr = s;
+	if (epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &e) == 0)
+		s->ev = want;
+}
+
+/* Close both sockets; the memory is freed after the current batch of
+ * events, which may still name this pair. */
+static void
+pair_close(struct pair *p)
+{
+	if (p->dead)
+		return;
+	p->dead = 1;
+	close(p->s[0].fd);
+	close(p->s[1].fd);
+	p->next_dead = dead_list;
+	dead_list = p;
+}
+
+/* One write of the pending bytes of d to fd; 0, or -1 when the peer failed. */
+static int
+dir_flush(struct dir *d, int fd)
+{
+	ssize_t	 n;
+
+	if (d->len == 0)
+		return 0;
+	n = write(fd, d->buf + d->off, d->len);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	d->off += (size_t)n;
+	d->len -= (size_t)n;
+	if (d->len == 0)
+		d->off = 0;
+	return 0;
+}
+
+static void
+side_event(struct side *s, uint32_t events)
+{
+	struct pair	*p = s->p;
+	struct side	*peer = &p->s[1 - s->idx];
+	struct dir	*in = &p->d[s->idx];	/* from s */
+	ssize_t		 n;
+
+	if (p->dead)
+		return;
+	if (events & EPOLLERR)
+		goto fail;
+	if ((events & EPOLLHUP) && in->len != 0)
+		goto fail;	/* gone while paused: "close both when either closes" */
+	if ((events & EPOLLOUT) && dir_flush(&p->d[1 - s->idx], s->fd) == -1)
+		goto fail;
+	if ((events & (EPOLLIN | EPOLLHUP)) && in->len == 0) {
+		n = read(s->fd, in->buf, BUFSZ);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			goto fail;
+		if (n > 0) {
+			in->len = (size_t)n;
+			if (dir_flush(in, peer->fd) == -1)
+				goto fail;
+		}
+	}
+	side_update(s);
+	side_update(peer);
+	return;
+fail:
+	pair_close(p);
+}
+
+static int
+add_fd(int fd, uint32_t events, void *ptr)
+{
+	struct epoll_event	 e;
+
+	e.events = events;
+	e.data.ptr = ptr;
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+}
+
+static void
+accept_all(int lfd)
+{
+	static const int	 one = 1;
+	struct pair		*p;
+	int			 cfd, ufd, i;
+
+	while ((cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+		ufd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		p = malloc(sizeof *p);
+		if (ufd == -1 || p == NULL ||
+		    (connect(ufd, (struct sockaddr *)&upstream, sizeof upstream) == -1 &&
+		    errno != EINPROGRESS)) {
+			close(cfd);
+			if (ufd != -1)
+				close(ufd);
+			free(p);
+			continue;
+		}
+		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		setsockopt(ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		p->dead = 0;
+		p->s[0].fd = cfd;
+		p->s[1].fd = ufd;
+		for (i = 0; i < 2; i++) {
+			p->s[i].idx = i;
+			p->s[i].ev = EPOLLIN;
+			p->s[i].p = p;
+			p->d[i].off = p->d[i].len = 0;
+		}
+		/* Bytes for a still-connecting upstream wait in d[0] (write
+		 * gives EAGAIN) until EPOLLOUT says the connect is done. */
+		if (add_fd(cfd, EPOLLIN, &p->s[0]) == -1 ||
+		    add_fd(ufd, EPOLLIN, &p->s[1]) == -1) {
+			close(cfd);
+			close(ufd);
+			free(p);
+		}
+	}
+	if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		fprintf(stderr, "floor: accept: %s\n", strerror(errno));
+}
+
+int
+main(int argc, char **argv)
+{
+	static const int	 one = 1;
+	struct epoll_event	 evs[NEVENTS];
+	struct sockaddr_in	 la;
+	socklen_t		 len = sizeof la;
+	struct sigaction	 sa;
+	struct rlimit		 rl;
+	struct pair		*p;
+	FILE			*f;
+	int			 lfd, n, i;
+
+	if (argc < 3 || argc > 4 || parse_addr(argv[1], &la) == -1 ||
+	    parse_addr(argv[2], &upstream) == -1) {
+		fprintf(stderr, "usage: floor LISTEN_HOST:PORT UPSTREAM_HOST:PORT [PORT_FILE]\n");
+		return 2;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;	/* no SA_RESTART: epoll_wait returns */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (lfd == -1)
+		die("socket");
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(lfd, (struct sockaddr *)&la, sizeof la) == -1)
+		die("bind");
+	if (listen(lfd, 1024) == -1)
+		die("listen");
+	if (getsockname(lfd, (struct sockaddr *)&la, &len) == -1)
+		die("getsockname");
+	fprintf(stderr, "floor: listening on port %u\n", ntohs(la.sin_port));
+	if (argc == 4) {
+		if ((f = fopen(argv[3], "w")) == NULL)
+			die(argv[3]);
+		fprintf(f, "%u\n", ntohs(la.sin_port));
+		fclose(f);
+	}
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		die("epoll_create1");
+	if (add_fd(lfd, EPOLLIN, NULL) == -1)
+		die("epoll_ctl");
+
+	while (!stop) {
+		n = epoll_wait(ep, evs, NEVENTS, -1);
+		if (n == -1 && errno != EINTR)
+			die("epoll_wait");
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.ptr == NULL)
+				accept_all(lfd);
+			else
+				side_event(evs[i].data.ptr, evs[i].events);
+		}
+		while ((p = dead_list) != NULL) {
+			dead_list = p->next_dead;
+			free(p);
+		}
+	}
+	close(lfd);
+	close(ep);
+	return 0;
+}
