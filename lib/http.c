@@ -192,11 +192,10 @@ http_list_has(const char *value, size_t len, const char *token)
 /* The characters of a host[:port]: those of a reg-name, an IP literal and
  * a port; no userinfo, path or whitespace. */
 static const bool http_host_chars[256] = {
-	['0' ... '9'] = true, ['A' ... 'Z'] = true, ['a' ... 'z'] = true,
-	['-'] = true, ['.'] = true, ['_'] = true, ['~'] = true, ['!'] = true,
-	['$'] = true, ['&'] = true, ['\''] = true, ['('] = true, [')'] = true,
-	['*'] = true, ['+'] = true, [','] = true, [';'] = true, ['='] = true,
-	['%'] = true, [':'] = true, ['['] = true, [']'] = true,
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['-'] = 1,
+	['.'] = 1, ['_'] = 1, ['~'] = 1, ['!'] = 1, ['$'] = 1, ['&'] = 1,
+	['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1, ['+'] = 1, [','] = 1,
+	[';'] = 1, ['='] = 1, ['%'] = 1, [':'] = 1, ['['] = 1, [']'] = 1,
 };
 
 /* Whether n bytes at s form a plausible host[:port]. */
@@ -681,9 +680,7 @@ http_request_complete(struct http_parser *hp, bool chunked)
 	m->method_id = hp->hp_ll.method;
 	if (m->method_id == HTTP_CONNECT)
 		return HTTP_BAD(hp, "CONNECT is not served");
-	if (m->target.len == 0)
-		return HTTP_BAD(hp, "bad target");
-	if (t[0] == '/')
+	if (m->target.len > 0 && t[0] == '/')
 		m->path = m->target;
 	else if (m->target.len == 1 && t[0] == '*') {
 		if (m->method_id != HTTP_OPTIONS)
@@ -882,7 +879,6 @@ http_feed_head(struct http_parser *hp, const char *head, const char *data,
 		if ((body = http_head_complete(hp)) < 0)
 			return http_fail(hp, hp->hp_err, NULL);
 		hp->hp_state = body ? ST_BODY : ST_NOBODY;
-		hp->hp_tail = 0;
 		*used = pos;
 		return HTTP_GOT_HEAD;
 	}
@@ -952,9 +948,8 @@ http_feed(struct http_parser *hp, const char *head, const char *data,
 	case ST_BODY:
 		return http_feed_body(hp, data, len, used);
 	case ST_NOBODY:
-		hp->hp_state = ST_DONE;
-		return HTTP_DONE;
 	case ST_DONE:
+		hp->hp_state = ST_DONE;
 		return HTTP_DONE;
 	}
 	return hp->hp_err;
@@ -968,11 +963,10 @@ http_finish(struct http_parser *hp)
 	case ST_IDLE:
 		return HTTP_MORE;
 	case ST_HEAD:
-		return http_fail(hp, HTTP_ERR_BAD, "end of stream in the head");
+		return http_fail(hp, HTTP_ERR_BAD, "head cut short");
 	case ST_BODY:
 		if (!(hp->hp_msg->flags & HTTP_F_TO_EOF))
-			return http_fail(hp, HTTP_ERR_BAD,
-			    "end of stream in the body");
+			return http_fail(hp, HTTP_ERR_BAD, "body cut short");
 		/* FALLTHROUGH */
 	case ST_NOBODY:
 	case ST_DONE:

@@ -477,6 +477,7 @@ request_build_head(struct request *rq)
 	fwd.client_ip = ip;
 	fwd.proto = "http";
 	fwd.via = "1.1 hourglass";
+	fwd.host = rq->rq_server->us_name;	/* an HTTP/1.0 request without Host */
 	fwd.strip_expect = (rq->rq_reqm.flags & HTTP_F_EXPECT_100) != 0;
 	if (to->propagate_deadline && to->deadline_header[0] != '\0') {
 		fwd.deadline_name = to->deadline_header;
@@ -849,16 +850,19 @@ request_dechunk_cb(void *arg, const char *data, size_t len)
 
 /*
  * Relay response body bytes from rq_rx to the client, framed by the
- * parser.  Finishes the request when the message ends.
+ * parser, behind the first headlen bytes of rq_tx (the response head, on
+ * the first call), so that a head and its first body bytes leave in one
+ * writev.  Finishes the request when the message ends.
  */
 static void
-request_relay(struct request *rq)
+request_relay(struct request *rq, size_t headlen)
 {
 	struct client *cl = rq->rq_client;
 	struct buf *rx = &rq->rq_rx;
 	enum http_verdict v;
-	struct iovec iov;
-	size_t used;
+	struct iovec iov[2];
+	size_t used, total;
+	int n = 0;
 
 	v = http_feed(&rq->rq_resp, rx->b_data, rx->b_data + rx->b_off,
 	    buf_used(rx), &used);
@@ -867,23 +871,35 @@ request_relay(struct request *rq)
 		return;
 	}
 	if (rq->rq_dechunk) {
-		iov.iov_base = rq->rq_tx.b_data;
-		iov.iov_len = rq->rq_tx.b_len;
+		/* The head and the decoded body are both in rq_tx. */
+		iov[n].iov_base = rq->rq_tx.b_data;
+		iov[n++].iov_len = rq->rq_tx.b_len;
 		rq->rq_tx.b_len = 0;
 	} else {
-		iov.iov_base = rx->b_data + rx->b_off;
-		iov.iov_len = used;
+		if (headlen > 0) {
+			iov[n].iov_base = rq->rq_tx.b_data;
+			iov[n++].iov_len = headlen;
+		}
+		if (used > 0) {
+			iov[n].iov_base = rx->b_data + rx->b_off;
+			iov[n++].iov_len = used;
+		}
 	}
 	rx->b_off += (uint32_t)used;
 	if (used != 0 || v == HTTP_DONE)
 		deadline_touch(&cl->cl_task, SCOPE_UPSTREAM_IDLE);
-	if (iov.iov_len > 0) {
-		if (client_send(cl, &iov, 1) != 0) {
+	total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (total > 0) {
+		if (client_send(cl, iov, n) != 0) {
 			request_client_gone(rq, "write failed");
 			return;
 		}
-		rq->rq_bytes_out += iov.iov_len;
+		rq->rq_bytes_out += total;
 	}
+	if (headlen > 0)
+		rq->rq_head_sent = true;
 	if (v == HTTP_DONE) {
 		if (buf_used(rx) > 0)	/* bytes past the end: not reusable */
 			rq->rq_resm.flags &= ~(uint32_t)HTTP_F_KEEPALIVE;
@@ -904,7 +920,6 @@ request_response_head(struct request *rq)
 	const struct config_timeouts *to = request_timeouts(rq);
 	bool client10 = rq->rq_reqm.major == 1 && rq->rq_reqm.minor == 0;
 	bool close;
-	struct iovec iov;
 	ssize_t n;
 
 	deadline_close(t, SCOPE_UPSTREAM_HEADER);
@@ -935,20 +950,13 @@ request_response_head(struct request *rq)
 	}
 	rq->rq_status = rm->status;
 	request_set_state(rq, REQ_RELAY);
-	iov.iov_base = rq->rq_tx.b_data;
-	iov.iov_len = (size_t)n;
-	if (client_send(cl, &iov, 1) != 0) {
-		request_client_gone(rq, "write failed");
-		return;
-	}
-	rq->rq_head_sent = true;
-	rq->rq_bytes_out += (uint64_t)n;
-	rq->rq_tx.b_len = 0;
+	rq->rq_tx.b_off = 0;
+	rq->rq_tx.b_len = (uint32_t)n;
 	if (rq->rq_dechunk)
 		http_parser_set_body_cb(&rq->rq_resp, request_dechunk_cb, rq);
 	deadline_open(t, SCOPE_UPSTREAM_IDLE, to->ms[SCOPE_UPSTREAM_IDLE]);
 	deadline_open(t, SCOPE_CLIENT_IDLE, to->ms[SCOPE_CLIENT_IDLE]);
-	request_relay(rq);
+	request_relay(rq, (size_t)n);
 }
 
 /*
@@ -1035,7 +1043,7 @@ request_read_response(struct request *rq)
 	rq->rq_got_byte = true;
 	rx->b_len += (uint32_t)n;
 	if (rq->rq_state == REQ_RELAY)
-		request_relay(rq);
+		request_relay(rq, 0);
 	else
 		request_parse_head(rq);
 }

@@ -7,6 +7,29 @@
  *
  * One thread, one libevent loop.  The endpoints are described in
  * origin_routes.c.  SIGTERM or SIGINT frees everything and exits 0.
+ * "origin: listening on HOST:PORT" goes to stderr for each listener unless
+ * --quiet; --port-file gets the port of the first one, --blackhole-port-file
+ * that of the blackhole (see origin_blackhole()).  --verbose prints one line
+ * per request, twice one per state change.
+ *
+ * --log FILE appends one line per connection event, written at once with
+ * one write(2), so that a test can assert what the origin saw and when:
+ *
+ *	<event> <monotonic_ms> <target> conn=<id>
+ *
+ *	accept	a connection was accepted (target "-")
+ *	request	a request was read whole (body included) and is being answered
+ *	done	its response is wholly queued (for /close and /reset: the
+ *		origin closed or reset the connection)
+ *	close	the peer closed or reset the connection; the target is the
+ *		request in progress, "-" between requests
+ *
+ * monotonic_ms is CLOCK_MONOTONIC in ms.  The peer's close is seen at once
+ * even while a response is pending: a client (or proxy) that goes away
+ * while /delay, /drip, /trickle-head or /hang runs is logged and freed
+ * then, without waiting for a write to fail.  This counts a peer that only
+ * shuts its write side as gone too, as nginx does; a long /bytes or
+ * /chunked body, and responses already queued, still go out.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -189,7 +212,7 @@ origin_port(const struct sockaddr_storage *ss)
 	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
 }
 
-/* Write a port number to FILE through a temporary name, so no reader sees half of it. */
+/* Write a port to FILE via a temporary name, so no reader sees half of it. */
 static void
 origin_write_port(const char *path, unsigned port)
 {
@@ -376,7 +399,7 @@ origin_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(origin.base);
 }
 
-/* Raise the soft descriptor limit to the hard one, for thousands of connections. */
+/* Raise the soft descriptor limit to the hard one: thousands of clients. */
 static void
 origin_raise_nofile(void)
 {
@@ -388,6 +411,7 @@ origin_raise_nofile(void)
 	}
 }
 
+/* Parse the command line, listen, and run the loop until a signal. */
 int
 main(int argc, char **argv)
 {

@@ -23,14 +23,14 @@
 #include <llhttp.h>
 
 #define ORIGIN_READ_SIZE	16384		/* bytes per read(2) */
-#define ORIGIN_IN_MAX		(1024 * 1024)	/* unparsed input kept, then stop reading */
+#define ORIGIN_IN_MAX		(1024 * 1024)	/* unparsed input before pausing */
 #define ORIGIN_HEAD_MAX		(1024 * 1024)	/* a longer request head gets 431 */
 #define ORIGIN_OUT_HIGH		(256 * 1024)	/* queued output before pausing */
 #define ORIGIN_ECHO_MAX		(256 * 1024 * 1024) /* a longer /echo gets 413 */
 #define ORIGIN_LINGER_MS	1000		/* wait for the peer's FIN after ours */
 #define ORIGIN_URL_MAX		512		/* target bytes kept for routing and logs */
 
-/* A client connection moves through these states; conn_set_state() checks each move. */
+/* The states of a client connection; conn_set_state() checks each move. */
 enum conn_state {
 	CONN_READING,		/* reading requests and answering them at once */
 	CONN_WAITING,		/* a /delay timer runs before the response head */

@@ -86,7 +86,7 @@ static void	conn_timer_cb(evutil_socket_t, short, void *);
 static void	conn_pump(struct conn *);
 static void	conn_free(struct conn *);
 
-/* Move a connection to a new state, refusing a move the design does not allow. */
+/* Move a connection to a new state; a move not in conn_moves aborts. */
 void
 conn_set_state(struct conn *c, enum conn_state to)
 {
@@ -417,7 +417,7 @@ conn_on_message_complete(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
-/* Copy the request head, as received, into cn_hold for /echo; send 100 Continue if asked. */
+/* Keep the head as received for /echo; send 100 Continue if it is due. */
 static void
 conn_headers(struct conn *c)
 {
@@ -463,7 +463,7 @@ conn_message(struct conn *c)
 		routes_start(c);
 }
 
-/* The request cannot be parsed or is refused: answer with an error and close. */
+/* The request cannot be parsed or is refused: answer an error and close. */
 static void
 conn_refuse(struct conn *c, int status)
 {
@@ -497,7 +497,7 @@ conn_drain(struct conn *c)
 		c->cn_head_start -= n;
 }
 
-/* Run the parser over the input until it runs dry or the connection must wait. */
+/* Parse and answer input until it runs dry or the connection must wait. */
 static void
 conn_parse(struct conn *c)
 {
@@ -576,7 +576,10 @@ conn_write(struct conn *c)
 	return 0;
 }
 
-/* Shut our side and wait for the peer's FIN, so that no unread byte turns our close into a reset. */
+/*
+ * Shut our side and wait for the peer's FIN, so that a byte still unread
+ * when we close cannot turn our close into a reset.
+ */
 static void
 conn_linger(struct conn *c)
 {
@@ -590,7 +593,7 @@ conn_linger(struct conn *c)
 	conn_timer(c, ORIGIN_LINGER_MS, 0);
 }
 
-/* Add or delete the read and write events to match what the connection waits for. */
+/* Add or delete the read and write events to match the connection's needs. */
 static void
 conn_update(struct conn *c)
 {
@@ -690,7 +693,7 @@ conn_eof(struct conn *c, int reset)
 	conn_pump(c);
 }
 
-/* The socket is readable: read into cn_in (or drop the bytes) and make progress. */
+/* Readable: read into cn_in (or drop the bytes) and make progress. */
 static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {

@@ -32,7 +32,8 @@
 
 #include "origin.h"
 
-#define ROUTES_LINE	"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-"
+#define ROUTES_LINE \
+	"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-"
 #define ROUTES_PATTERN	65536			/* a multiple of 64 */
 #define ROUTES_INLINE	65536			/* /bytes up to this: one buffer */
 #define ROUTES_CHUNK	16384			/* largest /chunked chunk */
@@ -149,7 +150,7 @@ routes_prefix(const char **pp, const char *end, const char *prefix)
 	return 1;
 }
 
-/* Read a decimal number no larger than max; -1 if there is none or it is too large. */
+/* Read a decimal number no larger than max; -1 if none or too large. */
 static int
 routes_num(const char **pp, const char *end, uint64_t max, uint64_t *out)
 {
@@ -347,7 +348,7 @@ routes_pattern_add(struct conn *c, size_t n)
 	c->rs_left -= n;
 }
 
-/* Top up a streamed body to ORIGIN_OUT_HIGH queued bytes; finish the response at its end. */
+/* Top up a streamed body to ORIGIN_OUT_HIGH queued bytes; finish at its end. */
 void
 routes_refill(struct conn *c)
 {
@@ -379,7 +380,7 @@ routes_refill(struct conn *c)
 		conn_response_done(c);
 }
 
-/* /trickle-head/MS: the response waits in cn_hold and its head leaves byte by byte. */
+/* /trickle-head/MS: the response waits in cn_hold; its head leaves bytewise. */
 static void
 routes_trickle(struct conn *c)
 {
@@ -403,7 +404,7 @@ routes_trickle(struct conn *c)
 		conn_timer(c, c->rs_ms, 1);
 }
 
-/* Answer a complete request: at once, or by moving to a timed or streaming state. */
+/* Answer a complete request at once, or move to a timed or streaming state. */
 void
 routes_start(struct conn *c)
 {
@@ -484,7 +485,7 @@ routes_start(struct conn *c)
 	}
 }
 
-/* The connection's timer fired: the delayed head, a drip byte or a trickle byte. */
+/* The connection's timer fired: the delayed answer, a drip or trickle byte. */
 void
 routes_tick(struct conn *c)
 {

@@ -76,8 +76,9 @@ long=$(head -c 2000 /dev/zero | tr '\0' a)
 curl_case "target over max_uri" "/$long" 414 reject:uri_too_long
 curl_case "head over max_header" / 431 reject:header_too_large \
 	-H "X-Big: $(head -c 5000 /dev/zero | tr '\0' b)"
-# Just under the limits is fine.
-curl_case "target under max_uri" "/echo/$(head -c 900 /dev/zero | tr '\0' a)" 200 ok
+# Just under the limits is relayed (the origin answers 404 to a target
+# over its own 511 bytes).
+curl_case "target under max_uri" "/$(head -c 900 /dev/zero | tr '\0' a)" 404 ok
 curl_case "head under max_header" /echo 200 ok \
 	-H "X-Big: $(head -c 3000 /dev/zero | tr '\0' b)"
 
