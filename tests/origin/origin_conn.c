@@ -603,7 +603,16 @@ conn_update(struct conn *c)
 	if (c->cn_state == CONN_DEAD)
 		return;
 	unparsed = evbuffer_get_length(c->cn_in) - c->cn_in_parsed;
-	rd = !c->cn_peer_eof && unparsed < ORIGIN_IN_MAX;
+	switch (c->cn_state) {
+	case CONN_HANGING:
+	case CONN_CLOSING:
+	case CONN_LINGERING:
+		rd = !c->cn_peer_eof;	/* input is dropped: read on */
+		break;
+	default:
+		rd = !c->cn_peer_eof && unparsed < ORIGIN_IN_MAX;
+		break;
+	}
 	wr = evbuffer_get_length(c->cn_out) > 0 || c->cn_state == CONN_STREAMING;
 	if (rd != c->cn_rd_on) {
 		if (rd)
