@@ -88,7 +88,7 @@ parse_addr(const char *s, struct sockaddr_in *sin)
 	memcpy(host, s, (size_t)(colon - s));
 	host[colon - s] = '\0';
 	port = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || port < 0 || port > 65535)
+	if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
 		return -1;
 	memset(sin, 0, sizeof *sin);
 	sin->sin_family = AF_INET;

@@ -1,6 +1,9 @@
 /*
- * main.c: the hourglass daemon: command line, configuration, event loop and
- * signals.  It runs in the foreground and never forks.
+ * main.c: the hourglass daemon: command line, configuration, workers,
+ * signals and systemd.  It runs in the foreground and never forks.
+ *
+ * The main thread runs its own event loop for signals, systemd status and
+ * watchdog, and metrics; the workers carry the traffic.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -9,29 +12,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <event2/event.h>
+#include <systemd/sd-daemon.h>
 
-#include "accesslog.h"
 #include "config.h"
+#include "deadline.h"
 #include "log.h"
 #include "notify.h"
 #include "proxy.h"
+#include "worker.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/usr/local/etc"
 #endif
 #define HOURGLASS_VERSION	"0.1.0"
 #define DEFAULT_CONFIG		SYSCONFDIR "/hourglass/hourglass.ini"
+#define STATUS_MS		2000	/* systemd STATUS= period */
+#define STATUS_WINDOW		30	/* samples kept: one minute */
+#define MAX_WORKERS		64
 
 struct daemon {
 	const char		*dm_config_path;
 	struct config		*dm_cfg;
 	struct event_base	*dm_base;
-	struct accesslog	*dm_alog;
-	struct proxy		*dm_proxy;
+	struct worker		*dm_workers[MAX_WORKERS];
+	unsigned		 dm_nworkers;
+	unsigned		 dm_running;
 	struct event		*dm_sig[4];
+	struct event		*dm_status_ev;
+	struct event		*dm_watchdog_ev;
+	uint64_t		 dm_watchdog_us;
 	unsigned		 dm_generation;
+	uint64_t		 dm_reloads;
+	uint64_t		 dm_reload_failures;
+	bool			 dm_draining;
+	uint64_t		 dm_timeouts[STATUS_WINDOW];
+	unsigned		 dm_tslot;
 };
 
 static void
@@ -73,30 +91,113 @@ raise_nofile(void)
 	}
 }
 
-/* Access-log write failures arrive here, at most once a minute. */
+/* The counters of every worker, summed. */
 static void
-accesslog_failed(void *arg, const char *msg)
+daemon_counts(const struct daemon *dm, struct proxy_counts *sum)
 {
-	(void)arg;
-	log_warn("access log: %s", msg);
+	struct proxy_counts c;
+
+	memset(sum, 0, sizeof *sum);
+	for (unsigned i = 0; i < dm->dm_nworkers; i++) {
+		if (worker_proxy(dm->dm_workers[i]) == NULL)
+			continue;
+		proxy_counts(worker_proxy(dm->dm_workers[i]), &c);
+		sum->requests += c.requests;
+		sum->connections += c.connections;
+		sum->timeouts += c.timeouts;
+		sum->clients += c.clients;
+		sum->in_flight += c.in_flight;
+	}
 }
 
-/* SIGTERM or SIGINT: stop.  The drain of requests in flight hooks in here. */
+/* Tell systemd the live counts: STATUS=, every STATUS_MS. */
+static void
+on_status(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *dm = arg;
+	struct proxy_counts c;
+	unsigned oldest;
+
+	(void)fd;
+	(void)what;
+	if (dm->dm_draining)
+		return;
+	daemon_counts(dm, &c);
+	dm->dm_tslot = (dm->dm_tslot + 1) % STATUS_WINDOW;
+	dm->dm_timeouts[dm->dm_tslot] = c.timeouts;
+	oldest = (dm->dm_tslot + 1) % STATUS_WINDOW;
+	notify_status("%llu connections, %llu requests in flight, %llu "
+	    "timeouts in the last minute, configuration generation %u",
+	    (unsigned long long)c.clients, (unsigned long long)c.in_flight,
+	    (unsigned long long)(c.timeouts - dm->dm_timeouts[oldest]),
+	    dm->dm_generation);
+}
+
+/*
+ * WATCHDOG=1 at half of WatchdogSec, only while every worker loop has
+ * beaten recently: a blocked worker stops the pings and systemd acts.
+ */
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *dm = arg;
+	int64_t now = deadline_now_refresh(), age;
+
+	(void)fd;
+	(void)what;
+	for (unsigned i = 0; i < dm->dm_nworkers; i++) {
+		age = now - worker_heartbeat(dm->dm_workers[i]);
+		if (age > (int64_t)dm->dm_watchdog_us / 2) {
+			log_err("worker %u: loop blocked for %lld ms: no "
+			    "watchdog ping", i, (long long)age / 1000);
+			return;
+		}
+	}
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* A worker thread has finished; when all have, leave the main loop. */
+static void
+on_worker_exit(struct worker *w, void *arg)
+{
+	struct daemon *dm = arg;
+
+	log_debug("worker %u: stopped", worker_id(w));
+	if (--dm->dm_running == 0)
+		event_base_loopexit(dm->dm_base, NULL);
+}
+
+/*
+ * SIGTERM or SIGINT: drain.  Listeners close, idle connections close, and
+ * requests in flight have until the drain deadline, when they are
+ * cancelled with timeout:drain.  A second signal changes nothing.
+ */
 static void
 on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *dm = arg;
+	struct proxy_counts c;
+	int64_t drain_at;
 
 	(void)what;
-	log_info("received %s, stopping", strsignal((int)sig));
+	if (dm->dm_draining)
+		return;
+	dm->dm_draining = true;
 	notify_stopping();
-	event_base_loopexit(dm->dm_base, NULL);
+	daemon_counts(dm, &c);
+	drain_at = deadline_now_refresh() +
+	    (int64_t)dm->dm_cfg->timeouts.ms[SCOPE_DRAIN] * 1000;
+	log_info("received %s: draining %llu requests in flight for at most "
+	    "%u ms", strsignal((int)sig), (unsigned long long)c.in_flight,
+	    dm->dm_cfg->timeouts.ms[SCOPE_DRAIN]);
+	for (unsigned i = 0; i < dm->dm_nworkers; i++)
+		worker_drain(dm->dm_workers[i], drain_at);
 }
 
 /*
  * SIGHUP: load the file again.  A bad file is refused with all its errors
- * and the old configuration keeps serving; a good one replaces it for new
- * requests, while requests in flight keep a reference to the old one.
+ * and the old configuration keeps serving; a good one goes to every worker
+ * for new requests, while requests in flight keep the one they started with.
  */
 static void
 on_reload(evutil_socket_t sig, short what, void *arg)
@@ -107,6 +208,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
+	if (dm->dm_draining)
+		return;
 	notify_reloading();
 	cfg = config_load(dm->dm_config_path, &errors);
 	if (cfg == NULL) {
@@ -114,10 +217,16 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		log_err("reload refused: %s is invalid, keeping configuration "
 		    "generation %u", dm->dm_config_path, dm->dm_generation);
 		free(errors);
+		dm->dm_reload_failures++;
 		notify_ready();
 		return;
 	}
+	if (cfg->workers != dm->dm_cfg->workers)
+		log_warn("reload: workers changed; that takes a restart");
 	cfg->generation = ++dm->dm_generation;
+	dm->dm_reloads++;
+	for (unsigned i = 0; i < dm->dm_nworkers; i++)
+		worker_reload(dm->dm_workers[i], cfg);
 	config_unref(dm->dm_cfg);
 	dm->dm_cfg = cfg;
 	log_set_level(cfg->log_level);
@@ -126,49 +235,87 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	notify_ready();
 }
 
-/* SIGUSR1: reopen the log files, after logrotate moved them. */
+/* SIGUSR1: reopen the access logs, after logrotate moved them. */
 static void
 on_reopen(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *dm = arg;
-	char err[256];
 
 	(void)sig;
 	(void)what;
-	if (accesslog_reopen(dm->dm_alog, err, sizeof err) != 0)
-		log_err("access log: reopen failed, keeping the old file: %s",
-		    err);
-	else
-		log_info("access log reopened");
+	for (unsigned i = 0; i < dm->dm_nworkers; i++)
+		worker_reopen(dm->dm_workers[i]);
+	log_info("access log reopened");
 }
 
-/* Create the event base with precise (timerfd, microsecond) timers. */
-static struct event_base *
-base_create(void)
-{
-	struct event_config *ec;
-	struct event_base *base;
-
-	if ((ec = event_config_new()) == NULL)
-		return NULL;
-	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-	base = event_base_new_with_config(ec);
-	event_config_free(ec);
-	return base;
-}
-
-/* Wire the signals to their handlers through the event loop. */
+/* Wire the signals, the status and the watchdog to the main loop. */
 static int
-signals_setup(struct daemon *dm)
+daemon_events(struct daemon *dm)
 {
 	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 	event_callback_fn fns[4] = { on_stop, on_stop, on_reload, on_reopen };
+	struct timeval tv = { STATUS_MS / 1000, (STATUS_MS % 1000) * 1000 };
 
 	for (int i = 0; i < 4; i++) {
 		dm->dm_sig[i] = evsignal_new(dm->dm_base, sigs[i], fns[i], dm);
 		if (dm->dm_sig[i] == NULL || evsignal_add(dm->dm_sig[i], NULL))
 			return -1;
 	}
+	dm->dm_status_ev = event_new(dm->dm_base, -1, EV_PERSIST, on_status,
+	    dm);
+	if (dm->dm_status_ev == NULL || event_add(dm->dm_status_ev, &tv))
+		return -1;
+	if (sd_watchdog_enabled(0, &dm->dm_watchdog_us) > 0) {
+		tv.tv_sec = (time_t)(dm->dm_watchdog_us / 2 / 1000000);
+		tv.tv_usec = (suseconds_t)(dm->dm_watchdog_us / 2 % 1000000);
+		dm->dm_watchdog_ev = event_new(dm->dm_base, -1, EV_PERSIST,
+		    on_watchdog, dm);
+		if (dm->dm_watchdog_ev == NULL ||
+		    event_add(dm->dm_watchdog_ev, &tv))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Make the workers and bind their listeners: the sockets systemd passed
+ * (socket activation), or one SO_REUSEPORT socket per worker and address.
+ */
+static int
+daemon_workers(struct daemon *dm)
+{
+	char err[256];
+	int fds[64], nfds = 0, n;
+	unsigned count = dm->dm_cfg->workers;
+
+	if (count == 0) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+		count = cores > 0 ? (unsigned)cores : 1;
+	}
+	if (count > MAX_WORKERS)
+		count = MAX_WORKERS;
+	n = sd_listen_fds(1);
+	if (n < 0) {
+		log_crit("socket activation: %s", strerror(-n));
+		return -1;
+	}
+	for (int i = 0; i < n && nfds < 64; i++)
+		fds[nfds++] = SD_LISTEN_FDS_START + i;
+	if (nfds > 0)
+		log_info("socket activation: %d listening sockets passed", nfds);
+	for (unsigned i = 0; i < count; i++) {
+		dm->dm_workers[i] = worker_new(i, dm->dm_cfg,
+		    i > 0 ? dm->dm_workers[0] : NULL, fds, nfds, err,
+		    sizeof err);
+		if (dm->dm_workers[i] == NULL) {
+			log_crit("%s", err);
+			return -1;
+		}
+		dm->dm_nworkers++;
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
 	return 0;
 }
 
@@ -176,12 +323,15 @@ signals_setup(struct daemon *dm)
 static void
 daemon_free(struct daemon *dm)
 {
+	for (unsigned i = 0; i < dm->dm_nworkers; i++)
+		worker_free(dm->dm_workers[i]);
 	for (int i = 0; i < 4; i++)
 		if (dm->dm_sig[i] != NULL)
 			event_free(dm->dm_sig[i]);
-	proxy_free(dm->dm_proxy);
-	if (dm->dm_alog != NULL)
-		accesslog_close(dm->dm_alog);
+	if (dm->dm_status_ev != NULL)
+		event_free(dm->dm_status_ev);
+	if (dm->dm_watchdog_ev != NULL)
+		event_free(dm->dm_watchdog_ev);
 	if (dm->dm_base != NULL)
 		event_base_free(dm->dm_base);
 	if (dm->dm_cfg != NULL)
@@ -199,7 +349,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct daemon dm = { .dm_config_path = DEFAULT_CONFIG };
-	char *errors = NULL, err[256];
+	char *errors = NULL;
 	int ch, test = 0, rc = 1;
 
 	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
@@ -248,33 +398,27 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 
-	if ((dm.dm_base = base_create()) == NULL) {
+	if ((dm.dm_base = event_base_new()) == NULL) {
 		log_crit("cannot create the event base");
 		goto out;
 	}
-	dm.dm_alog = accesslog_open(dm.dm_base, dm.dm_cfg->access_log,
-	    dm.dm_cfg->log_format, err, sizeof err);
-	if (dm.dm_alog == NULL) {
-		log_crit("access log %s: %s", dm.dm_cfg->access_log, err);
+	if (daemon_workers(&dm) != 0 || daemon_events(&dm) != 0)
 		goto out;
-	}
-	accesslog_set_error_cb(dm.dm_alog, accesslog_failed, NULL);
-	dm.dm_proxy = proxy_new(dm.dm_base, dm.dm_cfg, dm.dm_alog, err,
-	    sizeof err);
-	if (dm.dm_proxy == NULL || proxy_listen(dm.dm_proxy, err,
-	    sizeof err) != 0) {
-		log_crit("%s", err);
-		goto out;
-	}
-	if (signals_setup(&dm) != 0) {
-		log_crit("cannot install signal handlers");
-		goto out;
+	for (unsigned i = 0; i < dm.dm_nworkers; i++) {
+		if (worker_start(dm.dm_workers[i], dm.dm_base, on_worker_exit,
+		    &dm) != 0) {
+			log_crit("worker %u: cannot start: %s", i,
+			    strerror(errno));
+			goto out;
+		}
+		dm.dm_running++;
 	}
 
-	log_info("hourglass %s started: config %s, event method %s, "
-	    "precise timers", HOURGLASS_VERSION, dm.dm_config_path,
-	    event_base_get_method(dm.dm_base));
+	log_info("hourglass %s started: config %s, %u worker%s, precise "
+	    "timers", HOURGLASS_VERSION, dm.dm_config_path, dm.dm_nworkers,
+	    dm.dm_nworkers == 1 ? "" : "s");
 	notify_ready();
+	on_status(-1, 0, &dm);
 	if (event_base_dispatch(dm.dm_base) < 0) {
 		log_crit("event loop failed");
 		goto out;
@@ -282,6 +426,16 @@ main(int argc, char **argv)
 	log_info("stopped");
 	rc = 0;
 out:
+	if (rc != 0 && dm.dm_running > 0) {
+		/* Started workers must stop before they can be freed. */
+		int64_t now = deadline_now_refresh();
+
+		for (unsigned i = 0; i < dm.dm_nworkers; i++)
+			worker_drain(dm.dm_workers[i], now);
+		while (dm.dm_running > 0 &&
+		    event_base_loop(dm.dm_base, EVLOOP_ONCE) == 0)
+			;
+	}
 	daemon_free(&dm);
 	return rc;
 }

@@ -81,7 +81,7 @@ client_overload(struct proxy *px, int fd, const struct sockaddr *sa)
 	e.bytes_out = n > 0 ? (uint64_t)n : 0;
 	e.head_us = e.connect_us = e.upstream_header_us = e.total_us = -1;
 	accesslog_write(px->px_alog, &e);
-	px->px_counts.requests++;
+	PROXY_COUNT(px, requests, 1);
 }
 
 /* Take a new connection from a listener. */
@@ -118,8 +118,8 @@ client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 	event_add(&cl->cl_rev, NULL);
 	TAILQ_INSERT_TAIL(&px->px_clients, cl, cl_entry);
 	__atomic_add_fetch(&proxy_clients_all, 1, __ATOMIC_RELAXED);
-	px->px_counts.clients++;
-	px->px_counts.connections++;
+	PROXY_COUNT(px, clients, 1);
+	PROXY_COUNT(px, connections, 1);
 }
 
 /* Free the memory of a closed client. */
@@ -155,9 +155,16 @@ client_close(struct client *cl, const char *why)
 	buf_release(&cl->cl_out);
 	TAILQ_REMOVE(&px->px_clients, cl, cl_entry);
 	__atomic_sub_fetch(&proxy_clients_all, 1, __ATOMIC_RELAXED);
-	px->px_counts.clients--;
+	PROXY_COUNT(px, clients, -1);
 	if (!cl->cl_in_cb)
 		client_free(cl);
+	if (px->px_draining && px->px_counts.clients == 0 &&
+	    px->px_drained != NULL) {
+		void (*done)(void *) = px->px_drained;
+
+		px->px_drained = NULL;
+		done(px->px_drained_arg);
+	}
 }
 
 /*
@@ -246,6 +253,8 @@ client_request_done(struct client *cl, int how)
 	request_free(rq);
 	if (how == DONE_KEEP && cl->cl_eof)
 		how = DONE_ABORT;
+	if (how == DONE_KEEP && px->px_draining)
+		how = DONE_LINGER;
 	if (how == DONE_ABORT) {
 		client_close(cl, "request ended");
 		return;

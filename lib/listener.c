@@ -48,18 +48,70 @@ listener_sockaddr(const struct config_addr *a, struct sockaddr_storage *ss,
 	return -1;
 }
 
-/* Bind and listen on one address; log the port actually bound. */
-int
-listener_open(struct proxy *px, const struct config_addr *a, char *err,
+/* Name a bound address "ip:port" or "[ip]:port". */
+static void
+listener_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
+	} else if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+		snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
+	} else
+		snprintf(buf, len, "fd");
+}
+
+/* Make a listener of a listening socket and start accepting on it. */
+static int
+listener_add(struct proxy *px, int fd, const char *cfgtext, char *err,
     size_t errlen)
+{
+	struct listener *ls;
+
+	if ((ls = calloc(1, sizeof *ls)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		close(fd);
+		return -1;
+	}
+	ls->ls_addrlen = sizeof ls->ls_addr;
+	getsockname(fd, (struct sockaddr *)&ls->ls_addr, &ls->ls_addrlen);
+	listener_name(&ls->ls_addr, ls->ls_name, sizeof ls->ls_name);
+	snprintf(ls->ls_cfg, sizeof ls->ls_cfg, "%s", cfgtext);
+	ls->ls_proxy = px;
+	ls->ls_fd = fd;
+	event_assign(&ls->ls_ev, px->px_base, fd, EV_READ | EV_PERSIST,
+	    listener_accept_cb, ls);
+	if (!px->px_accept_paused)
+		event_add(&ls->ls_ev, NULL);
+	TAILQ_INSERT_TAIL(&px->px_listeners, ls, ls_entry);
+	log_info("listening on %s", ls->ls_name);
+	return 0;
+}
+
+/*
+ * Bind and listen on one address, with SO_REUSEPORT so that every worker
+ * can have its own socket.  With like, bind like's address and port (the
+ * port 0 of the first worker resolved).  Logs the address bound.
+ */
+int
+listener_open(struct proxy *px, const struct config_addr *a,
+    const struct listener *like, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	struct listener *ls;
-	char ip[INET6_ADDRSTRLEN];
 	int fd, one = 1;
 
-	if (listener_sockaddr(a, &ss, &len) != 0) {
+	if (like != NULL) {
+		ss = like->ls_addr;
+		len = like->ls_addrlen;
+	} else if (listener_sockaddr(a, &ss, &len) != 0) {
 		snprintf(err, errlen, "listen %s: not a numeric address",
 		    a->text);
 		return -1;
@@ -72,6 +124,7 @@ listener_open(struct proxy *px, const struct config_addr *a, char *err,
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -82,35 +135,19 @@ listener_open(struct proxy *px, const struct config_addr *a, char *err,
 		close(fd);
 		return -1;
 	}
-	if ((ls = calloc(1, sizeof *ls)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		close(fd);
-		return -1;
-	}
-	len = sizeof ss;
-	getsockname(fd, (struct sockaddr *)&ss, &len);
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	return listener_add(px, fd, a->text, err, errlen);
+}
 
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-		snprintf(ls->ls_name, sizeof ls->ls_name, "[%s]:%u", ip,
-		    ntohs(in6->sin6_port));
-	} else {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+/* Accept on a socket someone else bound (socket activation). */
+int
+listener_adopt(struct proxy *px, int fd, char *err, size_t errlen)
+{
+	int one = 1;
 
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-		snprintf(ls->ls_name, sizeof ls->ls_name, "%s:%u", ip,
-		    ntohs(in->sin_port));
-	}
-	ls->ls_proxy = px;
-	ls->ls_fd = fd;
-	event_assign(&ls->ls_ev, px->px_base, fd, EV_READ | EV_PERSIST,
-	    listener_accept_cb, ls);
-	if (!px->px_accept_paused)
-		event_add(&ls->ls_ev, NULL);
-	TAILQ_INSERT_TAIL(&px->px_listeners, ls, ls_entry);
-	log_info("listening on %s", ls->ls_name);
-	return 0;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	evutil_make_socket_nonblocking(fd);
+	evutil_make_socket_closeonexec(fd);
+	return listener_add(px, fd, "", err, errlen);
 }
 
 /* Stop listening and free the listener. */

@@ -76,14 +76,145 @@ proxy_new(struct event_base *base, struct config *cfg,
 	return px;
 }
 
-/* Listen on every address of the configuration. */
+/* Listen on every address of the configuration, or on like's sockets. */
 int
-proxy_listen(struct proxy *px, char *err, size_t errlen)
+proxy_listen(struct proxy *px, const struct proxy *like, char *err,
+    size_t errlen)
 {
+	const struct listener *l = NULL;
+
+	if (like != NULL) {
+		TAILQ_FOREACH(l, &like->px_listeners, ls_entry) {
+			struct config_addr a = { .text = (char *)l->ls_cfg };
+
+			if (listener_open(px, &a, l, err, errlen) != 0)
+				return -1;
+		}
+		return 0;
+	}
 	for (size_t i = 0; i < px->px_cfg->nlisten; i++)
-		if (listener_open(px, &px->px_cfg->listen[i], err, errlen) != 0)
+		if (listener_open(px, &px->px_cfg->listen[i], NULL, err,
+		    errlen) != 0)
 			return -1;
 	return 0;
+}
+
+/* Accept on sockets passed by systemd; each is duplicated for this proxy. */
+int
+proxy_adopt(struct proxy *px, const int *fds, int nfds, char *err,
+    size_t errlen)
+{
+	for (int i = 0; i < nfds; i++) {
+		int fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+
+		if (fd < 0) {
+			snprintf(err, errlen, "dup of passed socket %d: %s",
+			    fds[i], strerror(errno));
+			return -1;
+		}
+		if (listener_adopt(px, fd, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Whether cfg still lists a listen address. */
+static bool
+proxy_listed(const struct config *cfg, const char *text)
+{
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (strcmp(cfg->listen[i].text, text) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Serve a new configuration.  New requests use it; requests in flight hold
+ * references to the old configuration and upstream set, which go away with
+ * the last of them.
+ */
+int
+proxy_reload(struct proxy *px, struct config *cfg, char *err, size_t errlen)
+{
+	struct upstream_set *ups;
+	struct listener *ls, *next;
+	bool adopted = false, found;
+	int rc = 0;
+
+	if ((ups = upstream_set_new(px->px_base, cfg, err, errlen)) == NULL)
+		return -1;
+	upstream_set_adopt(ups, px->px_ups);
+	upstream_set_unref(px->px_ups);
+	px->px_ups = ups;
+	config_unref(px->px_cfg);
+	px->px_cfg = config_ref(cfg);
+
+	/* Listeners follow the file, unless systemd passed them. */
+	TAILQ_FOREACH(ls, &px->px_listeners, ls_entry)
+		if (ls->ls_cfg[0] == '\0')
+			adopted = true;
+	if (adopted || px->px_draining)
+		return 0;
+	for (ls = TAILQ_FIRST(&px->px_listeners); ls != NULL; ls = next) {
+		next = TAILQ_NEXT(ls, ls_entry);
+		if (!proxy_listed(cfg, ls->ls_cfg)) {
+			log_info("no longer listening on %s", ls->ls_name);
+			listener_close(ls);
+		}
+	}
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		found = false;
+		TAILQ_FOREACH(ls, &px->px_listeners, ls_entry)
+			if (strcmp(ls->ls_cfg, cfg->listen[i].text) == 0)
+				found = true;
+		if (!found && listener_open(px, &cfg->listen[i], NULL, err,
+		    errlen) != 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+/*
+ * Drain: no new connections; idle ones close now; requests in flight get
+ * the drain scope, and their connections close when they end.
+ */
+void
+proxy_drain(struct proxy *px, int64_t drain_at, void (*done)(void *),
+    void *arg)
+{
+	struct listener *ls;
+	struct client *cl, *next;
+
+	px->px_draining = true;
+	px->px_drain_at = drain_at;
+	px->px_drained = done;
+	px->px_drained_arg = arg;
+	while ((ls = TAILQ_FIRST(&px->px_listeners)) != NULL)
+		listener_close(ls);
+	evtimer_del(&px->px_accept_pause);
+	upstream_set_close_idle(px->px_ups);
+	deadline_now_refresh();
+	for (cl = TAILQ_FIRST(&px->px_clients); cl != NULL; cl = next) {
+		next = TAILQ_NEXT(cl, cl_entry);
+		if (cl->cl_req == NULL) {
+			client_close(cl, "draining");
+			continue;
+		}
+		cl->cl_req->rq_close = true;
+		cl->cl_req->rq_drain_at = drain_at;
+		deadline_open_at(&cl->cl_task, SCOPE_DRAIN, drain_at);
+	}
+	if (px->px_counts.clients == 0 && px->px_drained != NULL) {
+		px->px_drained = NULL;
+		done(arg);
+	}
+}
+
+/* Switch the access-log writer; the caller closes the old one. */
+void
+proxy_set_accesslog(struct proxy *px, struct accesslog *alog)
+{
+	px->px_alog = alog;
 }
 
 /* Close everything and free the proxy. */
@@ -105,7 +236,7 @@ proxy_free(struct proxy *px)
 		free(rq);
 	}
 	evtimer_del(&px->px_accept_pause);
-	upstream_set_free(px->px_ups);
+	upstream_set_unref(px->px_ups);
 	for (size_t i = 0; i < sizeof px->px_reserve / sizeof(int); i++)
 		if (px->px_reserve[i] >= 0)
 			close(px->px_reserve[i]);
@@ -114,9 +245,16 @@ proxy_free(struct proxy *px)
 	free(px);
 }
 
-/* A copy of the proxy's counters. */
+/* A copy of the proxy's counters, read from any thread. */
 void
 proxy_counts(const struct proxy *px, struct proxy_counts *c)
 {
-	*c = px->px_counts;
+	c->requests = __atomic_load_n(&px->px_counts.requests, __ATOMIC_RELAXED);
+	c->connections = __atomic_load_n(&px->px_counts.connections,
+	    __ATOMIC_RELAXED);
+	c->timeouts = __atomic_load_n(&px->px_counts.timeouts,
+	    __ATOMIC_RELAXED);
+	c->clients = __atomic_load_n(&px->px_counts.clients, __ATOMIC_RELAXED);
+	c->in_flight = __atomic_load_n(&px->px_counts.in_flight,
+	    __ATOMIC_RELAXED);
 }

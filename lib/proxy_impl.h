@@ -39,6 +39,9 @@ struct listener {
 	struct proxy	*ls_proxy;
 	int		 ls_fd;
 	struct event	 ls_ev;
+	struct sockaddr_storage ls_addr;	/* as bound */
+	socklen_t	 ls_addrlen;
+	char		 ls_cfg[96];		/* the listen line; "" if adopted */
 	char		 ls_name[64];
 };
 
@@ -54,7 +57,7 @@ struct upstream_server {
 	struct sockaddr_storage us_addr;
 	socklen_t	 us_addrlen;		/* 0: the name never resolved */
 	const char	*us_name;		/* as configured */
-	TAILQ_HEAD(, upconn) us_idle;		/* pooled, most recent first */
+	TAILQ_HEAD(upconn_list, upconn) us_idle; /* pooled, most recent first */
 	unsigned	 us_nidle;
 	unsigned	 us_active;		/* connections carrying requests */
 	const struct timeval *us_idle_tv;	/* libevent common timeout */
@@ -70,6 +73,7 @@ struct upstream_server {
 
 /* The servers of one configuration generation. */
 struct upstream_set {
+	unsigned	 ups_refs;		/* the proxy and each request */
 	struct config	*ups_cfg;
 	struct event_base *ups_base;
 	struct evdns_base *ups_dns;		/* only when a name needs it */
@@ -203,7 +207,16 @@ struct proxy {
 	bool		 px_accept_paused;
 	struct request	*px_free_req;		/* recycled requests */
 	unsigned	 px_nfree_req;
+	bool		 px_draining;
+	int64_t		 px_drain_at;
+	void		(*px_drained)(void *);
+	void		*px_drained_arg;
 };
+
+/* Count into a proxy_counts field; the proxy's thread is the only writer. */
+#define PROXY_COUNT(px, field, delta)					\
+	__atomic_store_n(&(px)->px_counts.field,			\
+	    (px)->px_counts.field + (delta), __ATOMIC_RELAXED)
 
 /* Client connections of every worker, for max_connections. */
 extern unsigned	 proxy_clients_all;
@@ -213,8 +226,9 @@ int	 proxy_reserve_use(struct proxy *);
 void	 proxy_reserve_fill(struct proxy *);
 
 /* listener.c */
-int	 listener_open(struct proxy *, const struct config_addr *, char *,
-	     size_t);
+int	 listener_open(struct proxy *, const struct config_addr *,
+	     const struct listener *like, char *, size_t);
+int	 listener_adopt(struct proxy *, int fd, char *, size_t);
 void	 listener_close(struct listener *);
 void	 listener_pause_all(struct proxy *, bool);
 
@@ -247,7 +261,9 @@ void	 request_reject(struct request *, int status, const char *outcome);
 /* upstream.c */
 struct upstream_set *upstream_set_new(struct event_base *, struct config *,
 	     char *, size_t);
-void	 upstream_set_free(struct upstream_set *);
+void	 upstream_set_unref(struct upstream_set *);
+void	 upstream_set_adopt(struct upstream_set *, struct upstream_set *old);
+void	 upstream_set_close_idle(struct upstream_set *);
 struct upstream_server *upstream_pick(struct upstream_set *,
 	     const struct config_route *, uint64_t tried, const char **why);
 void	 upstream_failed(struct upstream_server *, const char *cause);

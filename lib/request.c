@@ -112,7 +112,8 @@ request_new(struct client *cl)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	rq->rq_wall_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	rq->rq_deadline_ms = -1;
-	px->px_counts.in_flight++;
+	PROXY_COUNT(px, in_flight, 1);
+	rq->rq_ups->ups_refs++;
 	return rq;
 }
 
@@ -131,7 +132,8 @@ request_free(struct request *rq)
 		rq->rq_up = NULL;
 	}
 	config_unref(rq->rq_cfg);
-	px->px_counts.in_flight--;
+	PROXY_COUNT(px, in_flight, -1);
+	upstream_set_unref(rq->rq_ups);
 	if (px->px_nfree_req < REQ_FREE_MAX) {
 		memcpy(rq, &px->px_free_req, sizeof(void *));
 		px->px_free_req = rq;
@@ -177,7 +179,9 @@ request_log(struct request *rq, const char *outcome)
 	    rq->rq_t_uphead - rq->rq_t_sent : -1;
 	e.total_us = deadline_now_refresh() - rq->rq_t0;
 	accesslog_write(cl->cl_proxy->px_alog, &e);
-	cl->cl_proxy->px_counts.requests++;
+	PROXY_COUNT(cl->cl_proxy, requests, 1);
+	if (strncmp(outcome, "timeout:", 8) == 0)
+		PROXY_COUNT(cl->cl_proxy, timeouts, 1);
 }
 
 /*

@@ -28,6 +28,7 @@ static void	upconn_read_cb(evutil_socket_t, short, void *);
 static void	upconn_write_cb(evutil_socket_t, short, void *);
 static void	upconn_idle_cb(evutil_socket_t, short, void *);
 static void	upconn_free(struct upconn *);
+static void	upstream_set_free(struct upstream_set *);
 
 /* Take a numeric host at once; names go to the asynchronous resolver. */
 static bool
@@ -128,6 +129,7 @@ upstream_set_new(struct event_base *base, struct config *cfg, char *err,
 
 	if ((ups = calloc(1, sizeof *ups)) == NULL)
 		goto nomem;
+	ups->ups_refs = 1;
 	ups->ups_base = base;
 	ups->ups_ngroups = cfg->nupstreams;
 	ups->ups_groups = calloc(cfg->nupstreams + 1, sizeof *ups->ups_groups);
@@ -174,8 +176,89 @@ nomem:
 	return NULL;
 }
 
-/* Close every pooled connection, stop resolving and free the set. */
+/* Drop a reference; the last one frees the set and drains its pools. */
 void
+upstream_set_unref(struct upstream_set *ups)
+{
+	if (ups != NULL && --ups->ups_refs == 0)
+		upstream_set_free(ups);
+}
+
+/* Close the idle pooled connections of every server (drain). */
+void
+upstream_set_close_idle(struct upstream_set *ups)
+{
+	for (size_t g = 0; g < ups->ups_ngroups; g++) {
+		struct upstream_server *us = ups->ups_groups[g];
+		const struct config_upstream *cu = &ups->ups_cfg->upstreams[g];
+
+		for (size_t i = 0; i < cu->nservers; i++) {
+			struct upconn *up;
+
+			while ((up = TAILQ_FIRST(&us[i].us_idle)) != NULL)
+				upconn_free(up);
+		}
+	}
+}
+
+/* Find the server of upstream name at address text in a set, or NULL. */
+static struct upstream_server *
+upstream_find(struct upstream_set *ups, const char *name, const char *text)
+{
+	for (size_t g = 0; g < ups->ups_ngroups; g++) {
+		const struct config_upstream *cu = &ups->ups_cfg->upstreams[g];
+
+		if (strcmp(cu->name, name) != 0)
+			continue;
+		for (size_t i = 0; i < cu->nservers; i++)
+			if (strcmp(cu->servers[i].addr.text, text) == 0)
+				return &ups->ups_groups[g][i];
+	}
+	return NULL;
+}
+
+/*
+ * On reload: servers that stay (same upstream name and address) keep
+ * their idle pooled connections, their health and their resolved address;
+ * the pools of servers that were removed stay with the old set, which is
+ * freed, closing them, when its last request ends.
+ */
+void
+upstream_set_adopt(struct upstream_set *ups, struct upstream_set *old)
+{
+	for (size_t g = 0; g < ups->ups_ngroups; g++) {
+		const struct config_upstream *cu = &ups->ups_cfg->upstreams[g];
+
+		for (size_t i = 0; i < cu->nservers; i++) {
+			struct upstream_server *us = &ups->ups_groups[g][i];
+			struct upstream_server *o;
+			struct upconn *up;
+
+			o = upstream_find(old, cu->name, us->us_name);
+			if (o == NULL)
+				continue;
+			if (us->us_addrlen == 0 && o->us_addrlen != 0) {
+				us->us_addr = o->us_addr;
+				us->us_addrlen = o->us_addrlen;
+			}
+			us->us_fails = o->us_fails;
+			us->us_fail_since = o->us_fail_since;
+			us->us_down_until = o->us_down_until;
+			us->us_tries = o->us_tries;
+			while ((up = TAILQ_LAST(&o->us_idle, upconn_list)) != NULL &&
+			    us->us_nidle < cu->keepalive) {
+				TAILQ_REMOVE(&o->us_idle, up, up_entry);
+				o->us_nidle--;
+				up->up_server = us;
+				TAILQ_INSERT_HEAD(&us->us_idle, up, up_entry);
+				us->us_nidle++;
+			}
+		}
+	}
+}
+
+/* Close every pooled connection, stop resolving and free the set. */
+static void
 upstream_set_free(struct upstream_set *ups)
 {
 	if (ups == NULL)

@@ -3,14 +3,17 @@
  *
  * hourglass-origin [--listen HOST:PORT]... [--port-file FILE]
  *     [--blackhole PORT [--blackhole-port-file FILE]] [--log FILE]
- *     [--quiet] [--verbose] [-h]
+ *     [--fail reset|close|hang|503] [--quiet] [--verbose] [-h]
  *
  * One thread, one libevent loop.  The endpoints are described in
  * origin_routes.c.  SIGTERM or SIGINT frees everything and exits 0.
  * "origin: listening on HOST:PORT" goes to stderr for each listener unless
  * --quiet; --port-file gets the port of the first one, --blackhole-port-file
  * that of the blackhole (see origin_blackhole()).  --verbose prints one line
- * per request, twice one per state change.
+ * per request, twice one per state change.  --fail MODE makes every
+ * request fail the same way whatever its path (reset, close, hang, or a
+ * 503), so that one instance can stand for a broken server next to a
+ * healthy one.
  *
  * --log FILE appends one line per connection event, written at once with
  * one write(2), so that a test can assert what the origin saw and when:
@@ -75,9 +78,12 @@ origin_usage(int status)
 	fprintf(status == 0 ? stdout : stderr,
 	    "usage: hourglass-origin [--listen HOST:PORT]... [--port-file FILE]\n"
 	    "           [--blackhole PORT [--blackhole-port-file FILE]]\n"
-	    "           [--log FILE] [--quiet] [--verbose] [-h]\n"
+	    "           [--log FILE] [--fail reset|close|hang|503]\n"
+	    "           [--quiet] [--verbose] [-h]\n"
 	    "HOST is an IPv4 literal or a bracketed IPv6 one, [::1]; port 0 is\n"
-	    "ephemeral.  Default listen: 127.0.0.1:9000.\n");
+	    "ephemeral.  Default listen: 127.0.0.1:9000.\n"
+	    "--fail MODE: every request, whatever its path, is answered as\n"
+	    "/reset, /close, /hang or /status/503 would be.\n");
 	exit(status);
 }
 
@@ -421,6 +427,7 @@ main(int argc, char **argv)
 		{ "blackhole", required_argument, NULL, 'b' },
 		{ "blackhole-port-file", required_argument, NULL, 'B' },
 		{ "log", required_argument, NULL, 'L' },
+		{ "fail", required_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -460,6 +467,20 @@ main(int argc, char **argv)
 			break;
 		case 'L':
 			log_file = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "reset") == 0)
+				origin.fail_route = ROUTE_RESET;
+			else if (strcmp(optarg, "close") == 0)
+				origin.fail_route = ROUTE_CLOSE;
+			else if (strcmp(optarg, "hang") == 0)
+				origin.fail_route = ROUTE_HANG;
+			else if (strcmp(optarg, "503") == 0) {
+				origin.fail_route = ROUTE_STATUS;
+				origin.fail_arg = 503;
+			} else
+				origin_fatal("--fail %s: want reset, close, "
+				    "hang or 503", optarg);
 			break;
 		case 'q':
 			origin_quiet = 1;

@@ -134,6 +134,8 @@ struct origin {
 	uint64_t		 next_id;
 	int			 log_fd;	/* --log, or -1 */
 	int			 verbose;
+	enum route		 fail_route;	/* --fail: every request, or ROUTE_NONE */
+	uint64_t		 fail_arg;	/* --fail 503: the status */
 };
 extern struct origin origin;
 

@@ -18,6 +18,9 @@
  *                      by the decoded request body
  *   anything else      404; a bad number in a known path is 400
  *
+ * With --fail MODE every request, whatever its path, gets MODE instead:
+ * reset, close or hang as /reset, /close or /hang, or 503 as /status/503.
+ *
  * Any method is answered; HEAD gets the head only.  A query string is
  * ignored, and an absolute-form target is routed on its path.
  *
@@ -191,6 +194,10 @@ routes_match(const char *url, size_t len, uint64_t *a1, uint64_t *a2)
 	enum route	 r;
 
 	*a1 = *a2 = 0;
+	if (origin.fail_route != ROUTE_NONE) {
+		*a1 = origin.fail_arg;
+		return origin.fail_route;
+	}
 	if (len > 7 && strncasecmp(url, "http://", 7) == 0) {
 		if ((p = memchr(url + 7, '/', len - 7)) == NULL)
 			return ROUTE_ROOT;

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Passive health: a server that stops is marked down after max_fails
+# failures, clients see no error meanwhile (a refused connect is retried on
+# the other server), it gets no traffic while down even once it is healthy
+# again, and after fail_timeout one trial request brings it back.  When every
+# server of a group is down the answer is 503 error:no_upstream at once, and
+# the error log says why.  About 8 s.
+source "$(dirname "$0")/../upstream_lib.sh"
+
+FAIL_MS=2000	# fail_timeout of group h
+
+up_origin A || finish
+up_origin B || finish
+up_dead D1 || finish
+up_dead D2 || finish
+SA=127.0.0.1:$A_PORT SB=127.0.0.1:$B_PORT
+SD1=127.0.0.1:$D1_PORT SD2=127.0.0.1:$D2_PORT
+
+ug_up "$T/hg.ini" \
+	'[timeouts]' 'request = 5s' 'connect = 1s' 'retries = 1' '' \
+	"$(ups h max_fails=2 fail_timeout=${FAIL_MS}ms -- "$SA" "$SB")" \
+	"$(ups dd max_fails=1 fail_timeout=10s -- "$SD1" "$SD2")" \
+	'[route /echo/h]' 'upstream = h' \
+	'[route /echo/dd]' 'upstream = dd' \
+	|| finish
+U=http://127.0.0.1:$HG_PORT
+
+# seq_get PATH N TAG: N sequential GETs; sets CODES (the distinct statuses
+# with their counts, e.g. "10x200") and SLOW (the slowest, ms).
+seq_get() {
+	local i codes=() w
+	SLOW=0
+	for i in $(seq "$2"); do
+		w=$(curl -s -m 5 -o /dev/null -w '%{http_code} %{time_total}' "$U$1?$3$i")
+		codes+=("${w% *}")
+		w=$(ms_of "${w#* }")
+		[ "$w" -gt "$SLOW" ] && SLOW=$w
+	done
+	CODES=$(printf '%s\n' "${codes[@]}" | sort | uniq -c | awk '{ printf "%s%sx%s", s, $1, $2; s = " " }')
+}
+
+note "both servers healthy"
+seq_get /echo/h 4 warm
+expect_eq "warm-up: all 200" "$CODES" 4x200
+expect_eq "warm-up: A served half" "$(oreqs A /echo/h)" 2
+expect_eq "warm-up: B served half" "$(oreqs B /echo/h)" 2
+log_take "warm-up" 4
+
+note "A stops: ejected after max_fails = 2, no client error"
+stop_pid "$A_PID"
+sleep 0.3	# its pooled connections close and the daemon notices
+b0=$(oreqs B /echo/h)
+seq_get /echo/h 10 dead
+t_down=$(now_ms)
+expect_eq "A stopped: all 10 requests still 200" "$CODES" 10x200
+expect_range "A stopped: slowest request (ms)" "$SLOW" 0 300
+expect_eq "A stopped: B served all 10" "$(( $(oreqs B /echo/h) - b0 ))" 10
+errlog_expect "A stopped: each failure on A is logged" 2 \
+	"req [0-9]+: try 1 on $SA failed: error:connect"
+errlog_expect "A stopped: A marked down once, after 2 failures" 1 \
+	"upstream h: server $SA marked down for $FAIL_MS ms after 2 failures"
+log_take "A stopped" 10
+expect_eq "A stopped: every line ok" \
+	"$(printf '%s\n' "$LOG_NEW" | grep -c ' status=200 outcome=ok upstream=127.0.0.1:'"$B_PORT"' ')" 10
+expect_eq "A stopped: two requests needed a retry (tries=2)" \
+	"$(printf '%s\n' "$LOG_NEW" | grep -c ' tries=2 ')" 2
+
+note "A restarts on the same port: still down until fail_timeout"
+mv "$T/A.events" "$T/A.events.old"
+up_origin A --listen "$SA" || finish
+b0=$(oreqs B /echo/h)
+seq_get /echo/h 6 early
+expect_eq "while down: all 200" "$CODES" 6x200
+expect_eq "while down: A got nothing though it is healthy" "$(oreqs A /echo/h)" 0
+expect_eq "while down: B served all" "$(( $(oreqs B /echo/h) - b0 ))" 6
+errlog_expect "while down: A not tried" 2 "try 1 on $SA failed"
+log_take "while down" 6
+
+left=$(( t_down + FAIL_MS + 100 - $(now_ms) ))
+[ $left -gt 0 ] && sleep "$(awk -v m=$left 'BEGIN { printf "%.3f", m / 1000 }')"
+note "after fail_timeout: a trial request goes to A and it is back up"
+seq_get /echo/h 10 back
+expect_eq "back: all 200" "$CODES" 10x200
+errlog_expect "back: A is back up" 1 "upstream h: server $SA is back up"
+expect_range "back: A serves its share again" "$(oreqs A /echo/h)" 4 6
+errlog_expect "back: no failure since" 2 "try 1 on $SA failed"
+log_take "back" 10
+
+note "every server of a group down"
+hg_curl "$U/echo/dd?1"
+expect_eq "both refuse: 502" "$CODE" 502
+expect_range "both refuse: answered at once (ms)" "$MS" 0 300
+log_take "both refuse" 1
+expect_log "both refuse" status=502 outcome=error:connect tries=2
+errlog_expect "both refuse: each marked down" 2 \
+	"upstream dd: server ($SD1|$SD2) marked down for 10000 ms after 1 failure "
+hg_curl "$U/echo/dd?2"
+expect_eq "all down: 503" "$CODE" 503
+expect_range "all down: answered at once (ms)" "$MS" 0 300
+log_take "all down" 1
+expect_log "all down" status=503 outcome=error:no_upstream
+id=$(rid "$LOG1")
+errlog_expect "all down: the error log says why" 1 \
+	"req $id: upstream dd: every server is marked down"
+hg_curl "$U/echo/h?3"
+expect_eq "the other group still serves" "$CODE" 200
+log_take "other group" 1
+
+hg_alive "end" && fd_settle "end"
+finish
