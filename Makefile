@@ -112,6 +112,7 @@ install: all
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    systemd/hourglass.service > $(DESTDIR)$(UNITDIR)/hourglass.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/hourglass.service
+	$(INSTALL) -m 644 systemd/hourglass.socket $(DESTDIR)$(UNITDIR)/hourglass.socket
 
 clean:
 	rm -f lib/*.o lib/*.d lib/llhttp/*.o lib/llhttp/*.d lib/libhourglass.a \

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The client's deadline header (X-Request-Timeout by default) shortens its
+# own request scope: digits plus an optional ms or s (no unit: ms), clamped
+# to the route's request; a malformed or zero value is 400
+# reject:bad_request.  The access log's deadline_ms is the scope in force.
+# The forwarded request carries the ms left on the deadline in force (at
+# most what was left, at least that minus 5 ms), whether or not the client
+# sent one; propagate_deadline = no and an empty deadline_header turn that
+# off, and deadline_header may name another header.  About 9 s.
+source "$(dirname "$0")/../upstream_lib.sh"
+
+up_origin G || finish			# healthy: /echo shows what it received
+up_origin H --fail hang || finish	# never answers
+SG=127.0.0.1:$G_PORT SH=127.0.0.1:$H_PORT
+
+ug_up "$T/hg.ini" \
+	'[timeouts]' 'request = 5s' 'upstream_header = 30s' 'retries = 0' '' \
+	"$(ups g max_fails=0 -- "$SG")" "$(ups h max_fails=0 -- "$SH")" \
+	'[route /]' 'upstream = h' '' \
+	'[route /short]' 'upstream = h' 'request = 500ms' '' \
+	'[route /custom]' 'upstream = h' 'deadline_header = X-Budget' '' \
+	'[route /echo]' 'upstream = g' '' \
+	'[route /echo/short]' 'upstream = g' 'request = 500ms' '' \
+	'[route /echo/custom]' 'upstream = g' 'deadline_header = X-Budget' '' \
+	'[route /echo/noprop]' 'upstream = g' 'propagate_deadline = no' '' \
+	'[route /echo/off]' 'upstream = g' 'deadline_header =' '' \
+	|| finish
+U=http://127.0.0.1:$HG_PORT
+
+# timed DESC PATH WANT_MS DEADLINE_MS OUTCOME [CURL ARGS...]: a request
+# that ends with 504 OUTCOME after WANT_MS (+-150), logged with deadline_ms.
+timed() {
+	local d=$1 path=$2 want=$3 dl=$4 outcome=$5
+	shift 5
+	note "$d"
+	hg_curl "$@" "$U$path"
+	expect_eq "$d: status" "$CODE" 504
+	expect_near "$d: time (ms)" "$MS" "$want"
+	log_take "$d" 1
+	expect_log "$d" status=504 outcome="$outcome" deadline_ms="$dl"
+	expect_near "$d: logged total (ms)" "$(logged_ms "$LOG1")" "$want"
+}
+
+timed "X-Request-Timeout: 300 shortens request = 5s" /hang 300 300 timeout:request \
+	-H 'X-Request-Timeout: 300'
+timed "X-Request-Timeout: 300ms" /hang 300 300 timeout:request \
+	-H 'X-Request-Timeout: 300ms'
+timed "X-Request-Timeout: 1s" /hang 1000 1000 timeout:request \
+	-H 'X-Request-Timeout: 1s'
+timed "X-Request-Timeout: 100s is clamped to the route's 500ms" /short 500 500 \
+	timeout:request -H 'X-Request-Timeout: 100s'
+timed "a longer X-Request-Timeout than request = 5s is clamped" /short 500 500 \
+	timeout:request -H 'X-Request-Timeout: 600'
+timed "deadline_header = X-Budget on the route" /custom 300 300 timeout:request \
+	-H 'X-Budget: 300'
+fd_settle "timed"
+
+note "malformed or zero values: 400 at once"
+for v in abc 10x -5 0 0ms 0s '' 1.5s '300 ms' 300S 5m 1h ' ' ms s; do
+	d="X-Request-Timeout: '$v'"
+	hg_curl -H "X-Request-Timeout: $v" "$U/echo/malformed"
+	[ -z "$v" ] && hg_curl -H 'X-Request-Timeout;' "$U/echo/malformed"
+	expect_eq "$d: status" "$CODE" 400
+	expect_range "$d: answered at once (ms)" "$MS" 0 300
+	log_take "$d" 1
+	expect_log "$d" status=400 outcome=reject:bad_request
+done
+expect_eq "malformed: the origin saw none of them" "$(oreqs G /echo/malformed)" 0
+note "the header is the route's deadline_header only"
+hg_curl -H 'X-Request-Timeout: abc' "$U/echo/custom"
+expect_eq "X-Request-Timeout is not read where deadline_header = X-Budget" "$CODE" 200
+log_take "other header" 1
+hg_curl -H 'X-Request-Timeout: abc' "$U/echo/off"
+expect_eq "no header is read where deadline_header is empty" "$CODE" 200
+log_take "empty deadline_header" 1
+fd_settle "malformed"
+
+# echoed HEADER: the values of HEADER in the head the origin echoed ($T/body).
+echoed() { tr -d '\r' < "$T/body" | sed -n "s/^$1: //Ip"; }
+
+note "propagation: what the origin sees"
+hg_curl -H 'X-Request-Timeout: 2000' "$U/echo/p1"
+expect_eq "2000 sent: 200" "$CODE" 200
+v=$(echoed X-Request-Timeout)
+expect_eq "2000 sent: the origin sees one X-Request-Timeout" "$(printf '%s\n' "$v" | grep -c .)" 1
+expect_range "2000 sent: the origin sees what was left" "${v:-0}" 1995 2000
+log_take "2000 sent" 1
+expect_log "2000 sent" deadline_ms=2000
+
+hg_curl "$U/echo/p2"
+v=$(echoed X-Request-Timeout)
+expect_eq "none sent: the origin sees one X-Request-Timeout" "$(printf '%s\n' "$v" | grep -c .)" 1
+expect_range "none sent: the origin sees the route's request, 5s" "${v:-0}" 4995 5000
+log_take "none sent" 1
+expect_log "none sent" deadline_ms=5000
+
+hg_curl -H 'X-Request-Timeout: 2s' "$U/echo/p3"
+expect_range "2s sent: the origin sees bare ms" "$(echoed X-Request-Timeout)" 1995 2000
+log_take "2s sent" 1
+
+hg_curl -H 'X-Request-Timeout: 100s' "$U/echo/short/p4"
+expect_range "100s sent to a 500ms route: the origin sees the clamp" \
+	"$(echoed X-Request-Timeout)" 495 500
+log_take "clamped" 1
+
+hg_curl -H 'X-Budget: 700' "$U/echo/custom/p5"
+expect_range "X-Budget route: the origin sees X-Budget" "$(echoed X-Budget)" 695 700
+expect_eq "X-Budget route: and no X-Request-Timeout" "$(echoed X-Request-Timeout)" ""
+log_take "X-Budget" 1
+
+hg_curl "$U/echo/noprop/p6"
+expect_eq "propagate_deadline = no: nothing added" "$(echoed X-Request-Timeout)" ""
+log_take "no propagation" 1
+hg_curl "$U/echo/off/p7"
+expect_eq "empty deadline_header: nothing added" "$(echoed X-Request-Timeout)" ""
+log_take "empty deadline_header" 1
+
+# An origin that answers after 1 s gets the deadline as it was when the
+# request left: a second request sent later on the same pooled connection
+# sees its own, fresh value.
+hg_curl -H 'X-Request-Timeout: 3000' "$U/echo/p8" -o "$T/body" "$U/echo/p9"
+expect_range "keep-alive: second request's own value" "$(echoed X-Request-Timeout | tail -n 1)" 4995 5000
+log_take "keep-alive pair" 2
+
+hg_alive "end" && fd_settle "end"
+finish
