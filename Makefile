@@ -121,4 +121,8 @@ clean:
 	      $(FLAGS_STAMP)
 	rm -rf tests/out
 
+# Fuzz targets (make fuzz) and test tools have their own fragments.
+-include tests/fuzz/fuzz.mk
+-include tests/tools/tools.mk
+
 -include $(wildcard lib/*.d daemon/*.d tests/origin/*.d tests/unit/*.d bench/*.d)

@@ -49,17 +49,22 @@ timed "X-Request-Timeout: 1s" /hang 1000 1000 timeout:request \
 	-H 'X-Request-Timeout: 1s'
 timed "X-Request-Timeout: 100s is clamped to the route's 500ms" /short 500 500 \
 	timeout:request -H 'X-Request-Timeout: 100s'
-timed "a longer X-Request-Timeout than request = 5s is clamped" /short 500 500 \
+timed "X-Request-Timeout: 600 on a 500ms route is clamped" /short 500 500 \
 	timeout:request -H 'X-Request-Timeout: 600'
 timed "deadline_header = X-Budget on the route" /custom 300 300 timeout:request \
 	-H 'X-Budget: 300'
 fd_settle "timed"
 
 note "malformed or zero values: 400 at once"
-for v in abc 10x -5 0 0ms 0s '' 1.5s '300 ms' 300S 5m 1h ' ' ms s; do
-	d="X-Request-Timeout: '$v'"
-	hg_curl -H "X-Request-Timeout: $v" "$U/echo/malformed"
-	[ -z "$v" ] && hg_curl -H 'X-Request-Timeout;' "$U/echo/malformed"
+# curl sends "Name;" as the header with an empty value.
+for h in 'X-Request-Timeout: abc' 'X-Request-Timeout: 10x' \
+    'X-Request-Timeout: -5' 'X-Request-Timeout: 0' 'X-Request-Timeout: 0ms' \
+    'X-Request-Timeout: 0s' 'X-Request-Timeout;' 'X-Request-Timeout: 1.5s' \
+    'X-Request-Timeout: 300 ms' 'X-Request-Timeout: 300S' \
+    'X-Request-Timeout: 5m' 'X-Request-Timeout: ms' 'X-Request-Timeout: s' \
+    'X-Request-Timeout: +300' 'x-request-timeout: abc'; do
+	d="'$h'"
+	hg_curl -H "$h" "$U/echo/malformed"
 	expect_eq "$d: status" "$CODE" 400
 	expect_range "$d: answered at once (ms)" "$MS" 0 300
 	log_take "$d" 1
@@ -114,13 +119,6 @@ log_take "no propagation" 1
 hg_curl "$U/echo/off/p7"
 expect_eq "empty deadline_header: nothing added" "$(echoed X-Request-Timeout)" ""
 log_take "empty deadline_header" 1
-
-# An origin that answers after 1 s gets the deadline as it was when the
-# request left: a second request sent later on the same pooled connection
-# sees its own, fresh value.
-hg_curl -H 'X-Request-Timeout: 3000' "$U/echo/p8" -o "$T/body" "$U/echo/p9"
-expect_range "keep-alive: second request's own value" "$(echoed X-Request-Timeout | tail -n 1)" 4995 5000
-log_take "keep-alive pair" 2
 
 hg_alive "end" && fd_settle "end"
 finish
