@@ -80,6 +80,10 @@ $(ORIGIN): $(ORIGIN_OBJ) lib/libhourglass.a
 tests/unit/test_%: tests/unit/test_%.o lib/libhourglass.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBS_ALL) $(CHECK_LIBS)
 
+# The metrics test also drives the daemon's /metrics listener.
+tests/unit/test_metrics: tests/unit/test_metrics.o daemon/metricsd.o lib/libhourglass.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $< daemon/metricsd.o $(LIBS_ALL) $(CHECK_LIBS)
+
 bench/%: bench/%.o lib/libhourglass.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBS_ALL)
 

@@ -7,8 +7,10 @@
  * upstream and copies bytes both ways.  It does no HTTP work at all: no
  * parsing, no pooling, no timeouts, no logging.  When either side closes or
  * fails, both are closed.  One thread, level-triggered epoll, non-blocking
- * sockets, one read(2) per readiness event and one write(2) per read: a
- * write that comes up short pauses the reading side and waits for EPOLLOUT.
+ * sockets, one read(2) per readiness event into one shared buffer and one
+ * write(2) of what was read.  Only a write that comes up short keeps bytes
+ * (in a malloc'd remainder): it pauses the reading side and waits for
+ * EPOLLOUT.  An idle pair holds no buffer at all.
  *
  * A proxy that parses HTTP has to do at least this much work per request,
  * so no L7 proxy can spend less CPU per request on the same machine; the
@@ -32,7 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BUFSZ	32768		/* per direction */
+#define BUFSZ	65536		/* the one read buffer */
 #define NEVENTS	256
 
 struct pair;
@@ -44,21 +46,22 @@ struct side {			/* one socket of a pair */
 	struct pair	*p;
 };
 
-struct dir {			/* bytes read from one side, not yet written to the other */
+struct rest {			/* bytes read from one side, not yet written to the other */
 	size_t		 off, len;
-	char		 buf[BUFSZ];
+	char		 data[];
 };
 
 struct pair {
 	struct side	 s[2];
+	struct rest	*r[2];		/* r[i]: read from s[i], for s[1 - i]; NULL if none */
 	struct pair	*next_dead;
 	int		 dead;
-	struct dir	 d[2];		/* d[i]: read from s[i], for s[1 - i] */
 };
 
 static int			 ep;
 static struct sockaddr_in	 upstream;
 static struct pair		*dead_list;
+static char			 buf[BUFSZ];
 static volatile sig_atomic_t	 stop;
 
 static void
@@ -96,8 +99,8 @@ parse_addr(const char *s, struct sockaddr_in *sin)
 	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
-/* Register the events a side needs now: read while its outgoing buffer is
- * empty, write while bytes for it are waiting. */
+/* Register the events a side needs now: read while nothing it sent is
+ * waiting, write while bytes for it are waiting. */
 static void
 side_update(struct side *s)
 {
@@ -105,8 +108,8 @@ side_update(struct side *s)
 	struct epoll_event	 e;
 	uint32_t		 want;
 
-	want = (p->d[s->idx].len == 0 ? EPOLLIN : 0) |
-	    (p->d[1 - s->idx].len != 0 ? EPOLLOUT : 0);
+	want = (p->r[s->idx] == NULL ? EPOLLIN : 0) |
+	    (p->r[1 - s->idx] != NULL ? EPOLLOUT : 0);
 	if (want == s->ev)
 		return;
 	e.events = want;
@@ -125,25 +128,53 @@ pair_close(struct pair *p)
 	p->dead = 1;
 	close(p->s[0].fd);
 	close(p->s[1].fd);
+	free(p->r[0]);
+	free(p->r[1]);
 	p->next_dead = dead_list;
 	dead_list = p;
 }
 
-/* One write of the pending bytes of d to fd; 0, or -1 when the peer failed. */
+/* Write len bytes of data to fd once; keep what did not go in *rp.
+ * 0, or -1 when the peer failed or memory ran out. */
 static int
-dir_flush(struct dir *d, int fd)
+send_or_keep(int fd, const char *data, size_t len, struct rest **rp)
 {
-	ssize_t	 n;
+	struct rest	*r;
+	ssize_t		 n;
 
-	if (d->len == 0)
+	n = write(fd, data, len);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+		n = 0;
+	}
+	if ((size_t)n == len)
 		return 0;
-	n = write(fd, d->buf + d->off, d->len);
+	if ((r = malloc(sizeof *r + len - (size_t)n)) == NULL)
+		return -1;
+	r->off = 0;
+	r->len = len - (size_t)n;
+	memcpy(r->data, data + n, r->len);
+	*rp = r;
+	return 0;
+}
+
+/* The peer of s may take more: write what s has been waiting to send it. */
+static int
+flush_rest(struct rest **rp, int fd)
+{
+	struct rest	*r = *rp;
+	ssize_t		 n;
+
+	n = write(fd, r->data + r->off, r->len);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -1;
-	d->off += (size_t)n;
-	d->len -= (size_t)n;
-	if (d->len == 0)
-		d->off = 0;
+	r->off += (size_t)n;
+	r->len -= (size_t)n;
+	if (r->len == 0) {
+		free(r);
+		*rp = NULL;
+	}
 	return 0;
 }
 
@@ -152,26 +183,23 @@ side_event(struct side *s, uint32_t events)
 {
 	struct pair	*p = s->p;
 	struct side	*peer = &p->s[1 - s->idx];
-	struct dir	*in = &p->d[s->idx];	/* from s */
+	struct rest	**out = &p->r[1 - s->idx];	/* for s */
 	ssize_t		 n;
 
 	if (p->dead)
 		return;
 	if (events & EPOLLERR)
 		goto fail;
-	if ((events & EPOLLHUP) && in->len != 0)
+	if ((events & EPOLLHUP) && p->r[s->idx] != NULL)
 		goto fail;	/* gone while paused: "close both when either closes" */
-	if ((events & EPOLLOUT) && dir_flush(&p->d[1 - s->idx], s->fd) == -1)
+	if ((events & EPOLLOUT) && *out != NULL && flush_rest(out, s->fd) == -1)
 		goto fail;
-	if ((events & (EPOLLIN | EPOLLHUP)) && in->len == 0) {
-		n = read(s->fd, in->buf, BUFSZ);
+	if ((events & (EPOLLIN | EPOLLHUP)) && p->r[s->idx] == NULL) {
+		n = read(s->fd, buf, BUFSZ);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			goto fail;
-		if (n > 0) {
-			in->len = (size_t)n;
-			if (dir_flush(in, peer->fd) == -1)
-				goto fail;
-		}
+		if (n > 0 && send_or_keep(peer->fd, buf, (size_t)n, &p->r[s->idx]) == -1)
+			goto fail;
 	}
 	side_update(s);
 	side_update(peer);
@@ -218,9 +246,9 @@ accept_all(int lfd)
 			p->s[i].idx = i;
 			p->s[i].ev = EPOLLIN;
 			p->s[i].p = p;
-			p->d[i].off = p->d[i].len = 0;
+			p->r[i] = NULL;
 		}
-		/* Bytes for a still-connecting upstream wait in d[0] (write
+		/* Bytes for a still-connecting upstream wait in r[0] (write
 		 * gives EAGAIN) until EPOLLOUT says the connect is done. */
 		if (add_fd(cfd, EPOLLIN, &p->s[0]) == -1 ||
 		    add_fd(ufd, EPOLLIN, &p->s[1]) == -1) {

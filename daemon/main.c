@@ -20,6 +20,8 @@
 #include "config.h"
 #include "deadline.h"
 #include "log.h"
+#include "metrics.h"
+#include "metricsd.h"
 #include "notify.h"
 #include "proxy.h"
 #include "worker.h"
@@ -43,6 +45,7 @@ struct daemon {
 	struct event		*dm_sig[4];
 	struct event		*dm_status_ev;
 	struct event		*dm_watchdog_ev;
+	struct metricsd		*dm_metricsd;
 	uint64_t		 dm_watchdog_us;
 	unsigned		 dm_generation;
 	uint64_t		 dm_reloads;
@@ -156,6 +159,92 @@ on_watchdog(evutil_socket_t fd, short what, void *arg)
 	sd_notify(0, "WATCHDOG=1");
 }
 
+/* One scrape of /metrics: a snapshot from each worker, then merged. */
+struct scrape {
+	struct daemon		*sc_dm;
+	struct metricsd_reply	*sc_reply;
+	struct metrics_snapshot	*sc_all;
+	unsigned		 sc_pending;
+	bool			 sc_failed;
+};
+
+struct scrape_part {
+	struct scrape		*sp_scrape;
+	struct metrics_snapshot	*sp_snap;
+};
+
+/* On a worker: fill its part of the scrape. */
+static void
+scrape_worker(struct worker *w, void *arg)
+{
+	struct scrape_part *sp = arg;
+
+	if ((sp->sp_snap = metrics_snapshot_new()) != NULL &&
+	    worker_proxy(w) != NULL)
+		proxy_snapshot(worker_proxy(w), sp->sp_snap);
+}
+
+/* On the main thread: merge a worker's part; answer after the last one. */
+static void
+scrape_merge(struct worker *w, void *arg)
+{
+	struct scrape_part *sp = arg;
+	struct scrape *sc = sp->sp_scrape;
+	struct daemon *dm = sc->sc_dm;
+	struct proxy_counts c;
+	char *text;
+	size_t len;
+
+	(void)w;
+	if (sp->sp_snap == NULL ||
+	    metrics_snapshot_merge(sc->sc_all, sp->sp_snap) != 0)
+		sc->sc_failed = true;
+	metrics_snapshot_free(sp->sp_snap);
+	free(sp);
+	if (--sc->sc_pending > 0)
+		return;
+	daemon_counts(dm, &c);
+	metrics_snapshot_info(sc->sc_all, dm->dm_generation, dm->dm_reloads,
+	    dm->dm_reload_failures, dm->dm_nworkers, c.in_flight);
+	if (sc->sc_failed || metrics_render(sc->sc_all, &text, &len) != 0)
+		metricsd_reply_fail(sc->sc_reply, 500);
+	else {
+		metricsd_reply_done(sc->sc_reply, text, len);
+		free(text);
+	}
+	metrics_snapshot_free(sc->sc_all);
+	free(sc);
+}
+
+/* GET /metrics: ask every worker for its part. */
+static void
+on_scrape(void *arg, struct metricsd_reply *reply)
+{
+	struct daemon *dm = arg;
+	struct scrape *sc = NULL;
+	struct scrape_part *sp;
+
+	if (dm->dm_draining || (sc = calloc(1, sizeof *sc)) == NULL ||
+	    (sc->sc_all = metrics_snapshot_new()) == NULL) {
+		free(sc);
+		metricsd_reply_fail(reply, 503);
+		return;
+	}
+	sc->sc_dm = dm;
+	sc->sc_reply = reply;
+	sc->sc_pending = dm->dm_nworkers;
+	for (unsigned i = 0; i < dm->dm_nworkers; i++) {
+		if ((sp = calloc(1, sizeof *sp)) == NULL) {
+			/* Counted as an empty part so the scrape still ends. */
+			sc->sc_failed = true;
+			if ((sp = calloc(1, sizeof *sp)) == NULL)
+				abort();
+		}
+		sp->sp_scrape = sc;
+		worker_call(dm->dm_workers[i], scrape_worker, scrape_merge, sp);
+	}
+}
+
 /* A worker thread has finished; when all have, leave the main loop. */
 static void
 on_worker_exit(struct worker *w, void *arg)
@@ -223,6 +312,10 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	}
 	if (cfg->workers != dm->dm_cfg->workers)
 		log_warn("reload: workers changed; that takes a restart");
+	if ((cfg->metrics_listen == NULL) != (dm->dm_cfg->metrics_listen ==
+	    NULL) || (cfg->metrics_listen != NULL &&
+	    strcmp(cfg->metrics_listen->text, dm->dm_cfg->metrics_listen->text)))
+		log_warn("reload: metrics_listen changed; that takes a restart");
 	cfg->generation = ++dm->dm_generation;
 	dm->dm_reloads++;
 	for (unsigned i = 0; i < dm->dm_nworkers; i++)
@@ -265,6 +358,18 @@ daemon_events(struct daemon *dm)
 	    dm);
 	if (dm->dm_status_ev == NULL || event_add(dm->dm_status_ev, &tv))
 		return -1;
+	if (dm->dm_cfg->metrics_listen != NULL) {
+		char err[256];
+
+		dm->dm_metricsd = metricsd_new(dm->dm_base,
+		    dm->dm_cfg->metrics_listen, on_scrape, dm, err, sizeof err);
+		if (dm->dm_metricsd == NULL) {
+			log_crit("metrics: %s", err);
+			return -1;
+		}
+		log_info("metrics on %s:%d", dm->dm_cfg->metrics_listen->host,
+		    metricsd_port(dm->dm_metricsd));
+	}
 	if (sd_watchdog_enabled(0, &dm->dm_watchdog_us) > 0) {
 		tv.tv_sec = (time_t)(dm->dm_watchdog_us / 2 / 1000000);
 		tv.tv_usec = (suseconds_t)(dm->dm_watchdog_us / 2 % 1000000);
@@ -323,6 +428,7 @@ daemon_workers(struct daemon *dm)
 static void
 daemon_free(struct daemon *dm)
 {
+	metricsd_free(dm->dm_metricsd);
 	for (unsigned i = 0; i < dm->dm_nworkers; i++)
 		worker_free(dm->dm_workers[i]);
 	for (int i = 0; i < 4; i++)

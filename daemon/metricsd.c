@@ -31,7 +31,7 @@
 #define METRICSD_URI_MAX	1024
 #define METRICSD_CONNS_MAX	64	/* more are closed at once */
 #define METRICSD_READ_MS	5000	/* to send the request head */
-#define METRICSD_WAIT_MS	10000	/* for the daemon to collect: 503 */
+#define METRICSD_WAIT_MS	10000	/* for the collection, else 503 */
 #define METRICSD_WRITE_MS	10000	/* to take the response */
 #define METRICSD_LINGER_MS	1000	/* to close after our FIN */
 #define METRICSD_PAUSE_MS	1000	/* accept paused when out of fds */
@@ -67,11 +67,11 @@ struct metricsd_conn {
 	struct http_parser mc_parser;
 	struct http_msg	 mc_msg;
 	size_t		 mc_inlen;	/* bytes in mc_in */
-	size_t		 mc_parsed;	/* of them, fed to the parser */
-	char		*mc_out;	/* the response: mc_small or malloc'd */
+	size_t		 mc_parsed;	/* of them, parsed */
+	char		*mc_out;	/* mc_small or malloc'd */
 	size_t		 mc_outlen;
 	size_t		 mc_outoff;
-	char		 mc_small[256];	/* error responses, no allocation */
+	char		 mc_small[256];	/* error responses */
 	char		 mc_in[METRICSD_HEAD_MAX];
 };
 
@@ -131,8 +131,8 @@ metricsd_new(struct event_base *base, const struct config_addr *addr,
 	int fd, one = 1;
 
 	if (metricsd_sockaddr(addr, &ss, &len) != 0) {
-		snprintf(err, errlen, "metrics_listen %s: not a numeric address",
-		    addr->text);
+		snprintf(err, errlen,
+		    "metrics_listen %s: not a numeric address", addr->text);
 		return NULL;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -185,6 +185,13 @@ int
 metricsd_port(const struct metricsd *d)
 {
 	return d->md_port;
+}
+
+/* How many client connections are open (for tests). */
+unsigned
+metricsd_nconns(const struct metricsd *d)
+{
+	return d->md_nconns;
 }
 
 /* Arm the connection's timer for ms milliseconds from now. */
@@ -561,7 +568,8 @@ metricsd_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
-				log_warn("metrics: accept: %s", strerror(errno));
+				log_warn("metrics: accept: %s",
+				    strerror(errno));
 				event_del(&d->md_ev);
 				evtimer_add(&d->md_pause, &tv);
 			}

@@ -16,6 +16,9 @@
  * goes away, the collection takes longer than 10 s (the client then gets
  * a 503), or metricsd_free() runs, the reply is orphaned, and the done or
  * fail call just frees it.  collect() must not call metricsd_free().
+ * As in the proxy, a client that closes its side (FIN) before the answer
+ * is ready has gone away; one that does so while the answer is being
+ * written still gets all of it.
  */
 #ifndef HG_METRICSD_H
 #define HG_METRICSD_H
@@ -37,8 +40,9 @@ typedef void (*metricsd_collect_fn)(void *arg, struct metricsd_reply *reply);
  * address; port 0 picks a free port) on base.  Returns NULL and writes
  * the reason into err on failure.
  */
-struct metricsd	*metricsd_new(struct event_base *, const struct config_addr *,
-		    metricsd_collect_fn, void *arg, char *err, size_t errlen);
+struct metricsd	*metricsd_new(struct event_base *,
+		    const struct config_addr *, metricsd_collect_fn, void *arg,
+		    char *err, size_t errlen);
 
 /* Close the listener and every connection; outstanding replies are
  * orphaned (NULL is a no-op). */
@@ -46,11 +50,12 @@ void		 metricsd_free(struct metricsd *);
 
 /* The port the listener is bound to. */
 int		 metricsd_port(const struct metricsd *);
+unsigned	 metricsd_nconns(const struct metricsd *);
 
 /* Answer with 200 and the metrics text, which is copied (the caller keeps
  * ownership of text), and free the reply. */
-void		 metricsd_reply_done(struct metricsd_reply *, const char *text,
-		    size_t len);
+void		 metricsd_reply_done(struct metricsd_reply *,
+		    const char *text, size_t len);
 
 /* Answer with an error status (e.g. 503) and free the reply. */
 void		 metricsd_reply_fail(struct metricsd_reply *, int status);

@@ -81,6 +81,7 @@ client_overload(struct proxy *px, int fd, const struct sockaddr *sa)
 	e.bytes_out = n > 0 ? (uint64_t)n : 0;
 	e.head_us = e.connect_us = e.upstream_header_us = e.total_us = -1;
 	accesslog_write(px->px_alog, &e);
+	metrics_request(px->px_metrics, NULL, e.outcome, 0);
 	PROXY_COUNT(px, requests, 1);
 }
 
@@ -120,6 +121,7 @@ client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 	__atomic_add_fetch(&proxy_clients_all, 1, __ATOMIC_RELAXED);
 	PROXY_COUNT(px, clients, 1);
 	PROXY_COUNT(px, connections, 1);
+	metrics_connection_accepted(px->px_metrics);
 }
 
 /* Free the memory of a closed client. */
@@ -444,8 +446,11 @@ client_task_cb(struct deadline_task *t, enum scope cause, void *arg)
 	cl->cl_in_cb = true;
 	if (cl->cl_req != NULL)
 		request_cancelled(cl->cl_req, cause);
-	else
+	else {
+		if (cause == SCOPE_KEEPALIVE)
+			metrics_keepalive_closed(cl->cl_proxy->px_metrics);
 		client_close(cl, scope_name(cause));
+	}
 	cl->cl_in_cb = false;
 	if (cl->cl_state == CLIENT_CLOSED)
 		client_free(cl);

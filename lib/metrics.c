@@ -92,7 +92,7 @@ struct metrics_table {
 	size_t		 mt_n;
 	size_t		 mt_cap;
 	uint32_t	*mt_slots;	/* entry index + 1; 0 is empty */
-	size_t		 mt_nslots;	/* a power of two, over 2 * mt_n */
+	size_t		 mt_nslots;	/* a power of two, > 2 * mt_n */
 };
 
 /* A route's requests by outcome. */
@@ -378,6 +378,8 @@ metrics_request(struct metrics *m, const char *route, const char *outcome,
 
 	if (route == NULL)
 		route = METRICS_ROUTE_NONE;
+	if (outcome == NULL)
+		outcome = metrics_outcome_names[MO_OTHER];
 	c = &m->m_rcache[metrics_ptr_slot(route)];
 	if (c->rc_ptr != route || c->rc_row >= m->m_rows.mt_n ||
 	    strcmp(metrics_table_key(&m->m_rows, c->rc_row)->mk_str,

@@ -19,7 +19,7 @@
  * keyed by the string's contents, so a reloaded config whose strings live
  * elsewhere counts into the same rows.  The outcome is one of the closed
  * set of the design ("ok", "timeout:<scope>", "error:connect", ...); a
- * string outside it is counted as "other".  A worker keeps at most
+ * string outside it (or NULL) is counted as "other".  A worker keeps at most
  * METRICS_ROUTES_MAX routes (counters never disappear, and reloads may add
  * routes): requests of further routes are counted under route "other".
  * Route prefixes start with "/", so "-" and "other" never clash with one.

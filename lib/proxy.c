@@ -67,7 +67,13 @@ proxy_new(struct event_base *base, struct config *cfg,
 	for (size_t i = 0; i < sizeof px->px_reserve / sizeof(int); i++)
 		px->px_reserve[i] = -1;
 	evtimer_assign(&px->px_accept_pause, base, proxy_accept_resume, px);
+	if ((px->px_metrics = metrics_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		free(px);
+		return NULL;
+	}
 	if ((px->px_ups = upstream_set_new(base, cfg, err, errlen)) == NULL) {
+		metrics_free(px->px_metrics);
 		free(px);
 		return NULL;
 	}
@@ -241,8 +247,45 @@ proxy_free(struct proxy *px)
 		if (px->px_reserve[i] >= 0)
 			close(px->px_reserve[i]);
 	config_unref(px->px_cfg);
+	metrics_free(px->px_metrics);
 	buf_cache_drain();
 	free(px);
+}
+
+/* Add what this worker knows to a metrics snapshot, on its thread. */
+void
+proxy_snapshot(struct proxy *px, struct metrics_snapshot *snap)
+{
+	static const char *const states[] = {
+		[CLIENT_IDLE] = "idle",
+		[CLIENT_HEAD] = "reading",
+		[CLIENT_BUSY] = "active",
+		[CLIENT_LINGER] = "closing",
+	};
+	uint64_t count[CLIENT_CLOSED] = { 0 };
+	struct upstream_set *ups = px->px_ups;
+	const struct client *cl;
+	int64_t now = deadline_now_refresh();
+
+	metrics_snapshot_add(snap, px->px_metrics);
+	TAILQ_FOREACH(cl, &px->px_clients, cl_entry)
+		if (cl->cl_state < CLIENT_CLOSED)
+			count[cl->cl_state]++;
+	for (int i = 0; i < CLIENT_CLOSED; i++)
+		metrics_snapshot_connections(snap, states[i], count[i]);
+	for (size_t g = 0; g < ups->ups_ngroups; g++) {
+		const struct config_upstream *cu = &ups->ups_cfg->upstreams[g];
+
+		for (size_t i = 0; i < cu->nservers; i++) {
+			const struct upstream_server *us = &ups->ups_groups[g][i];
+
+			metrics_snapshot_server(snap, cu->name, us->us_name,
+			    us->us_down_until == 0 || now >= us->us_down_until,
+			    us->us_tries, us->us_failures, us->us_active,
+			    us->us_nidle);
+		}
+	}
+	metrics_snapshot_deadline(snap, deadline_stats_local());
 }
 
 /* A copy of the proxy's counters, read from any thread. */

@@ -75,6 +75,12 @@ void		 proxy_set_accesslog(struct proxy *, struct accesslog *);
 /* Close every connection and listener and free the proxy. */
 void		 proxy_free(struct proxy *);
 
+struct metrics_snapshot;
+
+/* Add this proxy's metrics, connections by state, servers and timer
+ * statistics to snap.  Runs on the proxy's thread. */
+void		 proxy_snapshot(struct proxy *, struct metrics_snapshot *);
+
 /* Read the counters; safe from any thread. */
 void		 proxy_counts(const struct proxy *, struct proxy_counts *);
 

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "deadline.h"
 #include "http.h"
+#include "metrics.h"
 #include "proxy.h"
 
 struct client;
@@ -67,6 +68,7 @@ struct upstream_server {
 	int64_t		 us_down_until;		/* 0: up */
 	bool		 us_trial;		/* down, one trial request out */
 	uint64_t	 us_tries;		/* attempts sent to it */
+	uint64_t	 us_failures;		/* attempts that failed */
 	struct event	 us_resolve_ev;		/* next resolution */
 	struct evdns_getaddrinfo_request *us_dnsreq;
 };
@@ -198,6 +200,7 @@ struct proxy {
 	struct config	*px_cfg;
 	struct upstream_set *px_ups;
 	struct accesslog *px_alog;
+	struct metrics	*px_metrics;
 	TAILQ_HEAD(, listener) px_listeners;
 	TAILQ_HEAD(, client) px_clients;
 	struct proxy_counts px_counts;

@@ -63,12 +63,12 @@ request_set_state(struct request *rq, enum req_state to)
 	};
 
 	if (!(legal[rq->rq_state] & (1 << to))) {
-		log_crit("req %llu: illegal transition %s -> %s",
+		log_crit("req %016llx: illegal transition %s -> %s",
 		    (unsigned long long)rq->rq_id, req_state_names[rq->rq_state],
 		    req_state_names[to]);
 		abort();
 	}
-	log_debug("req %llu: %s -> %s", (unsigned long long)rq->rq_id,
+	log_debug("req %016llx: %s -> %s", (unsigned long long)rq->rq_id,
 	    req_state_names[rq->rq_state], req_state_names[to]);
 	rq->rq_state = to;
 }
@@ -179,6 +179,7 @@ request_log(struct request *rq, const char *outcome)
 	    rq->rq_t_uphead - rq->rq_t_sent : -1;
 	e.total_us = deadline_now_refresh() - rq->rq_t0;
 	accesslog_write(cl->cl_proxy->px_alog, &e);
+	metrics_request(cl->cl_proxy->px_metrics, e.route, outcome, e.total_us);
 	PROXY_COUNT(cl->cl_proxy, requests, 1);
 	if (strncmp(outcome, "timeout:", 8) == 0)
 		PROXY_COUNT(cl->cl_proxy, timeouts, 1);
@@ -249,7 +250,7 @@ request_finish(struct request *rq, const char *outcome, int status)
 
 	request_log(rq, outcome);
 	if (!ok)
-		log_info("req %llu: %s %s (client %s, upstream %s)",
+		log_info("req %016llx: %s %s (client %s, upstream %s)",
 		    (unsigned long long)rq->rq_id, outcome,
 		    rq->rq_head_sent ? "after the response head: aborted" :
 		    "before the response head", cl->cl_addr,
@@ -341,7 +342,7 @@ request_feed_head(struct request *rq)
 		request_reject(rq, 431, "reject:header_too_large");
 		return -1;
 	default:
-		log_info("req %llu: bad request from %s: %s",
+		log_info("req %016llx: bad request from %s: %s",
 		    (unsigned long long)rq->rq_id, cl->cl_addr,
 		    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason : "?");
 		request_reject(rq, 400, "reject:bad_request");
@@ -429,7 +430,7 @@ request_start(struct request *rq)
 		deadline_open(t, SCOPE_CLIENT_IDLE, to->ms[SCOPE_CLIENT_IDLE]);
 
 	if (rq->rq_route == NULL) {
-		log_info("req %llu: no route for %.*s (client %s)",
+		log_info("req %016llx: no route for %.*s (client %s)",
 		    (unsigned long long)rq->rq_id, (int)m->path.len,
 		    head + m->path.off, cl->cl_addr);
 		request_finish(rq, "error:no_upstream", 503);
@@ -443,7 +444,7 @@ request_start(struct request *rq)
 	}
 	rq->rq_server = upstream_pick(rq->rq_ups, rq->rq_route, 0, &why);
 	if (rq->rq_server == NULL) {
-		log_err("req %llu: upstream %s: %s (client %s)",
+		log_err("req %016llx: upstream %s: %s (client %s)",
 		    (unsigned long long)rq->rq_id, rq->rq_route->upstream->name,
 		    why, cl->cl_addr);
 		request_finish(rq, "error:no_upstream", 503);
@@ -504,7 +505,7 @@ request_build_head(struct request *rq)
 			break;
 		cap *= 2;
 	}
-	log_err("req %llu: cannot build the forwarded head",
+	log_err("req %016llx: cannot build the forwarded head",
 	    (unsigned long long)rq->rq_id);
 	request_finish(rq, "reject:header_too_large", 431);
 	return -1;
@@ -532,11 +533,14 @@ request_connect(struct request *rq)
 		rq->rq_pooled = true;
 		rq->rq_up = up;
 		upstream_attach(up, rq);
-		request_set_state(rq, REQ_CONNECT);
+		if (rq->rq_state != REQ_CONNECT)
+			request_set_state(rq, REQ_CONNECT);
 		request_upstream_event(rq, UPEV_CONNECTED, 0);
 		return;
 	}
 	rq->rq_pooled = false;
+	if (rq->rq_state != REQ_CONNECT)
+		request_set_state(rq, REQ_CONNECT);
 	deadline_open(t, SCOPE_CONNECT, to->ms[SCOPE_CONNECT]);
 	if ((up = upstream_connect(cl->cl_proxy, rq->rq_server, &err)) == NULL) {
 		request_attempt_failed(rq, "error:connect", ATTEMPT_CONNECT,
@@ -545,7 +549,6 @@ request_connect(struct request *rq)
 	}
 	rq->rq_up = up;
 	upstream_attach(up, rq);
-	request_set_state(rq, REQ_CONNECT);
 }
 
 /*
@@ -559,7 +562,7 @@ request_retry_fresh(struct request *rq)
 	if (!rq->rq_pooled || rq->rq_fresh_retry || rq->rq_got_byte ||
 	    (rq->rq_reqm.flags & HTTP_F_BODY))
 		return 0;
-	log_debug("req %llu: pooled connection to %s was closed, retrying "
+	log_debug("req %016llx: pooled connection to %s was closed, retrying "
 	    "on a fresh one", (unsigned long long)rq->rq_id,
 	    rq->rq_server->us_name);
 	upstream_release(rq->rq_up, false);
@@ -651,7 +654,7 @@ request_attempt_failed(struct request *rq, const char *outcome, int kind,
 
 	upstream_failed(rq->rq_server, outcome);
 	rq->rq_judged = true;
-	log_warn("req %llu: try %u on %s failed: %s%s%s while %s (client %s)",
+	log_warn("req %016llx: try %u on %s failed: %s%s%s while %s (client %s)",
 	    (unsigned long long)rq->rq_id, rq->rq_tries,
 	    rq->rq_server->us_name, outcome, err ? ": " : "",
 	    err ? strerror(err) : "", rq->rq_state == REQ_CONNECT ?
@@ -670,7 +673,7 @@ request_attempt_failed(struct request *rq, const char *outcome, int kind,
 		    (uint64_t)random()) % (uint64_t)cap);
 		left = rq->rq_request_at - deadline_now_refresh();
 		if (left <= backoff) {
-			log_info("req %llu: no retry: %lld us left on the request, "
+			log_info("req %016llx: no retry: %lld us left on the request, "
 			    "backoff %lld us", (unsigned long long)rq->rq_id,
 			    (long long)left, (long long)backoff);
 			retry = false;
@@ -731,7 +734,7 @@ request_upstream_failed(struct request *rq, const char *outcome, int err)
 		upstream_failed(rq->rq_server, outcome);
 		rq->rq_judged = true;
 	}
-	log_warn("req %llu: upstream %s: %s%s%s while %s (client %s)",
+	log_warn("req %016llx: upstream %s: %s%s%s while %s (client %s)",
 	    (unsigned long long)rq->rq_id, rq->rq_server->us_name, outcome,
 	    err ? ": " : "", err ? strerror(err) : "",
 	    rq->rq_head_sent ? "relaying the response body" :
@@ -988,7 +991,7 @@ request_parse_head(struct request *rq)
 			return;
 		}
 		if (v != HTTP_GOT_HEAD) {
-			log_warn("req %llu: upstream %s sent a bad response "
+			log_warn("req %016llx: upstream %s sent a bad response "
 			    "head: %s", (unsigned long long)rq->rq_id,
 			    rq->rq_server->us_name, rq->rq_resp.hp_reason ?
 			    rq->rq_resp.hp_reason : "?");

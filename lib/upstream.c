@@ -245,6 +245,7 @@ upstream_set_adopt(struct upstream_set *ups, struct upstream_set *old)
 			us->us_fail_since = o->us_fail_since;
 			us->us_down_until = o->us_down_until;
 			us->us_tries = o->us_tries;
+			us->us_failures = o->us_failures;
 			while ((up = TAILQ_LAST(&o->us_idle, upconn_list)) != NULL &&
 			    us->us_nidle < cu->keepalive) {
 				TAILQ_REMOVE(&o->us_idle, up, up_entry);
@@ -374,7 +375,9 @@ upstream_failed(struct upstream_server *us, const char *cause)
 	int64_t now = deadline_now_cached();
 	int64_t window = (int64_t)cu->fail_timeout_ms * 1000;
 
-	if (cu->max_fails == 0)
+	us->us_failures++;
+	/* As nginx does: the only server of a group is never marked down. */
+	if (cu->max_fails == 0 || cu->nservers == 1)
 		return;
 	if (us->us_fails == 0 || now - us->us_fail_since > window) {
 		us->us_fails = 0;

@@ -46,8 +46,9 @@ up_dead() {
 # oreqs NAME [PREFIX]: how many requests origin NAME has read, optionally
 # only those whose target starts with PREFIX.
 oreqs() {
+	[ -f "$T/$1.events" ] || { echo 0; return; }
 	awk -v p="${2:-}" '$1 == "request" && index($3, p) == 1 { n++ }
-	    END { print n + 0 }' "$T/$1.events" 2>/dev/null || echo 0
+	    END { print n + 0 }' "$T/$1.events"
 }
 
 # ug_up FILE [LINE...]: write a daemon config (one worker, access log in
@@ -101,9 +102,9 @@ errlog_expect() {
 	fi
 }
 
-# rid LINE: the request id of an access-log line (16 hex digits) as the
-# decimal number the error log uses ("req N: ...").
-rid() { local id; id=$(lf id "$1"); echo $((16#${id:-0})); }
+# rid LINE: the request id of an access-log line, 16 hex digits, as the
+# error log writes it too ("req 00000000000000a3: ...").
+rid() { lf id "$1"; }
 
 # logged_ms LINE: the total_ms of an access-log line, as whole ms.
 logged_ms() { ms_of "$(awk -v s="$(lf total_ms "$1")" 'BEGIN { printf "%f", s / 1000 }')"; }

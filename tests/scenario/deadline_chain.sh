@@ -2,10 +2,18 @@
 # A chain of two hourglass instances shares one deadline through the
 # propagated X-Request-Timeout, as gRPC deadlines do.  The outer one has
 # request = 1s, the inner one request = 10s, in front of an origin that
-# never answers.  The inner one is told what the outer one had left (a
-# little under 1 s), so it times out first, at ~1 s, as timeout:request
-# with deadline_ms <= 1000, and answers 504; the outer one relays that
-# answer (status=504 outcome=ok).  Neither leaks a descriptor.  About 9 s.
+# never answers.  The inner one is told what the outer one had left, in
+# whole ms rounded down, so its request scope (deadline_ms <= 1000) ends
+# at ~1 s, not 10 s, a fraction of a millisecond before the outer one's.
+# Normally the inner one fires first (timeout:request, 504) and the outer
+# one relays that answer (status=504 outcome=ok).  The two deadlines are
+# less than 1 ms apart by design, so on a loaded machine the outer one may
+# fire first (outer timeout:request, inner abort:client when the outer one
+# goes away); each round must be one of these two consistent pairs, and the
+# inner one must fire first in at least one round (on an idle machine it
+# does in all of them; under load about one round in five flips).  Neither
+# leaks a descriptor.
+# About 10 s.
 source "$(dirname "$0")/../upstream_lib.sh"
 
 ROUNDS=5
@@ -37,6 +45,7 @@ take() {
 	fi
 }
 
+first=0
 for r in $(seq $ROUNDS); do
 	d="round $r"
 	hg_curl "$U/hang?$r"
@@ -44,28 +53,37 @@ for r in $(seq $ROUNDS); do
 	expect_near "$d: after ~1 s (ms)" "$MS" 1000
 	take inner 1 "$d: inner"
 	inner=$LOG1
-	expect_eq "$d: inner: outcome" "$(lf outcome "$inner")" timeout:request
-	expect_eq "$d: inner: status" "$(lf status "$inner")" 504
 	expect_range "$d: inner: deadline_ms (propagated, <= 1000)" \
 	    "$(lf deadline_ms "$inner")" 950 1000
 	expect_near "$d: inner: logged total (ms)" "$(logged_ms "$inner")" 1000
 	take outer 1 "$d: outer"
 	outer=$LOG1
 	expect_eq "$d: outer: status" "$(lf status "$outer")" 504
-	expect_eq "$d: outer: relays the inner's answer (outcome)" \
-	    "$(lf outcome "$outer")" ok
 	expect_eq "$d: outer: deadline_ms" "$(lf deadline_ms "$outer")" 1000
+	pair="inner $(lf status "$inner") $(lf outcome "$inner"), outer $(lf outcome "$outer")"
+	case $pair in
+	"inner 504 timeout:request, outer ok")
+		first=$((first + 1)); ok "$d: the inner one fired first, the outer one relayed its 504" ;;
+	"inner 499 abort:client, outer timeout:request")
+		note "$d: the outer one fired first (less than 1 ms apart)" ;;
+	*)	fail "$d: inconsistent outcomes: $pair" ;;
+	esac
 done
+expect_range "rounds in which the inner one fired first" "$first" 1 $ROUNDS
 
 note "the client's own X-Request-Timeout travels down the chain"
 hg_curl -H 'X-Request-Timeout: 400' "$U/hang?short"
 expect_eq "400 from the client: 504" "$CODE" 504
 expect_near "400 from the client: after ~400 ms" "$MS" 400
 take inner 1 "400 from the client: inner"
-expect_eq "400 from the client: inner: outcome" "$(lf outcome "$LOG1")" timeout:request
-expect_range "400 from the client: inner: deadline_ms" "$(lf deadline_ms "$LOG1")" 350 400
+inner=$LOG1
+expect_range "400 from the client: inner: deadline_ms" "$(lf deadline_ms "$inner")" 350 400
+expect_near "400 from the client: inner: logged total (ms)" "$(logged_ms "$inner")" 400
 take outer 1 "400 from the client: outer"
 expect_eq "400 from the client: outer: deadline_ms" "$(lf deadline_ms "$LOG1")" 400
+expect_match "400 from the client: consistent outcomes" \
+	"inner $(lf outcome "$inner"), outer $(lf outcome "$LOG1")" \
+	'^inner (timeout:request, outer ok|abort:client, outer timeout:request)$'
 
 HG_PID=$IN_PID FD0=$IN_FD0 HG_ERR=$IN_ERR fd_settle "inner"
 HG_PID=$OUT_PID FD0=$OUT_FD0 HG_ERR=$OUT_ERR fd_settle "outer"

@@ -6,7 +6,7 @@
 # The forwarded request carries the ms left on the deadline in force (at
 # most what was left, at least that minus 5 ms), whether or not the client
 # sent one; propagate_deadline = no and an empty deadline_header turn that
-# off, and deadline_header may name another header.  About 9 s.
+# off, and deadline_header may name another header.  About 14 s.
 source "$(dirname "$0")/../upstream_lib.sh"
 
 up_origin G || finish			# healthy: /echo shows what it received

@@ -3,7 +3,7 @@
 # exactly by weight over weighted ones (smooth weighted round robin: 3:1
 # gives 750/250 of 1,000); least_conn sends a new request to the server with
 # the fewest requests in flight.  Counted by what each origin read (its
-# event log).  About 8 s.
+# event log).  About 5 s.
 source "$(dirname "$0")/../upstream_lib.sh"
 
 up_origin A || finish

@@ -2,26 +2,30 @@
 # Passive health: a server that stops is marked down after max_fails
 # failures, clients see no error meanwhile (a refused connect is retried on
 # the other server), it gets no traffic while down even once it is healthy
-# again, and after fail_timeout one trial request brings it back.  When every
+# again, and after fail_timeout one trial request brings it back (or, if
+# it is still dead, marks it down again at once).  When every
 # server of a group is down the answer is 503 error:no_upstream at once, and
-# the error log says why.  About 8 s.
+# the error log says why.  About 6 s.
 source "$(dirname "$0")/../upstream_lib.sh"
 
-FAIL_MS=2000	# fail_timeout of group h
+FAIL_MS=3000	# fail_timeout of group h
 
 up_origin A || finish
 up_origin B || finish
 up_dead D1 || finish
 up_dead D2 || finish
+up_dead D3 || finish
 SA=127.0.0.1:$A_PORT SB=127.0.0.1:$B_PORT
-SD1=127.0.0.1:$D1_PORT SD2=127.0.0.1:$D2_PORT
+SD1=127.0.0.1:$D1_PORT SD2=127.0.0.1:$D2_PORT SD3=127.0.0.1:$D3_PORT
 
 ug_up "$T/hg.ini" \
 	'[timeouts]' 'request = 5s' 'connect = 1s' 'retries = 1' '' \
 	"$(ups h max_fails=2 fail_timeout=${FAIL_MS}ms -- "$SA" "$SB")" \
 	"$(ups dd max_fails=1 fail_timeout=10s -- "$SD1" "$SD2")" \
+	"$(ups tr max_fails=2 fail_timeout=1s -- "$SD3" "127.0.0.1:$B_PORT")" \
 	'[route /echo/h]' 'upstream = h' \
 	'[route /echo/dd]' 'upstream = dd' \
+	'[route /echo/tr]' 'upstream = tr' \
 	|| finish
 U=http://127.0.0.1:$HG_PORT
 
@@ -56,7 +60,7 @@ expect_eq "A stopped: all 10 requests still 200" "$CODES" 10x200
 expect_range "A stopped: slowest request (ms)" "$SLOW" 0 300
 expect_eq "A stopped: B served all 10" "$(( $(oreqs B /echo/h) - b0 ))" 10
 errlog_expect "A stopped: each failure on A is logged" 2 \
-	"req [0-9]+: try 1 on $SA failed: error:connect"
+	"req [0-9a-f]+: try 1 on $SA failed: error:connect"
 errlog_expect "A stopped: A marked down once, after 2 failures" 1 \
 	"upstream h: server $SA marked down for $FAIL_MS ms after 2 failures"
 log_take "A stopped" 10
@@ -64,6 +68,13 @@ expect_eq "A stopped: every line ok" \
 	"$(printf '%s\n' "$LOG_NEW" | grep -c ' status=200 outcome=ok upstream=127.0.0.1:'"$B_PORT"' ')" 10
 expect_eq "A stopped: two requests needed a retry (tries=2)" \
 	"$(printf '%s\n' "$LOG_NEW" | grep -c ' tries=2 ')" 2
+
+note "group tr: its dead server D3 is marked down too (checked later)"
+seq_get /echo/tr 6 tr
+expect_eq "tr: all 200" "$CODES" 6x200
+errlog_expect "tr: D3 marked down after 2 failures" 1 \
+	"upstream tr: server $SD3 marked down for 1000 ms after 2 failures"
+log_take "tr" 6
 
 note "A restarts on the same port: still down until fail_timeout"
 mv "$T/A.events" "$T/A.events.old"
@@ -85,6 +96,14 @@ errlog_expect "back: A is back up" 1 "upstream h: server $SA is back up"
 expect_range "back: A serves its share again" "$(oreqs A /echo/h)" 4 6
 errlog_expect "back: no failure since" 2 "try 1 on $SA failed"
 log_take "back" 10
+
+note "group tr, after its fail_timeout (1s): D3 is still dead"
+seq_get /echo/tr 6 trial
+expect_eq "failed trial: all 200 (retried on B)" "$CODES" 6x200
+errlog_expect "failed trial: D3 tried once more" 3 "try 1 on $SD3 failed: error:connect"
+errlog_expect "failed trial: a failed trial marks it down at once" 1 \
+	"upstream tr: server $SD3 marked down for 1000 ms after 1 failure "
+log_take "failed trial" 6
 
 note "every server of a group down"
 hg_curl "$U/echo/dd?1"

@@ -156,7 +156,7 @@ while IFS= read -r line; do
 	"timeout:request 2") n2=$((n2 + 1)) ;;
 	*) fail "no-fit: unexpected line: $line" ;;
 	esac
-	[ "$(logged_ms "$line")" -le 310 ] ||
+	[ "$(logged_ms "$line")" -le 350 ] ||
 	    fail "no-fit: logged total past request: $line"
 done <<< "$LOG_NEW"
 note "no-fit: $n1 ended timeout:connect with tries=1, $n2 timeout:request with tries=2"
@@ -193,7 +193,7 @@ while IFS= read -r line; do
 	*) fail "budget: outcome $o: $line" ;;
 	esac
 	[ "$(lf tries "$line")" -ge 2 ] || fail "budget: fewer than 2 tries: $line"
-	[ "$(logged_ms "$line")" -le 210 ] || fail "budget: logged total past request: $line"
+	[ "$(logged_ms "$line")" -le 250 ] || fail "budget: logged total past request: $line"
 done <<< "$LOG_NEW"
 expect_range "budget: requests ending with the original cause, error:connect" "$nconn" 1 20
 maxt=$(printf '%s\n' "$LOG_NEW" | sed -n 's/.* tries=\([0-9]*\).*/\1/p' | sort -n | tail -n 1)

@@ -1,0 +1,551 @@
+#!/usr/bin/env bash
+# bench/run.sh: the side-by-side benchmark (`make bench`).  The method is
+# described in bench/README.md.
+#
+#   bench/run.sh [throughput] [memory] [timer] [syscalls]    (default: all)
+#
+# Environment (defaults in brackets):
+#   ROUNDS [5]            interleaved rounds of the throughput part
+#   DURATION [5]          seconds per wrk run
+#   WARMUP [1]            seconds of unrecorded wrk per contender and scenario
+#   IDLE_CONNS [5000]     idle keep-alive connections of the memory part
+#   TIMER_CONNS [1000]    /hang requests per timer mode
+#   TIMER_SPREAD_MS [2000] the spread mode's window
+#   TIMER_MS [200]        the upstream header timeout of the timer part
+#   SYSCALL_DURATION [5]  seconds of wrk per syscall count
+#   CONTENDERS ["floor hourglass nginx haproxy"]
+#   PIN [0]               1: wrk and the origin on CPU 0, the contender on CPU 1
+#   NO_DEPS [0]           1: do not call tools/deps.sh
+#
+# Quick check: ROUNDS=1 DURATION=2 IDLE_CONNS=500 bench/run.sh
+#
+# Every process it starts is recorded by PID and stopped by PID on exit.
+# Raw results and summary.txt go to bench/results/<date-time>/.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$PWD
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+IDLE_CONNS=${IDLE_CONNS:-5000}
+TIMER_CONNS=${TIMER_CONNS:-1000}
+TIMER_SPREAD_MS=${TIMER_SPREAD_MS:-2000}
+TIMER_MS=${TIMER_MS:-200}
+SYSCALL_DURATION=${SYSCALL_DURATION:-5}
+CONTENDERS=${CONTENDERS:-floor hourglass nginx haproxy}
+PIN=${PIN:-0}
+
+PARTS=("$@")
+[ ${#PARTS[@]} -gt 0 ] || PARTS=(throughput memory timer syscalls)
+for p in "${PARTS[@]}"; do
+	case $p in
+	throughput|memory|timer|syscalls) ;;
+	*) echo "bench: unknown part '$p' (throughput memory timer syscalls)" >&2; exit 2 ;;
+	esac
+done
+want() { local p; for p in "${PARTS[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# ---------------------------------------------------------------- set-up
+
+if [ "${NO_DEPS:-0}" != 1 ]; then
+	tools/deps.sh wrk nginx haproxy || die "tools/deps.sh failed"
+fi
+for t in wrk nginx haproxy cc curl; do
+	command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] ||
+	    die "$t is missing"
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+[ -x ./hourglass ] && [ -x tests/origin/hourglass-origin ] ||
+    die "./hourglass or the test origin is missing: run make (or make bench)"
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+R=$ROOT/bench/results/$STAMP
+BIN=$R/bin
+RUN=$(mktemp -d /tmp/hourglass-bench.XXXXXX) || die "mktemp failed"
+mkdir -p "$BIN" "$R/conf" "$R/logs" || die "cannot create $R"
+
+PIDS=()		# every process started, in start order
+
+# alive PID: running and not a zombie.
+alive() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	[ "${s%% *}" != Z ]
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL after 5 s; reap it if it is our child.
+stop_pid() {
+	local p=$1 i
+	alive "$p" || { wait "$p" 2>/dev/null; return 0; }
+	kill -TERM "$p" 2>/dev/null
+	for i in $(seq 50); do
+		alive "$p" || break
+		sleep 0.1
+	done
+	alive "$p" && kill -KILL "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	local i
+	trap - EXIT INT TERM
+	exec 9>&- 2>/dev/null
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		stop_pid "${PIDS[i]}"
+	done
+	rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'say interrupted; exit 130' INT TERM
+
+# Soft descriptor limit up to the hard one, for every process started here.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+NOFILE=$(ulimit -n)
+if [ "$NOFILE" != unlimited ] && [ $((IDLE_CONNS * 2 + 100)) -gt "$NOFILE" ]; then
+	IDLE_CONNS=$(((NOFILE - 100) / 2))
+	say "descriptor limit $NOFILE: IDLE_CONNS lowered to $IDLE_CONNS"
+fi
+
+# Private copies, so that a rebuild during the run changes nothing.
+cp ./hourglass "$BIN/hourglass" && cp tests/origin/hourglass-origin "$BIN/origin" ||
+    die "cannot copy the binaries"
+for t in floor idleconn timerbench; do
+	cc -O2 -Wall -Wextra -o "$BIN/$t" "bench/$t.c" || die "cannot build bench/$t.c"
+done
+
+if [ "$PIN" = 1 ]; then
+	PIN_LOAD=(taskset -c 0)		# wrk, the origin and the load tools
+	PIN_PROXY=(taskset -c 1)	# the contender
+else
+	PIN_LOAD=()
+	PIN_PROXY=()
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+{
+	echo "date: $(date -Iseconds)"
+	echo "host: $(uname -srm), $(nproc) CPU, $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
+	echo "memory: $(awk '/^MemTotal/{print $2 " kB"}' /proc/meminfo)"
+	echo "load at start: $(cat /proc/loadavg)"
+	echo "hourglass: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$( [ -n "$(git status --porcelain -- lib daemon 2>/dev/null)" ] && echo ' (lib/ or daemon/ modified)'), binary $(sha1sum < ./hourglass | cut -c1-12)"
+	echo "nginx: $("$NGINX" -v 2>&1 | sed 's/.*version: //')"
+	echo "haproxy: $("$HAPROXY" -v 2>&1 | awk 'NR==1{print $3}')"
+	echo "wrk: $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?')"
+	echo "parts: ${PARTS[*]}; contenders: $CONTENDERS"
+	echo "ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP IDLE_CONNS=$IDLE_CONNS TIMER_CONNS=$TIMER_CONNS TIMER_SPREAD_MS=$TIMER_SPREAD_MS TIMER_MS=$TIMER_MS SYSCALL_DURATION=$SYSCALL_DURATION PIN=$PIN NOFILE=$NOFILE CLK_TCK=$CLK_TCK"
+} > "$R/env.txt"
+say "results in $R"
+
+# ---------------------------------------------------------------- helpers
+
+# wait_file FILE: up to 5 s for FILE to be non-empty.
+wait_file() {
+	local i
+	for i in $(seq 100); do
+		[ -s "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# pick_port: a loopback port from the ephemeral range that no TCP socket
+# uses right now.
+pick_port() {
+	local lo hi p used i
+	read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range
+	used=" $(awk 'FNR > 1 { split($2, a, ":"); printf "%s ", a[2] }' \
+	    /proc/net/tcp /proc/net/tcp6 2>/dev/null) "
+	for i in $(seq 200); do
+		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
+		[[ $used == *" $(printf '%04X' "$p") "* ]] || { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# read_cpu PID: "utime stime" in clock ticks (all threads of the process).
+read_cpu() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "0 0"; return 1; }
+	s=${s##*) }
+	# shellcheck disable=SC2086
+	set -- $s
+	echo "${12} ${13}"
+}
+
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+
+# render TEMPLATE OUT PORT UPSTREAM_HEADER NGINX_DIR ERRLOG
+render() {
+	sed -e "s|@PORT@|$3|g" -e "s|@ORIGIN_PORT@|$OPORT|g" \
+	    -e "s|@UPSTREAM_HEADER@|$4|g" -e "s|@RUN@|$5|g" -e "s|@ERRLOG@|$6|g" \
+	    "bench/conf/$1" > "$2"
+}
+
+OPID= OPORT=
+start_origin() {
+	rm -f "$RUN/origin.port"
+	"${PIN_LOAD[@]}" "$BIN/origin" --listen 127.0.0.1:0 --port-file "$RUN/origin.port" \
+	    --quiet 2>> "$R/logs/origin.err" &
+	OPID=$!
+	PIDS+=("$OPID")
+	wait_file "$RUN/origin.port" || die "the test origin did not start"
+	OPORT=$(cat "$RUN/origin.port")
+	say "test origin pid $OPID on 127.0.0.1:$OPORT"
+}
+
+# wait_ready PORT PID: up to 10 s for a 200 on GET /.
+wait_ready() {
+	local i code
+	for i in $(seq 100); do
+		alive "$2" || return 1
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+		    "http://127.0.0.1:$1/" 2>/dev/null)
+		[ "$code" = 200 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+declare -A PORT MAIN MPID	# per contender: port, process to stop, process to measure
+
+# start_contender NAME UPSTREAM_HEADER TAG: start NAME in front of the
+# origin; its stderr goes to logs/NAME-TAG.err.
+start_contender() {
+	local name=$1 uh=$2 tag=$3 try port main conf err ndir kid
+	err=$R/logs/$name-$tag.err
+	for try in 1 2 3 4 5; do
+		case $name in
+		floor)
+			rm -f "$RUN/floor.port"
+			"${PIN_PROXY[@]}" "$BIN/floor" 127.0.0.1:0 "127.0.0.1:$OPORT" \
+			    "$RUN/floor.port" 2>> "$err" &
+			main=$!
+			PIDS+=("$main")
+			wait_file "$RUN/floor.port" && port=$(cat "$RUN/floor.port") || port=0
+			;;
+		hourglass)
+			port=$(pick_port) || die "no free port"
+			conf=$R/conf/hourglass-$tag.ini
+			render hourglass.ini.in "$conf" "$port" "$uh" "" ""
+			"${PIN_PROXY[@]}" "$BIN/hourglass" -c "$conf" 2>> "$err" &
+			main=$!
+			PIDS+=("$main")
+			;;
+		nginx)
+			port=$(pick_port) || die "no free port"
+			ndir=$RUN/nginx-$tag
+			mkdir -p "$ndir/nginx-temp"
+			conf=$R/conf/nginx-$tag.conf
+			render nginx.conf.in "$conf" "$port" "$uh" "$ndir" "$R/logs/nginx-$tag-error.log"
+			"${PIN_PROXY[@]}" "$NGINX" -c "$conf" -p "$ndir" -e "$err" 2>> "$err" &
+			main=$!
+			PIDS+=("$main")
+			;;
+		haproxy)
+			port=$(pick_port) || die "no free port"
+			conf=$R/conf/haproxy-$tag.cfg
+			render haproxy.cfg.in "$conf" "$port" "$uh" "" ""
+			"${PIN_PROXY[@]}" "$HAPROXY" -db -f "$conf" >> "$err" 2>&1 &
+			main=$!
+			PIDS+=("$main")
+			;;
+		*) die "unknown contender $name" ;;
+		esac
+		if [ "$port" != 0 ] && wait_ready "$port" "$main"; then
+			PORT[$name]=$port
+			MAIN[$name]=$main
+			MPID[$name]=$main
+			if [ "$name" = nginx ]; then
+				# Measure the one worker; the master only waits.
+				kid=$(cat "/proc/$main/task/$main/children" 2>/dev/null)
+				[ -n "$kid" ] || kid=$(ps -o pid= --ppid "$main" 2>/dev/null)
+				kid=$(echo $kid)
+				[ -n "$kid" ] && [ "${kid// /}" = "$kid" ] ||
+				    die "nginx: cannot find its one worker (got '$kid')"
+				MPID[$name]=$kid
+				PIDS+=("$kid")	# stopped after its master
+			fi
+			say "$name ($tag) pid ${MPID[$name]} on 127.0.0.1:$port"
+			return 0
+		fi
+		stop_pid "$main"
+		if grep -qiE 'in use|cannot bind|could not bind|bind\(' "$err" 2>/dev/null; then
+			say "$name: port $port was taken, trying another"
+			continue
+		fi
+		break
+	done
+	say "$name did not start; the end of $err:"
+	tail -n 20 "$err" >&2
+	return 1
+}
+
+stop_contender() {
+	local name=$1
+	[ -n "${MAIN[$name]:-}" ] || return 0
+	stop_pid "${MAIN[$name]}"
+	[ "${MPID[$name]}" != "${MAIN[$name]}" ] && stop_pid "${MPID[$name]}"
+	unset "PORT[$name]" "MAIN[$name]" "MPID[$name]"
+}
+
+# Scenarios of the throughput part.
+SCENS=(100B-c50 100B-c200 16K-c50 16K-c200)
+declare -A SC_PATH=([100B-c50]=/ [100B-c200]=/ [16K-c50]=/bytes/16384 [16K-c200]=/bytes/16384)
+declare -A SC_CONN=([100B-c50]=50 [100B-c200]=200 [16K-c50]=50 [16K-c200]=200)
+
+# wrk_parse FILE: "requests rps p50_ms p99_ms non2xx sockerr" from wrk's output.
+wrk_parse() {
+	awk '
+	function ms(v) {
+		if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+		if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+		if (v ~ /m$/) return substr(v, 1, length(v) - 1) * 60000
+		if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+		return v + 0
+	}
+	/requests in/ { req = $1 }
+	/^Requests\/sec:/ { rps = $2 }
+	/^ +50% / { p50 = ms($2) }
+	/^ +99% / { p99 = ms($2) }
+	/Non-2xx or 3xx responses:/ { bad = $NF }
+	/Socket errors:/ { gsub(",", ""); serr = $4 + $6 + $8 + $10 }
+	END {
+		if (req == "") req = 0
+		printf "%d %s %.3f %.3f %d %d\n", req, (rps == "" ? 0 : rps), p50, p99, bad, serr
+	}' "$1"
+}
+
+# run_wrk NAME SCEN SECONDS OUT: one wrk run against NAME; prints
+# "requests rps p50 p99 non2xx sockerr cpu_us user_us origin_us wrk_us"
+# (CPU in µs per request: the contender's utime+stime, its utime, the
+# origin's utime+stime, wrk's user+sys).
+run_wrk() {
+	local name=$1 scen=$2 secs=$3 out=$4 pid=${MPID[$1]} c0 c1 o0 o1
+	local TIMEFORMAT='%U %S' wt
+	c0=$(read_cpu "$pid") o0=$(read_cpu "$OPID")
+	wt=$( { time "${PIN_LOAD[@]}" wrk -t1 "-c${SC_CONN[$scen]}" "-d${secs}s" --latency \
+	    "http://127.0.0.1:${PORT[$name]}${SC_PATH[$scen]}" > "$out" 2>&1; } 2>&1)
+	c1=$(read_cpu "$pid") o1=$(read_cpu "$OPID")
+	printf '# cpu ticks (utime stime) of pid %s before: %s after: %s; origin before: %s after: %s; CLK_TCK %s; wrk user+sys s: %s\n' \
+	    "$pid" "$c0" "$c1" "$o0" "$o1" "$CLK_TCK" "$wt" >> "$out"
+	set -- $(wrk_parse "$out") $c0 $c1 $o0 $o1 $wt
+	# $1 req $2 rps $3 p50 $4 p99 $5 bad $6 serr $7 u0 $8 s0 $9 u1 $10 s1
+	# $11-$14 the same for the origin, $15 $16 wrk's user and sys seconds
+	awk -v req="$1" -v rps="$2" -v p50="$3" -v p99="$4" -v bad="$5" -v serr="$6" \
+	    -v u0="$7" -v s0="$8" -v u1="$9" -v s1="${10}" -v ou0="${11}" -v os0="${12}" \
+	    -v ou1="${13}" -v os1="${14}" -v wu="${15:-0}" -v ws="${16:-0}" -v hz="$CLK_TCK" 'BEGIN {
+		f = req > 0 ? 1e6 / hz / req : 0
+		printf "%d %s %.3f %.3f %d %d %.3f %.3f %.3f %.3f\n", req, rps, p50, p99, bad, serr,
+		    (u1 - u0 + s1 - s0) * f, (u1 - u0) * f, (ou1 - ou0 + os1 - os0) * f,
+		    (req > 0 ? (wu + ws) * 1e6 / req : 0)
+	}'
+}
+
+# check_alive NAME PART: note a contender that died during PART.
+check_alive() {
+	local name=$1
+	alive "${MPID[$name]}" && return 0
+	say "!! $name (pid ${MPID[$name]}) died during the $2 part"
+	echo "$name died during $2; end of its log:" >> "$R/anomalies.txt"
+	tail -n 20 "$R/logs/$name-"*.err >> "$R/anomalies.txt" 2>/dev/null
+	return 1
+}
+
+# ---------------------------------------------------------------- parts
+
+part_throughput() {
+	local names=() order=() name scen r i n row dir=$R/throughput
+	mkdir -p "$dir"
+	for name in $CONTENDERS; do
+		start_contender "$name" 30s tp && names+=("$name")
+	done
+	n=${#names[@]}
+	[ "$n" -gt 0 ] || return 1
+	say "throughput: warm-up, ${WARMUP}s per contender and scenario"
+	for scen in "${SCENS[@]}"; do
+		for name in "${names[@]}"; do
+			run_wrk "$name" "$scen" "$WARMUP" "$dir/warmup-$scen-$name.txt" > /dev/null
+		done
+	done
+	echo "round scenario contender requests rps p50_ms p99_ms non2xx sockerr cpu_us_req user_us_req origin_us_req wrk_us_req" \
+	    > "$R/throughput.tsv"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		order=()
+		for ((i = 0; i < n; i++)); do
+			order+=("${names[(i + r - 1) % n]}")
+		done
+		say "throughput: round $r/$ROUNDS, order ${order[*]}"
+		for scen in "${SCENS[@]}"; do
+			for name in "${order[@]}"; do
+				alive "${MPID[$name]}" || continue
+				row=$(run_wrk "$name" "$scen" "$DURATION" "$dir/r$r-$scen-$name.txt")
+				echo "$r $scen $name $row" >> "$R/throughput.tsv"
+				printf 'bench:   %-9s %-10s %s\n' "$scen" "$name" \
+				    "$(awk '{printf "%8.0f req/s  p99 %6.2f ms  %6.2f us/req", $2, $4, $7}' <<< "$row")" >&2
+				check_alive "$name" throughput
+			done
+		done
+	done
+	for name in "${names[@]}"; do
+		stop_contender "$name"
+	done
+}
+
+part_memory() {
+	local name rss0 rss1 rss2 fd0 fd1 fd2 ready ipid dir=$R/memory i
+	mkdir -p "$dir"
+	echo "contender conns ok failed non200 peer_closed rss_before_kib rss_idle_kib rss_after_kib fds_before fds_idle fds_after open_secs" \
+	    > "$R/memory.tsv"
+	for name in $CONTENDERS; do
+		start_contender "$name" 30s mem || continue
+		# A little traffic first, so that one-time set-up is not counted.
+		"${PIN_LOAD[@]}" wrk -t1 -c10 -d1s "http://127.0.0.1:${PORT[$name]}/" \
+		    > "$dir/$name-warmup.txt" 2>&1
+		sleep 1
+		rss0=$(rss_kib "${MPID[$name]}") fd0=$(fd_count "${MPID[$name]}")
+		rm -f "$RUN/ctl"
+		mkfifo "$RUN/ctl"
+		"${PIN_LOAD[@]}" "$BIN/idleconn" "${PORT[$name]}" "$IDLE_CONNS" 100 / \
+		    < "$RUN/ctl" > "$dir/$name-idleconn.txt" 2>&1 &
+		ipid=$!
+		PIDS+=("$ipid")
+		exec 9> "$RUN/ctl"
+		ready=
+		for i in $(seq 1200); do
+			ready=$(grep '^ready' "$dir/$name-idleconn.txt" 2>/dev/null)
+			[ -n "$ready" ] && break
+			alive "$ipid" || break
+			sleep 0.1
+		done
+		if [ -z "$ready" ]; then
+			say "memory: $name: idleconn did not finish: $(cat "$dir/$name-idleconn.txt")"
+			exec 9>&-
+			stop_pid "$ipid"
+			stop_contender "$name"
+			continue
+		fi
+		sleep 2
+		rss1=$(rss_kib "${MPID[$name]}") fd1=$(fd_count "${MPID[$name]}")
+		exec 9>&-
+		wait "$ipid" 2>/dev/null
+		sleep 2
+		rss2=$(rss_kib "${MPID[$name]}") fd2=$(fd_count "${MPID[$name]}")
+		check_alive "$name" memory
+		awk -v name="$name" -v n="$IDLE_CONNS" -v r0="$rss0" -v r1="$rss1" -v r2="$rss2" \
+		    -v f0="$fd0" -v f1="$fd1" -v f2="$fd2" '
+		{
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		}
+		/^closing/ { pc = v["peer_closed"] }
+		/^ready/ { ok = v["ok"]; fl = v["failed"]; nb = v["non200"]; secs = v["secs"] }
+		END {
+			print name, n, ok, fl, nb, pc + 0, r0, r1, r2, f0, f1, f2, secs
+		}' "$dir/$name-idleconn.txt" >> "$R/memory.tsv"
+		say "memory: $name: $ready; RSS $rss0 -> $rss1 -> $rss2 KiB, fds $fd0 -> $fd1 -> $fd2"
+		stop_contender "$name"
+	done
+}
+
+part_timer() {
+	local name mode spread line dir=$R/timer
+	mkdir -p "$dir"
+	echo "contender mode n s504 other closed noreply early min_ms p50_ms p99_ms max_ms" > "$R/timer.tsv"
+	for name in $CONTENDERS; do
+		[ "$name" = floor ] && continue		# no timeouts at all
+		start_contender "$name" "${TIMER_MS}ms" timer || continue
+		for mode in burst spread; do
+			[ "$mode" = burst ] && spread=0 || spread=$TIMER_SPREAD_MS
+			line=$("${PIN_LOAD[@]}" "$BIN/timerbench" "${PORT[$name]}" "$TIMER_CONNS" \
+			    "$spread" "$TIMER_MS" /hang "$dir/$name-$mode.raw")
+			echo "$line" > "$dir/$name-$mode.txt"
+			say "timer: $name $mode: $line"
+			echo "$name $mode $(sed 's/[a-z0-9]*=//g' <<< "$line")" >> "$R/timer.tsv"
+			check_alive "$name" timer || break
+			sleep 1
+		done
+		stop_contender "$name"
+	done
+}
+
+part_syscalls() {
+	local name method pp row total sys dir=$R/syscalls
+	mkdir -p "$dir"
+	if perf stat -e raw_syscalls:sys_enter true > /dev/null 2>&1; then
+		method=perf
+	elif command -v strace > /dev/null 2>&1; then
+		method=strace
+	else
+		say "syscalls: neither perf (with tracepoints) nor strace works here: skipped"
+		return 0
+	fi
+	echo "$method" > "$dir/method"
+	echo "contender requests syscalls syscalls_per_req cpu_us_req user_us_req top" > "$R/syscalls.tsv"
+	for name in $CONTENDERS; do
+		start_contender "$name" 30s sys || continue
+		run_wrk "$name" 100B-c50 "$WARMUP" "$dir/$name-warmup.txt" > /dev/null
+		# 1: the total only, the least disturbing count.
+		if [ $method = perf ]; then
+			perf stat -x, -o "$dir/$name-total.perf" -e raw_syscalls:sys_enter \
+			    -p "${MPID[$name]}" 2> "$dir/$name-perf.err" &
+		else
+			strace -c -f -o "$dir/$name-total.strace" -p "${MPID[$name]}" 2> "$dir/$name-strace.err" &
+		fi
+		pp=$!
+		PIDS+=("$pp")
+		sleep 0.5
+		row=$(run_wrk "$name" 100B-c50 "$SYSCALL_DURATION" "$dir/$name-total-wrk.txt")
+		kill -INT "$pp" 2>/dev/null
+		wait "$pp" 2>/dev/null
+		if [ $method = perf ]; then
+			total=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$dir/$name-total.perf")
+		else
+			total=$(awk '$NF == "total" { print $4 }' "$dir/$name-total.strace")
+		fi
+		# 2: which syscalls, in a second run (counting each one costs more).
+		if [ $method = perf ]; then
+			perf stat -x, -o "$dir/$name-each.perf" -e 'syscalls:sys_enter_*' \
+			    -p "${MPID[$name]}" 2>> "$dir/$name-perf.err" &
+			pp=$!
+			PIDS+=("$pp")
+			sleep 0.5
+			sys=$(run_wrk "$name" 100B-c50 "$SYSCALL_DURATION" "$dir/$name-each-wrk.txt")
+			kill -INT "$pp" 2>/dev/null
+			wait "$pp" 2>/dev/null
+			sys=$(awk -F, -v req="${sys%% *}" '$3 ~ /^syscalls:sys_enter_/ && $1 + 0 > 0 {
+				sub("syscalls:sys_enter_", "", $3); print $1 / req, $3 }' "$dir/$name-each.perf" |
+			    sort -rn | awk '$1 >= 0.01 { printf "%s%s=%.2f", (n++ ? "," : ""), $2, $1 }')
+		else
+			sys=$(awk -v req="${row%% *}" '$NF != "total" && $4 ~ /^[0-9]+$/ { print $4 / req, $NF }' \
+			    "$dir/$name-total.strace" | sort -rn |
+			    awk '$1 >= 0.01 { printf "%s%s=%.2f", (n++ ? "," : ""), $2, $1 }')
+		fi
+		check_alive "$name" syscalls
+		set -- $row
+		awk -v n="$name" -v req="$1" -v tot="${total:-0}" -v cpu="$7" -v usr="$8" -v top="${sys:--}" \
+		    'BEGIN { printf "%s %d %d %.2f %.3f %.3f %s\n", n, req, tot, (req > 0 ? tot / req : 0), cpu, usr, top }' \
+		    >> "$R/syscalls.tsv"
+		say "syscalls: $name: $(tail -n 1 "$R/syscalls.tsv")"
+		stop_contender "$name"
+	done
+}
+
+# ---------------------------------------------------------------- main
+
+start_origin
+for p in throughput memory timer syscalls; do
+	want $p || continue
+	t=$SECONDS
+	part_$p
+	say "$p part: $((SECONDS - t)) s"
+done
+# The origin's own CPU per request is part of the throughput rows.
+bench/summarize.sh "$R" | tee "$R/summary.txt"
+say "raw results and summary.txt in $R"

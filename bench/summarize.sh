@@ -1,0 +1,168 @@
+#!/bin/sh
+# bench/summarize.sh DIR: print the summary tables of one bench run from the
+# raw files bench/run.sh wrote into DIR (env.txt, throughput.tsv,
+# memory.tsv, timer.tsv, syscalls.tsv, anomalies.txt).  run.sh calls it and
+# keeps its output as DIR/summary.txt; it can be run again on any results
+# folder.
+set -u
+d=${1:?usage: bench/summarize.sh RESULTS_DIR}
+[ -d "$d" ] || { echo "summarize: no such directory: $d" >&2; exit 1; }
+
+echo "== hourglass side-by-side bench: $(basename "$d")"
+[ -f "$d/env.txt" ] && sed 's/^/   /' "$d/env.txt"
+
+# Shared awk: a numeric median of a space-separated list.
+MEDIAN='
+function median(list,   a, n, i, j, t) {
+	n = split(list, a, " ")
+	if (n == 0) return ""
+	for (i = 2; i <= n; i++) {
+		t = a[i] + 0
+		for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
+		a[j + 1] = t
+	}
+	return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function fmt(v, f) { return v == "" ? "-" : sprintf(f, v) }
+'
+
+if [ -s "$d/throughput.tsv" ]; then
+	awk "$MEDIAN"'
+	NR == 1 { next }
+	{
+		r = $1; s = $2; c = $3
+		if (!(s in sseen)) { sseen[s] = 1; sorder[++ns] = s }
+		if (!(c in cseen)) { cseen[c] = 1; corder[++nc] = c }
+		if (!(r in rseen)) { rseen[r] = 1; rorder[++nr] = r }
+		rps[s, c, r] = $5; cpu[s, c, r] = $10
+		L_rps[s, c] = L_rps[s, c] " " $5
+		L_p50[s, c] = L_p50[s, c] " " $6
+		L_p99[s, c] = L_p99[s, c] " " $7
+		L_cpu[s, c] = L_cpu[s, c] " " $10
+		L_usr[s, c] = L_usr[s, c] " " $11
+		L_org[s] = L_org[s] " " $12
+		L_wrk[s] = L_wrk[s] " " $13
+		err[s, c] += $8 + $9
+	}
+	# paired(V, s, c, ref): the median over rounds of V[s,c,r] / V[s,ref,r].
+	function paired(which, s, c, ref,   i, r, l, x, y) {
+		if (c == ref) return ""
+		l = ""
+		for (i = 1; i <= nr; i++) {
+			r = rorder[i]
+			if (which == "cpu") { x = cpu[s, c, r]; y = cpu[s, ref, r] }
+			else { x = rps[s, c, r]; y = rps[s, ref, r] }
+			if (x != "" && y != "" && y + 0 > 0) l = l " " x / y
+		}
+		return median(l)
+	}
+	END {
+		printf "\n== Throughput: wrk -t1 keep-alive, %d round(s), medians; CPU = the contender'"'"'s own utime+stime per request\n", nr
+		printf "   (x REF = median over rounds of the paired ratio contender/REF, same round and scenario)\n\n"
+		printf "%-10s %-10s %9s %7s %7s %8s %8s | %-23s | %-23s | %s\n", "", "", "", "", "",
+		    "CPU", "user", "CPU us/req ratio", "req/s ratio", ""
+		printf "%-10s %-10s %9s %7s %7s %8s %8s | %7s %7s %7s | %7s %7s %7s | %s\n", "scenario", "contender",
+		    "req/s", "p50 ms", "p99 ms", "us/req", "us/req", "x floor", "x nginx", "x hapx",
+		    "x floor", "x nginx", "x hapx", "errors"
+		for (i = 1; i <= ns; i++) {
+			s = sorder[i]
+			for (j = 1; j <= nc; j++) {
+				c = corder[j]
+				if (L_rps[s, c] == "") continue
+				printf "%-10s %-10s %9.0f %7.2f %7.2f %8.2f %8.2f | %7s %7s %7s | %7s %7s %7s | %d\n",
+				    s, c, median(L_rps[s, c]), median(L_p50[s, c]), median(L_p99[s, c]),
+				    median(L_cpu[s, c]), median(L_usr[s, c]),
+				    fmt(paired("cpu", s, c, "floor"), "%.2f"),
+				    fmt(paired("cpu", s, c, "nginx"), "%.2f"),
+				    fmt(paired("cpu", s, c, "haproxy"), "%.2f"),
+				    fmt(paired("rps", s, c, "floor"), "%.2f"),
+				    fmt(paired("rps", s, c, "nginx"), "%.2f"),
+				    fmt(paired("rps", s, c, "haproxy"), "%.2f"), err[s, c]
+			}
+		}
+		printf "\n   CPU us/req of the test origin / of wrk (medians over all runs):\n  "
+		for (i = 1; i <= ns; i++)
+			printf "  %s %.2f / %s", sorder[i], median(L_org[sorder[i]]),
+			    (L_wrk[sorder[i]] ~ /[0-9]/ ? sprintf("%.2f", median(L_wrk[sorder[i]])) : "-")
+		printf "\n"
+	}' "$d/throughput.tsv"
+fi
+
+if [ -s "$d/memory.tsv" ]; then
+	awk '
+	NR == 1 { next }
+	{
+		n++; for (i = 1; i <= NF; i++) f[n, i] = $i
+		per[n] = $3 > 0 ? ($8 - $7) / $3 : 0
+	}
+	END {
+		printf "\n== Memory: idle keep-alive client connections (each sent one GET / and read the 100-byte reply)\n"
+		printf "   KiB/conn = (RSS idle - RSS before) / ok; RSS of the contender process (nginx: its worker)\n\n"
+		h = "%-10s %6s %6s %6s %5s %10s %10s %9s %10s %9s %6s %6s %6s\n"
+		printf h, "contender", "conns", "ok", "failed", "shut", "RSS before", "RSS idle", "KiB/conn",
+		    "RSS closed", "vs before", "fds", "fds", "fds"
+		printf h, "", "", "", "", "", "KiB", "KiB", "", "KiB", "KiB", "before", "idle", "closed"
+		for (i = 1; i <= n; i++)
+			printf "%-10s %6d %6d %6d %5d %10d %10d %9.2f %10d %+9d %6d %6d %6d\n",
+			    f[i, 1], f[i, 2], f[i, 3], f[i, 4] + f[i, 5], f[i, 6], f[i, 7], f[i, 8], per[i],
+			    f[i, 9], f[i, 9] - f[i, 7], f[i, 10], f[i, 11], f[i, 12]
+		printf "   (failed = failed or non-200; shut = idle connections the contender closed while held;\n"
+		printf "   the floor keeps no user-space buffer on an idle pair: its row is the process baseline)\n"
+	}' "$d/memory.tsv"
+fi
+
+if [ -s "$d/timer.tsv" ]; then
+	tm=$(sed -n 's/.*TIMER_MS=\([0-9]*\).*/\1/p' "$d/env.txt" 2>/dev/null)
+	awk -v tm="${tm:-200}" '
+	NR == 1 { next }
+	{ rows[++n] = $0 }
+	END {
+		printf "\n== Timer accuracy: GET /hang through each proxy, upstream header timeout %s ms\n", tm
+		printf "   lateness = (request sent -> first byte of the reply or close) - timeout, in ms;\n"
+		printf "   burst = all connections at once, spread = evenly over the spread window\n\n"
+		printf "%-10s %-7s %5s %5s %5s %6s %7s %5s %8s %8s %8s %8s\n", "contender", "mode", "n",
+		    "504", "other", "closed", "noreply", "early", "min", "p50", "p99", "max"
+		for (i = 1; i <= n; i++) {
+			split(rows[i], f, " ")
+			printf "%-10s %-7s %5s %5s %5s %6s %7s %5s %8s %8s %8s %8s\n", f[1], f[2], f[3],
+			    f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12]
+		}
+	}' "$d/timer.tsv"
+fi
+
+if [ -s "$d/syscalls.tsv" ]; then
+	m=$(cat "$d/syscalls/method" 2>/dev/null || echo '?')
+	awk -v method="$m" '
+	NR == 1 { next }
+	{ rows[++n] = $0; if ($1 == "floor") fl = $4 }
+	END {
+		printf "\n== Syscalls per request: 100-byte responses, 50 keep-alive connections, counted with %s\n", method
+		printf "   (the total in one run, the breakdown in a second run; CPU and user from the first)\n\n"
+		printf "%-10s %9s %10s %8s %8s %8s %8s  %s\n", "contender", "requests", "syscalls",
+		    "per req", "x floor", "CPU us", "user us", "breakdown per request"
+		for (i = 1; i <= n; i++) {
+			split(rows[i], f, " ")
+			printf "%-10s %9d %10d %8.2f %8s %8.2f %8.2f  %s\n", f[1], f[2], f[3], f[4],
+			    (fl > 0 ? sprintf("%.2f", f[4] / fl) : "-"), f[5], f[6], f[7]
+		}
+	}' "$d/syscalls.tsv"
+fi
+
+# Anything that went wrong.
+{
+	[ -s "$d/throughput.tsv" ] && awk 'NR > 1 && ($8 > 0 || $9 > 0 || $4 == 0) {
+		printf "throughput round %s %s %s: %d non-2xx, %d socket errors, %d requests\n", $1, $2, $3, $8, $9, $4 }' \
+	    "$d/throughput.tsv"
+	[ -s "$d/memory.tsv" ] && awk 'NR > 1 && ($4 > 0 || $5 > 0 || $6 > 0 || $3 < $2) {
+		printf "memory %s: %d of %d ok, %d failed, %d non-200, %d closed by the contender while idle\n", $1, $3, $2, $4, $5, $6 }' \
+	    "$d/memory.tsv"
+	[ -s "$d/timer.tsv" ] && awk 'NR > 1 && ($5 > 0 || $6 > 0 || $7 > 0) {
+		printf "timer %s %s: %d other status, %d closed without a reply, %d no reply\n", $1, $2, $5, $6, $7 }' \
+	    "$d/timer.tsv"
+	[ -s "$d/anomalies.txt" ] && cat "$d/anomalies.txt"
+} > "$d/.anomalies" 2>/dev/null
+if [ -s "$d/.anomalies" ]; then
+	printf '\n== Anomalies\n'
+	sed 's/^/   /' "$d/.anomalies"
+fi
+rm -f "$d/.anomalies"

@@ -1,0 +1,54 @@
+/*
+ * fuzz_request.c: libFuzzer target for the request path.  The input is
+ * what a client sends; the proxy handles it to the end, against the rig's
+ * origin (fuzz_rig.c): routing, forwarding, bodies, pipelining, rejects,
+ * retries and, with the fast proxy, every timeout.
+ *
+ * Input layout:
+ *   byte 0  flags: 0x01 the fast proxy (timeouts of milliseconds);
+ *           0x02 an IPv6 client; 0x04 the client half-closes after
+ *           sending; 0x08 the smallest socket buffers
+ *   byte 1  split: the first (n * split / 256) bytes of the rest go out,
+ *           the loop runs until nothing moves, then the rest goes out
+ *   rest    the bytes the client sends
+ * The seeds start with two printable bytes ("0@", "1 ") for that reason.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fuzz_rig.h"
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	rig_init();
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	unsigned flags, open = 0;
+	size_t split;
+
+	if (size < 2)
+		return 0;
+	flags = data[0];
+	split = (size - 2) * data[1] / 256;
+	data += 2;
+	size -= 2;
+	if (flags & 0x02)
+		open |= RIG_V6;
+	if (flags & 0x08)
+		open |= RIG_TIGHT;
+	rig_client_open(flags & 0x01 ? RIG_FAST : RIG_SLOW, open);
+	rig_client_send(data, split);
+	rig_client_send(data + split, size - split);
+	if (flags & 0x04)
+		rig_client_shutdown();
+	rig_wait_timers();
+	rig_client_close();
+	return 0;
+}

@@ -1,0 +1,79 @@
+/*
+ * fuzz_rig.h: the in-process test bench the proxy fuzz targets share.
+ *
+ * One event base holds everything: two proxies, an upstream origin and the
+ * fuzzed client.  The origin listens on 127.0.0.1 and answers each request
+ * by its path (see fuzz_rig.c), or with a scripted response; the client is
+ * one end of a socketpair whose other end is handed to client_accept().
+ *
+ * RIG_SLOW has timeouts of seconds that never fire during an input, so
+ * runs are repeatable; what is still open at the end of an input is closed
+ * by the rig.  RIG_FAST has timeouts of a few milliseconds, and the rig
+ * waits for them, so that the cancel paths run too.
+ *
+ * Every input ends with the same checks: no client connection, request,
+ * upstream connection or descriptor may be left once the client has gone
+ * and the pools are emptied.  A broken check prints why and aborts, which
+ * libFuzzer reports as a crash.
+ */
+#ifndef HG_FUZZ_RIG_H
+#define HG_FUZZ_RIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum rig_which {
+	RIG_SLOW,		/* timeouts of seconds: closed by the rig */
+	RIG_FAST,		/* timeouts of milliseconds: closed by them */
+};
+
+/* The libFuzzer entry points each target defines. */
+int	LLVMFuzzerInitialize(int *, char ***);
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* Build the base, the origin and both proxies (once). */
+void	rig_init(void);
+
+#define RIG_V6		0x01	/* the client's address is IPv6 */
+#define RIG_TIGHT	0x02	/* the smallest socket buffers, both ways */
+
+/* Open a client connection to a proxy, with RIG_* flags. */
+void	rig_client_open(enum rig_which, unsigned flags);
+
+/* Queue bytes to send (the caller keeps them alive) and run the loop until
+ * nothing moves.  Bytes the proxy will not read stay unsent. */
+void	rig_client_send(const uint8_t *, size_t);
+
+/* Half-close the client's sending side (a client FIN). */
+void	rig_client_shutdown(void);
+
+/* Run the loop until no event is ready, without waiting for timers. */
+void	rig_settle(void);
+
+/* RIG_FAST: wait for the proxy's timers to end the exchange, if they will. */
+void	rig_wait_timers(void);
+
+/* Close the client, let the proxy clean up, empty the pools, and check that
+ * nothing is left behind. */
+void	rig_client_close(void);
+
+/* The bytes the client received so far. */
+const uint8_t *rig_client_received(size_t *len);
+
+/* Whether the proxy closed or half-closed the client connection. */
+bool	rig_client_eof(void);
+
+/*
+ * Script the origin's answer to the next request it reads: the first split
+ * bytes go out when the request is complete, the rest on rig_origin_flush().
+ * close_after: the origin closes the connection once it has sent it all.
+ * The bytes must stay alive until rig_client_close().
+ */
+void	rig_origin_script(const uint8_t *, size_t len, size_t split,
+	    bool close_after);
+
+/* Send the rest of the scripted answer, and run the loop until quiet. */
+void	rig_origin_flush(void);
+
+#endif

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Upstream names are resolved asynchronously (evdns, which reads
+# /etc/hosts): server = localhost:PORT serves.  A name that never resolves
+# gives 502 error:connect at once, says so in the error log, and does not
+# hold up other traffic: requests on another route keep getting 200 fast
+# while it fails.  To keep every packet on loopback, the unresolvable name
+# has a 64-byte label, which DNS cannot encode: the resolver fails it
+# locally without sending a query.  About 4 s.
+source "$(dirname "$0")/../upstream_lib.sh"
+
+grep -qE '^[[:space:]]*127\.0\.0\.1[[:space:]].*\blocalhost\b' /etc/hosts ||
+	{ fail "/etc/hosts has no 127.0.0.1 localhost line"; finish; }
+
+up_origin G || finish
+BAD=$(printf 'x%.0s' $(seq 64)).invalid
+
+ug_up "$T/hg.ini" \
+	'[timeouts]' 'request = 5s' 'retries = 1' '' \
+	"$(ups byname max_fails=0 resolve_interval=200ms -- "localhost:$G_PORT")" \
+	"$(ups ip max_fails=0 -- "127.0.0.1:$G_PORT")" \
+	"$(ups bad max_fails=0 -- "$BAD:80")" \
+	'[route /echo/name]' 'upstream = byname' '' \
+	'[route /echo/ip]' 'upstream = ip' '' \
+	'[route /echo/bad]' 'upstream = bad' \
+	|| finish
+U=http://127.0.0.1:$HG_PORT
+
+note "server = localhost:PORT"
+hg_curl "$U/echo/name"
+expect_eq "localhost: 200" "$CODE" 200
+log_take "localhost" 1
+expect_log "localhost" status=200 outcome=ok upstream="localhost:$G_PORT" tries=1
+expect_eq "localhost: the origin got it" "$(oreqs G /echo/name)" 1
+errlog_expect "localhost: resolved once (re-resolving the same address is quiet)" 1 \
+	"upstream byname: localhost:$G_PORT resolved"
+sleep 0.5	# a couple of resolve_interval rounds
+hg_curl "$U/echo/name"
+expect_eq "localhost, after re-resolution: 200" "$CODE" 200
+log_take "localhost again" 1
+errlog_expect "localhost: still resolved once" 1 "upstream byname: localhost:$G_PORT resolved"
+
+note "a name that cannot resolve"
+errlog_expect "the error log says the name cannot be resolved" 1 \
+	"upstream bad: cannot resolve $BAD:80: .*error:connect"
+hg_curl "$U/echo/bad"
+expect_eq "unresolvable: 502" "$CODE" 502
+expect_range "unresolvable: answered at once (ms)" "$MS" 0 300
+log_take "unresolvable" 1
+expect_log "unresolvable" status=502 outcome=error:connect
+
+note "it does not hold up other traffic"
+slow=0 bad=0 good=0
+for i in $(seq 15); do
+	hg_curl "$U/echo/bad?$i"
+	[ "$CODE" = 502 ] && bad=$((bad + 1))
+	hg_curl "$U/echo/ip?$i"
+	[ "$CODE" = 200 ] && good=$((good + 1))
+	[ "$MS" -gt "$slow" ] && slow=$MS
+	hg_curl "$U/echo/name?$i"
+	[ "$CODE" = 200 ] && good=$((good + 1))
+	[ "$MS" -gt "$slow" ] && slow=$MS
+done
+expect_eq "interleaved: the unresolvable route kept failing" "$bad" 15
+expect_eq "interleaved: the other routes kept answering 200" "$good" 30
+expect_range "interleaved: slowest good request (ms)" "$slow" 0 200
+log_take "interleaved" 45
+expect_eq "interleaved: 15 error:connect lines" \
+	"$(printf '%s\n' "$LOG_NEW" | grep -c ' status=502 outcome=error:connect ')" 15
+
+hg_alive "end" && fd_settle "end"
+finish
