@@ -454,25 +454,55 @@ part_memory() {
 	done
 }
 
+# origin_view EVENTS FROM: from the origin's event log (lines after line
+# FROM), the proxy's own lateness: "upstream closed" minus "request
+# received" minus the timeout, per /hang request; prints "p50 p99 max" in ms
+# (the log has whole milliseconds, so each figure is within about 1 ms).
+origin_view() {
+	awk -v from="$2" -v tm="$TIMER_MS" 'NR > from && $3 == "/hang" {
+		if ($1 == "request") req[$4] = $2
+		else if ($1 == "close" && ($4 in req)) { print $2 - req[$4] - tm; delete req[$4] }
+	}' "$1" | sort -n | awk '{ v[++n] = $1 } END {
+		if (n == 0) { print "- - -"; exit }
+		i50 = int((n - 1) * 0.5) + 1; i99 = int((n - 1) * 0.99 + 0.5) + 1
+		print v[i50], v[i99], v[n]
+	}'
+}
+
 part_timer() {
-	local name mode spread line dir=$R/timer
+	local name mode spread line from ov opid_main=$OPID oport_main=$OPORT dir=$R/timer
 	mkdir -p "$dir"
-	echo "contender mode n s504 other closed noreply early min_ms p50_ms p99_ms max_ms" > "$R/timer.tsv"
+	echo "contender mode n s504 other closed noreply early min_ms p50_ms p99_ms max_ms up_p50_ms up_p99_ms up_max_ms" \
+	    > "$R/timer.tsv"
 	for name in $CONTENDERS; do
 		[ "$name" = floor ] && continue		# no timeouts at all
-		start_contender "$name" "${TIMER_MS}ms" timer || continue
-		for mode in burst spread; do
-			[ "$mode" = burst ] && spread=0 || spread=$TIMER_SPREAD_MS
-			line=$("${PIN_LOAD[@]}" "$BIN/timerbench" "${PORT[$name]}" "$TIMER_CONNS" \
-			    "$spread" "$TIMER_MS" /hang "$dir/$name-$mode.raw")
-			echo "$line" > "$dir/$name-$mode.txt"
-			say "timer: $name $mode: $line"
-			echo "$name $mode $(sed 's/[a-z0-9]*=//g' <<< "$line")" >> "$R/timer.tsv"
-			check_alive "$name" timer || break
-			sleep 1
-		done
-		stop_contender "$name"
+		# A private origin that logs its events, for the upstream view.
+		rm -f "$RUN/torigin.port"
+		"${PIN_LOAD[@]}" "$BIN/origin" --listen 127.0.0.1:0 --port-file "$RUN/torigin.port" \
+		    --log "$dir/$name-origin.events" --quiet 2>> "$R/logs/origin-timer.err" &
+		OPID=$!
+		PIDS+=("$OPID")
+		wait_file "$RUN/torigin.port" || die "the timer origin did not start"
+		OPORT=$(cat "$RUN/torigin.port")
+		if start_contender "$name" "${TIMER_MS}ms" timer; then
+			for mode in burst spread; do
+				[ "$mode" = burst ] && spread=0 || spread=$TIMER_SPREAD_MS
+				from=$(wc -l < "$dir/$name-origin.events")
+				line=$("${PIN_LOAD[@]}" "$BIN/timerbench" "${PORT[$name]}" "$TIMER_CONNS" \
+				    "$spread" "$TIMER_MS" /hang "$dir/$name-$mode.raw")
+				sleep 0.5	# the last upstream closes reach the log
+				ov=$(origin_view "$dir/$name-origin.events" "$from")
+				echo "$line upstream: $ov" > "$dir/$name-$mode.txt"
+				say "timer: $name $mode: $line; upstream view p50 p99 max: $ov"
+				echo "$name $mode $(sed 's/[a-z0-9]*=//g' <<< "$line") $ov" >> "$R/timer.tsv"
+				check_alive "$name" timer || break
+				sleep 0.5
+			done
+			stop_contender "$name"
+		fi
+		stop_pid "$OPID"
 	done
+	OPID=$opid_main OPORT=$oport_main
 }
 
 part_syscalls() {

@@ -118,14 +118,17 @@ if [ -s "$d/timer.tsv" ]; then
 	{ rows[++n] = $0 }
 	END {
 		printf "\n== Timer accuracy: GET /hang through each proxy, upstream header timeout %s ms\n", tm
-		printf "   lateness = (request sent -> first byte of the reply or close) - timeout, in ms;\n"
-		printf "   burst = all connections at once, spread = evenly over the spread window\n\n"
-		printf "%-10s %-7s %5s %5s %5s %6s %7s %5s %8s %8s %8s %8s\n", "contender", "mode", "n",
-		    "504", "other", "closed", "noreply", "early", "min", "p50", "p99", "max"
+		printf "   client view: (request sent -> first byte of the reply or close) - timeout, ms, exact;\n"
+		printf "   upstream view: (origin got the request -> proxy closed that upstream connection) - timeout,\n"
+		printf "   from the origin'"'"'s event log in whole ms.  burst = all at once, spread = evenly over the window\n\n"
+		h = "%-10s %-7s %5s %5s %5s %6s %7s %5s %8s %8s %8s %8s | %6s %6s %6s\n"
+		printf h, "", "", "", "", "", "", "", "", "client", "", "", "", "upstr", "", ""
+		printf h, "contender", "mode", "n", "504", "other", "closed", "noreply", "early", "min", "p50",
+		    "p99", "max", "p50", "p99", "max"
 		for (i = 1; i <= n; i++) {
 			split(rows[i], f, " ")
-			printf "%-10s %-7s %5s %5s %5s %6s %7s %5s %8s %8s %8s %8s\n", f[1], f[2], f[3],
-			    f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12]
+			printf h, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12],
+			    f[13], f[14], f[15]
 		}
 	}' "$d/timer.tsv"
 fi

@@ -336,9 +336,9 @@ on_reopen(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
+	log_info("reopening the access log");
 	for (unsigned i = 0; i < dm->dm_nworkers; i++)
 		worker_reopen(dm->dm_workers[i]);
-	log_info("access log reopened");
 }
 
 /* Wire the signals, the status and the watchdog to the main loop. */

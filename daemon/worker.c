@@ -166,6 +166,8 @@ worker_cmd_cb(evutil_socket_t fd, short what, void *arg)
 		if (accesslog_reopen(w->w_alog, err, sizeof err) != 0)
 			log_err("worker %u: access log: reopen failed, keeping "
 			    "the old file: %s", w->w_id, err);
+		else
+			log_info("worker %u: access log reopened", w->w_id);
 		break;
 	case WMSG_DRAIN:
 		proxy_drain(w->w_proxy, m->m_at, worker_drained, w);

@@ -268,6 +268,7 @@ client_request_done(struct client *cl, int how)
 	cl->cl_state = CLIENT_IDLE;
 	deadline_open(&cl->cl_task, SCOPE_KEEPALIVE,
 	    px->px_cfg->timeouts.ms[SCOPE_KEEPALIVE]);
+	deadline_close(&cl->cl_task, SCOPE_REQUEST);
 	if (buf_used(in) == 0) {
 		if (buf_used(&cl->cl_out) == 0)
 			buf_release(&cl->cl_out);
@@ -303,9 +304,9 @@ client_begin_request(struct client *cl)
 		return;
 	}
 	if (cl->cl_nreq++ > 0) {
-		deadline_close(&cl->cl_task, SCOPE_KEEPALIVE);
 		deadline_open(&cl->cl_task, SCOPE_CLIENT_HEADER,
 		    px->px_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]);
+		deadline_close(&cl->cl_task, SCOPE_KEEPALIVE);
 	}
 	cl->cl_state = CLIENT_HEAD;
 	client_parse(cl);

@@ -61,7 +61,6 @@ struct upstream_server {
 	TAILQ_HEAD(upconn_list, upconn) us_idle; /* pooled, most recent first */
 	unsigned	 us_nidle;
 	unsigned	 us_active;		/* connections carrying requests */
-	const struct timeval *us_idle_tv;	/* libevent common timeout */
 	int		 us_cw;			/* smooth round robin weight */
 	unsigned	 us_fails;		/* failures in the window */
 	int64_t		 us_fail_since;		/* the window's start */
@@ -106,7 +105,11 @@ struct upconn {
 	enum upconn_state up_state;
 	struct event	 up_rev;
 	struct event	 up_wev;
-	struct event	 up_timer;		/* pool idle timeout */
+	struct event	 up_timer;		/* pool idle timeout, lazy */
+	int64_t		 up_idle_since;		/* when it went into the pool */
+	bool		 up_reading;		/* up_rev is added */
+	bool		 up_writing;		/* up_wev is added */
+	bool		 up_timing;		/* up_timer is added */
 	struct buf	 up_out;		/* bytes a write left behind */
 	unsigned	 up_nreq;		/* requests carried */
 };
@@ -160,10 +163,6 @@ struct request {
 	struct upstream_server *rq_server;
 	struct upconn	*rq_up;
 
-	struct http_parser rq_reqp;		/* client -> us */
-	struct http_msg	 rq_reqm;
-	struct http_parser rq_resp;		/* upstream -> us */
-	struct http_msg	 rq_resm;
 	struct buf	 rq_tx;			/* forwarded head, for retries */
 	struct buf	 rq_rx;			/* response bytes; head at 0 */
 
@@ -180,7 +179,6 @@ struct request {
 	bool		 rq_judged;		/* the server's health was told */
 	bool		 rq_backoff_armed;
 	uint64_t	 rq_tried;		/* servers tried, a bit per index */
-	struct event	 rq_backoff;		/* wait before a retry */
 	int64_t		 rq_request_at;		/* the request scope's instant */
 	int64_t		 rq_drain_at;		/* the drain's instant, or 0 */
 	uint64_t	 rq_bytes_in;
@@ -192,6 +190,13 @@ struct request {
 	int64_t		 rq_t_conn0, rq_t_conn;	/* connect start, done */
 	int64_t		 rq_t_sent;		/* request sent upstream */
 	int64_t		 rq_t_uphead;		/* response head complete */
+
+	/* From here on, set up by their own init, not zeroed per request. */
+	struct event	 rq_backoff;		/* wait before a retry */
+	struct http_parser rq_reqp;		/* client -> us */
+	struct http_msg	 rq_reqm;
+	struct http_parser rq_resp;		/* upstream -> us */
+	struct http_msg	 rq_resm;
 };
 
 /* The per-thread proxy. */

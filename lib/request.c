@@ -15,6 +15,7 @@
  */
 #include <sys/uio.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,7 @@ request_new(struct client *cl)
 		px->px_nfree_req--;
 	} else if ((rq = malloc(sizeof *rq)) == NULL)
 		return NULL;
-	memset(rq, 0, sizeof *rq);
+	memset(rq, 0, offsetof(struct request, rq_backoff));
 	rq->rq_client = cl;
 	rq->rq_state = REQ_HEAD;
 	rq->rq_id = ++px->px_next_id;
@@ -211,7 +212,7 @@ request_finish(struct request *rq, const char *outcome, int status)
 	/* A trial request that ended without a verdict frees the trial. */
 	if (rq->rq_server != NULL && !rq->rq_judged && rq->rq_server->us_trial)
 		rq->rq_server->us_trial = false;
-	deadline_close(t, SCOPE_REQUEST);
+	/* The request scope stays until the client picks the next scope. */
 	deadline_close(t, SCOPE_CLIENT_IDLE);
 	deadline_close(t, SCOPE_TRY);
 	deadline_close(t, SCOPE_CONNECT);
@@ -406,7 +407,6 @@ request_start(struct request *rq)
 	const char *host = NULL, *why;
 	size_t hostlen = 0;
 
-	deadline_close(t, SCOPE_CLIENT_HEADER);
 	if (!(m->flags & HTTP_F_BODY))
 		rq->rq_body_done = true;
 	if (!(m->flags & HTTP_F_KEEPALIVE))
@@ -421,10 +421,12 @@ request_start(struct request *rq)
 	rq->rq_deadline_ms = to->ms[SCOPE_REQUEST];
 	if (request_deadline_header(rq, to) != 0) {
 		deadline_open(t, SCOPE_REQUEST, to->ms[SCOPE_REQUEST]);
+		deadline_close(t, SCOPE_CLIENT_HEADER);
 		request_reject(rq, 400, "reject:bad_request");
 		return;
 	}
 	deadline_open(t, SCOPE_REQUEST, (uint64_t)rq->rq_deadline_ms);
+	deadline_close(t, SCOPE_CLIENT_HEADER);
 	rq->rq_request_at = deadline_scope_at(t, SCOPE_REQUEST);
 	if (!rq->rq_body_done)
 		deadline_open(t, SCOPE_CLIENT_IDLE, to->ms[SCOPE_CLIENT_IDLE]);

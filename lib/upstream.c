@@ -407,6 +407,32 @@ upstream_succeeded(struct upstream_server *us)
 	us->us_fails = 0;
 }
 
+/* Add or delete the read event, only when that changes something. */
+static void
+upconn_read(struct upconn *up, bool on)
+{
+	if (on == up->up_reading)
+		return;
+	up->up_reading = on;
+	if (on)
+		event_add(&up->up_rev, NULL);
+	else
+		event_del(&up->up_rev);
+}
+
+/* Add or delete the write event, only when that changes something. */
+static void
+upconn_write(struct upconn *up, bool on)
+{
+	if (on == up->up_writing)
+		return;
+	up->up_writing = on;
+	if (on)
+		event_add(&up->up_wev, NULL);
+	else
+		event_del(&up->up_wev);
+}
+
 /* Take the most recently used idle connection of a server, if any. */
 struct upconn *
 upstream_pool_get(struct upstream_server *us)
@@ -417,8 +443,7 @@ upstream_pool_get(struct upstream_server *us)
 		return NULL;
 	TAILQ_REMOVE(&us->us_idle, up, up_entry);
 	us->us_nidle--;
-	evtimer_del(&up->up_timer);
-	up->up_state = UPCONN_ACTIVE;
+	up->up_state = UPCONN_ACTIVE;	/* its idle timer lapses by itself */
 	us->us_active++;
 	return up;
 }
@@ -468,7 +493,7 @@ upstream_connect(struct proxy *px, struct upstream_server *us, int *err)
 	event_assign(&up->up_wev, px->px_base, fd, EV_WRITE | EV_PERSIST,
 	    upconn_write_cb, up);
 	evtimer_assign(&up->up_timer, px->px_base, upconn_idle_cb, up);
-	event_add(&up->up_wev, NULL);
+	upconn_write(up, true);
 	us->us_active++;
 	return up;
 }
@@ -500,21 +525,25 @@ upstream_release(struct upconn *up, bool reuse)
 	}
 	us->us_active--;
 	buf_release(&up->up_out);
-	event_del(&up->up_wev);
-	event_add(&up->up_rev, NULL);	/* a close while idle is noticed */
+	upconn_write(up, false);
+	upconn_read(up, true);		/* a close while idle is noticed */
 	up->up_state = UPCONN_IDLE;
 	TAILQ_INSERT_HEAD(&us->us_idle, up, up_entry);
 	us->us_nidle++;
-	if (cu->keepalive_idle_ms > 0) {
+	/*
+	 * The idle timeout is kept lazily: stamp the time, and arm the timer
+	 * only if it is not already running; when it fires it checks the
+	 * stamp and re-arms for the rest.  No timer work per request.
+	 */
+	up->up_idle_since = deadline_now_cached();
+	if (cu->keepalive_idle_ms > 0 && !up->up_timing) {
 		struct timeval tv = {
 			.tv_sec = cu->keepalive_idle_ms / 1000,
 			.tv_usec = (cu->keepalive_idle_ms % 1000) * 1000,
 		};
-		if (us->us_idle_tv == NULL)
-			us->us_idle_tv = event_base_init_common_timeout(
-			    up->up_proxy->px_base, &tv);
-		evtimer_add(&up->up_timer, us->us_idle_tv ? us->us_idle_tv :
-		    &tv);
+
+		up->up_timing = true;
+		evtimer_add(&up->up_timer, &tv);
 	}
 }
 
@@ -562,7 +591,7 @@ upstream_send(struct upconn *up, const struct iovec *iov, int n)
 		up->up_out.b_len += len - off;
 		off = 0;
 	}
-	event_add(&up->up_wev, NULL);
+	upconn_write(up, true);
 	return 0;
 }
 
@@ -570,10 +599,7 @@ upstream_send(struct upconn *up, const struct iovec *iov, int n)
 void
 upstream_want_read(struct upconn *up, bool on)
 {
-	if (on)
-		event_add(&up->up_rev, NULL);
-	else
-		event_del(&up->up_rev);
+	upconn_read(up, on);
 }
 
 /* Readable: the request reads; an idle pooled connection was closed. */
@@ -606,7 +632,7 @@ upconn_write_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	deadline_now_refresh();
 	if (up->up_state == UPCONN_CONNECTING) {
-		event_del(&up->up_wev);
+		upconn_write(up, false);
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 			err = errno;
 		if (err != 0) {
@@ -614,7 +640,7 @@ upconn_write_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		up->up_state = UPCONN_ACTIVE;
-		event_add(&up->up_rev, NULL);
+		upconn_read(up, true);
 		request_upstream_event(up->up_req, UPEV_CONNECTED, 0);
 		return;
 	}
@@ -625,25 +651,45 @@ upconn_write_cb(evutil_socket_t fd, short what, void *arg)
 	if (w < 0 && errno == EAGAIN)
 		return;
 	if (w < 0) {
-		event_del(&up->up_wev);
+		upconn_write(up, false);
 		request_upstream_event(up->up_req, UPEV_WRFAIL, errno);
 		return;
 	}
 	up->up_out.b_off += (uint32_t)w;
 	if (buf_used(&up->up_out) == 0) {
 		buf_release(&up->up_out);
-		event_del(&up->up_wev);
+		upconn_write(up, false);
 		request_upstream_event(up->up_req, UPEV_DRAINED, 0);
 	}
 }
 
-/* A pooled connection idled past keepalive_idle. */
+/*
+ * The lazy pool idle timer fired: close the connection if it has idled
+ * keepalive_idle since it went into the pool, else wait for the rest.  A
+ * connection carrying a request lets the timer lapse.
+ */
 static void
 upconn_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct upconn *up = arg;
+	int64_t len, left;
+	struct timeval tv;
+
 	(void)fd;
 	(void)what;
-	upconn_free(arg);
+	up->up_timing = false;
+	if (up->up_state != UPCONN_IDLE)
+		return;
+	len = (int64_t)up->up_server->us_group->keepalive_idle_ms * 1000;
+	left = up->up_idle_since + len - deadline_now_refresh();
+	if (left <= 0) {
+		upconn_free(up);
+		return;
+	}
+	tv.tv_sec = left / 1000000;
+	tv.tv_usec = left % 1000000;
+	up->up_timing = true;
+	evtimer_add(&up->up_timer, &tv);
 }
 
 /* Close a connection and free it, unlinking it from its pool. */
@@ -657,9 +703,10 @@ upconn_free(struct upconn *up)
 		us->us_nidle--;
 	} else
 		us->us_active--;
-	event_del(&up->up_rev);
-	event_del(&up->up_wev);
-	evtimer_del(&up->up_timer);
+	upconn_read(up, false);
+	upconn_write(up, false);
+	if (up->up_timing)
+		evtimer_del(&up->up_timer);
 	buf_release(&up->up_out);
 	close(up->up_fd);
 	free(up);

@@ -14,12 +14,19 @@ _cleanup() {
 	for p in "${_pids[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
+	local n=50
+	[ -n "${HOURGLASS_WRAP:-}" ] && n=400
 	for p in "${_pids[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+		for _ in $(seq $n); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
+		if [ $? -eq 99 ]; then
+			echo "FAIL: process $p exited 99: the wrapper found errors"
+			_exit_rc=1
+		fi
 	done
 	rm -rf "$T"
+	[ "${_exit_rc:-0}" -eq 0 ] || exit 1
 }
 trap _cleanup EXIT
 
@@ -77,12 +84,19 @@ start_origin() {
 # fd_count PID: the number of open descriptors of a process.
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 
-# stop_pid PID: stop one process we started and wait for it.
+# stop_pid PID: stop one process we started and wait for it.  Under a
+# HOURGLASS_WRAP tool it may take longer, and exit 99 (valgrind's
+# --error-exitcode) is a failure.
 stop_pid() {
+	local n=100 rc
+	[ -n "${HOURGLASS_WRAP:-}" ] && n=400
 	kill -TERM "$1" 2>/dev/null
-	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+	for _ in $(seq $n); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
 	kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
+	rc=$?
+	[ $rc -eq 99 ] && fail "process $1 exited 99: the wrapper found errors"
+	return $rc
 }
 
 # start_hourglass CONFIG_FILE [ARGS...]: start the daemon; its listen lines
@@ -91,7 +105,10 @@ stop_pid() {
 start_hourglass() {
 	local conf=$1; shift
 	HG_ERR="$T/hourglass.err.$RANDOM"
-	"$HOURGLASS" -c "$conf" "$@" > "$T/hourglass.out" 2> "$HG_ERR" &
+	# HOURGLASS_WRAP runs the daemon under a tool, e.g. valgrind (same PID).
+	# shellcheck disable=SC2086
+	${HOURGLASS_WRAP:-} "$HOURGLASS" -c "$conf" "$@" > "$T/hourglass.out" \
+	    2> "$HG_ERR" &
 	HG_PID=$!
 	_pids+=("$HG_PID")
 	local n=200

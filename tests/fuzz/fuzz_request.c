@@ -7,11 +7,13 @@
  * Input layout:
  *   byte 0  flags: 0x01 the fast proxy (timeouts of milliseconds);
  *           0x02 an IPv6 client; 0x04 the client half-closes after
- *           sending; 0x08 the smallest socket buffers
+ *           sending; 0x08 the smallest socket buffers; 0x40 the peer
+ *           address is a unix socket's
  *   byte 1  split: the first (n * split / 256) bytes of the rest go out,
  *           the loop runs until nothing moves, then the rest goes out
  *   rest    the bytes the client sends
- * The seeds start with two printable bytes ("0@", "1 ") for that reason.
+ * The seeds start with two printable bytes ("0@", "1 ") for that reason:
+ * the flags of the digits '0' to '?' are their low four bits, 'P' is 0x40.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +45,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		open |= RIG_V6;
 	if (flags & 0x08)
 		open |= RIG_TIGHT;
+	if (flags & 0x40)
+		open |= RIG_UNIX;
 	rig_client_open(flags & 0x01 ? RIG_FAST : RIG_SLOW, open);
 	rig_client_send(data, split);
 	rig_client_send(data + split, size - split);

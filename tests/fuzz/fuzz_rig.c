@@ -18,15 +18,19 @@
  *   /chunked   chunked body           /eof     body to end of stream
  *   /continue  100 Continue, then 200 /big     a 40000-byte body
  *   /bye       answers, then closes   /304     304, no body
+ *   /stall     reads 1 KiB per round of the loop (see rig_settle()), so
+ *              that the proxy's sends to it block
  *   anything else: 200 with Content-Length: 5.
  * A request the origin's parser (the library's own) refuses means the
  * proxy forwarded bytes it would not accept itself: that aborts.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <poll.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -54,7 +58,7 @@ static const char rig_conf_slow[] =
     "max_connections = 64\n"
     "[limits]\n"
     "max_uri = 1k\n"
-    "max_header = 4k\n"
+    "max_header = 2k\n"
     "max_body = 16k\n"
     "[timeouts]\n"
     "client_header = 20s\n"
@@ -87,8 +91,13 @@ static const char rig_conf_slow[] =
     "host = api.example\n"
     "upstream_header = 15s\n"
     "propagate_deadline = no\n"
+    "[upstream blackhole]\n"
+    "server = 127.0.0.1:@BLACKHOLE@\n"
+    "max_fails = 0\n"
     "[route /refused]\n"
     "upstream = refused\n"
+    "[route /blackhole]\n"
+    "upstream = blackhole\n"
     "[route /mixed]\n"
     "upstream = mixed\n"
     "retries = 2\n";
@@ -99,8 +108,8 @@ static const char rig_conf_fast[] =
     "max_connections = 64\n"
     "log_format = json\n"
     "[limits]\n"
-    "max_uri = 256\n"
-    "max_header = 1k\n"
+    "max_uri = 200\n"
+    "max_header = 600\n"
     "max_body = off\n"
     "[timeouts]\n"
     "client_header = 3ms\n"
@@ -132,14 +141,25 @@ static const char rig_conf_fast[] =
     "request = 30ms\n"
     "upstream_header = off\n"
     "try = off\n"
+    "[upstream blackhole]\n"
+    "server = 127.0.0.1:@BLACKHOLE@\n"
+    "server = 127.0.0.1:@ORIGIN@\n"
+    "max_fails = 0\n"
+    "[route /try]\n"
+    "upstream = origin\n"
+    "try = 3ms\n"
+    "upstream_header = off\n"
     "[route /refused]\n"
     "upstream = refused\n"
+    "[route /blackhole]\n"
+    "upstream = blackhole\n"
     "[route /mixed]\n"
     "upstream = mixed\n";
 
 enum origin_action {
 	ACT_OK, ACT_HANG, ACT_CLOSE, ACT_RESET, ACT_EARLY, ACT_CHUNKED,
-	ACT_EOF, ACT_CONTINUE, ACT_BIG, ACT_BYE, ACT_304, ACT_SCRIPT,
+	ACT_EOF, ACT_CONTINUE, ACT_BIG, ACT_BYE, ACT_304, ACT_STALL,
+	ACT_SCRIPT,
 };
 
 static const struct {
@@ -149,7 +169,7 @@ static const struct {
 	{ "/hang", ACT_HANG }, { "/close", ACT_CLOSE }, { "/reset", ACT_RESET },
 	{ "/early", ACT_EARLY }, { "/chunked", ACT_CHUNKED },
 	{ "/eof", ACT_EOF }, { "/continue", ACT_CONTINUE }, { "/big", ACT_BIG },
-	{ "/bye", ACT_BYE }, { "/304", ACT_304 },
+	{ "/bye", ACT_BYE }, { "/304", ACT_304 }, { "/stall", ACT_STALL },
 };
 
 /* One connection the origin accepted. */
@@ -167,6 +187,8 @@ struct origin_conn {
 	enum origin_action oc_act;
 	bool		 oc_answered;		/* answered before the body */
 	bool		 oc_close;		/* close once out is sent */
+	bool		 oc_stall;		/* read slowly (/stall) */
+	bool		 oc_paused;		/* stalled until the next round */
 };
 
 static struct event_base *rig_base;
@@ -180,7 +202,9 @@ static bool	 rig_debug;		/* HG_FUZZ_DEBUG: tell what happens */
 static LIST_HEAD(, origin_conn) origin_conns =
     LIST_HEAD_INITIALIZER(origin_conns);
 static unsigned	 origin_nconns;
-static int	 origin_lfd = -1, origin_refused_fd = -1;
+static int	 origin_lfd = -1, origin_refused_fd = -1, origin_blackhole_fd = -1;
+static unsigned	 origin_port, refused_port, blackhole_port;
+static unsigned	 origin_nstalled;		/* /stall connections paused */
 static struct event origin_lev;
 
 static struct {
@@ -208,6 +232,7 @@ static struct {
 
 static void	origin_conn_free(struct origin_conn *, bool reset);
 static int	origin_send_out(struct origin_conn *);
+static void	origin_unstall(void);
 
 /* A broken invariant: say what, and crash so that libFuzzer keeps the input. */
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -228,6 +253,8 @@ static void
 rig_append(uint8_t **buf, size_t *blen, size_t *cap, const void *p,
     size_t len)
 {
+	if (len == 0)
+		return;
 	if (*blen + len > *cap) {
 		size_t ncap = *cap ? *cap : 4096;
 
@@ -250,14 +277,20 @@ rig_quiet_cb(evutil_socket_t fd, short what, void *arg)
 	rig_quiet = true;
 }
 
-/* Run the loop until a turn in which nothing was ready. */
+/*
+ * Run the loop until a turn in which nothing was ready, and again after
+ * each round in which a /stall connection of the origin read its bite.
+ */
 void
 rig_settle(void)
 {
-	rig_quiet = false;
-	event_active(&rig_quiet_ev, EV_TIMEOUT, 0);
-	while (!rig_quiet)
-		event_base_loop(rig_base, EVLOOP_ONCE);
+	do {
+		origin_unstall();
+		rig_quiet = false;
+		event_active(&rig_quiet_ev, EV_TIMEOUT, 0);
+		while (!rig_quiet)
+			event_base_loop(rig_base, EVLOOP_ONCE);
+	} while (origin_nstalled > 0);
 }
 
 static void
@@ -441,6 +474,9 @@ origin_head(struct origin_conn *oc)
 	case ACT_EARLY:
 		oc->oc_answered = true;
 		return origin_answer(oc);
+	case ACT_STALL:
+		oc->oc_stall = true;
+		return 0;
 	default:
 		return 0;
 	}
@@ -491,13 +527,15 @@ origin_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	for (;;) {
+		if (oc->oc_paused)
+			break;
 		if (oc->oc_incap - oc->oc_inlen < 4096) {
 			oc->oc_incap = oc->oc_incap ? oc->oc_incap * 2 : 16384;
 			if ((oc->oc_in = realloc(oc->oc_in, oc->oc_incap)) ==
 			    NULL)
 				rig_fail("out of memory");
 		}
-		n = read(fd, oc->oc_in + oc->oc_inlen,
+		n = read(fd, oc->oc_in + oc->oc_inlen, oc->oc_stall ? 1024 :
 		    oc->oc_incap - oc->oc_inlen);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -508,8 +546,28 @@ origin_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		oc->oc_inlen += (size_t)n;
+		if (oc->oc_stall) {
+			/* One bite per round: the proxy's sends block. */
+			oc->oc_paused = true;
+			origin_nstalled++;
+			event_del(&oc->oc_rev);
+		}
 	}
 	origin_parse(oc);
+}
+
+/* A new round: let the paused /stall connections read again. */
+static void
+origin_unstall(void)
+{
+	struct origin_conn *oc;
+
+	LIST_FOREACH(oc, &origin_conns, oc_entry)
+		if (oc->oc_paused) {
+			oc->oc_paused = false;
+			origin_nstalled--;
+			event_add(&oc->oc_rev, NULL);
+		}
 }
 
 static void
@@ -548,6 +606,8 @@ origin_conn_free(struct origin_conn *oc, bool reset)
 	}
 	if (script.conn == oc)
 		script.conn = NULL;
+	if (oc->oc_paused)
+		origin_nstalled--;
 	event_del(&oc->oc_rev);
 	event_del(&oc->oc_wev);
 	close(oc->oc_fd);
@@ -580,24 +640,71 @@ rig_origin_flush(void)
 	rig_settle();
 }
 
-/* Bind 127.0.0.1:0; with listen, listen on it.  Returns the port. */
+/*
+ * Bind 127.0.0.1:0 and listen with this backlog (-1: do not listen, so
+ * that connects are refused).  A small receive buffer, inherited by the
+ * accepted sockets, makes the proxy's writes of a large body partial.
+ * Returns the port.
+ */
 static uint16_t
-rig_bind(int *fdp, bool do_listen)
+rig_bind(int *fdp, int backlog)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof sin;
-	int fd;
+	int fd, rcvbuf = 4096;
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
-	    (do_listen && listen(fd, 128) != 0) ||
+	    (backlog >= 0 && listen(fd, backlog) != 0) ||
 	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0)
 		rig_fail("origin socket: %s", strerror(errno));
 	*fdp = fd;
 	return ntohs(sin.sin_port);
+}
+
+/*
+ * Fill the accept queue of the blackhole listener, which is never
+ * accepted from: once it is full the kernel drops further SYNs, so a
+ * connect to it hangs until the proxy's connect deadline.  The fillers are
+ * connected one by one until one does not complete within 50 ms.
+ */
+static void
+rig_fill_blackhole(void)
+{
+	struct sockaddr_in sin;
+	struct pollfd pfd;
+	int fd, err;
+	socklen_t len;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)blackhole_port);
+	for (int i = 0; i < 16; i++) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+		if (fd < 0)
+			rig_fail("socket: %s", strerror(errno));
+		if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0 &&
+		    errno != EINPROGRESS)
+			rig_fail("blackhole connect: %s", strerror(errno));
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		len = sizeof err;
+		if (poll(&pfd, 1, 50) != 1 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
+		    err != 0) {
+			close(fd);	/* its SYN was dropped: full */
+			return;
+		}
+		/* kept open, never accepted: it holds a place in the queue */
+	}
+	rig_fail("the blackhole listener never filled up");
 }
 
 /* --- the client --- */
@@ -682,7 +789,13 @@ rig_client_open(enum rig_which which, unsigned flags)
 	if (rc.open)
 		rig_fail("client already open");
 	memset(&ss, 0, sizeof ss);
-	if (v6) {
+	if (flags & RIG_UNIX) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+
+		un->sun_family = AF_UNIX;
+		snprintf(un->sun_path, sizeof un->sun_path, "/run/hg.sock");
+		sslen = sizeof *un;
+	} else if (v6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 
 		in6->sin6_family = AF_INET6;
@@ -909,18 +1022,21 @@ rig_client_eof(void)
 
 /* Copy a configuration template, with the ports in place of their marks. */
 static void
-rig_conf_text(char *out, size_t cap, const char *tmpl, unsigned port,
-    unsigned refused)
+rig_conf_text(char *out, size_t cap, const char *tmpl)
 {
-	size_t n = 0;
+	static const char *const marks[] = {
+		"@ORIGIN@", "@REFUSED@", "@BLACKHOLE@",
+	};
+	const unsigned ports[] = { origin_port, refused_port, blackhole_port };
+	size_t n = 0, i;
 
 	while (*tmpl != '\0' && n + 8 < cap) {
-		if (strncmp(tmpl, "@ORIGIN@", 8) == 0) {
-			n += (size_t)snprintf(out + n, cap - n, "%u", port);
-			tmpl += 8;
-		} else if (strncmp(tmpl, "@REFUSED@", 9) == 0) {
-			n += (size_t)snprintf(out + n, cap - n, "%u", refused);
-			tmpl += 9;
+		for (i = 0; i < 3; i++)
+			if (strncmp(tmpl, marks[i], strlen(marks[i])) == 0)
+				break;
+		if (i < 3) {
+			n += (size_t)snprintf(out + n, cap - n, "%u", ports[i]);
+			tmpl += strlen(marks[i]);
 		} else
 			out[n++] = *tmpl++;
 	}
@@ -931,13 +1047,12 @@ rig_conf_text(char *out, size_t cap, const char *tmpl, unsigned port,
 
 /* Load one proxy's configuration and make the proxy. */
 static void
-rig_proxy_new(enum rig_which w, const char *tmpl, unsigned port,
-    unsigned refused)
+rig_proxy_new(enum rig_which w, const char *tmpl)
 {
 	char text[4096], err[256], *errors = NULL;
 	struct config *cfg;
 
-	rig_conf_text(text, sizeof text, tmpl, port, refused);
+	rig_conf_text(text, sizeof text, tmpl);
 	if ((cfg = config_load_string(text, "fuzz-rig.ini", &errors)) == NULL)
 		rig_fail("rig configuration: %s", errors ? errors : "?");
 	rig_alog[w] = accesslog_open(rig_base, "/dev/null", cfg->log_format,
@@ -955,7 +1070,6 @@ rig_init(void)
 {
 	struct event_config *ec;
 	const char *dbg = getenv("HG_FUZZ_DEBUG");
-	unsigned port, refused;
 
 	if (rig_base != NULL)
 		return;
@@ -972,14 +1086,16 @@ rig_init(void)
 	event_assign(&rig_quiet_ev, rig_base, -1, 0, rig_quiet_cb, NULL);
 	event_priority_set(&rig_quiet_ev, PRIO_QUIET);
 
-	port = rig_bind(&origin_lfd, true);
-	refused = rig_bind(&origin_refused_fd, false);	/* bound, no listen */
+	origin_port = rig_bind(&origin_lfd, 128);
+	refused_port = rig_bind(&origin_refused_fd, -1);  /* bound, no listen */
+	blackhole_port = rig_bind(&origin_blackhole_fd, 0);
+	rig_fill_blackhole();
 	event_assign(&origin_lev, rig_base, origin_lfd, EV_READ | EV_PERSIST,
 	    origin_accept_cb, NULL);
 	event_add(&origin_lev, NULL);
 
-	rig_proxy_new(RIG_SLOW, rig_conf_slow, port, refused);
-	rig_proxy_new(RIG_FAST, rig_conf_fast, port, refused);
+	rig_proxy_new(RIG_SLOW, rig_conf_slow);
+	rig_proxy_new(RIG_FAST, rig_conf_fast);
 
 	rig_count_fds(&rig_nsock, &rig_nnull);
 }

@@ -37,6 +37,8 @@ void	rig_init(void);
 
 #define RIG_V6		0x01	/* the client's address is IPv6 */
 #define RIG_TIGHT	0x02	/* the smallest socket buffers, both ways */
+#define RIG_UNIX	0x04	/* the peer is a unix socket (an adopted
+				   listener could be one) */
 
 /* Open a client connection to a proxy, with RIG_* flags. */
 void	rig_client_open(enum rig_which, unsigned flags);

@@ -26,6 +26,9 @@ raw_get "/?idle"
 expect_eq "an idle keep-alive connection, after one request" "$RAW_STATUS" 200
 bg_curl drip "$U/drip/10/100?drain"
 in_origin "/drip/10/100?drain"
+# A request whose response head goes out during the drain.
+bg_curl dclose -D "$T/dclose.head" "$U/delay/800?dclose"
+in_origin "/delay/800?dclose"
 sleep 0.1
 T0=$(now_ms)
 kill -TERM "$HG_PID"
@@ -42,6 +45,10 @@ if [ "$refused" = no ]; then
 else
 	expect_range "new connections refused after SIGTERM (ms)" "$refused" 0 300
 fi
+# A second SIGTERM and a SIGHUP during the drain change nothing: no
+# reload, and the request in flight still ends whole (checked below).
+kill -TERM "$HG_PID"
+kill -HUP "$HG_PID"
 # The idle connection is closed, silently.
 raw_wait_eof "$T/idle.out" 3
 expect_eq "the idle keep-alive connection is closed" "$EOF_RC" 0
@@ -50,17 +57,23 @@ expect_eq "  without a byte" "$(wc -c < "$T/idle.out")" 0
 raw_close
 # The request in flight finishes whole.
 bg_result drip
+DRIP_END=$BG_END
 expect_eq "the request in flight: status, curl exit, bytes" \
 	"$BG_CODE $BG_RC $BG_BYTES" "200 0 10"
 expect_eq "  whole body" "$(cat "$T/drip.body")" "0123456789"
 log_expect_for "the request in flight" "/drip/10/100?drain" 200 ok
+bg_result dclose
+expect_eq "a response started during the drain: status, curl exit" "$BG_CODE $BG_RC" "200 0"
+check "  it says Connection: close" grep -qi '^connection: close' "$T/dclose.head"
+log_expect_for "  it" "/delay/800?dclose" 200 ok
 # The daemon exits 0 right after it, well before the drain deadline.
 hg_stop_wait 0
 expect_eq "exit status after the drain" "$HG_RC" 0
-expect_range "exit after the last request ended (ms)" $((HG_EXIT_AT - BG_END)) -100 700
+expect_range "exit after the last request ended (ms)" $((HG_EXIT_AT - DRIP_END)) -100 700
 expect_range "exit after SIGTERM (ms), drain is 2000" $((HG_EXIT_AT - T0)) 0 1500
-check "it logged the drain" grep -Eq 'draining 1 requests in flight for at most 2000 ms' "$HG_ERR"
+check "it logged the drain" grep -Eq 'draining 2 requests in flight for at most 2000 ms' "$HG_ERR"
 check "it logged stopped" grep -q 'stopped' "$HG_ERR"
+check "the SIGHUP during the drain did not reload" bash -c "! grep -Eq 'reloaded|reload refused' '$HG_ERR'"
 check "nothing was cancelled" bash -c "! grep -q 'timeout:drain' '$ACCESS'"
 
 note "drain = 500ms: what is left is cancelled as timeout:drain"

@@ -109,6 +109,8 @@ else
 	note "logrotate not installed: snippet not run"
 fi
 
+t=$(now_ms)
 hg_stop_wait
 expect_eq "SIGTERM: exit status" "$HG_RC" 0
+expect_range "an idle daemon exits promptly (ms)" $((HG_EXIT_AT - t)) 0 500
 finish
