@@ -52,6 +52,8 @@ ORIGIN = tests/origin/hourglass-origin
 FLAGS_STAMP = .build-flags
 FLAGS_NOW   = $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LLHTTP_SRC) $(LLHTTP_CFLAGS)
 $(shell echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+$(FLAGS_STAMP):
+	@echo '$(FLAGS_NOW)' > $@
 
 .PHONY: all deps check run install clean tests bench-progs bench
 all: lib/libhourglass.a hourglass $(ORIGIN)
@@ -119,6 +121,8 @@ install: all
 	    systemd/hourglass.service > $(DESTDIR)$(UNITDIR)/hourglass.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/hourglass.service
 	$(INSTALL) -m 644 systemd/hourglass.socket $(DESTDIR)$(UNITDIR)/hourglass.socket
+	$(INSTALL) -d $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	$(INSTALL) -m 644 conf/logrotate.hourglass $(DESTDIR)$(SYSCONFDIR)/logrotate.d/hourglass
 
 clean:
 	rm -f lib/*.o lib/*.d lib/llhttp/*.o lib/llhttp/*.d lib/libhourglass.a \
