@@ -1,6 +1,8 @@
 /* buf.c: recycled I/O buffers. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "buf.h"
 
@@ -95,4 +97,52 @@ buf_cache_drain(void)
 	}
 	buf_cache = NULL;
 	buf_ncache = 0;
+}
+
+/*
+ * Write iov to fd now, as far as the socket takes it, behind any bytes
+ * already waiting in pending (order is kept); copy what is left into
+ * pending.  Returns 1 when bytes wait in pending (the caller then waits for
+ * the socket to be writable), 0 when everything went out, and -1 on a
+ * write error or when memory is exhausted (errno says which).
+ */
+int
+buf_send(int fd, struct buf *pending, const struct iovec *iov, int n)
+{
+	size_t total = 0, off;
+	ssize_t w = 0;
+
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (buf_used(pending) == 0) {
+		do
+			w = writev(fd, iov, n);
+		while (w < 0 && errno == EINTR);
+		if (w < 0 && errno != EAGAIN)
+			return -1;
+		if (w < 0)
+			w = 0;
+		if ((size_t)w == total)
+			return 0;
+	}
+	if (buf_grow(pending, buf_used(pending) +
+	    (uint32_t)(total - (size_t)w)) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	buf_compact(pending);
+	off = (size_t)w;
+	for (int i = 0; i < n; i++) {
+		size_t len = iov[i].iov_len;
+
+		if (off >= len) {
+			off -= len;
+			continue;
+		}
+		memcpy(pending->b_data + pending->b_len,
+		    (const char *)iov[i].iov_base + off, len - off);
+		pending->b_len += (uint32_t)(len - off);
+		off = 0;
+	}
+	return 1;
 }

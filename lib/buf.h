@@ -34,6 +34,12 @@ int	buf_grow(struct buf *, uint32_t cap);
 /* Move the unconsumed bytes to the start of the buffer. */
 void	buf_compact(struct buf *);
 
+struct iovec;
+
+/* Write iov behind what waits in pending; keep the rest there.  1: bytes
+ * wait, 0: all sent, -1: error (errno). */
+int	buf_send(int fd, struct buf *pending, const struct iovec *, int n);
+
 /* Free the thread's cached buffers (at thread exit). */
 void	buf_cache_drain(void);
 

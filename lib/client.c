@@ -176,41 +176,11 @@ client_close(struct client *cl, const char *why)
 int
 client_send(struct client *cl, const struct iovec *iov, int n)
 {
-	struct buf *out = &cl->cl_out;
-	size_t total = 0, off;
-	ssize_t w = 0;
+	int r = buf_send(cl->cl_fd, &cl->cl_out, iov, n);
 
-	for (int i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	if (buf_used(out) == 0) {
-		do
-			w = writev(cl->cl_fd, iov, n);
-		while (w < 0 && errno == EINTR);
-		if (w < 0 && errno != EAGAIN)
-			return -1;
-		if (w < 0)
-			w = 0;
-		if ((size_t)w == total)
-			return 0;
-	}
-	if (buf_grow(out, buf_used(out) + (uint32_t)(total - (size_t)w)) != 0)
-		return -1;
-	buf_compact(out);
-	off = (size_t)w;
-	for (int i = 0; i < n; i++) {
-		size_t len = iov[i].iov_len;
-
-		if (off >= len) {
-			off -= len;
-			continue;
-		}
-		memcpy(out->b_data + out->b_len,
-		    (const char *)iov[i].iov_base + off, len - off);
-		out->b_len += (uint32_t)(len - off);
-		off = 0;
-	}
-	event_add(&cl->cl_wev, NULL);
-	return 0;
+	if (r > 0)
+		event_add(&cl->cl_wev, NULL);
+	return r < 0 ? -1 : 0;
 }
 
 /* Start or stop reading from the client. */

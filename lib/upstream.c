@@ -554,45 +554,11 @@ upstream_release(struct upconn *up, bool reuse)
 int
 upstream_send(struct upconn *up, const struct iovec *iov, int n)
 {
-	ssize_t w;
-	size_t total = 0, off;
+	int r = buf_send(up->up_fd, &up->up_out, iov, n);
 
-	for (int i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	if (buf_used(&up->up_out) > 0)
-		w = 0;		/* keep the order: queue behind what waits */
-	else {
-		do
-			w = writev(up->up_fd, iov, n);
-		while (w < 0 && errno == EINTR);
-		if (w < 0 && errno != EAGAIN)
-			return -1;
-		if (w < 0)
-			w = 0;
-	}
-	if ((size_t)w == total)
-		return 0;
-	/* Keep the rest. */
-	if (buf_grow(&up->up_out, buf_used(&up->up_out) + (total - w)) != 0) {
-		errno = ENOMEM;
-		return -1;
-	}
-	buf_compact(&up->up_out);
-	off = (size_t)w;
-	for (int i = 0; i < n; i++) {
-		size_t len = iov[i].iov_len;
-
-		if (off >= len) {
-			off -= len;
-			continue;
-		}
-		memcpy(up->up_out.b_data + up->up_out.b_len,
-		    (const char *)iov[i].iov_base + off, len - off);
-		up->up_out.b_len += len - off;
-		off = 0;
-	}
-	upconn_write(up, true);
-	return 0;
+	if (r > 0)
+		upconn_write(up, true);
+	return r < 0 ? -1 : 0;
 }
 
 /* Start or stop reading (backpressure from a slow client). */

@@ -26,6 +26,7 @@
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -197,6 +198,7 @@ static bool	 rig_quiet;
 static struct proxy *rig_px[2];
 static struct accesslog *rig_alog[2];
 static unsigned	 rig_nsock, rig_nnull;	/* descriptors the rig keeps */
+static struct stat rig_std[3];		/* what stdin, stdout, stderr are */
 static bool	 rig_debug;		/* HG_FUZZ_DEBUG: tell what happens */
 
 static LIST_HEAD(, origin_conn) origin_conns =
@@ -997,6 +999,13 @@ rig_client_close(void)
 	if (origin_nconns != 0)
 		rig_fail("%u upstream connections still open at the origin",
 		    origin_nconns);
+	for (int i = 0; i < 3; i++) {
+		struct stat st;
+
+		if (fstat(i, &st) != 0 || st.st_dev != rig_std[i].st_dev ||
+		    st.st_ino != rig_std[i].st_ino)
+			rig_fail("descriptor %d was closed or replaced", i);
+	}
 	rig_count_fds(&nsock, &nnull);
 	if (nsock != rig_nsock || nnull != rig_nnull)
 		rig_fail("descriptor leak: %u sockets and %u /dev/null open, "
@@ -1098,4 +1107,7 @@ rig_init(void)
 	rig_proxy_new(RIG_FAST, rig_conf_fast);
 
 	rig_count_fds(&rig_nsock, &rig_nnull);
+	for (int i = 0; i < 3; i++)
+		if (fstat(i, &rig_std[i]) != 0)
+			rig_fail("descriptor %d is not open", i);
 }
