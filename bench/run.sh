@@ -189,7 +189,7 @@ render() {
 	    "bench/conf/$1" > "$2"
 }
 
-OPID= OPORT=
+OPID='' OPORT=''
 start_origin() {
 	rm -f "$RUN/origin.port"
 	"${PIN_LOAD[@]}" "$BIN/origin" --listen 127.0.0.1:0 --port-file "$RUN/origin.port" \
@@ -219,9 +219,9 @@ declare -A PORT MAIN MPID	# per contender: port, process to stop, process to mea
 # start_contender NAME UPSTREAM_HEADER TAG: start NAME in front of the
 # origin; its stderr goes to logs/NAME-TAG.err.
 start_contender() {
-	local name=$1 uh=$2 tag=$3 try port main conf err ndir kid
+	local name=$1 uh=$2 tag=$3 port main conf err ndir kid
 	err=$R/logs/$name-$tag.err
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		case $name in
 		floor)
 			rm -f "$RUN/floor.port"
@@ -336,6 +336,7 @@ run_wrk() {
 	c1=$(read_cpu "$pid") o1=$(read_cpu "$OPID")
 	printf '# cpu ticks (utime stime) of pid %s before: %s after: %s; origin before: %s after: %s; CLK_TCK %s; wrk user+sys s: %s\n' \
 	    "$pid" "$c0" "$c1" "$o0" "$o1" "$CLK_TCK" "$wt" >> "$out"
+	# shellcheck disable=SC2046,SC2086  # word splitting wanted
 	set -- $(wrk_parse "$out") $c0 $c1 $o0 $o1 $wt
 	# $1 req $2 rps $3 p50 $4 p99 $5 bad $6 serr $7 u0 $8 s0 $9 u1 $10 s1
 	# $11-$14 the same for the origin, $15 $16 wrk's user and sys seconds
