@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BUF_SIZE	16384
+#define BUF_SIZE	32768
 
 struct buf {
 	char		*b_data;	/* NULL when the buffer is released */

@@ -160,6 +160,8 @@ client_close(struct client *cl, const char *why)
 	PROXY_COUNT(px, clients, -1);
 	if (!cl->cl_in_cb)
 		client_free(cl);
+	if (px->px_counts.clients == 0)
+		proxy_idle(px);
 	if (px->px_draining && px->px_counts.clients == 0 &&
 	    px->px_drained != NULL) {
 		void (*done)(void *) = px->px_drained;

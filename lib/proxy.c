@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,34 @@ proxy_accept_resume(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	proxy_reserve_fill(px);
 	listener_pause_all(px, false);
+}
+
+/*
+ * The proxy has had no client for a second: give the cached buffers and
+ * the heap's free memory back to the system, so that RSS returns near its
+ * start after a load goes away.
+ */
+static void
+proxy_trim(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *px = arg;
+
+	(void)fd;
+	(void)what;
+	if (px->px_counts.clients != 0)
+		return;
+	buf_cache_drain();
+	malloc_trim(0);
+}
+
+/* The last client closed: trim in a second, unless clients come back. */
+void
+proxy_idle(struct proxy *px)
+{
+	struct timeval tv = { 1, 0 };
+
+	if (!evtimer_pending(&px->px_trim, NULL))
+		evtimer_add(&px->px_trim, &tv);
 }
 
 /* Open spare descriptors, up to the reserve's size. */
@@ -67,6 +96,7 @@ proxy_new(struct event_base *base, struct config *cfg,
 	for (size_t i = 0; i < sizeof px->px_reserve / sizeof(int); i++)
 		px->px_reserve[i] = -1;
 	evtimer_assign(&px->px_accept_pause, base, proxy_accept_resume, px);
+	evtimer_assign(&px->px_trim, base, proxy_trim, px);
 	if ((px->px_metrics = metrics_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		free(px);
@@ -242,6 +272,7 @@ proxy_free(struct proxy *px)
 		free(rq);
 	}
 	evtimer_del(&px->px_accept_pause);
+	evtimer_del(&px->px_trim);
 	upstream_set_unref(px->px_ups);
 	for (size_t i = 0; i < sizeof px->px_reserve / sizeof(int); i++)
 		if (px->px_reserve[i] >= 0)

@@ -212,6 +212,7 @@ struct proxy {
 	uint64_t	 px_next_id;
 	int		 px_reserve[4];		/* spare fds for upstream legs */
 	struct event	 px_accept_pause;	/* accept backoff timer */
+	struct event	 px_trim;		/* give memory back when idle */
 	bool		 px_accept_paused;
 	struct request	*px_free_req;		/* recycled requests */
 	unsigned	 px_nfree_req;
@@ -231,6 +232,7 @@ extern unsigned	 proxy_clients_all;
 
 /* proxy.c */
 int	 proxy_reserve_use(struct proxy *);
+void	 proxy_idle(struct proxy *);
 void	 proxy_reserve_fill(struct proxy *);
 
 /* listener.c */
