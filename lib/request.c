@@ -232,6 +232,14 @@ request_finish(struct request *rq, const char *outcome, int status)
 	if (!ok && !rq->rq_head_sent && status != 0 && status != 499) {
 		rq->rq_status = status;
 		n = http_build_error(status, true, out, sizeof out);
+		if (n > 0 && rq->rq_t_head > 0 &&
+		    rq->rq_reqm.method_id == HTTP_HEAD) {
+			/* The answer to HEAD is the head alone. */
+			const char *end = memmem(out, (size_t)n, "\r\n\r\n", 4);
+
+			if (end != NULL)
+				n = end + 4 - out;
+		}
 		if (n > 0) {
 			struct iovec iov = { out, (size_t)n };
 
