@@ -139,11 +139,14 @@ expect_eq "short budget: the healthy server never saw it" "$(oreqs G /echo/short
 # [0, 25ms).  When it does not fit (60 % of the time) there is no retry and
 # the request ends with the original cause, timeout:connect, tries=1, at
 # ~290 ms; when it fits, the second try is cut by the request scope:
-# timeout:request, tries=2, at 300 ms.  Never later.
+# timeout:request, tries=2, at 300 ms.  Never later.  On a loaded machine
+# the connect scope may open more than 10 ms after the request scope; the
+# request scope is then the earlier one and ends the first try itself:
+# timeout:request, tries=1, also with no retry.
 note "a retry whose backoff does not fit is not attempted (12 at once)"
 par_curl 12 nofit "$U/echo/nofit"
 log_take "no-fit" 12
-n1=0 n2=0 bad=0
+n1=0 n2=0 n3=0 bad=0
 for i in $(seq 12); do
 	read -r code ms < "$T/nofit.$i"
 	[ "$code" = 504 ] || { fail "no-fit $i: status $code, want 504"; bad=1; }
@@ -153,18 +156,23 @@ done
 while IFS= read -r line; do
 	case "$(lf outcome "$line") $(lf tries "$line")" in
 	"timeout:connect 1") n1=$((n1 + 1)) ;;
+	"timeout:request 1") n1=$((n1 + 1)); n3=$((n3 + 1)) ;;
 	"timeout:request 2") n2=$((n2 + 1)) ;;
 	*) fail "no-fit: unexpected line: $line" ;;
 	esac
 	[ "$(logged_ms "$line")" -le 350 ] ||
 	    fail "no-fit: logged total past request: $line"
 done <<< "$LOG_NEW"
-note "no-fit: $n1 ended timeout:connect with tries=1, $n2 timeout:request with tries=2"
-expect_eq "no-fit: every line is one of the two" $((n1 + n2)) 12
+note "no-fit: $n1 ended with tries=1 ($n3 of them by the request scope), $n2 timeout:request with tries=2"
+expect_eq "no-fit: every line is one of these" $((n1 + n2)) 12
 # All 12 retrying would mean a backoff under 10 ms each time: p = 0.4^12.
 expect_range "no-fit: requests that did not retry" "$n1" 1 12
 bad=0
 while IFS= read -r line; do
+	# A first try cut by the request scope ends the request; it has no
+	# "try failed" line of its own.
+	[ "$(lf outcome "$line") $(lf tries "$line")" = "timeout:request 1" ] &&
+	    continue
 	id=$(rid "$line")
 	n=$(errlog_count "req $id: try 1 on ($SBH|$SBH2) failed: timeout:connect")
 	[ "$n" = 1 ] || { fail "no-fit: req $id: $n error-log lines for its first try, want 1"; bad=1; }
