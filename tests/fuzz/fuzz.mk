@@ -34,6 +34,8 @@ FUZZ_BINS       := $(addprefix $(FUZZ_OBJ)/,$(FUZZ_TARGETS))
 
 FUZZ_LINK = $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ \
             $(PKG_LIBS) -lpthread -lm
+# The rig shrinks the proxy's upstream socket buffers (fuzz_rig.c).
+FUZZ_WRAP = -Wl,--wrap=connect
 
 .PHONY: fuzz fuzz-build fuzz-run fuzz-clean
 
@@ -58,11 +60,11 @@ $(FUZZ_OBJ)/%.o: $(FUZZ_DIR)/%.c $(FUZZ_DIR)/fuzz.mk
 
 $(FUZZ_OBJ)/fuzz_request: $(FUZZ_OBJ)/fuzz_request.o $(FUZZ_OBJ)/fuzz_rig.o \
     $(FUZZ_LIB_OBJ) $(FUZZ_LLHTTP_OBJ)
-	$(FUZZ_LINK)
+	$(FUZZ_LINK) $(FUZZ_WRAP)
 
 $(FUZZ_OBJ)/fuzz_response: $(FUZZ_OBJ)/fuzz_response.o $(FUZZ_OBJ)/fuzz_rig.o \
     $(FUZZ_LIB_OBJ) $(FUZZ_LLHTTP_OBJ)
-	$(FUZZ_LINK)
+	$(FUZZ_LINK) $(FUZZ_WRAP)
 
 $(FUZZ_OBJ)/fuzz_config: $(FUZZ_OBJ)/fuzz_config.o $(FUZZ_LIB_OBJ) \
     $(FUZZ_LLHTTP_OBJ)

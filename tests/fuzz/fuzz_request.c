@@ -7,8 +7,9 @@
  * Input layout:
  *   byte 0  flags: 0x01 the fast proxy (timeouts of milliseconds);
  *           0x02 an IPv6 client; 0x04 the client half-closes after
- *           sending; 0x08 the smallest socket buffers; 0x40 the peer
- *           address is a unix socket's
+ *           sending; 0x08 the smallest client socket buffers; 0x40
+ *           the peer address is a unix socket's; 0x80 the smallest
+ *           buffers on the proxy's upstream sockets
  *   byte 1  split: the first (n * split / 256) bytes of the rest go out,
  *           the loop runs until nothing moves, then the rest goes out
  *   rest    the bytes the client sends
@@ -47,6 +48,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		open |= RIG_TIGHT;
 	if (flags & 0x40)
 		open |= RIG_UNIX;
+	if (flags & 0x80)
+		open |= RIG_TIGHT_UP;
 	rig_client_open(flags & 0x01 ? RIG_FAST : RIG_SLOW, open);
 	rig_client_send(data, split);
 	rig_client_send(data + split, size - split);

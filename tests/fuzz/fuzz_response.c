@@ -117,7 +117,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	rig_origin_script(data, size, split, (flags & 0x04) != 0);
-	rig_client_open(flags & 0x01 ? RIG_FAST : RIG_SLOW, 0);
+	rig_client_open(flags & 0x01 ? RIG_FAST : RIG_SLOW,
+	    flags & 0x80 ? RIG_TIGHT | RIG_TIGHT_UP : 0);
 	rig_client_send((const uint8_t *)req, (size_t)n);
 	rig_origin_flush();
 	rig_wait_timers();

@@ -8,8 +8,11 @@
  * event at the lowest.  libevent runs only the highest non-empty priority
  * in a loop turn and polls with a zero timeout while anything is active, so
  * the quiet event's callback runs in the first turn where no socket was
- * ready and no timer was due.  Loopback and socketpair writes are visible
- * to the peer when write() returns, so that turn is a true standstill.
+ * ready and no timer was due.  Socketpair writes, and loopback TCP writes
+ * that fit the peer's window, are visible to the peer when write()
+ * returns, so that turn is a standstill.  The exception is TCP data held
+ * back by a full window (RIG_TIGHT_UP, /stall), which moves on the kernel's
+ * timers: the end-of-input checks wait for it (rig_client_close()).
  *
  * The origin answers by a word in the request path (the first of these it
  * holds, anywhere: "/api/hang" hangs), so that inputs can steer it:
@@ -52,6 +55,8 @@
 #define BIG_BODY	40000
 #define FAST_WAIT_US	300000		/* RIG_FAST: longest wait for timers */
 #define FAST_CLOSE_US	1500000		/* RIG_FAST: longest wait to close */
+#define ORIGIN_CLOSE_US	3000000		/* longest wait for the origin to see
+					   the proxy's close */
 
 /* Timeouts of seconds: nothing fires within an input. */
 static const char rig_conf_slow[] =
@@ -146,6 +151,12 @@ static const char rig_conf_fast[] =
     "server = 127.0.0.1:@BLACKHOLE@\n"
     "server = 127.0.0.1:@ORIGIN@\n"
     "max_fails = 0\n"
+    "[upstream flaky]\n"
+    "server = 127.0.0.1:@REFUSED@\n"
+    "max_fails = 1\n"
+    "fail_timeout = 5ms\n"
+    "[route /flaky]\n"
+    "upstream = flaky\n"
     "[route /try]\n"
     "upstream = origin\n"
     "try = 3ms\n"
@@ -204,10 +215,11 @@ static bool	 rig_debug;		/* HG_FUZZ_DEBUG: tell what happens */
 static LIST_HEAD(, origin_conn) origin_conns =
     LIST_HEAD_INITIALIZER(origin_conns);
 static unsigned	 origin_nconns;
-static int	 origin_lfd = -1, origin_refused_fd = -1, origin_blackhole_fd = -1;
-static unsigned	 origin_port, refused_port, blackhole_port;
+static int	 origin_lfd = -1, origin_tight_fd = -1;
+static int	 origin_refused_fd = -1, origin_blackhole_fd = -1;
+static unsigned	 origin_port, tight_port, refused_port, blackhole_port;
 static unsigned	 origin_nstalled;		/* /stall connections paused */
-static struct event origin_lev;
+static struct event origin_lev, origin_tight_lev;
 
 static struct {
 	const uint8_t	*data;
@@ -216,6 +228,9 @@ static struct {
 	bool		 armed;		/* waiting for a request */
 	struct origin_conn *conn;	/* the connection answering it */
 } script;
+
+/* RIG_TIGHT_UP: the proxy's upstream sockets get the smallest buffers. */
+static bool	 rig_tight;
 
 static struct {
 	bool		 open;
@@ -303,7 +318,8 @@ rig_expired_cb(evutil_socket_t fd, short what, void *arg)
 	*(bool *)arg = true;
 }
 
-/* Run the loop, waiting for timers too, until done() or us pass. */
+/* Run the loop, waiting for timers too, until done() or us pass.  A
+ * paused /stall connection takes a bite each turn. */
 static bool
 rig_run_until(bool (*done)(void), long us)
 {
@@ -313,8 +329,10 @@ rig_run_until(bool (*done)(void), long us)
 
 	evtimer_assign(&guard, rig_base, rig_expired_cb, &expired);
 	evtimer_add(&guard, &tv);
-	while (!done() && !expired)
+	while (!done() && !expired) {
+		origin_unstall();
 		event_base_loop(rig_base, EVLOOP_ONCE);
+	}
 	evtimer_del(&guard);
 	return done();
 }
@@ -499,6 +517,10 @@ origin_parse(struct origin_conn *oc)
 		case HTTP_MORE:
 			return;
 		case HTTP_GOT_HEAD:
+			if (rig_debug)
+				fprintf(stderr, "fuzz rig: origin: fd %d: %.*s\n",
+				    oc->oc_fd, (int)oc->oc_m.target.len,
+				    oc->oc_in + oc->oc_m.target.off);
 			if (origin_head(oc) != 0)
 				return;
 			continue;
@@ -594,6 +616,9 @@ origin_accept_cb(evutil_socket_t fd, short what, void *arg)
 		event_add(&oc->oc_rev, NULL);
 		LIST_INSERT_HEAD(&origin_conns, oc, oc_entry);
 		origin_nconns++;
+		if (rig_debug)
+			fprintf(stderr, "fuzz rig: origin: accepted fd %d\n",
+			    cfd);
 	}
 }
 
@@ -610,6 +635,9 @@ origin_conn_free(struct origin_conn *oc, bool reset)
 		script.conn = NULL;
 	if (oc->oc_paused)
 		origin_nstalled--;
+	if (rig_debug)
+		fprintf(stderr, "fuzz rig: origin: %s fd %d\n",
+		    reset ? "reset" : "closed", oc->oc_fd);
 	event_del(&oc->oc_rev);
 	event_del(&oc->oc_wev);
 	close(oc->oc_fd);
@@ -644,22 +672,21 @@ rig_origin_flush(void)
 
 /*
  * Bind 127.0.0.1:0 and listen with this backlog (-1: do not listen, so
- * that connects are refused).  A small receive buffer, inherited by the
- * accepted sockets, makes the proxy's writes of a large body partial.
- * Returns the port.
+ * that connects are refused).  rcvbuf, when not 0, is the receive buffer
+ * the accepted sockets inherit.  Returns the port.
  */
 static uint16_t
-rig_bind(int *fdp, int backlog)
+rig_bind(int *fdp, int backlog, int rcvbuf)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof sin;
-	int fd, rcvbuf = 4096;
+	int fd;
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0)
+	if (fd >= 0 && rcvbuf != 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
 	    (backlog >= 0 && listen(fd, backlog) != 0) ||
@@ -815,6 +842,7 @@ rig_client_open(enum rig_which which, unsigned flags)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 	    sv) != 0)
 		rig_fail("socketpair: %s", strerror(errno));
+	rig_tight = (flags & RIG_TIGHT_UP) != 0;
 	if (flags & RIG_TIGHT) {
 		/* The kernel's smallest buffers: every write is partial. */
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
@@ -867,6 +895,12 @@ rig_wait_timers(void)
 {
 	if (rc.which == RIG_FAST)
 		rig_run_until(rig_client_done, FAST_WAIT_US);
+}
+
+static bool
+rig_origin_idle(void)
+{
+	return origin_nconns == 0;
 }
 
 static bool
@@ -996,9 +1030,22 @@ rig_client_close(void)
 	}
 	if (proxy_clients_all != 0)
 		rig_fail("proxy_clients_all is %u", proxy_clients_all);
+	/*
+	 * Bytes the origin has not taken yet (a full window) sit in the
+	 * kernel with the proxy's FIN behind them, and move on a TCP timer,
+	 * not at once: give the origin time to read them and see the close.
+	 */
 	if (origin_nconns != 0)
-		rig_fail("%u upstream connections still open at the origin",
-		    origin_nconns);
+		rig_run_until(rig_origin_idle, ORIGIN_CLOSE_US);
+	if (origin_nconns != 0) {
+		struct origin_conn *oc = LIST_FIRST(&origin_conns);
+
+		rig_fail("%u upstream connections still open at the origin; "
+		    "one answers with action %d, %zu bytes unparsed, stall %d, "
+		    "paused %d, %zu bytes unsent", origin_nconns, oc->oc_act,
+		    oc->oc_inlen - oc->oc_pos, oc->oc_stall, oc->oc_paused,
+		    oc->oc_outlen - oc->oc_outoff);
+	}
 	for (int i = 0; i < 3; i++) {
 		struct stat st;
 
@@ -1025,6 +1072,39 @@ bool
 rig_client_eof(void)
 {
 	return rc.eof;
+}
+
+/*
+ * The proxy's connect(2), wrapped at link time (-Wl,--wrap=connect).  With
+ * RIG_TIGHT_UP the socket gets the smallest buffers first, which also stops
+ * the kernel growing them, and a connect to the origin goes to its second
+ * listener, whose sockets have the smallest receive buffer: the proxy's
+ * sends to the origin are then partial and its reads of a response come
+ * in small pieces.  Loopback buffers are otherwise far larger than any
+ * input.
+ */
+int	__real_connect(int, const struct sockaddr *, socklen_t);
+int	__wrap_connect(int, const struct sockaddr *, socklen_t);
+
+int
+__wrap_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct sockaddr_in sin;
+	int small = 1;
+
+	if (rig_tight) {
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+		if (sa->sa_family == AF_INET && len == sizeof sin) {
+			memcpy(&sin, sa, sizeof sin);
+			if (ntohs(sin.sin_port) == origin_port) {
+				sin.sin_port = htons((uint16_t)tight_port);
+				return __real_connect(fd,
+				    (struct sockaddr *)&sin, sizeof sin);
+			}
+		}
+	}
+	return __real_connect(fd, sa, len);
 }
 
 /* --- setup --- */
@@ -1095,13 +1175,17 @@ rig_init(void)
 	event_assign(&rig_quiet_ev, rig_base, -1, 0, rig_quiet_cb, NULL);
 	event_priority_set(&rig_quiet_ev, PRIO_QUIET);
 
-	origin_port = rig_bind(&origin_lfd, 128);
-	refused_port = rig_bind(&origin_refused_fd, -1);  /* bound, no listen */
-	blackhole_port = rig_bind(&origin_blackhole_fd, 0);
+	origin_port = rig_bind(&origin_lfd, 128, 0);
+	tight_port = rig_bind(&origin_tight_fd, 128, 1);
+	refused_port = rig_bind(&origin_refused_fd, -1, 0); /* no listen */
+	blackhole_port = rig_bind(&origin_blackhole_fd, 0, 0);
 	rig_fill_blackhole();
 	event_assign(&origin_lev, rig_base, origin_lfd, EV_READ | EV_PERSIST,
 	    origin_accept_cb, NULL);
 	event_add(&origin_lev, NULL);
+	event_assign(&origin_tight_lev, rig_base, origin_tight_fd,
+	    EV_READ | EV_PERSIST, origin_accept_cb, NULL);
+	event_add(&origin_tight_lev, NULL);
 
 	rig_proxy_new(RIG_SLOW, rig_conf_slow);
 	rig_proxy_new(RIG_FAST, rig_conf_fast);

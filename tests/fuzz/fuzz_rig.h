@@ -36,9 +36,11 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 void	rig_init(void);
 
 #define RIG_V6		0x01	/* the client's address is IPv6 */
-#define RIG_TIGHT	0x02	/* the smallest socket buffers, both ways */
+#define RIG_TIGHT	0x02	/* the smallest client socket buffers */
 #define RIG_UNIX	0x04	/* the peer is a unix socket (an adopted
 				   listener could be one) */
+#define RIG_TIGHT_UP	0x08	/* the smallest buffers on the proxy's
+				   upstream sockets */
 
 /* Open a client connection to a proxy, with RIG_* flags. */
 void	rig_client_open(enum rig_which, unsigned flags);
