@@ -18,7 +18,7 @@ mkdir -p "$obj/artifacts"
 for t in "$@"; do
 	case $t in
 	fuzz_config) maxlen=8192 dict=$dir/config.dict ;;
-	*) maxlen=24576 dict=$dir/http.dict ;;
+	*) maxlen=49152 dict=$dir/http.dict ;;
 	esac
 	mkdir -p "$obj/corpus/$t"
 	log=$obj/$t.log
