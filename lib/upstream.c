@@ -407,30 +407,31 @@ upstream_succeeded(struct upstream_server *us)
 	us->us_fails = 0;
 }
 
-/* Add or delete the read event, only when that changes something. */
+/* Add or delete an event whose state is in *state, only on a change. */
+static void
+upconn_event(struct event *ev, bool *state, bool on)
+{
+	if (on == *state)
+		return;
+	*state = on;
+	if (on)
+		event_add(ev, NULL);
+	else
+		event_del(ev);
+}
+
+/* Start or stop waiting for the connection to be readable. */
 static void
 upconn_read(struct upconn *up, bool on)
 {
-	if (on == up->up_reading)
-		return;
-	up->up_reading = on;
-	if (on)
-		event_add(&up->up_rev, NULL);
-	else
-		event_del(&up->up_rev);
+	upconn_event(&up->up_rev, &up->up_reading, on);
 }
 
-/* Add or delete the write event, only when that changes something. */
+/* Start or stop waiting for the connection to be writable. */
 static void
 upconn_write(struct upconn *up, bool on)
 {
-	if (on == up->up_writing)
-		return;
-	up->up_writing = on;
-	if (on)
-		event_add(&up->up_wev, NULL);
-	else
-		event_del(&up->up_wev);
+	upconn_event(&up->up_wev, &up->up_writing, on);
 }
 
 /* Take the most recently used idle connection of a server, if any. */
