@@ -2,10 +2,12 @@
  * client.c: client connections: reading request heads, keep-alive and
  * pipelining, writing to the client, and closing.
  *
- * The client owns one deadline task that carries every scope of the
- * connection and of its current request.  Between requests it holds no
- * buffer and no request: an idle keep-alive connection costs only this
- * struct and its socket.
+ * While a request runs, the request's deadline task carries every scope.
+ * Without one the connection waits under a single light timer of its own
+ * (cl_wait): client_header from accept to the first byte, keep-alive
+ * between requests, or the lingering close.  Between requests a client
+ * holds no buffer, no request and no write event: an idle keep-alive
+ * connection costs only this struct, its read event and its socket.
  *
  * client_close() is the destructor.  It is idempotent; when it runs inside
  * one of our callbacks the memory is freed when that callback returns.
@@ -28,13 +30,37 @@
 
 static void	client_read_cb(evutil_socket_t, short, void *);
 static void	client_write_cb(evutil_socket_t, short, void *);
+static void	client_wait_cb(struct deadline_timer *, void *);
 static void	client_begin_request(struct client *);
+static int	client_want_write(struct client *, bool);
+
+/* The instant ms milliseconds from the cached now; 0 is never. */
+static int64_t
+client_after(uint64_t ms)
+{
+	if (ms == 0 || ms > (uint64_t)(DEADLINE_NEVER / 1000) / 2)
+		return DEADLINE_NEVER;
+	return deadline_now_cached() + (int64_t)ms * 1000;
+}
+
+/* Wait under one deadline with no request: why names it in the log. */
+static void
+client_wait(struct client *cl, enum scope why, int64_t when)
+{
+	cl->cl_wait_why = (uint8_t)why;
+	if (when == DEADLINE_NEVER)
+		deadline_timer_stop(&cl->cl_wait);
+	else
+		deadline_timer_set(&cl->cl_wait, when);
+}
 
 /* Write "ip:port" or "[ip]:port" for a peer address. */
 static void
 client_format_addr(struct client *cl, const struct sockaddr *sa)
 {
-	char ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];	/* inet_ntop writes at most 39 here:
+					   "::ffff:a.b.c.d" is its only
+					   dotted form for IPv6 */
 	unsigned port = 0;
 
 	ip[0] = '\0';
@@ -99,7 +125,7 @@ client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 		client_overload(px, fd, sa);
 		return;
 	}
-	if ((cl = calloc(1, sizeof *cl)) == NULL) {
+	if ((cl = slab_get(px->px_client_slab)) == NULL) {
 		close(fd);
 		return;
 	}
@@ -110,12 +136,10 @@ client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 	client_format_addr(cl, sa);
 	event_assign(&cl->cl_rev, px->px_base, fd, EV_READ | EV_PERSIST,
 	    client_read_cb, cl);
-	event_assign(&cl->cl_wev, px->px_base, fd, EV_WRITE | EV_PERSIST,
-	    client_write_cb, cl);
-	deadline_task_init(&cl->cl_task, px->px_base, client_task_cb, cl);
+	deadline_timer_init(&cl->cl_wait, px->px_base, client_wait_cb, cl);
 	deadline_now_refresh();
-	deadline_open(&cl->cl_task, SCOPE_CLIENT_HEADER,
-	    px->px_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]);
+	client_wait(cl, SCOPE_CLIENT_HEADER,
+	    client_after(px->px_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]));
 	event_add(&cl->cl_rev, NULL);
 	TAILQ_INSERT_TAIL(&px->px_clients, cl, cl_entry);
 	__atomic_add_fetch(&proxy_clients_all, 1, __ATOMIC_RELAXED);
@@ -128,7 +152,9 @@ client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 void
 client_free(struct client *cl)
 {
-	free(cl);
+	if (cl->cl_wev != NULL)
+		event_free(cl->cl_wev);
+	slab_put(cl->cl_proxy->px_client_slab, cl);
 }
 
 /*
@@ -149,8 +175,8 @@ client_close(struct client *cl, const char *why)
 	log_debug("client %s: closed: %s", cl->cl_addr, why);
 	cl->cl_state = CLIENT_CLOSED;
 	event_del(&cl->cl_rev);
-	event_del(&cl->cl_wev);
-	deadline_task_clear(&cl->cl_task);
+	client_want_write(cl, false);
+	deadline_timer_stop(&cl->cl_wait);
 	close(cl->cl_fd);
 	cl->cl_fd = -1;
 	buf_release(&cl->cl_in);
@@ -180,9 +206,29 @@ client_send(struct client *cl, const struct iovec *iov, int n)
 {
 	int r = buf_send(cl->cl_fd, &cl->cl_out, iov, n);
 
-	if (r > 0)
-		event_add(&cl->cl_wev, NULL);
+	if (r > 0 && client_want_write(cl, true) != 0)
+		return -1;
 	return r < 0 ? -1 : 0;
+}
+
+/*
+ * Start or stop waiting for the socket to take more bytes.  The write
+ * event is made the first time a write blocks: most connections never
+ * need one.
+ */
+static int
+client_want_write(struct client *cl, bool on)
+{
+	if (on == cl->cl_writing)
+		return 0;
+	if (on && cl->cl_wev == NULL && (cl->cl_wev = event_new(
+	    cl->cl_proxy->px_base, cl->cl_fd, EV_WRITE | EV_PERSIST,
+	    client_write_cb, cl)) == NULL)
+		return -1;
+	if (on ? event_add(cl->cl_wev, NULL) : event_del(cl->cl_wev))
+		return -1;
+	cl->cl_writing = on;
+	return 0;
 }
 
 /* Start or stop reading from the client. */
@@ -203,10 +249,8 @@ static void
 client_linger(struct client *cl)
 {
 	cl->cl_state = CLIENT_LINGER;
-	deadline_task_clear(&cl->cl_task);
-	deadline_task_init(&cl->cl_task, cl->cl_proxy->px_base,
-	    client_task_cb, cl);
-	deadline_open(&cl->cl_task, SCOPE_CLIENT_IDLE, LINGER_MS);
+	deadline_now_refresh();
+	client_wait(cl, SCOPE_CLIENT_IDLE, client_after(LINGER_MS));
 	if (buf_used(&cl->cl_out) == 0)
 		shutdown(cl->cl_fd, SHUT_WR);
 	client_want_read(cl, true);
@@ -238,9 +282,8 @@ client_request_done(struct client *cl, int how)
 		return;
 	}
 	cl->cl_state = CLIENT_IDLE;
-	deadline_open(&cl->cl_task, SCOPE_KEEPALIVE,
-	    px->px_cfg->timeouts.ms[SCOPE_KEEPALIVE]);
-	deadline_close(&cl->cl_task, SCOPE_REQUEST);
+	client_wait(cl, SCOPE_KEEPALIVE,
+	    client_after(px->px_cfg->timeouts.ms[SCOPE_KEEPALIVE]));
 	if (buf_used(in) == 0) {
 		if (buf_used(&cl->cl_out) == 0)
 			buf_release(&cl->cl_out);
@@ -270,15 +313,17 @@ static void
 client_begin_request(struct client *cl)
 {
 	struct proxy *px = cl->cl_proxy;
+	int64_t at;
 
-	if ((cl->cl_req = request_new(cl)) == NULL) {
+	/* The first head's time counts from accept, later ones from now. */
+	if (cl->cl_nreq++ == 0)
+		at = deadline_timer_when(&cl->cl_wait);
+	else
+		at = client_after(px->px_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]);
+	deadline_timer_stop(&cl->cl_wait);
+	if ((cl->cl_req = request_new(cl, at)) == NULL) {
 		client_close(cl, "out of memory");
 		return;
-	}
-	if (cl->cl_nreq++ > 0) {
-		deadline_open(&cl->cl_task, SCOPE_CLIENT_HEADER,
-		    px->px_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]);
-		deadline_close(&cl->cl_task, SCOPE_KEEPALIVE);
 	}
 	cl->cl_state = CLIENT_HEAD;
 	client_parse(cl);
@@ -393,7 +438,7 @@ client_write_cb(evutil_socket_t fd, short what, void *arg)
 	if (w < 0 && errno != EAGAIN)
 		client_close(cl, strerror(errno));
 	else if (w > 0 && (out->b_off += (uint32_t)w) == out->b_len) {
-		event_del(&cl->cl_wev);
+		client_want_write(cl, false);
 		buf_release(out);
 		if (cl->cl_state == CLIENT_LINGER)
 			shutdown(cl->cl_fd, SHUT_WR);
@@ -406,24 +451,20 @@ client_write_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * A deadline fired.  With a request, the request answers for it.  Without
- * one the connection was idle: a keep-alive timeout, or a client_header
- * timeout before any byte, which is not a request and logs nothing.
+ * The connection's own deadline fired: no request runs.  A keep-alive
+ * timeout, a client_header timeout before any byte (not a request, so no
+ * log line), or the end of a lingering close.
  */
-void
-client_task_cb(struct deadline_task *t, enum scope cause, void *arg)
+static void
+client_wait_cb(struct deadline_timer *tm, void *arg)
 {
 	struct client *cl = arg;
 
-	(void)t;
+	(void)tm;
+	if (cl->cl_wait_why == SCOPE_KEEPALIVE)
+		metrics_keepalive_closed(cl->cl_proxy->px_metrics);
 	cl->cl_in_cb = true;
-	if (cl->cl_req != NULL)
-		request_cancelled(cl->cl_req, cause);
-	else {
-		if (cause == SCOPE_KEEPALIVE)
-			metrics_keepalive_closed(cl->cl_proxy->px_metrics);
-		client_close(cl, scope_name(cause));
-	}
+	client_close(cl, scope_name(cl->cl_wait_why));
 	cl->cl_in_cb = false;
 	if (cl->cl_state == CLIENT_CLOSED)
 		client_free(cl);

@@ -27,10 +27,23 @@ proxy_accept_resume(evutil_socket_t fd, short what, void *arg)
 	listener_pause_all(px, false);
 }
 
+/* Free the recycled request structs. */
+static void
+proxy_drop_requests(struct proxy *px)
+{
+	struct request *rq;
+
+	while ((rq = px->px_free_req) != NULL) {
+		memcpy(&px->px_free_req, rq, sizeof(void *));
+		free(rq);
+	}
+	px->px_nfree_req = 0;
+}
+
 /*
- * The proxy has had no client for a second: give the cached buffers and
- * the heap's free memory back to the system, so that RSS returns near its
- * start after a load goes away.
+ * No request has run for a second: give the recycled requests, the cached
+ * buffers and the heap's free memory back to the system, so that RSS
+ * returns near its start after a load goes away.
  */
 static void
 proxy_trim(evutil_socket_t fd, short what, void *arg)
@@ -39,13 +52,17 @@ proxy_trim(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (px->px_counts.clients != 0)
+	if (px->px_counts.in_flight != 0)
 		return;
+	proxy_drop_requests(px);
 	buf_cache_drain();
 	malloc_trim(0);
 }
 
-/* The last client closed: trim in a second, unless clients come back. */
+/*
+ * No request is running (idle keep-alive connections hold no buffer):
+ * give the cached buffers back in a second, unless requests come back.
+ */
 void
 proxy_idle(struct proxy *px)
 {
@@ -97,13 +114,16 @@ proxy_new(struct event_base *base, struct config *cfg,
 		px->px_reserve[i] = -1;
 	evtimer_assign(&px->px_accept_pause, base, proxy_accept_resume, px);
 	evtimer_assign(&px->px_trim, base, proxy_trim, px);
-	if ((px->px_metrics = metrics_new()) == NULL) {
+	if ((px->px_metrics = metrics_new()) == NULL ||
+	    (px->px_client_slab = slab_new(sizeof(struct client))) == NULL) {
 		snprintf(err, errlen, "out of memory");
+		metrics_free(px->px_metrics);
 		free(px);
 		return NULL;
 	}
 	if ((px->px_ups = upstream_set_new(base, cfg, err, errlen)) == NULL) {
 		metrics_free(px->px_metrics);
+		slab_free(px->px_client_slab);
 		free(px);
 		return NULL;
 	}
@@ -238,7 +258,7 @@ proxy_drain(struct proxy *px, int64_t drain_at, void (*done)(void *),
 		}
 		cl->cl_req->rq_close = true;
 		cl->cl_req->rq_drain_at = drain_at;
-		deadline_open_at(&cl->cl_task, SCOPE_DRAIN, drain_at);
+		deadline_open_at(&cl->cl_req->rq_task, SCOPE_DRAIN, drain_at);
 	}
 	if (px->px_counts.clients == 0 && px->px_drained != NULL) {
 		px->px_drained = NULL;
@@ -259,7 +279,6 @@ proxy_free(struct proxy *px)
 {
 	struct listener *ls;
 	struct client *cl;
-	struct request *rq;
 
 	if (px == NULL)
 		return;
@@ -267,10 +286,7 @@ proxy_free(struct proxy *px)
 		listener_close(ls);
 	while ((cl = TAILQ_FIRST(&px->px_clients)) != NULL)
 		client_close(cl, "shutting down");
-	while ((rq = px->px_free_req) != NULL) {
-		memcpy(&px->px_free_req, rq, sizeof(void *));
-		free(rq);
-	}
+	proxy_drop_requests(px);
 	evtimer_del(&px->px_accept_pause);
 	evtimer_del(&px->px_trim);
 	upstream_set_unref(px->px_ups);
@@ -279,6 +295,7 @@ proxy_free(struct proxy *px)
 			close(px->px_reserve[i]);
 	config_unref(px->px_cfg);
 	metrics_free(px->px_metrics);
+	slab_free(px->px_client_slab);
 	buf_cache_drain();
 	free(px);
 }

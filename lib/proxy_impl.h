@@ -5,7 +5,8 @@
  * Ownership, in one place:
  * - a proxy owns its listeners, its clients and its upstream set;
  * - a client owns its socket, its input buffer and at most one request;
- * - a request owns its response buffer and, while it runs, one upstream
+ * - a request owns its deadline task (every scope from its first byte to
+ *   its log line), its response buffer and, while it runs, one upstream
  *   connection; it holds a reference to the configuration it started with;
  * - an upstream connection is owned by a request while in use and by its
  *   server's pool while idle.
@@ -26,9 +27,11 @@
 #include "buf.h"
 #include "config.h"
 #include "deadline.h"
+#include "dtshim.h"
 #include "http.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "slab.h"
 
 struct client;
 struct request;
@@ -122,24 +125,26 @@ enum client_state {
 	CLIENT_CLOSED,		/* closed; freed after the current callback */
 };
 
-/* A client connection. */
+/* A client connection.  Kept small: thousands may sit idle. */
 struct client {
 	TAILQ_ENTRY(client) cl_entry;
 	struct proxy	*cl_proxy;
-	int		 cl_fd;
-	enum client_state cl_state;
 	struct event	 cl_rev;
-	struct event	 cl_wev;
-	struct deadline_task cl_task;		/* every scope of this client */
+	struct event	*cl_wev;		/* made when a write first blocks */
+	struct deadline_timer cl_wait;		/* no request: the one deadline */
 	struct buf	 cl_in;			/* request bytes; head at 0 */
 	struct buf	 cl_out;		/* bytes a write left behind */
 	struct request	*cl_req;
+	int		 cl_fd;
 	uint32_t	 cl_nreq;		/* requests begun */
+	uint8_t		 cl_state;		/* enum client_state */
+	uint8_t		 cl_wait_why;		/* enum scope of cl_wait */
 	bool		 cl_eof;		/* the client closed its side */
 	bool		 cl_in_cb;		/* a callback of ours is running */
 	bool		 cl_paused;		/* reading stopped: buffer full */
-	char		 cl_addr[56];		/* "ip:port", "[ip]:port" */
+	bool		 cl_writing;		/* cl_wev is added */
 	uint8_t		 cl_iplen;		/* length of the ip part */
+	char		 cl_addr[49];		/* "ip:port", "[ip]:port" */
 };
 
 enum req_state {
@@ -192,6 +197,7 @@ struct request {
 	int64_t		 rq_t_uphead;		/* response head complete */
 
 	/* From here on, set up by their own init, not zeroed per request. */
+	struct deadline_task rq_task;		/* every scope of the request */
 	struct event	 rq_backoff;		/* wait before a retry */
 	struct http_parser rq_reqp;		/* client -> us */
 	struct http_msg	 rq_reqm;
@@ -208,6 +214,7 @@ struct proxy {
 	struct metrics	*px_metrics;
 	TAILQ_HEAD(, listener) px_listeners;
 	TAILQ_HEAD(, client) px_clients;
+	struct slab	*px_client_slab;	/* where clients live */
 	struct proxy_counts px_counts;
 	uint64_t	 px_next_id;
 	int		 px_reserve[4];		/* spare fds for upstream legs */
@@ -247,7 +254,6 @@ void	 client_accept(struct proxy *, int fd, const struct sockaddr *,
 	     socklen_t);
 void	 client_close(struct client *, const char *why);
 void	 client_free(struct client *);
-void	 client_task_cb(struct deadline_task *, enum scope, void *);
 int	 client_send(struct client *, const struct iovec *, int);
 /* How a client connection goes on after a request. */
 #define DONE_KEEP	0	/* keep-alive: wait for the next request */
@@ -257,14 +263,13 @@ void	 client_request_done(struct client *, int how);
 void	 client_want_read(struct client *, bool);
 
 /* request.c */
-struct request *request_new(struct client *);
+struct request *request_new(struct client *, int64_t header_at);
 void	 request_free(struct request *);
 int	 request_feed_head(struct request *);
 void	 request_start(struct request *);
 void	 request_client_data(struct request *);
 void	 request_client_gone(struct request *, const char *);
 void	 request_client_drained(struct request *);
-void	 request_cancelled(struct request *, enum scope);
 void	 request_upstream_event(struct request *, int ev, int err);
 void	 request_reject(struct request *, int status, const char *outcome);
 

@@ -42,6 +42,8 @@ static void	request_connect(struct request *);
 static void	request_pump_body(struct request *);
 static void	request_read_response(struct request *);
 static void	request_finish(struct request *, const char *outcome, int status);
+static void	request_task_cb(struct deadline_task *, enum scope, void *);
+static void	request_cancelled(struct request *, enum scope);
 static void	request_attempt_failed(struct request *, const char *, int, int);
 
 /* Which failures of an attempt may be retried. */
@@ -83,7 +85,7 @@ since(const struct request *rq, int64_t t)
 
 /* Take a request struct (recycled when possible) for a new request. */
 struct request *
-request_new(struct client *cl)
+request_new(struct client *cl, int64_t header_at)
 {
 	struct proxy *px = cl->cl_proxy;
 	struct request *rq;
@@ -113,6 +115,9 @@ request_new(struct client *cl)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	rq->rq_wall_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	rq->rq_deadline_ms = -1;
+	deadline_task_init(&rq->rq_task, px->px_base, request_task_cb, rq);
+	if (header_at != DEADLINE_NEVER)
+		deadline_open_at(&rq->rq_task, SCOPE_CLIENT_HEADER, header_at);
 	PROXY_COUNT(px, in_flight, 1);
 	rq->rq_ups->ups_refs++;
 	return rq;
@@ -124,6 +129,7 @@ request_free(struct request *rq)
 {
 	struct proxy *px = rq->rq_client->cl_proxy;
 
+	deadline_task_clear(&rq->rq_task);
 	http_msg_free(&rq->rq_reqm);
 	http_msg_free(&rq->rq_resm);
 	buf_release(&rq->rq_tx);
@@ -134,6 +140,8 @@ request_free(struct request *rq)
 	}
 	config_unref(rq->rq_cfg);
 	PROXY_COUNT(px, in_flight, -1);
+	if (px->px_counts.in_flight == 0)
+		proxy_idle(px);
 	upstream_set_unref(rq->rq_ups);
 	if (px->px_nfree_req < REQ_FREE_MAX) {
 		memcpy(rq, &px->px_free_req, sizeof(void *));
@@ -195,7 +203,7 @@ static void
 request_finish(struct request *rq, const char *outcome, int status)
 {
 	struct client *cl = rq->rq_client;
-	struct deadline_task *t = &cl->cl_task;
+	struct deadline_task *t = &rq->rq_task;
 	bool ok = strcmp(outcome, "ok") == 0;
 	bool reuse;
 	int how;
@@ -277,10 +285,10 @@ request_reject(struct request *rq, int status, const char *outcome)
 }
 
 /*
- * A deadline of the client's task fired while this request was running.
+ * A deadline of the request's task fired.
  * A connect or try timeout may be retried; the rest end the request.
  */
-void
+static void
 request_cancelled(struct request *rq, enum scope cause)
 {
 	static char outcomes[SCOPE_COUNT][32];
@@ -312,6 +320,21 @@ request_cancelled(struct request *rq, enum scope cause)
 		break;
 	}
 	request_finish(rq, outcomes[cause], status);
+}
+
+/* The engine's callback: a deadline of the request's task fired. */
+static void
+request_task_cb(struct deadline_task *t, enum scope cause, void *arg)
+{
+	struct request *rq = arg;
+	struct client *cl = rq->rq_client;
+
+	(void)t;
+	cl->cl_in_cb = true;
+	request_cancelled(rq, cause);
+	cl->cl_in_cb = false;
+	if (cl->cl_state == CLIENT_CLOSED)
+		client_free(cl);
 }
 
 /* The client closed or reset its connection while we worked. */
@@ -411,7 +434,7 @@ request_start(struct request *rq)
 	struct http_msg *m = &rq->rq_reqm;
 	const char *head = cl->cl_in.b_data;
 	const struct config_timeouts *to;
-	struct deadline_task *t = &cl->cl_task;
+	struct deadline_task *t = &rq->rq_task;
 	const char *host = NULL, *why;
 	size_t hostlen = 0;
 
@@ -496,7 +519,7 @@ request_build_head(struct request *rq)
 	fwd.strip_expect = (rq->rq_reqm.flags & HTTP_F_EXPECT_100) != 0;
 	if (to->propagate_deadline && to->deadline_header[0] != '\0') {
 		fwd.deadline_name = to->deadline_header;
-		fwd.deadline_ms = deadline_left_ms(&cl->cl_task);
+		fwd.deadline_ms = deadline_left_ms(&rq->rq_task);
 		if (fwd.deadline_ms < 1)
 			fwd.deadline_ms = 1;
 	}
@@ -527,7 +550,7 @@ request_connect(struct request *rq)
 {
 	struct client *cl = rq->rq_client;
 	const struct config_timeouts *to = request_timeouts(rq);
-	struct deadline_task *t = &cl->cl_task;
+	struct deadline_task *t = &rq->rq_task;
 	struct upconn *up;
 	int err = 0;
 
@@ -583,7 +606,7 @@ request_retry_fresh(struct request *rq)
 	http_parser_reset(&rq->rq_resp);
 	http_parser_set_head_request(&rq->rq_resp,
 	    rq->rq_reqm.method_id == HTTP_HEAD);
-	deadline_close(&rq->rq_client->cl_task, SCOPE_UPSTREAM_HEADER);
+	deadline_close(&rq->rq_task, SCOPE_UPSTREAM_HEADER);
 	request_set_state(rq, REQ_CONNECT);
 	request_connect(rq);
 	return 1;
@@ -632,10 +655,10 @@ static void
 request_rearm(struct request *rq)
 {
 	struct client *cl = rq->rq_client;
-	struct deadline_task *t = &cl->cl_task;
+	struct deadline_task *t = &rq->rq_task;
 
 	deadline_task_clear(t);
-	deadline_task_init(t, cl->cl_proxy->px_base, client_task_cb, cl);
+	deadline_task_init(t, cl->cl_proxy->px_base, request_task_cb, rq);
 	deadline_open_at(t, SCOPE_REQUEST, rq->rq_request_at);
 	if (rq->rq_drain_at != 0)
 		deadline_open_at(t, SCOPE_DRAIN, rq->rq_drain_at);
@@ -656,7 +679,7 @@ request_attempt_failed(struct request *rq, const char *outcome, int kind,
 {
 	struct client *cl = rq->rq_client;
 	const struct config_timeouts *to = request_timeouts(rq);
-	struct deadline_task *t = &cl->cl_task;
+	struct deadline_task *t = &rq->rq_task;
 	struct upstream_server *next;
 	const char *why;
 	int64_t cap, backoff, left;
@@ -757,7 +780,7 @@ request_upstream_failed(struct request *rq, const char *outcome, int err)
 static void
 request_sent(struct request *rq)
 {
-	struct deadline_task *t = &rq->rq_client->cl_task;
+	struct deadline_task *t = &rq->rq_task;
 
 	rq->rq_sent = true;
 	rq->rq_t_sent = deadline_now_cached();
@@ -805,8 +828,8 @@ request_pump_body(struct request *rq)
 			iov[n++].iov_len = used;
 			in->b_off += (uint32_t)used;
 			rq->rq_bytes_in += used;
-			deadline_touch(&cl->cl_task, SCOPE_CLIENT_IDLE);
-			deadline_touch(&cl->cl_task, SCOPE_UPSTREAM_IDLE);
+			deadline_touch(&rq->rq_task, SCOPE_CLIENT_IDLE);
+			deadline_touch(&rq->rq_task, SCOPE_UPSTREAM_IDLE);
 		}
 	}
 	if (n > 0 && upstream_send(rq->rq_up, iov, n) != 0) {
@@ -815,7 +838,7 @@ request_pump_body(struct request *rq)
 		return;
 	}
 	if (rq->rq_body_done) {
-		deadline_close(&cl->cl_task, SCOPE_CLIENT_IDLE);
+		deadline_close(&rq->rq_task, SCOPE_CLIENT_IDLE);
 		if (buf_used(&rq->rq_up->up_out) == 0 && !rq->rq_sent)
 			request_sent(rq);
 	}
@@ -831,13 +854,13 @@ request_begin_send(struct request *rq)
 	const struct config_timeouts *to = request_timeouts(rq);
 	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-	deadline_close(&cl->cl_task, SCOPE_CONNECT);
+	deadline_close(&rq->rq_task, SCOPE_CONNECT);
 	rq->rq_t_conn = deadline_now_cached();
 	request_set_state(rq, REQ_SEND);
 	if (request_build_head(rq) != 0)
 		return;
 	if (!rq->rq_body_done)
-		deadline_open(&cl->cl_task, SCOPE_UPSTREAM_IDLE,
+		deadline_open(&rq->rq_task, SCOPE_UPSTREAM_IDLE,
 		    to->ms[SCOPE_UPSTREAM_IDLE]);
 	/* The client waits for our word before it sends the body. */
 	if ((rq->rq_reqm.flags & HTTP_F_EXPECT_100) && !rq->rq_body_done &&
@@ -904,7 +927,7 @@ request_relay(struct request *rq, size_t headlen)
 	}
 	rx->b_off += (uint32_t)used;
 	if (used != 0 || v == HTTP_DONE)
-		deadline_touch(&cl->cl_task, SCOPE_UPSTREAM_IDLE);
+		deadline_touch(&rq->rq_task, SCOPE_UPSTREAM_IDLE);
 	total = 0;
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
@@ -931,9 +954,8 @@ request_relay(struct request *rq, size_t headlen)
 static void
 request_response_head(struct request *rq)
 {
-	struct client *cl = rq->rq_client;
 	struct http_msg *rm = &rq->rq_resm;
-	struct deadline_task *t = &cl->cl_task;
+	struct deadline_task *t = &rq->rq_task;
 	const struct config_timeouts *to = request_timeouts(rq);
 	bool client10 = rq->rq_reqm.major == 1 && rq->rq_reqm.minor == 0;
 	bool close;
@@ -1103,7 +1125,7 @@ request_client_data(struct request *rq)
 void
 request_client_drained(struct request *rq)
 {
-	deadline_touch(&rq->rq_client->cl_task, SCOPE_CLIENT_IDLE);
+	deadline_touch(&rq->rq_task, SCOPE_CLIENT_IDLE);
 	if (rq->rq_state == REQ_RELAY && rq->rq_up != NULL)
 		upstream_want_read(rq->rq_up, true);
 }
