@@ -152,8 +152,11 @@ client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 void
 client_free(struct client *cl)
 {
-	if (cl->cl_wev != NULL)
-		event_free(cl->cl_wev);
+	if (cl->cl_wr != NULL) {
+		event_del(&cl->cl_wr->w_ev);
+		buf_release(&cl->cl_wr->w_out);
+		free(cl->cl_wr);
+	}
 	slab_put(cl->cl_proxy->px_client_slab, cl);
 }
 
@@ -180,7 +183,8 @@ client_close(struct client *cl, const char *why)
 	close(cl->cl_fd);
 	cl->cl_fd = -1;
 	buf_release(&cl->cl_in);
-	buf_release(&cl->cl_out);
+	if (cl->cl_wr != NULL)
+		buf_release(&cl->cl_wr->w_out);
 	TAILQ_REMOVE(&px->px_clients, cl, cl_entry);
 	__atomic_sub_fetch(&proxy_clients_all, 1, __ATOMIC_RELAXED);
 	PROXY_COUNT(px, clients, -1);
@@ -204,28 +208,45 @@ client_close(struct client *cl, const char *why)
 int
 client_send(struct client *cl, const struct iovec *iov, int n)
 {
-	int r = buf_send(cl->cl_fd, &cl->cl_out, iov, n);
+	struct buf none = { NULL, 0, 0, 0 };
+	struct buf *out = cl->cl_wr != NULL ? &cl->cl_wr->w_out : &none;
+	int r = buf_send(cl->cl_fd, out, iov, n);
 
-	if (r > 0 && client_want_write(cl, true) != 0)
+	if (r < 0)
 		return -1;
-	return r < 0 ? -1 : 0;
+	if (r == 0)
+		return 0;
+	/* Bytes wait: the first time, make the write side they wait in. */
+	if (cl->cl_wr == NULL) {
+		if ((cl->cl_wr = calloc(1, sizeof *cl->cl_wr)) == NULL) {
+			buf_release(&none);
+			return -1;
+		}
+		event_assign(&cl->cl_wr->w_ev, cl->cl_proxy->px_base,
+		    cl->cl_fd, EV_WRITE | EV_PERSIST, client_write_cb, cl);
+		cl->cl_wr->w_out = none;
+	}
+	return client_want_write(cl, true);
+}
+
+/* Bytes of ours waiting for the socket to take them. */
+size_t
+client_pending(const struct client *cl)
+{
+	return cl->cl_wr != NULL ? buf_used(&cl->cl_wr->w_out) : 0;
 }
 
 /*
- * Start or stop waiting for the socket to take more bytes.  The write
- * event is made the first time a write blocks: most connections never
- * need one.
+ * Start or stop waiting for the socket to take more bytes.  Most
+ * connections never need to: their write side is made on first use.
  */
 static int
 client_want_write(struct client *cl, bool on)
 {
-	if (on == cl->cl_writing)
+	if (on == cl->cl_writing || cl->cl_wr == NULL)
 		return 0;
-	if (on && cl->cl_wev == NULL && (cl->cl_wev = event_new(
-	    cl->cl_proxy->px_base, cl->cl_fd, EV_WRITE | EV_PERSIST,
-	    client_write_cb, cl)) == NULL)
-		return -1;
-	if (on ? event_add(cl->cl_wev, NULL) : event_del(cl->cl_wev))
+	if (on ? event_add(&cl->cl_wr->w_ev, NULL) :
+	    event_del(&cl->cl_wr->w_ev))
 		return -1;
 	cl->cl_writing = on;
 	return 0;
@@ -251,7 +272,7 @@ client_linger(struct client *cl)
 	cl->cl_state = CLIENT_LINGER;
 	deadline_now_refresh();
 	client_wait(cl, SCOPE_CLIENT_IDLE, client_after(LINGER_MS));
-	if (buf_used(&cl->cl_out) == 0)
+	if (client_pending(cl) == 0)
 		shutdown(cl->cl_fd, SHUT_WR);
 	client_want_read(cl, true);
 }
@@ -285,8 +306,8 @@ client_request_done(struct client *cl, int how)
 	client_wait(cl, SCOPE_KEEPALIVE,
 	    client_after(px->px_cfg->timeouts.ms[SCOPE_KEEPALIVE]));
 	if (buf_used(in) == 0) {
-		if (buf_used(&cl->cl_out) == 0)
-			buf_release(&cl->cl_out);
+		if (client_pending(cl) == 0 && cl->cl_wr != NULL)
+			buf_release(&cl->cl_wr->w_out);
 		buf_release(in);
 	} else
 		buf_compact(in);
@@ -426,7 +447,7 @@ static void
 client_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *cl = arg;
-	struct buf *out = &cl->cl_out;
+	struct buf *out = &cl->cl_wr->w_out;
 	ssize_t w;
 
 	(void)what;

@@ -125,15 +125,20 @@ enum client_state {
 	CLIENT_CLOSED,		/* closed; freed after the current callback */
 };
 
+/* The write side of a client, for the few whose writes ever block. */
+struct client_wr {
+	struct event	 w_ev;
+	struct buf	 w_out;			/* bytes a write left behind */
+};
+
 /* A client connection.  Kept small: thousands may sit idle. */
 struct client {
 	TAILQ_ENTRY(client) cl_entry;
 	struct proxy	*cl_proxy;
 	struct event	 cl_rev;
-	struct event	*cl_wev;		/* made when a write first blocks */
+	struct client_wr *cl_wr;		/* made when a write first blocks */
 	struct deadline_timer cl_wait;		/* no request: the one deadline */
 	struct buf	 cl_in;			/* request bytes; head at 0 */
-	struct buf	 cl_out;		/* bytes a write left behind */
 	struct request	*cl_req;
 	int		 cl_fd;
 	uint32_t	 cl_nreq;		/* requests begun */
@@ -142,7 +147,7 @@ struct client {
 	bool		 cl_eof;		/* the client closed its side */
 	bool		 cl_in_cb;		/* a callback of ours is running */
 	bool		 cl_paused;		/* reading stopped: buffer full */
-	bool		 cl_writing;		/* cl_wev is added */
+	bool		 cl_writing;		/* cl_wr's event is added */
 	uint8_t		 cl_iplen;		/* length of the ip part */
 	char		 cl_addr[49];		/* "ip:port", "[ip]:port" */
 };
@@ -261,6 +266,7 @@ int	 client_send(struct client *, const struct iovec *, int);
 #define DONE_ABORT	2	/* close now (a cut response, a gone client) */
 void	 client_request_done(struct client *, int how);
 void	 client_want_read(struct client *, bool);
+size_t	 client_pending(const struct client *);
 
 /* request.c */
 struct request *request_new(struct client *, int64_t header_at);

@@ -13,6 +13,7 @@
  * (and with it the request).  Every function here that can reach it
  * returns right after, and its callers do not touch the request again.
  */
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <errno.h>
 #include <stddef.h>
@@ -89,7 +90,7 @@ request_new(struct client *cl, int64_t header_at)
 {
 	struct proxy *px = cl->cl_proxy;
 	struct request *rq;
-	struct timespec ts;
+	struct timeval tv;
 	struct http_limits lim;
 
 	if ((rq = px->px_free_req) != NULL) {
@@ -112,8 +113,9 @@ request_new(struct client *cl, int64_t header_at)
 	lim.max_header = RESP_HEAD_MAX;
 	http_parser_init(&rq->rq_resp, HTTP_KIND_RESPONSE, &rq->rq_resm, &lim);
 	rq->rq_t0 = deadline_now_cached();
-	clock_gettime(CLOCK_REALTIME, &ts);
-	rq->rq_wall_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	/* libevent's wall clock of this loop turn: no clock read. */
+	event_base_gettimeofday_cached(px->px_base, &tv);
+	rq->rq_wall_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 	rq->rq_deadline_ms = -1;
 	deadline_task_init(&rq->rq_task, px->px_base, request_task_cb, rq);
 	if (header_at != DEADLINE_NEVER)
@@ -946,7 +948,7 @@ request_relay(struct request *rq, size_t headlen)
 		request_finish(rq, "ok", rq->rq_status);
 		return;
 	}
-	if (buf_used(&cl->cl_out) > 0)
+	if (client_pending(cl) > 0)
 		upstream_want_read(rq->rq_up, false);
 }
 
