@@ -1,12 +1,53 @@
-/* buf.c: recycled I/O buffers. */
+/*
+ * buf.c: recycled I/O buffers.
+ *
+ * Standard buffers are mapped one by one rather than taken from malloc:
+ * thousands of them come and go with a burst of requests, and in malloc's
+ * heap they would end up interleaved with small blocks that live on, so
+ * their pages could not go back after the burst.  A mapping costs a system
+ * call, so freed buffers are cached per thread and the cache is what
+ * serves steady traffic.  Grown buffers (rare: long heads) use malloc.
+ */
+#include <sys/mman.h>
+#include <sys/uio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
 #include "buf.h"
 
 #define BUF_CACHE_MAX	1024
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BUF_MALLOC	1	/* let the sanitizer see every buffer */
+#endif
+
+static void *
+buf_map(void)
+{
+#ifdef BUF_MALLOC
+	return malloc(BUF_SIZE);
+#else
+	void *p = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return p;
+#endif
+}
+
+static void
+buf_unmap(void *p)
+{
+#ifdef BUF_MALLOC
+	free(p);
+#else
+	munmap(p, BUF_SIZE);
+#endif
+}
 
 /* A thread's free buffers, linked through their first bytes. */
 static __thread void	*buf_cache;
@@ -23,7 +64,7 @@ buf_acquire(struct buf *b)
 	if ((p = buf_cache) != NULL) {
 		memcpy(&buf_cache, p, sizeof(void *));
 		buf_ncache--;
-	} else if ((p = malloc(BUF_SIZE)) == NULL)
+	} else if ((p = buf_map()) == NULL)
 		return -1;
 	b->b_data = p;
 	b->b_off = b->b_len = 0;
@@ -37,12 +78,14 @@ buf_release(struct buf *b)
 {
 	if (b->b_data == NULL)
 		return;
-	if (b->b_cap == BUF_SIZE && buf_ncache < BUF_CACHE_MAX) {
+	if (b->b_cap != BUF_SIZE)
+		free(b->b_data);
+	else if (buf_ncache < BUF_CACHE_MAX) {
 		memcpy(b->b_data, &buf_cache, sizeof(void *));
 		buf_cache = b->b_data;
 		buf_ncache++;
 	} else
-		free(b->b_data);
+		buf_unmap(b->b_data);
 	b->b_data = NULL;
 	b->b_off = b->b_len = b->b_cap = 0;
 }
@@ -93,7 +136,7 @@ buf_cache_drain(void)
 
 	for (p = buf_cache; p != NULL; p = next) {
 		memcpy(&next, p, sizeof(void *));
-		free(p);
+		buf_unmap(p);
 	}
 	buf_cache = NULL;
 	buf_ncache = 0;

@@ -27,19 +27,6 @@ proxy_accept_resume(evutil_socket_t fd, short what, void *arg)
 	listener_pause_all(px, false);
 }
 
-/* Free the recycled request structs. */
-static void
-proxy_drop_requests(struct proxy *px)
-{
-	struct request *rq;
-
-	while ((rq = px->px_free_req) != NULL) {
-		memcpy(&px->px_free_req, rq, sizeof(void *));
-		free(rq);
-	}
-	px->px_nfree_req = 0;
-}
-
 /*
  * No request has run for a second: give the recycled requests, the cached
  * buffers and the heap's free memory back to the system, so that RSS
@@ -54,7 +41,8 @@ proxy_trim(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (px->px_counts.in_flight != 0)
 		return;
-	proxy_drop_requests(px);
+	slab_trim(px->px_req_slab);
+	slab_trim(px->px_client_slab);
 	buf_cache_drain();
 	malloc_trim(0);
 }
@@ -115,21 +103,24 @@ proxy_new(struct event_base *base, struct config *cfg,
 	evtimer_assign(&px->px_accept_pause, base, proxy_accept_resume, px);
 	evtimer_assign(&px->px_trim, base, proxy_trim, px);
 	if ((px->px_metrics = metrics_new()) == NULL ||
-	    (px->px_client_slab = slab_new(sizeof(struct client))) == NULL) {
+	    (px->px_client_slab = slab_new(sizeof(struct client), 1,
+	    true)) == NULL ||
+	    (px->px_req_slab = slab_new(sizeof(struct request), 4,
+	    false)) == NULL) {
 		snprintf(err, errlen, "out of memory");
-		metrics_free(px->px_metrics);
-		free(px);
-		return NULL;
+		goto fail;
 	}
-	if ((px->px_ups = upstream_set_new(base, cfg, err, errlen)) == NULL) {
-		metrics_free(px->px_metrics);
-		slab_free(px->px_client_slab);
-		free(px);
-		return NULL;
-	}
+	if ((px->px_ups = upstream_set_new(base, cfg, err, errlen)) == NULL)
+		goto fail;
 	px->px_cfg = config_ref(cfg);
 	proxy_reserve_fill(px);
 	return px;
+fail:
+	metrics_free(px->px_metrics);
+	slab_free(px->px_client_slab);
+	slab_free(px->px_req_slab);
+	free(px);
+	return NULL;
 }
 
 /* Listen on every address of the configuration, or on like's sockets. */
@@ -286,7 +277,6 @@ proxy_free(struct proxy *px)
 		listener_close(ls);
 	while ((cl = TAILQ_FIRST(&px->px_clients)) != NULL)
 		client_close(cl, "shutting down");
-	proxy_drop_requests(px);
 	evtimer_del(&px->px_accept_pause);
 	evtimer_del(&px->px_trim);
 	upstream_set_unref(px->px_ups);
@@ -296,6 +286,7 @@ proxy_free(struct proxy *px)
 	config_unref(px->px_cfg);
 	metrics_free(px->px_metrics);
 	slab_free(px->px_client_slab);
+	slab_free(px->px_req_slab);
 	buf_cache_drain();
 	free(px);
 }

@@ -226,8 +226,7 @@ struct proxy {
 	struct event	 px_accept_pause;	/* accept backoff timer */
 	struct event	 px_trim;		/* give memory back when idle */
 	bool		 px_accept_paused;
-	struct request	*px_free_req;		/* recycled requests */
-	unsigned	 px_nfree_req;
+	struct slab	*px_req_slab;		/* where requests live */
 	bool		 px_draining;
 	int64_t		 px_drain_at;
 	void		(*px_drained)(void *);

@@ -27,7 +27,8 @@
 #include "proxy_impl.h"
 
 #define RESP_HEAD_MAX	65536	/* the longest response head we take */
-#define REQ_FREE_MAX	256	/* recycled request structs per proxy */
+
+_Static_assert(sizeof(struct request) <= 4096, "requests live in a slab");
 
 static const char *const req_state_names[REQ_NSTATES] = {
 	[REQ_HEAD] = "HEAD",
@@ -93,10 +94,7 @@ request_new(struct client *cl, int64_t header_at)
 	struct timeval tv;
 	struct http_limits lim;
 
-	if ((rq = px->px_free_req) != NULL) {
-		memcpy(&px->px_free_req, rq, sizeof(void *));
-		px->px_nfree_req--;
-	} else if ((rq = malloc(sizeof *rq)) == NULL)
+	if ((rq = slab_get(px->px_req_slab)) == NULL)
 		return NULL;
 	memset(rq, 0, offsetof(struct request, rq_backoff));
 	rq->rq_client = cl;
@@ -145,12 +143,7 @@ request_free(struct request *rq)
 	if (px->px_counts.in_flight == 0)
 		proxy_idle(px);
 	upstream_set_unref(rq->rq_ups);
-	if (px->px_nfree_req < REQ_FREE_MAX) {
-		memcpy(rq, &px->px_free_req, sizeof(void *));
-		px->px_free_req = rq;
-		px->px_nfree_req++;
-	} else
-		free(rq);
+	slab_put(px->px_req_slab, rq);
 }
 
 /* Write the access-log line of a finished request. */

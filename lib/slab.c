@@ -6,7 +6,8 @@
  * its address.  Objects are carved from a chunk's tail lazily (untouched
  * pages stay unmapped in the kernel's eyes) and freed ones are linked
  * through their first word.  Chunks with room are on the slab's list;
- * full ones are on no list; an empty one is unmapped, except one spare.
+ * full ones are on no list; an empty one is unmapped unless the slab is
+ * short of spares.
  */
 #include <sys/mman.h>
 #include <sys/queue.h>
@@ -39,13 +40,16 @@ struct slab {
 	size_t		 s_size;	/* object size, rounded up */
 	unsigned	 s_per;		/* objects per chunk */
 	LIST_HEAD(, slab_chunk) s_room;	/* chunks with a free object */
-	struct slab_chunk *s_spare;	/* one empty chunk, kept */
+	LIST_HEAD(, slab_chunk) s_spare; /* empty chunks, kept */
+	unsigned	 s_nspare;
+	unsigned	 s_maxspare;
+	bool		 s_zero;	/* hand objects out zeroed */
 	size_t		 s_used;
 	size_t		 s_chunks;
 };
 
 struct slab *
-slab_new(size_t size)
+slab_new(size_t size, unsigned spares, bool zero)
 {
 	struct slab *s;
 
@@ -58,6 +62,9 @@ slab_new(size_t size)
 	s->s_size = (size + SLAB_ALIGN - 1) & ~(size_t)(SLAB_ALIGN - 1);
 	s->s_per = (unsigned)((SLAB_CHUNK - SLAB_HDR) / s->s_size);
 	LIST_INIT(&s->s_room);
+	LIST_INIT(&s->s_spare);
+	s->s_maxspare = spares;
+	s->s_zero = zero;
 	return s;
 }
 
@@ -101,8 +108,7 @@ slab_free(struct slab *s)
 		LIST_REMOVE(c, sc_link);
 		slab_chunk_free(s, c);
 	}
-	if (s->s_spare != NULL)
-		slab_chunk_free(s, s->s_spare);
+	slab_trim(s);
 	/* Full chunks are on no list: only their objects know them. */
 	free(s);
 }
@@ -119,15 +125,17 @@ slab_get(struct slab *s)
 	return p;
 #endif
 	if ((c = LIST_FIRST(&s->s_room)) == NULL) {
-		if ((c = s->s_spare) != NULL)
-			s->s_spare = NULL;
-		else if ((c = slab_chunk_new(s)) == NULL)
+		if ((c = LIST_FIRST(&s->s_spare)) != NULL) {
+			LIST_REMOVE(c, sc_link);
+			s->s_nspare--;
+		} else if ((c = slab_chunk_new(s)) == NULL)
 			return NULL;
 		LIST_INSERT_HEAD(&s->s_room, c, sc_link);
 	}
 	if ((p = c->sc_free) != NULL) {
 		memcpy(&c->sc_free, p, sizeof c->sc_free);
-		memset(p, 0, s->s_size);
+		if (s->s_zero)
+			memset(p, 0, s->s_size);
 	} else	/* never used: still zero from mmap */
 		p = (char *)c + SLAB_HDR + (size_t)c->sc_carved++ * s->s_size;
 	if (++c->sc_used == s->s_per)
@@ -156,10 +164,23 @@ slab_put(struct slab *s, void *p)
 	if (c->sc_used > 0)
 		return;
 	LIST_REMOVE(c, sc_link);
-	if (s->s_spare == NULL)
-		s->s_spare = c;
-	else
+	if (s->s_nspare < s->s_maxspare) {
+		LIST_INSERT_HEAD(&s->s_spare, c, sc_link);
+		s->s_nspare++;
+	} else
 		slab_chunk_free(s, c);
+}
+
+void
+slab_trim(struct slab *s)
+{
+	struct slab_chunk *c;
+
+	while ((c = LIST_FIRST(&s->s_spare)) != NULL) {
+		LIST_REMOVE(c, sc_link);
+		s->s_nspare--;
+		slab_chunk_free(s, c);
+	}
 }
 
 size_t

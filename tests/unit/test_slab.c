@@ -16,17 +16,17 @@
 START_TEST(test_bad_sizes)
 {
 	errno = 0;
-	ck_assert_ptr_null(slab_new(0));
+	ck_assert_ptr_null(slab_new(0, 1, true));
 	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_ptr_null(slab_new(4097));
-	slab_free(slab_new(4096));	/* the largest is fine */
+	ck_assert_ptr_null(slab_new(4097, 1, true));
+	slab_free(slab_new(4096, 1, true));	/* the largest is fine */
 }
 END_TEST
 
 /* Objects are zeroed, aligned, distinct and whole, even when recycled. */
 START_TEST(test_zeroed_aligned_distinct)
 {
-	struct slab *s = slab_new(100);
+	struct slab *s = slab_new(100, 1, true);
 	unsigned char *o[300];
 	size_t i, j;
 
@@ -56,7 +56,7 @@ END_TEST
 START_TEST(test_burst_returns_chunks)
 {
 	enum { N = 5000 };
-	struct slab *s = slab_new(432);
+	struct slab *s = slab_new(432, 1, true);
 	void **o = calloc(N, sizeof *o);
 	size_t i;
 
@@ -84,7 +84,7 @@ END_TEST
 START_TEST(test_random_churn)
 {
 	enum { N = 2000, OPS = 50000, SZ = 72 };
-	struct slab *s = slab_new(SZ);
+	struct slab *s = slab_new(SZ, 1, true);
 	unsigned char *o[N] = { NULL };
 	unsigned seed = 12345;
 	size_t live = 0;
@@ -117,6 +117,51 @@ START_TEST(test_random_churn)
 }
 END_TEST
 
+/* Spares are kept up to their number, and trim unmaps them. */
+START_TEST(test_spares_and_trim)
+{
+	enum { SZ = 2048, PER = (64 * 1024 - 32) / SZ };	/* 31 a chunk */
+	struct slab *s = slab_new(SZ, 2, false);
+	void *o[4 * PER];
+	size_t i;
+
+	for (i = 0; i < 4 * PER; i++)
+		ck_assert_ptr_nonnull(o[i] = slab_get(s));
+	CHUNKS(s, 4);
+	for (i = 0; i < 4 * PER; i++)
+		slab_put(s, o[i]);
+	CHUNKS(s, 2);		/* two spares kept */
+	ck_assert_ptr_nonnull(o[0] = slab_get(s));
+	CHUNKS(s, 2);		/* served from a spare */
+	slab_put(s, o[0]);
+	slab_trim(s);
+	CHUNKS(s, 0);
+	ck_assert_ptr_nonnull(o[0] = slab_get(s));
+	CHUNKS(s, 1);
+	slab_put(s, o[0]);
+	slab_free(s);
+}
+END_TEST
+
+/* Without zeroing, a recycled object keeps what was in it. */
+START_TEST(test_no_zero_keeps_bytes)
+{
+	struct slab *s = slab_new(64, 1, false);
+	unsigned char *a = slab_get(s), *b;
+
+	ck_assert_ptr_nonnull(a);
+	memset(a + 8, 0x5a, 56);	/* the first word is the free link */
+	slab_put(s, a);
+	b = slab_get(s);
+#if !defined(__SANITIZE_ADDRESS__)
+	ck_assert_ptr_eq(a, b);
+	ck_assert_uint_eq(b[63], 0x5a);
+#endif
+	slab_put(s, b);
+	slab_free(s);
+}
+END_TEST
+
 static Suite *
 slab_suite(void)
 {
@@ -127,6 +172,8 @@ slab_suite(void)
 	tcase_add_test(tc, test_zeroed_aligned_distinct);
 	tcase_add_test(tc, test_burst_returns_chunks);
 	tcase_add_test(tc, test_random_churn);
+	tcase_add_test(tc, test_spares_and_trim);
+	tcase_add_test(tc, test_no_zero_keeps_bytes);
 	suite_add_tcase(s, tc);
 	return s;
 }
