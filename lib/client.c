@@ -341,7 +341,12 @@ client_begin_request(struct client *cl)
 		at = deadline_timer_when(&cl->cl_wait);
 	else
 		at = client_after(px->px_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]);
-	deadline_timer_stop(&cl->cl_wait);
+	/*
+	 * The wait timer stays set: the next keep-alive wait moves it, which
+	 * costs less than stopping and setting it again.  If it fires while
+	 * the request runs, client_wait_cb() lets it go.
+	 */
+	cl->cl_wait_why = SCOPE_COUNT;
 	if ((cl->cl_req = request_new(cl, at)) == NULL) {
 		client_close(cl, "out of memory");
 		return;
@@ -482,6 +487,8 @@ client_wait_cb(struct deadline_timer *tm, void *arg)
 	struct client *cl = arg;
 
 	(void)tm;
+	if (cl->cl_wait_why == SCOPE_COUNT)
+		return;		/* a request runs: not waiting */
 	if (cl->cl_wait_why == SCOPE_KEEPALIVE)
 		metrics_keepalive_closed(cl->cl_proxy->px_metrics);
 	cl->cl_in_cb = true;

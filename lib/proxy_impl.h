@@ -143,7 +143,8 @@ struct client {
 	int		 cl_fd;
 	uint32_t	 cl_nreq;		/* requests begun */
 	uint8_t		 cl_state;		/* enum client_state */
-	uint8_t		 cl_wait_why;		/* enum scope of cl_wait */
+	uint8_t		 cl_wait_why;		/* enum scope of cl_wait;
+						   SCOPE_COUNT: not waiting */
 	bool		 cl_eof;		/* the client closed its side */
 	bool		 cl_in_cb;		/* a callback of ours is running */
 	bool		 cl_paused;		/* reading stopped: buffer full */
