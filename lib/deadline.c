@@ -428,6 +428,39 @@ deadline_pending(struct event_base *base)
 	return h->hp_n;
 }
 
+static int64_t	deadline_earliest(const struct deadline_task *, enum scope *);
+
+/* Check the heap of base: order, slots, and each task's armed instant. */
+int
+deadline_verify(struct event_base *base)
+{
+	struct deadline_heap *h;
+	struct deadline_task *t;
+	uintptr_t item;
+
+	if (base == NULL || (h = deadline_heap_find(base)) == NULL)
+		return 0;
+	if (h->hp_n == 0 || h->hp_n > h->hp_cap || h->hp_base != base)
+		return -1;
+	if (!h->hp_firing && h->hp_armed > h->hp_e[1].de_when)
+		return -1;
+	for (uint32_t i = 1; i <= h->hp_n; i++) {
+		item = h->hp_e[i].de_item;
+		if (i > 1 && h->hp_e[i].de_when < h->hp_e[i >> 1].de_when)
+			return -1;
+		if (*(uint32_t *)(item & ~DEADLINE_TIMER_BIT) != i)
+			return -1;
+		if (item & DEADLINE_TIMER_BIT)
+			continue;
+		t = (struct deadline_task *)item;
+		if (t->dt_state != DEADLINE_LIVE || t->dt_open == 0 ||
+		    t->dt_base != base ||
+		    h->hp_e[i].de_when > deadline_earliest(t, NULL))
+			return -1;
+	}
+	return 0;
+}
+
 /* The deadline of open scope s: fixed, or last progress plus length. */
 static inline int64_t
 deadline_due(const struct deadline_task *t, int s)

@@ -307,6 +307,13 @@ int64_t	 deadline_timer_when(const struct deadline_timer *);
 size_t	 deadline_pending(struct event_base *);
 
 /*
+ * Check the heap of base, in O(n): heap order, every item's slot, every
+ * task live with a scope open and armed no later than its earliest
+ * deadline.  0 if sound, else -1.  For tests and debugging.
+ */
+int	 deadline_verify(struct event_base *);
+
+/*
  * Statistics, per thread, without locks.  A histogram has fixed log-scale
  * buckets of microseconds; the counts are per bucket, not cumulative, and
  * the last bucket is +Inf.  A struct deadline_stats can be summed with
