@@ -392,7 +392,7 @@ pct(const int64_t *v, int n, int p)
 /*
  * Open the tasks of part 2 from inside a loop callback, as the proxy does:
  * libevent's cached time then goes stale while the callback runs (a few
- * ms for 10,000 tasks), which is what deadline_arm() must correct for.
+ * ms for 10,000 tasks), which is what deadline_heap_arm() corrects for.
  */
 static void
 late_open_cb(evutil_socket_t fd, short what, void *arg)

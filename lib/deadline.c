@@ -43,6 +43,13 @@ struct deadline_entry {
 
 #define DEADLINE_TIMER_BIT	((uintptr_t)1)
 
+_Static_assert(offsetof(struct deadline_task, dt_slot) == 0,
+    "the heap writes a task's slot through a pointer to the task");
+_Static_assert(offsetof(struct deadline_timer, tm_slot) == 0,
+    "the heap writes a timer's slot through a pointer to the timer");
+_Static_assert(_Alignof(struct deadline_timer) > 1,
+    "the low bit of a timer's address tags it in the heap");
+
 /*
  * The heap of one event base, on the thread that runs it.  Slots count
  * from 1 (hp_e[0] is unused) so that a zeroed item's slot 0 means "not in
@@ -128,8 +135,8 @@ deadline_heap_up(struct deadline_heap *h, uint32_t i)
 	return i;
 }
 
-/* Move the entry in slot i down to its place; return that slot. */
-static uint32_t
+/* Move the entry in slot i down to its place. */
+static void
 deadline_heap_down(struct deadline_heap *h, uint32_t i)
 {
 	struct deadline_entry e = h->hp_e[i];
@@ -147,7 +154,6 @@ deadline_heap_down(struct deadline_heap *h, uint32_t i)
 	}
 	h->hp_e[i] = e;
 	deadline_slot_set(&h->hp_e[i], i);
-	return i;
 }
 
 /* Give slot i a new instant and move it there. */
@@ -193,20 +199,26 @@ deadline_heap_insert(struct deadline_heap *h, uintptr_t item, int64_t when)
 	return deadline_heap_up(h, i);
 }
 
-/* Take the item in slot i out of the heap; its slot becomes 0. */
+/*
+ * Take the item in slot i out of the heap; its slot becomes 0.  The
+ * entries shrink by half when a quarter or less is used, so that a burst
+ * does not keep its memory (and growing back is a doubling away).
+ */
 static void
 deadline_heap_remove(struct deadline_heap *h, uint32_t i)
 {
 	uint32_t n = h->hp_n--;
 
 	deadline_slot_set(&h->hp_e[i], 0);
-	if (i == n)
-		return;
-	h->hp_e[i] = h->hp_e[n];
-	if (i > 1 && h->hp_e[i].de_when < h->hp_e[i >> 1].de_when)
-		deadline_heap_up(h, i);
-	else
-		deadline_heap_down(h, i);
+	if (i != n) {
+		h->hp_e[i] = h->hp_e[n];
+		if (i > 1 && h->hp_e[i].de_when < h->hp_e[i >> 1].de_when)
+			deadline_heap_up(h, i);
+		else
+			deadline_heap_down(h, i);
+	}
+	if (h->hp_cap > DEADLINE_HEAP_MIN && h->hp_n < h->hp_cap / 4)
+		(void)deadline_heap_resize(h, h->hp_cap / 2);
 }
 
 /*
@@ -227,7 +239,7 @@ deadline_heaps_free(void *arg)
 	}
 }
 
-/* Create the key whose destructor frees a thread's heaps. */
+/* Create the key whose destructor frees a thread's spare heap. */
 static void
 deadline_heaps_key_init(void)
 {
