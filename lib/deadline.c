@@ -585,7 +585,8 @@ deadline_heap_cb(evutil_socket_t fd, short what, void *arg)
 		st->ds_fires++;
 		ran++;
 		if (item & DEADLINE_TIMER_BIT) {
-			tm = (struct deadline_timer *)(item & ~DEADLINE_TIMER_BIT);
+			tm = (struct deadline_timer *)
+			    (item & ~DEADLINE_TIMER_BIT);
 			deadline_heap_remove(h, 1);
 			deadline_stats_record(&st->ds_late, now - when);
 			tm->tm_cb(tm, tm->tm_arg);

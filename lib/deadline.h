@@ -157,7 +157,8 @@ struct deadline_task {
 	void			*dt_arg;
 	int64_t			 dt_when[SCOPE_COUNT];	/* fixed: deadline;
 							   idle: length */
-	int64_t			 dt_progress[SCOPE_IDLE_COUNT]; /* idle: touched */
+	int64_t			 dt_progress[SCOPE_IDLE_COUNT]; /* idle scopes:
+							   touched */
 };
 
 _Static_assert(SCOPE_COUNT <= 16, "dt_open holds a bit per scope");

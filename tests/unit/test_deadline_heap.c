@@ -359,7 +359,8 @@ START_TEST(test_open_cached)
 		;
 	deadline_open(&t, SCOPE_REQUEST, 50);
 	deadline_open_us(&t, SCOPE_UPSTREAM_IDLE, 70 * MS);
-	ck_assert_int_eq(deadline_scope_at(&t, SCOPE_REQUEST), cached + 50 * MS);
+	ck_assert_int_eq(deadline_scope_at(&t, SCOPE_REQUEST),
+	    cached + 50 * MS);
 	ck_assert_int_eq(deadline_scope_at(&t, SCOPE_UPSTREAM_IDLE),
 	    cached + 70 * MS);
 	ck_assert_int_eq(deadline_now_cached(), cached);
@@ -505,8 +506,8 @@ START_TEST(test_same_turn)
 			    turn_task_cb, x), 0);
 			if (i != T_H) {
 				deadline_open(&x->task, SCOPE_REQUEST, 1000);
-				deadline_open_at(&x->task, SCOPE_UPSTREAM_HEADER,
-				    x->due);
+				deadline_open_at(&x->task,
+				    SCOPE_UPSTREAM_HEADER, x->due);
 			} else
 				deadline_open(&x->task, SCOPE_REQUEST, 1000);
 		}
@@ -798,7 +799,8 @@ rt_task_op(struct rtask *x, int64_t now)
 		if (len < 1)
 			len = 1;
 		if (scope_is_idle((enum scope)s)) {
-			REQUIRE(deadline_open_us(&x->task, s, len) == 0, "open");
+			REQUIRE(deadline_open_us(&x->task, s, len) == 0,
+			    "open");
 			x->prog[s] = now;
 			x->when[s] = len;
 		} else if (r & 16) {
@@ -806,7 +808,8 @@ rt_task_op(struct rtask *x, int64_t now)
 			    0, "open_at");
 			x->when[s] = now + len - MS;	/* maybe past */
 		} else {
-			REQUIRE(deadline_open_us(&x->task, s, len) == 0, "open");
+			REQUIRE(deadline_open_us(&x->task, s, len) == 0,
+			    "open");
 			x->when[s] = now + len;
 		}
 		if ((x->open & (1u << s)) == 0)
