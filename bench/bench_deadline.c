@@ -5,14 +5,18 @@
  * Part 1: 100,000 tasks, each with 3 or 4 open scopes (request, try,
  * connect or upstream_header, and upstream_idle for three in four), touched
  * many times, then closed.  Reports ns per open, touch and close, and per
- * operation of a whole request's life.  The work runs inside a loop
- * callback, as it does in the proxy.
+ * operation of a whole request's life.  Then 100,000 light timers
+ * (struct deadline_timer): ns per first set, per move (set again, later or
+ * earlier) and per stop, and per set-and-stop of a keep-alive wait on a
+ * busy heap.  The work runs inside a loop callback, as it does in the
+ * proxy, which refreshes the cached clock at its top.
  *
  * Part 2: 10,000 tasks whose deadlines are spread evenly over 1 s on an
  * otherwise idle loop.  Reports the lateness (fired instant minus
- * deadline) p50, p99 and max from the exact samples, and the early count.
- * Part 3 sleeps on the same deadlines with a bare timerfd: the floor that
- * the kernel and the machine set, for comparison.
+ * deadline) p50, p99 and max from the exact samples, and the early count;
+ * then the same for 10,000 light timers.  Part 3 sleeps on the same
+ * deadlines with a bare timerfd: the floor that the kernel and the machine
+ * set, for comparison.
  *
  * Usage: bench_deadline [rounds]   (part 1 is repeated, the median kept)
  */
@@ -40,9 +44,14 @@ struct round {
 	double		 touch_ns;
 	double		 close_ns;
 	double		 life_ns;
+	double		 tset_ns;	/* light timers: first set */
+	double		 tmove_ns;	/* set again */
+	double		 tstop_ns;	/* stop */
+	double		 tka_ns;	/* set and stop among many set */
 };
 
 static struct deadline_task *tasks;
+static struct deadline_timer *timers;
 static struct round *rounds;
 static int nrounds;
 
@@ -108,7 +117,8 @@ ops_round(struct round *r)
 	long nopen = 0, nclose = 0, nlife = 0;
 	int i, k;
 
-	/* Open. */
+	/* Open, from the cached clock refreshed at the top of the callback. */
+	deadline_now_refresh();
 	t0 = now_ns();
 	for (i = 0; i < NTASKS; i++) {
 		deadline_open(&tasks[i], SCOPE_REQUEST, 60000);
@@ -179,6 +189,62 @@ ops_round(struct round *r)
 	r->life_ns = (double)(t1 - t0) / nlife;
 }
 
+/* Part 1 never lets a timer fire. */
+static void
+never_timer_cb(struct deadline_timer *tm, void *arg)
+{
+	(void)tm;
+	(void)arg;
+	fprintf(stderr, "bench_deadline: unexpected timer fire\n");
+	exit(1);
+}
+
+/*
+ * One round of the light timers: set each (spread over a minute, as
+ * keep-alive waits are), move each (the odd ones later, the even ones
+ * earlier), stop each; then, with half of them set, set and stop the other
+ * half one at a time, as a connection going idle and waking does.
+ */
+static void
+timers_round(struct round *r)
+{
+	int64_t t0, t1, now = deadline_now_refresh();
+	int i;
+
+	t0 = now_ns();
+	for (i = 0; i < NTASKS; i++)
+		deadline_timer_set(&timers[i], now + 60000000 +
+		    (int64_t)(i * 7919 % NTASKS) * 10);
+	t1 = now_ns();
+	r->tset_ns = (double)(t1 - t0) / NTASKS;
+
+	t0 = now_ns();
+	for (i = 0; i < NTASKS; i++)
+		deadline_timer_set(&timers[i], now + 60000000 +
+		    (int64_t)(i * 7919 % NTASKS) * 10 +
+		    ((i & 1) ? 5000000 : -5000000));
+	t1 = now_ns();
+	r->tmove_ns = (double)(t1 - t0) / NTASKS;
+
+	t0 = now_ns();
+	for (i = 0; i < NTASKS; i++)
+		deadline_timer_stop(&timers[i]);
+	t1 = now_ns();
+	r->tstop_ns = (double)(t1 - t0) / NTASKS;
+
+	for (i = 0; i < NTASKS; i += 2)
+		deadline_timer_set(&timers[i], now + 60000000 + i);
+	t0 = now_ns();
+	for (i = 1; i < NTASKS; i += 2) {
+		deadline_timer_set(&timers[i], now + 60000000 + i);
+		deadline_timer_stop(&timers[i]);
+	}
+	t1 = now_ns();
+	r->tka_ns = (double)(t1 - t0) / (NTASKS / 2);
+	for (i = 0; i < NTASKS; i += 2)
+		deadline_timer_stop(&timers[i]);
+}
+
 /* Run the rounds of part 1 from inside the loop, as the proxy would. */
 static void
 ops_cb(evutil_socket_t fd, short what, void *arg)
@@ -186,8 +252,10 @@ ops_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	for (int i = 0; i < nrounds; i++)
+	for (int i = 0; i < nrounds; i++) {
 		ops_round(&rounds[i]);
+		timers_round(&rounds[i]);
+	}
 }
 
 /* Compare two doubles for qsort. */
@@ -219,17 +287,22 @@ bench_ops(void)
 	struct timeval zero = { 0, 0 };
 
 	tasks = calloc(NTASKS, sizeof *tasks);
+	timers = calloc(NTASKS, sizeof *timers);
 	rounds = calloc(nrounds, sizeof *rounds);
-	if (tasks == NULL || rounds == NULL)
+	if (tasks == NULL || timers == NULL || rounds == NULL)
 		abort();
 	for (int i = 0; i < NTASKS; i++) {
 		if (deadline_task_init(&tasks[i], base, never_cb, NULL) == -1)
 			abort();
+		deadline_timer_init(&timers[i], base, never_timer_cb, NULL);
 	}
 	event_base_once(base, -1, EV_TIMEOUT, ops_cb, NULL, &zero);
 	event_base_dispatch(base);
 	for (int i = 0; i < NTASKS; i++)
 		deadline_task_clear(&tasks[i]);
+	printf("struct deadline_task %zu bytes, struct deadline_timer %zu"
+	    " bytes\n", sizeof(struct deadline_task),
+	    sizeof(struct deadline_timer));
 	printf("tasks %d, scopes 3.75 each, touches %d each; median of %d"
 	    " rounds\n", NTASKS, NTOUCH, nrounds);
 	printf("  %-10s %7.1f ns\n", "open",
@@ -242,35 +315,60 @@ bench_ops(void)
 	    " (10 opens and closes, 10 touches)\n", "lifecycle",
 	    median(offsetof(struct round, life_ns)),
 	    20 * median(offsetof(struct round, life_ns)));
+	printf("light timers %d, median of %d rounds\n", NTASKS, nrounds);
+	printf("  %-10s %7.1f ns\n", "set",
+	    median(offsetof(struct round, tset_ns)));
+	printf("  %-10s %7.1f ns\n", "move",
+	    median(offsetof(struct round, tmove_ns)));
+	printf("  %-10s %7.1f ns\n", "stop",
+	    median(offsetof(struct round, tstop_ns)));
+	printf("  %-10s %7.1f ns per set and stop, %d others set\n",
+	    "keep-alive", median(offsetof(struct round, tka_ns)), NTASKS / 2);
 	free(rounds);
+	free(timers);
 	free(tasks);
 	event_base_free(base);
 }
 
-/* A task of part 2 and its deadline. */
+/* A task or a light timer of part 2, and its deadline. */
 struct late_task {
 	struct deadline_task	 task;
+	struct deadline_timer	 timer;
 	int64_t			 due;
 };
 
 static int64_t *late;
 static int nlate;
+static int late_timers;		/* part 2 with light timers, not tasks */
 static struct deadline_probe *probe;
 static struct event_base *late_base;
 
-/* Record how late the task fired, by the engine's clock at the fire. */
+/* Record how late an item fired, by the engine's clock at the fire. */
 static void
-late_cb(struct deadline_task *t, enum scope cause, void *arg)
+late_record(const struct late_task *lt)
 {
-	struct late_task *lt = arg;
-
-	(void)t;
-	(void)cause;
 	late[nlate++] = deadline_now_cached() - lt->due;
 	if (nlate == NLATE) {
 		deadline_probe_stop(probe);
 		event_base_loopbreak(late_base);
 	}
+}
+
+/* A task of part 2 was cancelled. */
+static void
+late_cb(struct deadline_task *t, enum scope cause, void *arg)
+{
+	(void)t;
+	(void)cause;
+	late_record(arg);
+}
+
+/* A light timer of part 2 fired. */
+static void
+late_timer_cb(struct deadline_timer *tm, void *arg)
+{
+	(void)tm;
+	late_record(arg);
 }
 
 /* Compare two int64_t for qsort. */
@@ -294,7 +392,7 @@ pct(const int64_t *v, int n, int p)
 /*
  * Open the tasks of part 2 from inside a loop callback, as the proxy does:
  * libevent's cached time then goes stale while the callback runs (a few
- * ms for 10,000 tasks), which is what deadline_arm() must correct for.
+ * ms for 10,000 tasks), which is what deadline_heap_arm() corrects for.
  */
 static void
 late_open_cb(evutil_socket_t fd, short what, void *arg)
@@ -309,6 +407,14 @@ late_open_cb(evutil_socket_t fd, short what, void *arg)
 		struct deadline_task *t = &lt[i].task;
 		int64_t due = start + (int64_t)i * SPREAD_US / NLATE;
 
+		if (late_timers) {
+			deadline_timer_init(&lt[i].timer, late_base,
+			    late_timer_cb, &lt[i]);
+			if (deadline_timer_set(&lt[i].timer, due) == -1)
+				abort();
+			lt[i].due = due;
+			continue;
+		}
 		if (deadline_task_init(t, late_base, late_cb, &lt[i]) == -1)
 			abort();
 		/* Outer scopes that do not fire, and the one that does. */
@@ -344,15 +450,18 @@ late_print(const char *what, int64_t *v, int n)
 
 /* Part 2: lateness of 10,000 deadlines spread evenly over a second. */
 static void
-bench_late(void)
+bench_late(int timers_too)
 {
 	struct timeval zero = { 0, 0 };
 	struct deadline_stats st;
 	struct late_task *lt;
 
 	late_base = base_new();
+	late_timers = timers_too;
+	nlate = 0;
 	lt = calloc(NLATE, sizeof *lt);
-	late = malloc(NLATE * sizeof *late);
+	if (late == NULL)
+		late = malloc(NLATE * sizeof *late);
 	if (lt == NULL || late == NULL)
 		abort();
 	memset(late, 0, NLATE * sizeof *late);
@@ -360,9 +469,10 @@ bench_late(void)
 	event_base_once(late_base, -1, EV_TIMEOUT, late_open_cb, lt, &zero);
 	event_base_dispatch(late_base);
 	deadline_stats_get(&st);
-	printf("lateness, %d deadlines over %d ms on an idle loop:\n",
-	    nlate, SPREAD_US / 1000);
-	late_print("engine", late, nlate);
+	printf("lateness, %d %s over %d ms on an idle loop:\n",
+	    nlate, late_timers ? "light timers" : "task deadlines",
+	    SPREAD_US / 1000);
+	late_print(late_timers ? "timers" : "engine", late, nlate);
 	printf("  stats:  expired %llu, early %llu, rearms %llu,"
 	    " histogram max %llu us; loop lag max %llu us (%llu probes)\n",
 	    (unsigned long long)st.ds_expired, (unsigned long long)st.ds_early,
@@ -421,7 +531,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	bench_ops();
-	bench_late();
+	bench_late(0);
+	bench_late(1);
 	bench_floor();
 	free(late);
 	return 0;

@@ -1,5 +1,6 @@
 /*
- * deadline.h: nested deadline scopes for one task, kept with one timer.
+ * deadline.h: nested deadline scopes for one task, and light one-shot
+ * timers, kept in one heap per event base.
  *
  * A task (a request, a client connection) owns a set of open scopes, at
  * most one of each enum scope.  A fixed scope expires at an instant set when
@@ -9,36 +10,80 @@
  * with the scope whose own deadline is earliest as the cause; on a tie the
  * outer scope (the lower enum value) wins.
  *
+ * A timer (struct deadline_timer) is the light kind: one instant, one
+ * callback, no scopes, for waits such as a keep-alive or a lingering close.
+ *
  * Time.  Instants are int64_t microseconds of CLOCK_MONOTONIC.  Each thread
  * keeps a cached "now", refreshed by deadline_now_refresh(): one
- * clock_gettime(), which the vDSO answers without a syscall.  The proxy calls
- * it at the top of every I/O callback, and deadline_touch() stamps that
- * cached value, so touching costs one load and one store.  Everything that
- * decides when a timer fires (opening a scope, the timer callback,
- * deadline_left_ms()) reads the clock afresh and refreshes the cache too, so
- * fixed deadlines are exact to the microsecond.  An idle stamp is as old as
- * the last refresh: at most the work done so far in the current callback.
- * That can only shorten an idle window by those microseconds, never lengthen
- * it, and a scope never fires before the deadline it recorded.
+ * clock_gettime(), which the vDSO answers without a syscall.  The rule:
+ *
+ *	Refresh the cache at the top of every callback that opens a scope or
+ *	sets a timer relative to now: every I/O callback, every libevent timer
+ *	of your own.  The engine refreshes it before each task or timer
+ *	callback it runs.
+ *
+ * The proxy follows it, and deadline_open(), deadline_open_us() and
+ * deadline_touch() then read the cache instead of the clock: opening a
+ * scope costs no clock read, touching costs one load and one store.
+ *
+ * Why that never fires early.  The cache is never ahead of the real clock;
+ * it lags it by the work done so far in the current callback, so a scope
+ * opened from it ends that much earlier than one opened from a fresh
+ * reading.  What users see is measured from the event that started the
+ * wait: "time from the client's request to our 504 is never less than the
+ * timeout".  The client's bytes were in the socket before epoll returned,
+ * hence before the refresh at the top of the callback that reads them; a
+ * deadline of cache + N is therefore at least N after the request, and the
+ * timer never fires before its deadline (below), so the 504 comes at least
+ * N after the request.  The same holds for a connect's completion, an
+ * upstream's bytes, and the end of a previous scope's callback.  It only
+ * fails for a callback that skips the refresh: the cache may then date from
+ * before the loop slept, and its deadlines would be early by the sleep.
+ * That is why the rule above is a rule.  A scope opened in a callback that
+ * runs long (the engine's own burst of cancels) is cut by at most that
+ * callback's run so far; the engine refreshes between callbacks, so that is
+ * one callback's work, not the burst's.
+ *
+ * Fixed deadlines opened with deadline_open_at() take their instant as
+ * given.  deadline_left_ms() reads the clock (and refreshes the cache).
  *
  * libevent's cached time is not used as a clock: event_base_gettimeofday_
  * cached() is wall-clock time (monotonic plus an offset resynced every few
  * seconds, so it steps with the wall clock), and it is the instant epoll
  * returned, stale by every callback run since in that loop turn.
  *
- * Timer.  Each task has one libevent timer, embedded in the task (no
- * allocation), armed at or before the earliest open deadline.  Opening a
- * scope re-arms it only when the new deadline is earlier than the armed
- * instant.  Closing a scope and touching an idle scope never re-arm: when
- * the timer fires, the engine reads the clock, and if nothing is due yet it
- * re-arms for the true earliest deadline instead of cancelling (libev's
- * "be smart about timeouts").  Closing the last open scope deletes the
- * timer.  Because of that check a deadline never fires early, even when
- * libevent wakes early.  libevent adds a relative timeout to its cached time
- * of the loop turn, which lags the real now by the callbacks run so far, so
- * before each event_add() the engine refreshes that cache
- * (event_base_update_cache_time()): the timer is then due no earlier than
- * the deadline, and no second wake-up is needed.
+ * Heap.  Every armed task and every set timer of an event base sits in one
+ * binary min-heap per base (per thread in practice), keyed by its armed
+ * instant, and ONE libevent timer is armed at the heap's minimum.  A task
+ * stores its slot in the heap, not a libevent event.  Opening a scope moves
+ * the task up the heap only when the new deadline is earlier than its
+ * armed instant; closing a scope and touching an idle scope never move it:
+ * when its instant comes, the engine re-checks the task and, if nothing is
+ * due yet, moves it down to its true earliest deadline instead of
+ * cancelling (libev's "be smart about timeouts").  Closing the last open
+ * scope takes the task out of the heap.  The libevent timer is re-armed
+ * only when the minimum moves earlier; when the minimum moves later (or
+ * leaves), the timer fires at the old instant, finds nothing due and
+ * re-arms (counted in ds_rearms).  When a heap empties, its timer is
+ * deleted.
+ *
+ * On a fire the engine reads the clock, then takes the due items off the
+ * top of the heap one at a time, in deadline order, refreshing the cached
+ * clock before each callback.  It looks at the heap afresh after every
+ * callback, so a callback may free its own task or timer, clear, stop, set
+ * or open others (even ones due in the same turn), or cancel tasks.  One
+ * fire handles at most as many items as the heap held when it started; an
+ * item set again for an instant already past (by a callback) runs on the
+ * next loop turn, after I/O, so a timer that keeps re-setting itself
+ * cannot starve the loop.
+ *
+ * Never early.  An item is run only when the engine's fresh clock reading
+ * is at or past its instant, even when libevent wakes early.  libevent adds
+ * a relative timeout to its cached time of the loop turn, which lags the
+ * real now by the callbacks run so far, so before each event_add() the
+ * engine refreshes that cache (event_base_update_cache_time()): the timer
+ * is then due no earlier than the deadline, and no second wake-up is
+ * needed.
  *
  * Create the base with EVENT_BASE_FLAG_PRECISE_TIMER: libevent then keeps
  * time with CLOCK_MONOTONIC, as the engine does, and sleeps on a timerfd
@@ -46,36 +91,45 @@
  * sleeps; wakes that come early are re-armed, costing extra wake-ups and
  * lateness but never an early cancel.
  *
+ * Lifetime.  A heap is made when the first item of a base is armed and
+ * given back when its last one leaves; each thread keeps one empty heap
+ * for reuse, freed when the thread exits.  So no teardown call exists, but
+ * as with libevent's own events: before event_base_free(), clear or cancel
+ * every task of that base that is still armed, and stop every timer
+ * (deadline_pending() says how many are left).  An item must not be freed
+ * or re-initialised while armed, except that a callback may free the task
+ * or timer it was called for.
+ *
  * Cancel callback contract.
  * - It is called at most once per deadline_task_init(): exactly once if the
- *   task is cancelled (by its timer or by deadline_cancel()) before
+ *   task is cancelled (by its deadline or by deadline_cancel()) before
  *   deadline_task_clear(), never after it.
- * - It is called from the event loop (the task's timer) or from inside
+ * - It is called from the event loop (the engine's timer) or from inside
  *   deadline_cancel(), never from deadline_open*(), deadline_close() or
  *   deadline_touch(); a scope opened already past its deadline fires from
  *   the loop.
  * - Several scopes due in the same loop turn, or a deadline_cancel() in the
- *   turn the timer became due, still give one call, with one cause.
- * - Before the call the engine has deleted the timer, closed every scope and
- *   marked the task cancelled.  It never touches the task after the call, so
- *   the callback may free the memory that holds the task, directly, with or
- *   without deadline_task_clear() first.
+ *   turn the deadline came due, still give one call, with one cause.
+ * - Before the call the engine has taken the task out of the heap, closed
+ *   every scope and marked the task cancelled.  It never touches the task
+ *   after the call, so the callback may free the memory that holds the
+ *   task, directly, with or without deadline_task_clear() first.
  * - It is never re-entered for the same task: deadline_cancel() on it from
  *   inside the callback (or later) is ignored, and deadline_open*(),
  *   deadline_close() and deadline_touch() on a cancelled task are harmless
  *   no-ops.  To reuse the task, clear it and initialise it again.
  *   It may cancel other tasks, whose callbacks then run nested.
  *
- * A task belongs to the thread that runs its event base; nothing here
- * locks.  The statistics (timer lateness, loop lag) are per thread too.
+ * A task or timer belongs to the thread that runs its event base; nothing
+ * here locks.  The statistics (timer lateness, loop lag) are per thread too.
  */
 #ifndef HG_DEADLINE_H
 #define HG_DEADLINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <event2/event.h>
-#include <event2/event_struct.h>
 
 #include "scope.h"
 
@@ -90,22 +144,24 @@ typedef void (*deadline_cancel_cb)(struct deadline_task *, enum scope, void *);
 /*
  * A task's deadlines, embedded in the request or connection that owns it.
  * The layout is public only so that it can be embedded; the members are
- * private to deadline.c.  A zeroed task is a valid, unused task.
+ * private to deadline.c.  A zeroed task is a valid, unused task.  The heap
+ * slot comes first: the heap writes it through a pointer to the task.
  */
 struct deadline_task {
-	struct event		 dt_timer;	/* the task's one timer */
+	uint32_t		 dt_slot;	/* heap slot, 0: not armed */
+	uint16_t		 dt_open;	/* bit per open scope */
+	uint8_t			 dt_state;	/* unused, live, cancelled */
+	uint8_t			 dt_cause;	/* once cancelled */
 	struct event_base	*dt_base;
 	deadline_cancel_cb	 dt_cb;
 	void			*dt_arg;
-	int64_t			 dt_armed;	/* timer instant, or NEVER */
 	int64_t			 dt_when[SCOPE_COUNT];	/* fixed: deadline;
 							   idle: length */
-	int64_t			 dt_progress[SCOPE_COUNT]; /* idle: touched */
-	uint16_t		 dt_open;	/* bit per open scope */
-	uint16_t		 dt_idle;	/* bit per open idle scope */
-	uint8_t			 dt_state;	/* unused, live, cancelled */
-	uint8_t			 dt_cause;	/* once cancelled */
+	int64_t			 dt_progress[SCOPE_IDLE_COUNT]; /* idle scopes:
+							   touched */
 };
+
+_Static_assert(SCOPE_COUNT <= 16, "dt_open holds a bit per scope");
 
 /* This thread's cached monotonic now; read it with deadline_now_cached(). */
 extern __thread int64_t	 deadline_clock_cache;
@@ -121,26 +177,28 @@ deadline_now_cached(void)
 }
 
 /*
- * Set up an unused (zeroed or cleared) task on base; no scope is open.
- * Returns 0, or -1 if base or cb is NULL or libevent refuses the timer.
+ * Set up an unused (zeroed, cleared or cancelled) task on base; no scope
+ * is open.  Returns 0, or -1 if base or cb is NULL.
  */
 int	 deadline_task_init(struct deadline_task *, struct event_base *,
 	     deadline_cancel_cb, void *);
 
 /*
- * Delete the timer and close every scope, without calling the callback.
- * Idempotent; safe on a zeroed task and from inside the callback.  The
- * task may then be freed or initialised again.
+ * Take the task out of the heap and close every scope, without calling the
+ * callback.  Idempotent; safe on a zeroed task and from inside the
+ * callback.  The task may then be freed or initialised again.
  */
 void	 deadline_task_clear(struct deadline_task *);
 
 /*
- * Open scope s for ms milliseconds from now, or replace it if it is
- * already open (an idle scope then counts its progress from now).  0 means
- * off: the scope is closed and stays closed.  Durations too long to
- * represent saturate to DEADLINE_NEVER: the scope is open but never fires.
- * Returns 0, or -1 if s is invalid or the timer could not be armed (the
- * scope is then open but nothing will fire it: cancel the task).
+ * Open scope s for ms milliseconds from the thread's cached now (see the
+ * rule above), or replace it if it is already open (an idle scope then
+ * counts its progress from the cached now).  0 means off: the scope is
+ * closed and stays closed.  Durations too long to represent saturate to
+ * DEADLINE_NEVER: the scope is open but never fires.
+ * Returns 0, or -1 if s is invalid or the task could not be armed (out of
+ * memory for the heap, or libevent refused the timer: the scope is then
+ * open but may never fire, so cancel the task).
  * A cancelled or unused task ignores it and returns 0.
  */
 int	 deadline_open(struct deadline_task *, enum scope, uint64_t ms);
@@ -154,18 +212,24 @@ int	 deadline_open_us(struct deadline_task *, enum scope, int64_t us);
  */
 int	 deadline_open_at(struct deadline_task *, enum scope, int64_t when);
 
-/* Close scope s if it is open; the timer re-arms lazily when it fires. */
+/*
+ * Close scope s if it is open; the task's place in the heap is corrected
+ * lazily, when its instant comes.  Closing the last scope disarms it.
+ */
 void	 deadline_close(struct deadline_task *, enum scope);
 
 /*
  * Record progress on idle scope s at the thread's cached now.  A single
- * store: no clock read, no timer work.  Harmless on a scope that is not
+ * store: no clock read, no heap work.  Harmless on a scope that is not
  * open or not idle, and on a cancelled task.
  */
 static inline void
 deadline_touch(struct deadline_task *t, enum scope s)
 {
-	t->dt_progress[s] = deadline_clock_cache;
+	int i = scope_idle_index(s);
+
+	if (i >= 0)
+		t->dt_progress[i] = deadline_clock_cache;
 }
 
 /*
@@ -192,11 +256,63 @@ int64_t	 deadline_scope_at(const struct deadline_task *, enum scope);
 /* Whether scope s is open on a live task. */
 int	 deadline_scope_open(const struct deadline_task *, enum scope);
 
-/* The instant the timer is armed for, or DEADLINE_NEVER if it is not. */
+/*
+ * The instant the task is armed for (its key in the heap, at or before its
+ * earliest deadline), or DEADLINE_NEVER if it is not armed.
+ */
 int64_t	 deadline_armed(const struct deadline_task *);
 
 /* The cause once the task was cancelled, else -1. */
 int	 deadline_cause(const struct deadline_task *);
+
+/*
+ * A light one-shot timer in the same heap as the tasks.  Embed it; a
+ * zeroed timer is stopped (and deadline_timer_stop() and _when() accept
+ * it), but set it up with deadline_timer_init() before the first set.
+ * Like a task, it must be stopped before its memory is freed, except from
+ * its own callback.
+ */
+struct deadline_timer;
+typedef void (*deadline_timer_cb)(struct deadline_timer *, void *);
+
+struct deadline_timer {
+	uint32_t		 tm_slot;	/* heap slot, 0: stopped */
+	struct event_base	*tm_base;
+	deadline_timer_cb	 tm_cb;
+	void			*tm_arg;
+};
+
+/* Set up a stopped timer on base; not on a timer that is set. */
+void	 deadline_timer_init(struct deadline_timer *, struct event_base *,
+	     deadline_timer_cb, void *);
+
+/*
+ * Fire once at or after when (absolute CLOCK_MONOTONIC microseconds; an
+ * instant already past fires from the loop, never from here), replacing
+ * the instant if the timer is set already.  DEADLINE_NEVER stops it.
+ * Before the callback the timer is stopped and the cached clock refreshed;
+ * the callback may free the timer or set it again.  Its lateness counts in
+ * ds_late.  Returns 0, or -1 if the timer has no base or callback (EINVAL)
+ * or could not be armed (out of memory for the heap, or libevent refused
+ * the timer: it may then never fire, so stop it and give up the wait).
+ */
+int	 deadline_timer_set(struct deadline_timer *, int64_t when);
+
+/* Stop the timer if it is set.  Idempotent; safe from any callback. */
+void	 deadline_timer_stop(struct deadline_timer *);
+
+/* The instant the timer is set for, or DEADLINE_NEVER when stopped. */
+int64_t	 deadline_timer_when(const struct deadline_timer *);
+
+/* How many tasks and timers of base are armed now (0 before freeing it). */
+size_t	 deadline_pending(struct event_base *);
+
+/*
+ * Check the heap of base, in O(n): heap order, every item's slot, every
+ * task live with a scope open and armed no later than its earliest
+ * deadline.  0 if sound, else -1.  For tests and debugging.
+ */
+int	 deadline_verify(struct event_base *);
 
 /*
  * Statistics, per thread, without locks.  A histogram has fixed log-scale
@@ -214,15 +330,17 @@ struct deadline_hist {
 };
 
 struct deadline_stats {
-	struct deadline_hist ds_late;	/* fired instant minus deadline */
+	struct deadline_hist ds_late;	/* fired instant minus deadline, per
+					   cancel by deadline and timer fire */
 	struct deadline_hist ds_lag;	/* loop lag seen by the probe */
 	uint64_t	 ds_lag_last_us;	/* the probe's last sample */
 	uint64_t	 ds_early;	/* cancels before the deadline: 0 */
-	uint64_t	 ds_fires;	/* timer callbacks */
-	uint64_t	 ds_rearms;	/* fires with nothing due yet */
-	uint64_t	 ds_expired;	/* tasks cancelled by their timer */
+	uint64_t	 ds_fires;	/* items whose instant came, and wakes
+					   of the engine's timer with none */
+	uint64_t	 ds_rearms;	/* those fires with nothing due yet */
+	uint64_t	 ds_expired;	/* tasks cancelled by their deadline */
 	uint64_t	 ds_cancelled;	/* tasks cancelled by a call */
-	uint64_t	 ds_arm_errors;	/* event_add() failures */
+	uint64_t	 ds_arm_errors;	/* event_add() or heap failures */
 };
 
 /* The calling thread's statistics, live (for per-thread registration). */

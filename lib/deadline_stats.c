@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event_struct.h>
+
 #include "deadline.h"
 
 /* Upper bounds of the buckets, in microseconds; the last one is +Inf. */

@@ -41,6 +41,5 @@ scope_lookup(const char *s, size_t len)
 int
 scope_is_idle(enum scope s)
 {
-	return s == SCOPE_KEEPALIVE || s == SCOPE_CLIENT_IDLE ||
-	    s == SCOPE_UPSTREAM_IDLE;
+	return scope_idle_index(s) >= 0;
 }

@@ -30,4 +30,27 @@ int		 scope_lookup(const char *s, size_t len);
 /* Whether the scope is idle (last progress + N) rather than fixed. */
 int		 scope_is_idle(enum scope);
 
+/* How many scopes are idle. */
+#define SCOPE_IDLE_COUNT	3
+
+/*
+ * The rank of idle scope s among the idle scopes (0 to SCOPE_IDLE_COUNT -
+ * 1), or -1 for a fixed or invalid scope: where a task keeps its progress
+ * stamp.  Inline so that a constant scope folds to a constant.
+ */
+static inline int
+scope_idle_index(enum scope s)
+{
+	switch (s) {
+	case SCOPE_KEEPALIVE:
+		return 0;
+	case SCOPE_CLIENT_IDLE:
+		return 1;
+	case SCOPE_UPSTREAM_IDLE:
+		return 2;
+	default:
+		return -1;
+	}
+}
+
 #endif
