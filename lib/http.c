@@ -24,7 +24,7 @@ enum {
 /* hp_tok: the token whose span is open, so that a piece of one token never
  * extends another.  A token ends when one of another kind starts; only the
  * fields need their end noted (a field name may follow an empty value). */
-enum { T_NONE, T_METHOD, T_URL, T_VERSION, T_STATUS, T_NAME, T_VALUE };
+enum { T_NONE, T_URL, T_VERSION, T_STATUS, T_NAME, T_VALUE };
 
 /* At most this many names listed by Connection (fields are matched). */
 #define CONN_OPTS_MAX	16
@@ -171,30 +171,39 @@ http_has_space(const char *s, size_t n)
 	return http_word_has_space(http_ld64(s + n - 8));
 }
 
+/* http_name_kind() for a name of more than 16 bytes. */
+static __attribute__((noinline)) int
+http_name_kind_long(const char *s, size_t n)
+{
+	if (http_has_space(s, n))
+		return -1;
+	if (n != 17)
+		return HTTP_FK_OTHER;
+	if (http_name_is(s, n, "transfer-encoding"))
+		return HTTP_FK_TRANSFER_ENCODING;
+	if (http_name_is(s, n, "x-forwarded-proto"))
+		return HTTP_FK_XFP;
+	return HTTP_FK_OTHER;
+}
+
 /*
  * Which of the field names we act on a name of n bytes (at least 1) is, or
  * -1 when it holds a space (llhttp's loose build takes spaces in a name and
  * before the colon): a length switch, then one compare of two folded words
  * (two compares for a few lengths).
  */
-static int
+static inline int
 http_name_kind(const char *s, size_t n)
 {
-	uint64_t a, b;
+	const uint64_t sp = HTTP_ONES * ' ', hi = HTTP_ONES << 7;
+	uint64_t a, b, x, y;
 
-	if (n > 16) {
-		if (http_has_space(s, n))
-			return -1;
-		if (n != 17)
-			return HTTP_FK_OTHER;
-		if (http_name_is(s, n, "transfer-encoding"))
-			return HTTP_FK_TRANSFER_ENCODING;
-		if (http_name_is(s, n, "x-forwarded-proto"))
-			return HTTP_FK_XFP;
-		return HTTP_FK_OTHER;
-	}
+	if (n > 16)
+		return http_name_kind_long(s, n);
 	http_name_words(s, n, &a, &b);
-	if (http_word_has_space(a) || http_word_has_space(b))
+	x = a ^ sp;
+	y = b ^ sp;
+	if ((((x - HTTP_ONES) & ~x) | ((y - HTTP_ONES) & ~y)) & hi)
 		return -1;
 	a |= HTTP_ONES * 0x20;
 	b |= HTTP_ONES * 0x20;
@@ -341,25 +350,6 @@ http_fail(struct http_parser *hp, enum http_verdict v, const char *why)
  * body's settings have none of them (trailer fields are not kept).
  */
 
-/* A piece of the method of a request. */
-static int
-http_on_method(llhttp_t *ll, const char *at, size_t len)
-{
-	struct http_parser *hp = ll->data;
-	struct http_span *s = &hp->hp_msg->method;
-	uint32_t off = (uint32_t)(at - hp->hp_base);
-
-	if (len == 0)
-		return 0;
-	if (hp->hp_tok != T_METHOD) {
-		hp->hp_tok = T_METHOD;
-		s->off = off;
-	} else if (off != s->off + s->len)
-		return HTTP_BAD(hp, "invalid character");
-	s->len = off + (uint32_t)len - s->off;
-	return 0;
-}
-
 /* A piece of the reason phrase of a response. */
 static int
 http_on_reason(llhttp_t *ll, const char *at, size_t len)
@@ -379,13 +369,18 @@ http_on_reason(llhttp_t *ll, const char *at, size_t len)
 	return 0;
 }
 
-/* A piece of the request target: enforce max_uri as soon as it is passed. */
+/*
+ * A piece of the request target: enforce max_uri as soon as it is passed.
+ * The first piece also gives the method, which needs no callback of its
+ * own: llhttp takes CR and LF before a request, then the method, then
+ * spaces (one only, checked here), and head is the message's first byte.
+ */
 static int
 http_on_url(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *hp = ll->data;
 	struct http_msg *m = hp->hp_msg;
-	uint32_t off = (uint32_t)(at - hp->hp_base);
+	uint32_t off = (uint32_t)(at - hp->hp_base), i;
 
 	if (len == 0)
 		return 0;
@@ -393,7 +388,11 @@ http_on_url(llhttp_t *ll, const char *at, size_t len)
 		hp->hp_tok = T_URL;
 		m->target.off = off;
 		m->target.len = (uint32_t)len;
-		if (off != m->method.off + m->method.len + 1)
+		for (i = 0; hp->hp_base[i] == '\r' || hp->hp_base[i] == '\n'; i++)
+			;
+		m->method.off = i;
+		m->method.len = off - 1 - i;
+		if (at[-2] == ' ')
 			return HTTP_BAD(hp, "bad request line");
 	} else if (off == m->target.off + m->target.len)
 		m->target.len += (uint32_t)len;
@@ -500,19 +499,12 @@ http_on_field(llhttp_t *ll, const char *at, size_t len)
 	return 0;
 }
 
-/* A field name is complete: check it, and note the names we act on. */
+/* Note a field of a known kind (its name is complete). */
 static int
-http_on_field_complete(llhttp_t *ll)
+http_field_kind(struct http_parser *hp, struct http_field *f, int kind)
 {
-	struct http_parser *hp = ll->data;
 	struct http_msg *m = hp->hp_msg;
-	struct http_field *f = hp->hp_field;
-	int kind;
 
-	if (hp->hp_tok != T_NAME)
-		return HTTP_BAD(hp, "empty field name");
-	hp->hp_tok = T_NONE;
-	kind = http_name_kind(hp->hp_base + f->name.off, f->name.len);
 	if (kind < 0)
 		return HTTP_BAD(hp, "invalid field name");
 	f->kind = (uint8_t)kind;
@@ -527,6 +519,20 @@ http_on_field_complete(llhttp_t *ll)
 	}
 	m->known |= HTTP_FK_BIT(kind);
 	return 0;
+}
+
+/* A field name is complete: check it, and note the names we act on. */
+static int
+http_on_field_complete(llhttp_t *ll)
+{
+	struct http_parser *hp = ll->data;
+	struct http_field *f = hp->hp_field;
+
+	if (hp->hp_tok != T_NAME)
+		return HTTP_BAD(hp, "empty field name");
+	hp->hp_tok = T_NONE;
+	return http_field_kind(hp, f,
+	    http_name_kind(hp->hp_base + f->name.off, f->name.len));
 }
 
 /*
@@ -600,15 +606,19 @@ http_parse_connection(struct http_parser *hp, const char *v, size_t len)
 	return 0;
 }
 
-/* Act on the trimmed value of a field whose name we know. */
-static HTTP_COLD int
-http_known_value(struct http_parser *hp, int kind, const char *v, uint32_t len)
+/* The kinds of field whose value the parser reads. */
+#define HTTP_FK_VALUE_ACTS	(HTTP_FK_BIT(HTTP_FK_HOST) |		\
+				 HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING) |	\
+				 HTTP_FK_BIT(HTTP_FK_CONNECTION) |		\
+				 HTTP_FK_BIT(HTTP_FK_EXPECT))
+
+/* Act on the trimmed value of a Transfer-Encoding, Connection or Expect
+ * field. */
+static __attribute__((noinline)) int
+http_known_value(struct http_parser *hp, int kind, const char *v,
+    uint32_t len)
 {
 	switch (kind) {
-	case HTTP_FK_HOST:
-		if (!http_host_valid(v, len))
-			return HTTP_BAD(hp, "invalid Host");
-		break;
 	case HTTP_FK_TRANSFER_ENCODING:
 		http_parse_te(hp, v, len);
 		break;
@@ -651,8 +661,13 @@ http_on_value_complete(llhttp_t *ll)
 	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
 		len--;
 	f->value.len = len;
-	if (f->kind != HTTP_FK_OTHER && http_known_value(hp, f->kind, v, len) != 0)
-		return -1;
+	if (HTTP_FK_BIT(f->kind) & HTTP_FK_VALUE_ACTS) {
+		if (f->kind == HTTP_FK_HOST) {
+			if (!http_host_valid(v, len))
+				return HTTP_BAD(hp, "invalid Host");
+		} else if (http_known_value(hp, f->kind, v, len) != 0)
+			return -1;
+	}
 	m->nfields++;
 	return 0;
 }
@@ -677,13 +692,13 @@ http_on_body(llhttp_t *ll, const char *at, size_t len)
 }
 
 /*
- * The head's settings: spans, and the ends of field names and values (a
- * name may follow an empty value, so those ends must be noted); the other
- * tokens end when the next starts.  The body's settings have no head
+ * The head's settings: spans but the method's (http_on_url() finds it),
+ * and the ends of field names and values (a name may follow an empty
+ * value, so those ends must be noted); the other tokens end when the next
+ * starts.  The body's settings have no head
  * callbacks, and two tables so that a body nobody decodes costs none.
  */
 static const llhttp_settings_t http_settings_head = {
-	.on_method = http_on_method,
 	.on_url = http_on_url,
 	.on_status = http_on_reason,
 	.on_version = http_on_version,
@@ -709,14 +724,19 @@ http_settings_for_body(struct http_parser *hp)
 	    &http_settings_decode : &http_settings_body);
 }
 
-/* Empty a message for reuse without releasing anything. */
+/* A message before its first byte, but for the field array. */
+static const struct http_msg http_msg_empty = {
+	.content_length = -1,
+	.host = -1,
+	.cap = HTTP_INLINE_FIELDS,
+};
+
+/* Empty a message for reuse without releasing anything: a copy of
+ * http_msg_empty (which, unlike a memset of this size, is not a loop). */
 static void
 http_msg_init(struct http_msg *m)
 {
-	memset(m, 0, offsetof(struct http_msg, inline_fields));
-	m->content_length = -1;
-	m->host = -1;
-	m->cap = HTTP_INLINE_FIELDS;
+	memcpy(m, &http_msg_empty, offsetof(struct http_msg, inline_fields));
 	m->fields = m->inline_fields;
 }
 
@@ -731,19 +751,40 @@ http_msg_free(struct http_msg *m)
 	m->nfields = 0;
 }
 
+/*
+ * A parser of each kind before its first byte.  llhttp_init() depends on
+ * nothing but the type and the settings, so a copy of one made at start-up
+ * does its work, and that of a memset of the rest, at a fraction of the
+ * cost of the calls for each parser.  A constructor, so that no thread
+ * ever sees them half made.
+ */
+static struct http_parser http_parser_new[2];
+
+static void __attribute__((constructor))
+http_parser_new_init(void)
+{
+	struct http_parser *hp;
+
+	for (int i = 0; i < 2; i++) {
+		hp = &http_parser_new[i];
+		memset(hp, 0, sizeof *hp);
+		llhttp_init(&hp->hp_ll, i == 0 ? HTTP_REQUEST : HTTP_RESPONSE,
+		    &http_settings_head);
+		hp->hp_state = ST_IDLE;
+	}
+}
+
 /* Set up a parser for one direction of a connection. */
 void
 http_parser_init(struct http_parser *hp, enum http_kind kind,
     struct http_msg *m, const struct http_limits *lim)
 {
-	memset(hp, 0, sizeof *hp);
-	llhttp_init(&hp->hp_ll, kind == HTTP_KIND_REQUEST ? HTTP_REQUEST :
-	    HTTP_RESPONSE, &http_settings_head);
+	memcpy(hp, &http_parser_new[kind == HTTP_KIND_REQUEST ? 0 : 1],
+	    sizeof *hp);
 	hp->hp_ll.data = hp;
 	hp->hp_msg = m;
 	if (lim != NULL)
 		hp->hp_limits = *lim;
-	hp->hp_state = ST_IDLE;
 	http_msg_init(m);
 }
 
@@ -1006,7 +1047,7 @@ http_head_complete(struct http_parser *hp)
 }
 
 /* Feed head bytes, at most up to max_header in all. */
-static enum http_verdict
+static __attribute__((noinline)) enum http_verdict
 http_feed_head(struct http_parser *hp, const char *head, const char *data,
     size_t len, size_t *used)
 {
@@ -1025,8 +1066,9 @@ http_feed_head(struct http_parser *hp, const char *head, const char *data,
 	if (hp->hp_err != 0)
 		return http_fail(hp, hp->hp_err, NULL);
 	if (e == HPE_PAUSED) {
-		pos = (uint32_t)(llhttp_get_error_pos(&hp->hp_ll) - data);
-		llhttp_resume(&hp->hp_ll);
+		/* llhttp_get_error_pos() and llhttp_resume(), inline */
+		pos = (uint32_t)(hp->hp_ll.error_pos - data);
+		hp->hp_ll.error = HPE_OK;
 		http_settings_for_body(hp);
 		hp->hp_fed += pos;
 		hp->hp_msg->head_len = hp->hp_fed;
@@ -1052,7 +1094,7 @@ http_feed_head(struct http_parser *hp, const char *head, const char *data,
  * any byte: the last byte must be a LF, and the one before it (in this
  * feed, or the last of the one before) a CR.
  */
-static enum http_verdict
+static __attribute__((noinline)) enum http_verdict
 http_feed_body(struct http_parser *hp, const char *data, size_t len,
     size_t *used)
 {
@@ -1065,7 +1107,7 @@ http_feed_body(struct http_parser *hp, const char *data, size_t len,
 	if (hp->hp_err != 0)
 		return http_fail(hp, hp->hp_err, NULL);
 	if (e == HPE_PAUSED) {
-		pos = (size_t)(llhttp_get_error_pos(&hp->hp_ll) - data);
+		pos = (size_t)(hp->hp_ll.error_pos - data);
 		if (hp->hp_msg->flags & HTTP_F_CHUNKED) {
 			cr = pos >= 2 ? data[pos - 2] : hp->hp_tail;
 			if (cr != '\r' || pos == 0 || data[pos - 1] != '\n')
@@ -1138,15 +1180,31 @@ http_idle(const struct http_parser *hp)
 	    hp->hp_state == ST_NOBODY;
 }
 
-/* Find the first field named name (case-insensitive); -1 when absent. */
+/* Whether a field name of n bytes at s is the C string name, ignoring
+ * case: the NUL of a shorter name is a mismatch, as names hold no NUL. */
+static bool
+http_name_eq(const char *s, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (http_lc((unsigned char)s[i]) !=
+		    http_lc((unsigned char)name[i]))
+			return false;
+	}
+	return name[n] == '\0';
+}
+
+/* Find the first field named name (case-insensitive); -1 when absent.
+ * Only a field whose first letter matches has the rest compared. */
 int
 http_find(const struct http_msg *m, const char *head, const char *name)
 {
-	size_t n = strlen(name);
+	const struct http_field *f;
+	unsigned char c = http_lc((unsigned char)name[0]);
 
 	for (int i = 0; i < m->nfields; i++) {
-		if (m->fields[i].name.len == n &&
-		    http_eq(head + m->fields[i].name.off, name, n))
+		f = &m->fields[i];
+		if (http_lc((unsigned char)head[f->name.off]) == c &&
+		    http_name_eq(head + f->name.off, f->name.len, name))
 			return i;
 	}
 	return -1;

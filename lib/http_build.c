@@ -246,12 +246,20 @@ http_request_write(struct http_out *o, const struct http_msg *m,
 	if (fwd->strip_expect)
 		drop |= HTTP_FK_BIT(HTTP_FK_EXPECT);
 
-	http_put(o, head + m->method.off, m->method.len);
-	HTTP_PUT_LIT(o, " ");
-	if (m->flags & HTTP_F_ABSOLUTE)
-		http_put(o, head + m->path.off, m->path.len);
-	else
-		http_put(o, head + m->target.off, m->target.len);
+	/* The parser checked that one space parts the method and the
+	 * target: "METHOD target" is one copy, but of an absolute target. */
+	if (!(m->flags & HTTP_F_ABSOLUTE) &&
+	    m->target.off == m->method.off + m->method.len + 1) {
+		http_put(o, head + m->method.off,
+		    (size_t)m->method.len + 1 + m->target.len);
+	} else {
+		http_put(o, head + m->method.off, m->method.len);
+		HTTP_PUT_LIT(o, " ");
+		if (m->flags & HTTP_F_ABSOLUTE)
+			http_put(o, head + m->path.off, m->path.len);
+		else
+			http_put(o, head + m->target.off, m->target.len);
+	}
 	HTTP_PUT_LIT(o, " HTTP/1.1\r\n");
 	if (m->host < 0) {
 		HTTP_PUT_LIT(o, "Host: ");
@@ -348,15 +356,16 @@ http_response_write(struct http_out *o, const struct http_msg *m,
 	struct http_run run = { 0, 0 };
 	const struct http_field *f;
 	uint32_t drop = HOP_BY_HOP;
-	char line[13] = "HTTP/1.1 xxx ";
+	char code[4];
 
 	if (dechunk)
 		drop |= HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING);
 	if (m->status >= 100 && m->status <= 999) {
-		line[9] = (char)('0' + m->status / 100);
-		line[10] = (char)('0' + m->status / 10 % 10);
-		line[11] = (char)('0' + m->status % 10);
-		http_put(o, line, sizeof line);
+		code[0] = (char)('0' + m->status / 100);
+		memcpy(code + 1, http_digits + m->status % 100 * 2, 2);
+		code[3] = ' ';
+		HTTP_PUT_LIT(o, "HTTP/1.1 ");
+		http_put(o, code, sizeof code);
 	} else {
 		HTTP_PUT_LIT(o, "HTTP/1.1 ");
 		http_put_num(o, m->status > 0 ? (uint64_t)m->status : 0);
