@@ -15,18 +15,23 @@ enum {
 	ST_ERROR,	/* failed; hp_err holds the verdict */
 };
 
-/* hp_pflags: the token whose span is open (by kind, so that a piece of one
- * token never extends another), and what the fields said so far. */
-#define P_TOKEN		0x07	/* the open token, T_* */
+/* hp_pflags: what the fields said so far. */
 #define P_CONN_CLOSE	0x08	/* Connection: close */
 #define P_CONN_KA	0x10	/* Connection: keep-alive */
 #define P_TE_CHUNKED	0x20	/* the last transfer coding is chunked */
 #define P_TE_BAD	0x40	/* a coding follows chunked */
 
-enum { T_NONE, T_METHOD, T_URL, T_VERSION, T_STATUS, T_NAME, T_VALUE };
+/* hp_tok: the token whose span is open, so that a piece of one token never
+ * extends another.  A token ends when one of another kind starts; only the
+ * fields need their end noted (a field name may follow an empty value). */
+enum { T_NONE, T_URL, T_VERSION, T_STATUS, T_NAME, T_VALUE };
 
 /* At most this many names listed by Connection (fields are matched). */
 #define CONN_OPTS_MAX	16
+
+/* For the rare paths of the callbacks: kept out of line, so that the
+ * common ones need no registers saved. */
+#define HTTP_COLD	__attribute__((noinline, cold))
 
 /* ASCII lower case of c. */
 static inline unsigned char
@@ -68,20 +73,83 @@ http_ld64(const char *p)
 	return v;
 }
 
+/* Loads of two and four bytes at any alignment. */
+static inline uint64_t
+http_ld16(const char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline uint64_t
+http_ld32(const char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+#define HTTP_ONES	0x0101010101010101ULL
+
+/* Whether a word holds a space byte (the zero bytes of a narrow load do
+ * not count). */
+static inline bool
+http_word_has_space(uint64_t w)
+{
+	w ^= HTTP_ONES * ' ';
+	return ((w - HTTP_ONES) & ~w & (HTTP_ONES << 7)) != 0;
+}
+
+/*
+ * The bytes of a name of 1 to 16 bytes as two words: the first and the
+ * last 8, 4, 2 or 1 of them, the widest loads that fit, which overlap
+ * rather than read outside the name.  Names are tokens, and in a token
+ * OR-ing 0x20 into a byte folds exactly the upper-case letters onto the
+ * lower-case ones, so two folded words compare a name at once.
+ */
+static inline void
+http_name_words(const char *s, size_t n, uint64_t *a, uint64_t *b)
+{
+	if (n >= 8) {
+		*a = http_ld64(s);
+		*b = http_ld64(s + n - 8);
+	} else if (n >= 4) {
+		*a = http_ld32(s);
+		*b = http_ld32(s + n - 4);
+	} else if (n >= 2) {
+		*a = http_ld16(s);
+		*b = http_ld16(s + n - 2);
+	} else
+		*a = *b = (unsigned char)s[0];
+}
+
+/* Whether the folded words of a name are those of lit, which holds n
+ * lower-case letters and dashes (a constant: this folds at compile time). */
+static inline bool
+http_words_are(uint64_t a, uint64_t b, const char *lit, size_t n)
+{
+	uint64_t la, lb;
+
+	http_name_words(lit, n, &la, &lb);
+	return a == (la | HTTP_ONES * 0x20) && b == (lb | HTTP_ONES * 0x20);
+}
+
+#define HTTP_ARE(a, b, lit)	http_words_are((a), (b), (lit), sizeof(lit) - 1)
+
 /*
  * Whether a field name of n bytes is lit, which holds n lower-case letters
- * and dashes, ignoring case.  Names are tokens, and in a token OR-ing 0x20
- * into a byte folds exactly the upper-case letters onto these, so words
- * compare at once; the last load overlaps instead of reading past the name.
+ * and dashes, ignoring case, a word at a time (the last load overlaps
+ * instead of reading past the name).
  */
 static inline bool
 http_name_is(const char *s, size_t n, const char *lit)
 {
-	const uint64_t lc = 0x2020202020202020ULL;
+	const uint64_t lc = HTTP_ONES * 0x20;
 	size_t i;
 
-	if (n < 8)
-		return http_eq_lit(s, lit, n);
 	for (i = 0; i + 8 < n; i += 8) {
 		if ((http_ld64(s + i) | lc) != http_ld64(lit + i))
 			return false;
@@ -89,65 +157,99 @@ http_name_is(const char *s, size_t n, const char *lit)
 	return (http_ld64(s + n - 8) | lc) == http_ld64(lit + n - 8);
 }
 
-/* Whether n bytes at s hold a space, a word at a time where it can (the
+/* Whether n bytes at s, at least 8, hold a space, a word at a time (the
  * last word overlaps instead of reading past the end). */
-static inline bool
+static bool
 http_has_space(const char *s, size_t n)
 {
-	const uint64_t ones = 0x0101010101010101ULL;
-	uint64_t v;
 	size_t i;
 
-	if (n < 8)
-		return memchr(s, ' ', n) != NULL;
-	for (i = 0;; i += 8) {
-		if (i + 8 > n)
-			i = n - 8;
-		v = http_ld64(s + i) ^ (ones * ' ');
-		if ((v - ones) & ~v & (ones << 7))
+	for (i = 0; i + 8 < n; i += 8) {
+		if (http_word_has_space(http_ld64(s + i)))
 			return true;
-		if (i + 8 == n)
-			return false;
 	}
+	return http_word_has_space(http_ld64(s + n - 8));
 }
 
-/* The kind k when the name is lit, else HTTP_FK_OTHER. */
-#define HTTP_KIND_IF(s, n, lit, k) \
-	(http_name_is((s), (n), (lit)) ? (k) : HTTP_FK_OTHER)
-
-/* Which of the field names we act on this is: a length switch, then one
- * compare (two for a few lengths). */
-static int
-http_classify(const char *s, size_t n)
+/* http_name_kind() for a name of more than 16 bytes. */
+static __attribute__((noinline)) int
+http_name_kind_long(const char *s, size_t n)
 {
+	if (http_has_space(s, n))
+		return -1;
+	if (n != 17)
+		return HTTP_FK_OTHER;
+	if (http_name_is(s, n, "transfer-encoding"))
+		return HTTP_FK_TRANSFER_ENCODING;
+	if (http_name_is(s, n, "x-forwarded-proto"))
+		return HTTP_FK_XFP;
+	return HTTP_FK_OTHER;
+}
+
+/*
+ * Which of the field names we act on a name of n bytes (at least 1) is, or
+ * -1 when it holds a space (llhttp's loose build takes spaces in a name and
+ * before the colon): a length switch, then one compare of two folded words
+ * (two compares for a few lengths).
+ */
+static inline int
+http_name_kind(const char *s, size_t n)
+{
+	const uint64_t sp = HTTP_ONES * ' ', hi = HTTP_ONES << 7;
+	uint64_t a, b, x, y;
+
+	if (n > 16)
+		return http_name_kind_long(s, n);
+	http_name_words(s, n, &a, &b);
+	x = a ^ sp;
+	y = b ^ sp;
+	if ((((x - HTTP_ONES) & ~x) | ((y - HTTP_ONES) & ~y)) & hi)
+		return -1;
+	a |= HTTP_ONES * 0x20;
+	b |= HTTP_ONES * 0x20;
 	switch (n) {
 	case 2:
-		return HTTP_KIND_IF(s, n, "te", HTTP_FK_TE);
+		if (HTTP_ARE(a, b, "te"))
+			return HTTP_FK_TE;
+		break;
 	case 3:
-		return HTTP_KIND_IF(s, n, "via", HTTP_FK_VIA);
+		if (HTTP_ARE(a, b, "via"))
+			return HTTP_FK_VIA;
+		break;
 	case 4:
-		return HTTP_KIND_IF(s, n, "host", HTTP_FK_HOST);
+		if (HTTP_ARE(a, b, "host"))
+			return HTTP_FK_HOST;
+		break;
 	case 6:
-		return HTTP_KIND_IF(s, n, "expect", HTTP_FK_EXPECT);
+		if (HTTP_ARE(a, b, "expect"))
+			return HTTP_FK_EXPECT;
+		break;
 	case 7:
-		return http_name_is(s, n, "trailer") ? HTTP_FK_TRAILER :
-		    HTTP_KIND_IF(s, n, "upgrade", HTTP_FK_UPGRADE);
+		if (HTTP_ARE(a, b, "trailer"))
+			return HTTP_FK_TRAILER;
+		if (HTTP_ARE(a, b, "upgrade"))
+			return HTTP_FK_UPGRADE;
+		break;
 	case 10:
-		return http_name_is(s, n, "connection") ? HTTP_FK_CONNECTION :
-		    HTTP_KIND_IF(s, n, "keep-alive", HTTP_FK_KEEP_ALIVE);
+		if (HTTP_ARE(a, b, "connection"))
+			return HTTP_FK_CONNECTION;
+		if (HTTP_ARE(a, b, "keep-alive"))
+			return HTTP_FK_KEEP_ALIVE;
+		break;
 	case 14:
-		return HTTP_KIND_IF(s, n, "content-length",
-		    HTTP_FK_CONTENT_LENGTH);
+		if (HTTP_ARE(a, b, "content-length"))
+			return HTTP_FK_CONTENT_LENGTH;
+		break;
 	case 15:
-		return HTTP_KIND_IF(s, n, "x-forwarded-for", HTTP_FK_XFF);
+		if (HTTP_ARE(a, b, "x-forwarded-for"))
+			return HTTP_FK_XFF;
+		break;
 	case 16:
-		return http_name_is(s, n, "x-forwarded-host") ? HTTP_FK_XFH :
-		    HTTP_KIND_IF(s, n, "proxy-connection",
-		    HTTP_FK_PROXY_CONNECTION);
-	case 17:
-		return http_name_is(s, n, "transfer-encoding") ?
-		    HTTP_FK_TRANSFER_ENCODING :
-		    HTTP_KIND_IF(s, n, "x-forwarded-proto", HTTP_FK_XFP);
+		if (HTTP_ARE(a, b, "x-forwarded-host"))
+			return HTTP_FK_XFH;
+		if (HTTP_ARE(a, b, "proxy-connection"))
+			return HTTP_FK_PROXY_CONNECTION;
+		break;
 	}
 	return HTTP_FK_OTHER;
 }
@@ -191,22 +293,29 @@ http_list_has(const char *value, size_t len, const char *token)
 
 /* The characters of a host[:port]: those of a reg-name, an IP literal and
  * a port; no userinfo, path or whitespace. */
-static const bool http_host_chars[256] = {
+static const uint8_t http_host_chars[256] = {
 	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['-'] = 1,
 	['.'] = 1, ['_'] = 1, ['~'] = 1, ['!'] = 1, ['$'] = 1, ['&'] = 1,
 	['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1, ['+'] = 1, [','] = 1,
 	[';'] = 1, ['='] = 1, ['%'] = 1, [':'] = 1, ['['] = 1, [']'] = 1,
 };
 
-/* Whether n bytes at s form a plausible host[:port]. */
+/* Whether n bytes at s form a plausible host[:port]: four bytes a turn,
+ * without a branch for each. */
 static bool
 http_host_valid(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (!http_host_chars[(unsigned char)s[i]])
-			return false;
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned ok = 1;
+	size_t i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		ok &= http_host_chars[p[i]] & http_host_chars[p[i + 1]] &
+		    http_host_chars[p[i + 2]] & http_host_chars[p[i + 3]];
 	}
-	return true;
+	for (; i < n; i++)
+		ok &= http_host_chars[p[i]];
+	return ok != 0;
 }
 
 /* Record why parsing failed (the first reason wins); for callbacks. */
@@ -233,58 +342,63 @@ http_fail(struct http_parser *hp, enum http_verdict v, const char *why)
 }
 
 /*
- * Add a piece of a token to its span.  llhttp may deliver a token in
- * pieces (one per feed); the head is contiguous in the caller's buffer, so
- * the first piece gives the offset and the others extend it: a gap is an
- * error.  The callbacks skip empty pieces: llhttp gives some at a feed
- * boundary, and one for an empty field value after the CRLF that ends it.
+ * The callbacks.  llhttp may deliver a token in pieces (one per feed); the
+ * head is contiguous in the caller's buffer, so the first piece gives the
+ * offset and the others extend it: a gap is an error.  The callbacks skip
+ * empty pieces: llhttp gives some at a feed boundary, and one for an empty
+ * field value after the CRLF that ends it.  They run in the head only: the
+ * body's settings have none of them (trailer fields are not kept).
  */
-static inline int
-http_span_add(struct http_parser *hp, int tok, struct http_span *s,
-    const char *at, size_t len)
+
+/* A piece of the reason phrase of a response. */
+static int
+http_on_reason(llhttp_t *ll, const char *at, size_t len)
 {
+	struct http_parser *hp = ll->data;
+	struct http_span *s = &hp->hp_msg->reason;
 	uint32_t off = (uint32_t)(at - hp->hp_base);
 
-	if ((hp->hp_pflags & P_TOKEN) != (uint32_t)tok) {
+	if (len == 0)
+		return 0;
+	if (hp->hp_tok != T_STATUS) {
+		hp->hp_tok = T_STATUS;
 		s->off = off;
-		s->len = (uint32_t)len;
-		hp->hp_pflags = (hp->hp_pflags & ~P_TOKEN) | (uint32_t)tok;
-	} else if (off == s->off + s->len)
-		s->len += (uint32_t)len;
-	else
+	} else if (off != s->off + s->len)
 		return HTTP_BAD(hp, "invalid character");
+	s->len = off + (uint32_t)len - s->off;
 	return 0;
 }
 
-/* A piece of the method of a request, or of the reason of a response. */
-static int
-http_on_word(llhttp_t *ll, const char *at, size_t len)
-{
-	struct http_parser *hp = ll->data;
-
-	if (hp->hp_state != ST_HEAD || len == 0)
-		return 0;
-	if (ll->type == HTTP_REQUEST)
-		return http_span_add(hp, T_METHOD, &hp->hp_msg->method, at,
-		    len);
-	return http_span_add(hp, T_STATUS, &hp->hp_msg->reason, at, len);
-}
-
-/* A piece of the request target: enforce max_uri as soon as it is passed. */
+/*
+ * A piece of the request target: enforce max_uri as soon as it is passed.
+ * The first piece also gives the method, which needs no callback of its
+ * own: llhttp takes CR and LF before a request, then the method, then
+ * spaces (one only, checked here), and head is the message's first byte.
+ */
 static int
 http_on_url(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *hp = ll->data;
 	struct http_msg *m = hp->hp_msg;
-	bool first = (hp->hp_pflags & P_TOKEN) != T_URL;
+	uint32_t off = (uint32_t)(at - hp->hp_base), i;
 
-	if (hp->hp_state != ST_HEAD || len == 0)
+	if (len == 0)
 		return 0;
-	if (http_span_add(hp, T_URL, &m->target, at, len) != 0)
-		return -1;
-	if (first && m->target.off != m->method.off + m->method.len + 1)
-		return HTTP_BAD(hp, "bad request line");
-	if (hp->hp_limits.max_uri != 0 && m->target.len > hp->hp_limits.max_uri)
+	if (hp->hp_tok != T_URL) {
+		hp->hp_tok = T_URL;
+		m->target.off = off;
+		m->target.len = (uint32_t)len;
+		for (i = 0; hp->hp_base[i] == '\r' || hp->hp_base[i] == '\n'; i++)
+			;
+		m->method.off = i;
+		m->method.len = off - 1 - i;
+		if (at[-2] == ' ')
+			return HTTP_BAD(hp, "bad request line");
+	} else if (off == m->target.off + m->target.len)
+		m->target.len += (uint32_t)len;
+	else
+		return HTTP_BAD(hp, "invalid character");
+	if (m->target.len > hp->hp_limits.max_uri && hp->hp_limits.max_uri != 0)
 		return http_cb_fail(hp, HTTP_ERR_URI, "target too long");
 	return 0;
 }
@@ -301,27 +415,21 @@ http_on_version(llhttp_t *ll, const char *at, size_t len)
 	struct http_msg *m = hp->hp_msg;
 	uint32_t off = (uint32_t)(at - hp->hp_base), want;
 
-	if (hp->hp_state != ST_HEAD || len == 0 ||
-	    (hp->hp_pflags & P_TOKEN) == T_VERSION)
+	if (len == 0 || hp->hp_tok == T_VERSION)
 		return 0;
-	hp->hp_pflags = (hp->hp_pflags & ~P_TOKEN) | T_VERSION;
-	if (ll->type == HTTP_REQUEST)
+	hp->hp_tok = T_VERSION;
+	if (ll->type == HTTP_REQUEST) {
 		want = m->target.off + m->target.len + 6;
-	else
-		want = 5;
-	if (off != want || memcmp(at - 5, "HTTP/", 5) != 0 ||
-	    (ll->type == HTTP_REQUEST && at[-6] != ' '))
+		if (off != want || at[-6] != ' ')
+			return HTTP_BAD(hp, "bad start line");
+	} else if (off != 5)
+		return HTTP_BAD(hp, "bad start line");
+	if (memcmp(at - 5, "HTTP/", 5) != 0)
 		return HTTP_BAD(hp, "bad start line");
 	return 0;
 }
 
-/* The method, target, reason or version is complete. */
-static int
-http_on_token_complete(llhttp_t *ll)
-{
-	((struct http_parser *)ll->data)->hp_pflags &= ~P_TOKEN;
-	return 0;
-}
+static int	http_on_field(llhttp_t *, const char *, size_t);
 
 /* Make room for one more field in a message. */
 static int
@@ -345,29 +453,72 @@ http_msg_grow(struct http_msg *m)
 	return 0;
 }
 
+/* The first piece of a field name when the field array is full: grow it,
+ * then take the piece. */
+static HTTP_COLD int
+http_on_field_grow(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *hp = ll->data;
+
+	if (http_msg_grow(hp->hp_msg) != 0)
+		return http_cb_fail(hp, HTTP_ERR_HEADER,
+		    "too many header fields");
+	return http_on_field(ll, at, len);
+}
+
 /*
- * A piece of a field name.  Trailer fields (in the body) are not kept.
- * A field must start a line ended by CRLF: llhttp's loose build takes a
- * bare LF after the start line.
+ * A piece of a field name.  A field must start a line ended by CRLF:
+ * llhttp's loose build takes a bare LF after the start line.
  */
 static int
 http_on_field(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *hp = ll->data;
 	struct http_msg *m;
+	struct http_field *f;
+	uint32_t off = (uint32_t)(at - hp->hp_base);
 
-	if (hp->hp_state != ST_HEAD || len == 0)
+	if (len == 0)
 		return 0;
-	if ((hp->hp_pflags & P_TOKEN) != T_NAME) {
-		m = hp->hp_msg;
-		if (m->nfields == m->cap && http_msg_grow(m) != 0)
-			return http_cb_fail(hp, HTTP_ERR_HEADER,
-			    "too many header fields");
-		if (at[-1] != '\n' || at[-2] != '\r')
-			return HTTP_BAD(hp, "line not ended by CRLF");
-		hp->hp_field = &m->fields[m->nfields];
+	if (hp->hp_tok == T_NAME) {
+		f = hp->hp_field;
+		if (off != f->name.off + f->name.len)
+			return HTTP_BAD(hp, "invalid character");
+		f->name.len += (uint32_t)len;
+		return 0;
 	}
-	return http_span_add(hp, T_NAME, &hp->hp_field->name, at, len);
+	m = hp->hp_msg;
+	if (m->nfields == m->cap)
+		return http_on_field_grow(ll, at, len);
+	if (at[-1] != '\n' || at[-2] != '\r')
+		return HTTP_BAD(hp, "line not ended by CRLF");
+	hp->hp_tok = T_NAME;
+	hp->hp_field = f = &m->fields[m->nfields];
+	f->name.off = off;
+	f->name.len = (uint32_t)len;
+	return 0;
+}
+
+/* Note a field of a known kind (its name is complete). */
+static int
+http_field_kind(struct http_parser *hp, struct http_field *f, int kind)
+{
+	struct http_msg *m = hp->hp_msg;
+
+	if (kind < 0)
+		return HTTP_BAD(hp, "invalid field name");
+	f->kind = (uint8_t)kind;
+	if (kind == HTTP_FK_HOST) {
+		if (m->host >= 0)
+			return HTTP_BAD(hp, "two Hosts");
+		m->host = m->nfields;
+	} else if (kind == HTTP_FK_CONTENT_LENGTH) {
+		if (m->flags & HTTP_F_LENGTH)
+			return HTTP_BAD(hp, "more than one Content-Length");
+		m->flags |= HTTP_F_LENGTH;
+	}
+	m->known |= HTTP_FK_BIT(kind);
+	return 0;
 }
 
 /* A field name is complete: check it, and note the names we act on. */
@@ -375,34 +526,13 @@ static int
 http_on_field_complete(llhttp_t *ll)
 {
 	struct http_parser *hp = ll->data;
-	struct http_msg *m = hp->hp_msg;
 	struct http_field *f = hp->hp_field;
-	const char *name;
 
-	if (hp->hp_state != ST_HEAD)
-		return 0;
-	if ((hp->hp_pflags & P_TOKEN) != T_NAME)
+	if (hp->hp_tok != T_NAME)
 		return HTTP_BAD(hp, "empty field name");
-	hp->hp_pflags &= ~P_TOKEN;
-	name = hp->hp_base + f->name.off;
-	/* llhttp's loose build takes spaces in and before the colon. */
-	if (http_has_space(name, f->name.len))
-		return HTTP_BAD(hp, "invalid field name");
-	f->kind = (uint8_t)http_classify(name, f->name.len);
-	switch (f->kind) {
-	case HTTP_FK_HOST:
-		if (m->host >= 0)
-			return HTTP_BAD(hp, "two Hosts");
-		m->host = m->nfields;
-		break;
-	case HTTP_FK_CONTENT_LENGTH:
-		if (m->flags & HTTP_F_LENGTH)
-			return HTTP_BAD(hp, "more than one Content-Length");
-		m->flags |= HTTP_F_LENGTH;
-		break;
-	}
-	m->known |= HTTP_FK_BIT(f->kind);
-	return 0;
+	hp->hp_tok = T_NONE;
+	return http_field_kind(hp, f,
+	    http_name_kind(hp->hp_base + f->name.off, f->name.len));
 }
 
 /*
@@ -417,19 +547,25 @@ http_on_value(llhttp_t *ll, const char *at, size_t len)
 	struct http_field *f = hp->hp_field;
 	uint32_t off = (uint32_t)(at - hp->hp_base), i;
 
-	if (hp->hp_state != ST_HEAD || len == 0)
+	if (len == 0)
 		return 0;
-	if ((hp->hp_pflags & P_TOKEN) != T_VALUE) {
-		i = f->name.off + f->name.len + 1;
-		if (off == i + 1 && hp->hp_base[i] == ' ')
-			i = off;
+	if (hp->hp_tok == T_VALUE) {
+		if (off != f->value.off + f->value.len)
+			return HTTP_BAD(hp, "obs-fold");
+		f->value.len += (uint32_t)len;
+		return 0;
+	}
+	i = f->name.off + f->name.len + 1;
+	if (off != i + 1 || hp->hp_base[i] != ' ') {
 		for (; i < off; i++) {
 			if (hp->hp_base[i] != ' ' && hp->hp_base[i] != '\t')
 				return HTTP_BAD(hp, "obs-fold");
 		}
-	} else if (off != f->value.off + f->value.len)
-		return HTTP_BAD(hp, "obs-fold");
-	return http_span_add(hp, T_VALUE, &f->value, at, len);
+	}
+	hp->hp_tok = T_VALUE;
+	f->value.off = off;
+	f->value.len = (uint32_t)len;
+	return 0;
 }
 
 /* Note what a Transfer-Encoding value says: chunked must come last, once. */
@@ -470,6 +606,34 @@ http_parse_connection(struct http_parser *hp, const char *v, size_t len)
 	return 0;
 }
 
+/* The kinds of field whose value the parser reads. */
+#define HTTP_FK_VALUE_ACTS	(HTTP_FK_BIT(HTTP_FK_HOST) |		\
+				 HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING) |	\
+				 HTTP_FK_BIT(HTTP_FK_CONNECTION) |		\
+				 HTTP_FK_BIT(HTTP_FK_EXPECT))
+
+/* Act on the trimmed value of a Transfer-Encoding, Connection or Expect
+ * field. */
+static __attribute__((noinline)) int
+http_known_value(struct http_parser *hp, int kind, const char *v,
+    uint32_t len)
+{
+	switch (kind) {
+	case HTTP_FK_TRANSFER_ENCODING:
+		http_parse_te(hp, v, len);
+		break;
+	case HTTP_FK_CONNECTION:
+		if (http_parse_connection(hp, v, len) != 0)
+			return HTTP_BAD(hp, "too many Connection options");
+		break;
+	case HTTP_FK_EXPECT:
+		if (len == 12 && http_eq_lit(v, "100-continue", 12))
+			hp->hp_msg->flags |= HTTP_F_EXPECT_100;
+		break;
+	}
+	return 0;
+}
+
 /* A field is complete: trim its value and act on the names we know. */
 static int
 http_on_value_complete(llhttp_t *ll)
@@ -478,40 +642,31 @@ http_on_value_complete(llhttp_t *ll)
 	struct http_msg *m = hp->hp_msg;
 	struct http_field *f = hp->hp_field;
 	const char *v;
+	uint32_t len;
 
-	if (hp->hp_state != ST_HEAD)
-		return 0;
-	if ((hp->hp_pflags & P_TOKEN) != T_VALUE) {
+	if (hp->hp_tok != T_VALUE) {
 		f->value.off = f->name.off + f->name.len + 1;
 		f->value.len = 0;
 	}
-	hp->hp_pflags &= ~P_TOKEN;
+	hp->hp_tok = T_NONE;
 	v = hp->hp_base + f->value.off;
-	while (f->value.len > 0 && (v[0] == ' ' || v[0] == '\t')) {
-		v++;
-		f->value.off++;
-		f->value.len--;
+	len = f->value.len;
+	if (len > 0 && (v[0] == ' ' || v[0] == '\t')) {
+		while (len > 0 && (v[0] == ' ' || v[0] == '\t')) {
+			v++;
+			len--;
+		}
+		f->value.off = (uint32_t)(v - hp->hp_base);
 	}
-	while (f->value.len > 0 &&
-	    (v[f->value.len - 1] == ' ' || v[f->value.len - 1] == '\t'))
-		f->value.len--;
-
-	switch (f->kind) {
-	case HTTP_FK_HOST:
-		if (!http_host_valid(v, f->value.len))
-			return HTTP_BAD(hp, "invalid Host");
-		break;
-	case HTTP_FK_TRANSFER_ENCODING:
-		http_parse_te(hp, v, f->value.len);
-		break;
-	case HTTP_FK_CONNECTION:
-		if (http_parse_connection(hp, v, f->value.len) != 0)
-			return HTTP_BAD(hp, "too many Connection options");
-		break;
-	case HTTP_FK_EXPECT:
-		if (f->value.len == 12 && http_eq_lit(v, "100-continue", 12))
-			m->flags |= HTTP_F_EXPECT_100;
-		break;
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	f->value.len = len;
+	if (HTTP_FK_BIT(f->kind) & HTTP_FK_VALUE_ACTS) {
+		if (f->kind == HTTP_FK_HOST) {
+			if (!http_host_valid(v, len))
+				return HTTP_BAD(hp, "invalid Host");
+		} else if (http_known_value(hp, f->kind, v, len) != 0)
+			return -1;
 	}
 	m->nfields++;
 	return 0;
@@ -536,36 +691,52 @@ http_on_body(llhttp_t *ll, const char *at, size_t len)
 	return 0;
 }
 
-#define HTTP_SETTINGS_COMMON						\
-	.on_method = http_on_word, .on_url = http_on_url,		\
-	.on_status = http_on_word, .on_version = http_on_version,	\
-	.on_header_field = http_on_field, .on_header_value = http_on_value, \
-	.on_method_complete = http_on_token_complete,			\
-	.on_url_complete = http_on_token_complete,			\
-	.on_status_complete = http_on_token_complete,			\
-	.on_version_complete = http_on_token_complete,			\
-	.on_header_field_complete = http_on_field_complete,		\
-	.on_header_value_complete = http_on_value_complete,		\
-	.on_headers_complete = http_on_pause,				\
-	.on_message_complete = http_on_pause
-
-/* Two tables, so that a body nobody decodes costs no callback. */
-static const llhttp_settings_t http_settings = {
-	HTTP_SETTINGS_COMMON,
+/*
+ * The head's settings: spans but the method's (http_on_url() finds it),
+ * and the ends of field names and values (a name may follow an empty
+ * value, so those ends must be noted); the other tokens end when the next
+ * starts.  The body's settings have no head
+ * callbacks, and two tables so that a body nobody decodes costs none.
+ */
+static const llhttp_settings_t http_settings_head = {
+	.on_url = http_on_url,
+	.on_status = http_on_reason,
+	.on_version = http_on_version,
+	.on_header_field = http_on_field,
+	.on_header_field_complete = http_on_field_complete,
+	.on_header_value = http_on_value,
+	.on_header_value_complete = http_on_value_complete,
+	.on_headers_complete = http_on_pause,
 };
 static const llhttp_settings_t http_settings_body = {
-	HTTP_SETTINGS_COMMON,
+	.on_message_complete = http_on_pause,
+};
+static const llhttp_settings_t http_settings_decode = {
 	.on_body = http_on_body,
+	.on_message_complete = http_on_pause,
 };
 
-/* Empty a message for reuse without releasing anything. */
+/* The settings for the body, as the body callback asks. */
+static inline void
+http_settings_for_body(struct http_parser *hp)
+{
+	hp->hp_ll.settings = (void *)(hp->hp_body_cb != NULL ?
+	    &http_settings_decode : &http_settings_body);
+}
+
+/* A message before its first byte, but for the field array. */
+static const struct http_msg http_msg_empty = {
+	.content_length = -1,
+	.host = -1,
+	.cap = HTTP_INLINE_FIELDS,
+};
+
+/* Empty a message for reuse without releasing anything: a copy of
+ * http_msg_empty (which, unlike a memset of this size, is not a loop). */
 static void
 http_msg_init(struct http_msg *m)
 {
-	memset(m, 0, offsetof(struct http_msg, inline_fields));
-	m->content_length = -1;
-	m->host = -1;
-	m->cap = HTTP_INLINE_FIELDS;
+	memcpy(m, &http_msg_empty, offsetof(struct http_msg, inline_fields));
 	m->fields = m->inline_fields;
 }
 
@@ -580,19 +751,40 @@ http_msg_free(struct http_msg *m)
 	m->nfields = 0;
 }
 
+/*
+ * A parser of each kind before its first byte.  llhttp_init() depends on
+ * nothing but the type and the settings, so a copy of one made at start-up
+ * does its work, and that of a memset of the rest, at a fraction of the
+ * cost of the calls for each parser.  A constructor, so that no thread
+ * ever sees them half made.
+ */
+static struct http_parser http_parser_new[2];
+
+static void __attribute__((constructor))
+http_parser_new_init(void)
+{
+	struct http_parser *hp;
+
+	for (int i = 0; i < 2; i++) {
+		hp = &http_parser_new[i];
+		memset(hp, 0, sizeof *hp);
+		llhttp_init(&hp->hp_ll, i == 0 ? HTTP_REQUEST : HTTP_RESPONSE,
+		    &http_settings_head);
+		hp->hp_state = ST_IDLE;
+	}
+}
+
 /* Set up a parser for one direction of a connection. */
 void
 http_parser_init(struct http_parser *hp, enum http_kind kind,
     struct http_msg *m, const struct http_limits *lim)
 {
-	memset(hp, 0, sizeof *hp);
-	llhttp_init(&hp->hp_ll, kind == HTTP_KIND_REQUEST ? HTTP_REQUEST :
-	    HTTP_RESPONSE, &http_settings);
+	memcpy(hp, &http_parser_new[kind == HTTP_KIND_REQUEST ? 0 : 1],
+	    sizeof *hp);
 	hp->hp_ll.data = hp;
 	hp->hp_msg = m;
 	if (lim != NULL)
 		hp->hp_limits = *lim;
-	hp->hp_state = ST_IDLE;
 	http_msg_init(m);
 }
 
@@ -601,12 +793,14 @@ void
 http_parser_reset(struct http_parser *hp)
 {
 	llhttp_reset(&hp->hp_ll);
+	hp->hp_ll.settings = (void *)&http_settings_head;
 	hp->hp_base = NULL;
 	hp->hp_field = NULL;
 	hp->hp_fed = 0;
 	hp->hp_state = ST_IDLE;
 	hp->hp_err = 0;
 	hp->hp_pflags = 0;
+	hp->hp_tok = T_NONE;
 	hp->hp_nconn = 0;
 	hp->hp_tail = 0;
 	hp->hp_reason = NULL;
@@ -627,8 +821,8 @@ http_parser_set_body_cb(struct http_parser *hp, http_body_cb cb, void *arg)
 {
 	hp->hp_body_cb = cb;
 	hp->hp_body_arg = arg;
-	hp->hp_ll.settings = (void *)(cb != NULL ? &http_settings_body :
-	    &http_settings);
+	if (hp->hp_state != ST_IDLE && hp->hp_state != ST_HEAD)
+		http_settings_for_body(hp);
 }
 
 /*
@@ -853,7 +1047,7 @@ http_head_complete(struct http_parser *hp)
 }
 
 /* Feed head bytes, at most up to max_header in all. */
-static enum http_verdict
+static __attribute__((noinline)) enum http_verdict
 http_feed_head(struct http_parser *hp, const char *head, const char *data,
     size_t len, size_t *used)
 {
@@ -872,8 +1066,10 @@ http_feed_head(struct http_parser *hp, const char *head, const char *data,
 	if (hp->hp_err != 0)
 		return http_fail(hp, hp->hp_err, NULL);
 	if (e == HPE_PAUSED) {
-		pos = (uint32_t)(llhttp_get_error_pos(&hp->hp_ll) - data);
-		llhttp_resume(&hp->hp_ll);
+		/* llhttp_get_error_pos() and llhttp_resume(), inline */
+		pos = (uint32_t)(hp->hp_ll.error_pos - data);
+		hp->hp_ll.error = HPE_OK;
+		http_settings_for_body(hp);
 		hp->hp_fed += pos;
 		hp->hp_msg->head_len = hp->hp_fed;
 		if ((body = http_head_complete(hp)) < 0)
@@ -898,7 +1094,7 @@ http_feed_head(struct http_parser *hp, const char *head, const char *data,
  * any byte: the last byte must be a LF, and the one before it (in this
  * feed, or the last of the one before) a CR.
  */
-static enum http_verdict
+static __attribute__((noinline)) enum http_verdict
 http_feed_body(struct http_parser *hp, const char *data, size_t len,
     size_t *used)
 {
@@ -911,7 +1107,7 @@ http_feed_body(struct http_parser *hp, const char *data, size_t len,
 	if (hp->hp_err != 0)
 		return http_fail(hp, hp->hp_err, NULL);
 	if (e == HPE_PAUSED) {
-		pos = (size_t)(llhttp_get_error_pos(&hp->hp_ll) - data);
+		pos = (size_t)(hp->hp_ll.error_pos - data);
 		if (hp->hp_msg->flags & HTTP_F_CHUNKED) {
 			cr = pos >= 2 ? data[pos - 2] : hp->hp_tail;
 			if (cr != '\r' || pos == 0 || data[pos - 1] != '\n')
@@ -984,15 +1180,31 @@ http_idle(const struct http_parser *hp)
 	    hp->hp_state == ST_NOBODY;
 }
 
-/* Find the first field named name (case-insensitive); -1 when absent. */
+/* Whether a field name of n bytes at s is the C string name, ignoring
+ * case: the NUL of a shorter name is a mismatch, as names hold no NUL. */
+static bool
+http_name_eq(const char *s, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (http_lc((unsigned char)s[i]) !=
+		    http_lc((unsigned char)name[i]))
+			return false;
+	}
+	return name[n] == '\0';
+}
+
+/* Find the first field named name (case-insensitive); -1 when absent.
+ * Only a field whose first letter matches has the rest compared. */
 int
 http_find(const struct http_msg *m, const char *head, const char *name)
 {
-	size_t n = strlen(name);
+	const struct http_field *f;
+	unsigned char c = http_lc((unsigned char)name[0]);
 
 	for (int i = 0; i < m->nfields; i++) {
-		if (m->fields[i].name.len == n &&
-		    http_eq(head + m->fields[i].name.off, name, n))
+		f = &m->fields[i];
+		if (http_lc((unsigned char)head[f->name.off]) == c &&
+		    http_name_eq(head + f->name.off, f->name.len, name))
 			return i;
 	}
 	return -1;

@@ -143,6 +143,7 @@ struct http_parser {
 	int		 hp_err;	/* private */
 	uint32_t	 hp_pflags;	/* private: what the fields said */
 	struct http_field *hp_field;	/* private: the field being parsed */
+	uint8_t		 hp_tok;	/* private: the open token */
 	uint8_t		 hp_nconn;	/* private: Connection options */
 	char		 hp_tail;	/* private: last body byte fed */
 	bool		 hp_head_request; /* response to a HEAD: no body */

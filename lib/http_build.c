@@ -23,65 +23,120 @@
 			 HTTP_FK_BIT(HTTP_FK_PROXY_CONNECTION) |	\
 			 HTTP_FK_BIT(HTTP_FK_CONN_NAMED))
 
-/* An output buffer that notes, rather than overruns, a lack of room. */
+/*
+ * An output buffer that notes, rather than overruns, a lack of room.  When
+ * a bound of what a head can take was found to fit, o_check is off and
+ * nothing is checked.  The writers are all inline, so that it lives in
+ * registers, and each builder is compiled twice, with and without checks.
+ */
 struct http_out {
 	char	*o_p;
 	char	*o_end;
+	bool	 o_check;
 	bool	 o_full;
 };
 
+#define HTTP_INLINE	inline __attribute__((always_inline))
+
+/* Room for what a writer adds to the bytes of the head it rebuilds: the
+ * start line, the fields of our own, the blank line, with spare. */
+#define HTTP_BUILD_EXTRA	128
+
+/*
+ * Copy n bytes from s to p.  Most of what a head holds (a name, a value, a
+ * run of lines, a number) is short: up to 16 bytes are copied with two
+ * loads and two stores of the widest size that fits, overlapping rather
+ * than touching a byte outside either span, which is cheaper than a call.
+ */
+static HTTP_INLINE void
+http_copy(char *p, const char *s, size_t n)
+{
+	uint64_t a8, b8;
+	uint32_t a4, b4;
+
+	if (n > 16)
+		memcpy(p, s, n);
+	else if (n >= 8) {
+		memcpy(&a8, s, 8);
+		memcpy(&b8, s + n - 8, 8);
+		memcpy(p, &a8, 8);
+		memcpy(p + n - 8, &b8, 8);
+	} else if (n >= 4) {
+		memcpy(&a4, s, 4);
+		memcpy(&b4, s + n - 4, 4);
+		memcpy(p, &a4, 4);
+		memcpy(p + n - 4, &b4, 4);
+	} else if (n > 0) {
+		p[0] = s[0];
+		p[n / 2] = s[n / 2];
+		p[n - 1] = s[n - 1];
+	}
+}
+
 /* Append n bytes. */
-static inline void
+static HTTP_INLINE void
 http_put(struct http_out *o, const void *s, size_t n)
 {
-	if ((size_t)(o->o_end - o->o_p) < n) {
+	if (o->o_check && (size_t)(o->o_end - o->o_p) < n) {
 		o->o_full = true;
 		return;
 	}
-	memcpy(o->o_p, s, n);
+	http_copy(o->o_p, s, n);
 	o->o_p += n;
 }
 
+/* Append a string constant: its length is known, its copy inline. */
 #define HTTP_PUT_LIT(o, s)	http_put((o), (s), sizeof(s) - 1)
 
 /* Append a C string. */
-static void
+static HTTP_INLINE void
 http_put_str(struct http_out *o, const char *s)
 {
 	http_put(o, s, strlen(s));
 }
 
-/* Append a number in decimal. */
-static void
+/* The decimal digits of 0 to 99, two by two. */
+static const char http_digits[200] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+/* Append a number in decimal, two digits a turn. */
+static HTTP_INLINE void
 http_put_num(struct http_out *o, uint64_t v)
 {
 	char b[20];
 	size_t i = sizeof b;
 
-	do {
-		b[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
+	for (; v >= 100; v /= 100) {
+		i -= 2;
+		memcpy(b + i, http_digits + v % 100 * 2, 2);
+	}
+	if (v >= 10) {
+		i -= 2;
+		memcpy(b + i, http_digits + v * 2, 2);
+	} else
+		b[--i] = (char)('0' + v);
 	http_put(o, b + i, sizeof b - i);
 }
 
 /* Append "name: value\r\n", with one bound check. */
-static void
+static HTTP_INLINE void
 http_put_field(struct http_out *o, const char *head,
     const struct http_field *f)
 {
 	size_t n = (size_t)f->name.len + f->value.len + 4;
 	char *p = o->o_p;
 
-	if ((size_t)(o->o_end - p) < n) {
+	if (o->o_check && (size_t)(o->o_end - p) < n) {
 		o->o_full = true;
 		return;
 	}
-	memcpy(p, head + f->name.off, f->name.len);
+	http_copy(p, head + f->name.off, f->name.len);
 	p += f->name.len;
 	*p++ = ':';
 	*p++ = ' ';
-	memcpy(p, head + f->value.off, f->value.len);
+	http_copy(p, head + f->value.off, f->value.len);
 	p += f->value.len;
 	*p++ = '\r';
 	*p++ = '\n';
@@ -89,15 +144,16 @@ http_put_field(struct http_out *o, const char *head,
 }
 
 /* Append "name: " and the values of the fields of one kind joined with
- * ", ", then last (when not NULL), then CRLF. */
-static void
+ * ", ", then last (lastlen bytes), then CRLF.  name is a constant. */
+static HTTP_INLINE void
 http_put_joined(struct http_out *o, const struct http_msg *m,
-    const char *head, const char *name, int kind, const char *last)
+    const char *head, const char *name, int kind, const char *last,
+    size_t lastlen)
 {
 	const struct http_field *f;
 	bool any = false;
 
-	http_put_str(o, name);
+	http_put(o, name, strlen(name));
 	HTTP_PUT_LIT(o, ": ");
 	if (m->known & HTTP_FK_BIT(kind)) {
 		for (int i = 0; i < m->nfields; i++) {
@@ -110,11 +166,9 @@ http_put_joined(struct http_out *o, const struct http_msg *m,
 			any = true;
 		}
 	}
-	if (last != NULL) {
-		if (any)
-			HTTP_PUT_LIT(o, ", ");
-		http_put_str(o, last);
-	}
+	if (any)
+		HTTP_PUT_LIT(o, ", ");
+	http_put(o, last, lastlen);
 	HTTP_PUT_LIT(o, "\r\n");
 }
 
@@ -125,7 +179,7 @@ struct http_run {
 };
 
 /* Copy the pending run of lines, if any. */
-static inline void
+static HTTP_INLINE void
 http_run_flush(struct http_out *o, const char *head, struct http_run *r)
 {
 	if (r->r_end != r->r_off)
@@ -138,7 +192,7 @@ http_run_flush(struct http_out *o, const char *head, struct http_run *r)
  * in the head as "Name: value\r\n" (the parser checked that every line
  * ends with CRLF) and follows the run, else write it out.
  */
-static inline void
+static HTTP_INLINE void
 http_put_kept(struct http_out *o, const char *head, struct http_run *r,
     const struct http_field *f)
 {
@@ -159,21 +213,29 @@ http_put_kept(struct http_out *o, const char *head, struct http_run *r,
 }
 
 /* The length written, or -1 when it did not fit. */
-static ssize_t
+static HTTP_INLINE ssize_t
 http_out_len(const struct http_out *o, const char *out)
 {
 	return o->o_full ? -1 : (ssize_t)(o->o_p - out);
 }
 
-/* Write the head to forward upstream; see http.h. */
-ssize_t
-http_build_request(const struct http_msg *m, const char *head,
-    const struct http_fwd *fwd, char *out, size_t cap)
+/* The lengths of the strings a forwarded head takes from struct http_fwd. */
+struct http_fwd_len {
+	size_t		 ip;
+	size_t		 proto;
+	size_t		 via;
+	size_t		 deadline;
+	size_t		 host;
+};
+
+/* Write the head to forward upstream (the body of http_build_request). */
+static HTTP_INLINE void
+http_request_write(struct http_out *o, const struct http_msg *m,
+    const char *head, const struct http_fwd *fwd,
+    const struct http_fwd_len *l)
 {
-	struct http_out o = { out, out + cap, false };
 	struct http_run run = { 0, 0 };
 	const struct http_field *f;
-	size_t dlen = fwd->deadline_name ? strlen(fwd->deadline_name) : 0;
 	uint32_t drop;
 
 	drop = HOP_BY_HOP | HTTP_FK_BIT(HTTP_FK_XFP) | HTTP_FK_BIT(HTTP_FK_XFH);
@@ -184,90 +246,165 @@ http_build_request(const struct http_msg *m, const char *head,
 	if (fwd->strip_expect)
 		drop |= HTTP_FK_BIT(HTTP_FK_EXPECT);
 
-	http_put(&o, head + m->method.off, m->method.len);
-	HTTP_PUT_LIT(&o, " ");
-	if (m->flags & HTTP_F_ABSOLUTE)
-		http_put(&o, head + m->path.off, m->path.len);
-	else
-		http_put(&o, head + m->target.off, m->target.len);
-	HTTP_PUT_LIT(&o, " HTTP/1.1\r\n");
+	/* The parser checked that one space parts the method and the
+	 * target: "METHOD target" is one copy, but of an absolute target. */
+	if (!(m->flags & HTTP_F_ABSOLUTE) &&
+	    m->target.off == m->method.off + m->method.len + 1) {
+		http_put(o, head + m->method.off,
+		    (size_t)m->method.len + 1 + m->target.len);
+	} else {
+		http_put(o, head + m->method.off, m->method.len);
+		HTTP_PUT_LIT(o, " ");
+		if (m->flags & HTTP_F_ABSOLUTE)
+			http_put(o, head + m->path.off, m->path.len);
+		else
+			http_put(o, head + m->target.off, m->target.len);
+	}
+	HTTP_PUT_LIT(o, " HTTP/1.1\r\n");
 	if (m->host < 0) {
-		HTTP_PUT_LIT(&o, "Host: ");
+		HTTP_PUT_LIT(o, "Host: ");
 		if (m->authority.len > 0)
-			http_put(&o, head + m->authority.off, m->authority.len);
+			http_put(o, head + m->authority.off, m->authority.len);
 		else if (fwd->host != NULL)
-			http_put_str(&o, fwd->host);
-		HTTP_PUT_LIT(&o, "\r\n");
+			http_put(o, fwd->host, l->host);
+		HTTP_PUT_LIT(o, "\r\n");
 	}
 
 	for (int i = 0; i < m->nfields; i++) {
 		f = &m->fields[i];
 		if (HTTP_FK_BIT(f->kind) & drop)
 			continue;
-		if (dlen != 0 && f->kind == HTTP_FK_OTHER &&
-		    f->name.len == dlen &&
+		if (l->deadline != 0 && f->kind == HTTP_FK_OTHER &&
+		    f->name.len == l->deadline &&
 		    strncasecmp(head + f->name.off, fwd->deadline_name,
-		    dlen) == 0)
+		    l->deadline) == 0)
 			continue;
-		http_put_kept(&o, head, &run, f);
+		http_put_kept(o, head, &run, f);
 	}
-	http_run_flush(&o, head, &run);
+	http_run_flush(o, head, &run);
+
+	if (fwd->client_ip != NULL) {
+		http_put_joined(o, m, head, "X-Forwarded-For", HTTP_FK_XFF,
+		    fwd->client_ip, l->ip);
+	}
+	HTTP_PUT_LIT(o, "X-Forwarded-Proto: ");
+	if (fwd->proto != NULL)
+		http_put(o, fwd->proto, l->proto);
+	else
+		HTTP_PUT_LIT(o, "http");
+	HTTP_PUT_LIT(o, "\r\n");
+	if (m->authority.len > 0) {
+		HTTP_PUT_LIT(o, "X-Forwarded-Host: ");
+		http_put(o, head + m->authority.off, m->authority.len);
+		HTTP_PUT_LIT(o, "\r\n");
+	}
+	if (fwd->via != NULL) {
+		http_put_joined(o, m, head, "Via", HTTP_FK_VIA, fwd->via,
+		    l->via);
+	}
+	if (l->deadline != 0) {
+		http_put(o, fwd->deadline_name, l->deadline);
+		HTTP_PUT_LIT(o, ": ");
+		http_put_num(o, fwd->deadline_ms > 0 ?
+		    (uint64_t)fwd->deadline_ms : 0);
+		HTTP_PUT_LIT(o, "\r\n");
+	}
+	HTTP_PUT_LIT(o, "\r\n");
+}
+
+/*
+ * Write the head to forward upstream; see http.h.  Each kept field takes
+ * at most one byte more than its line in the head ("a:b" becomes "a: b"),
+ * each joined one less, so when the head, one byte a field, the strings of
+ * fwd, the authority twice and HTTP_BUILD_EXTRA fit, nothing is checked.
+ * A message without head_len was not parsed to its end: always checked.
+ */
+ssize_t
+http_build_request(const struct http_msg *m, const char *head,
+    const struct http_fwd *fwd, char *out, size_t cap)
+{
+	struct http_out o = { out, out + cap, false, false };
+	struct http_fwd_len l = { 0, 0, 0, 0, 0 };
+	size_t bound;
 
 	if (fwd->client_ip != NULL)
-		http_put_joined(&o, m, head, "X-Forwarded-For", HTTP_FK_XFF,
-		    fwd->client_ip);
-	HTTP_PUT_LIT(&o, "X-Forwarded-Proto: ");
-	http_put_str(&o, fwd->proto != NULL ? fwd->proto : "http");
-	HTTP_PUT_LIT(&o, "\r\n");
-	if (m->authority.len > 0) {
-		HTTP_PUT_LIT(&o, "X-Forwarded-Host: ");
-		http_put(&o, head + m->authority.off, m->authority.len);
-		HTTP_PUT_LIT(&o, "\r\n");
-	}
+		l.ip = strlen(fwd->client_ip);
+	if (fwd->proto != NULL)
+		l.proto = strlen(fwd->proto);
 	if (fwd->via != NULL)
-		http_put_joined(&o, m, head, "Via", HTTP_FK_VIA, fwd->via);
-	if (dlen != 0) {
-		http_put(&o, fwd->deadline_name, dlen);
-		HTTP_PUT_LIT(&o, ": ");
-		http_put_num(&o, fwd->deadline_ms > 0 ?
-		    (uint64_t)fwd->deadline_ms : 0);
-		HTTP_PUT_LIT(&o, "\r\n");
+		l.via = strlen(fwd->via);
+	if (fwd->deadline_name != NULL)
+		l.deadline = strlen(fwd->deadline_name);
+	if (m->host < 0 && m->authority.len == 0 && fwd->host != NULL)
+		l.host = strlen(fwd->host);
+	bound = (size_t)m->head_len + m->nfields + 2 * m->authority.len +
+	    l.ip + l.proto + l.via + l.deadline + l.host + HTTP_BUILD_EXTRA;
+	if (m->head_len != 0 && bound <= cap)
+		http_request_write(&o, m, head, fwd, &l);
+	else {
+		o.o_check = true;
+		http_request_write(&o, m, head, fwd, &l);
 	}
-	HTTP_PUT_LIT(&o, "\r\n");
 	return http_out_len(&o, out);
 }
 
-/* Write the head to send the client; see http.h. */
+/* Write the head to send the client (the body of http_build_response). */
+static HTTP_INLINE void
+http_response_write(struct http_out *o, const struct http_msg *m,
+    const char *head, bool close, bool keepalive10, bool dechunk)
+{
+	struct http_run run = { 0, 0 };
+	const struct http_field *f;
+	uint32_t drop = HOP_BY_HOP;
+	char code[4];
+
+	if (dechunk)
+		drop |= HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING);
+	if (m->status >= 100 && m->status <= 999) {
+		code[0] = (char)('0' + m->status / 100);
+		memcpy(code + 1, http_digits + m->status % 100 * 2, 2);
+		code[3] = ' ';
+		HTTP_PUT_LIT(o, "HTTP/1.1 ");
+		http_put(o, code, sizeof code);
+	} else {
+		HTTP_PUT_LIT(o, "HTTP/1.1 ");
+		http_put_num(o, m->status > 0 ? (uint64_t)m->status : 0);
+		HTTP_PUT_LIT(o, " ");
+	}
+	if (m->reason.len > 0)
+		http_put(o, head + m->reason.off, m->reason.len);
+	else
+		http_put_str(o, http_reason(m->status));
+	HTTP_PUT_LIT(o, "\r\n");
+	for (int i = 0; i < m->nfields; i++) {
+		f = &m->fields[i];
+		if (!(HTTP_FK_BIT(f->kind) & drop))
+			http_put_kept(o, head, &run, f);
+	}
+	http_run_flush(o, head, &run);
+	if (close)
+		HTTP_PUT_LIT(o, "Connection: close\r\n");
+	else if (keepalive10)
+		HTTP_PUT_LIT(o, "Connection: keep-alive\r\n");
+	HTTP_PUT_LIT(o, "\r\n");
+}
+
+/* Write the head to send the client; see http.h.  As for a request, the
+ * head, one byte a field and HTTP_BUILD_EXTRA bound it (a reason phrase
+ * of our own is shorter than that). */
 ssize_t
 http_build_response(const struct http_msg *m, const char *head, bool close,
     bool keepalive10, bool dechunk, char *out, size_t cap)
 {
-	struct http_out o = { out, out + cap, false };
-	struct http_run run = { 0, 0 };
-	const struct http_field *f;
-	uint32_t drop = HOP_BY_HOP;
+	struct http_out o = { out, out + cap, false, false };
 
-	if (dechunk)
-		drop |= HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING);
-	HTTP_PUT_LIT(&o, "HTTP/1.1 ");
-	http_put_num(&o, m->status > 0 ? (uint64_t)m->status : 0);
-	HTTP_PUT_LIT(&o, " ");
-	if (m->reason.len > 0)
-		http_put(&o, head + m->reason.off, m->reason.len);
-	else
-		http_put_str(&o, http_reason(m->status));
-	HTTP_PUT_LIT(&o, "\r\n");
-	for (int i = 0; i < m->nfields; i++) {
-		f = &m->fields[i];
-		if (!(HTTP_FK_BIT(f->kind) & drop))
-			http_put_kept(&o, head, &run, f);
+	if (m->head_len != 0 &&
+	    (size_t)m->head_len + m->nfields + HTTP_BUILD_EXTRA <= cap)
+		http_response_write(&o, m, head, close, keepalive10, dechunk);
+	else {
+		o.o_check = true;
+		http_response_write(&o, m, head, close, keepalive10, dechunk);
 	}
-	http_run_flush(&o, head, &run);
-	if (close)
-		HTTP_PUT_LIT(&o, "Connection: close\r\n");
-	else if (keepalive10)
-		HTTP_PUT_LIT(&o, "Connection: keep-alive\r\n");
-	HTTP_PUT_LIT(&o, "\r\n");
 	return http_out_len(&o, out);
 }
 
@@ -276,7 +413,7 @@ http_build_response(const struct http_msg *m, const char *head, bool close,
 ssize_t
 http_build_error(int status, bool close, char *out, size_t cap)
 {
-	struct http_out o = { out, out + cap, false };
+	struct http_out o = { out, out + cap, true, false };
 	const char *reason = http_reason(status);
 	char code[4];
 
