@@ -27,7 +27,6 @@
 #include "buf.h"
 #include "config.h"
 #include "deadline.h"
-#include "dtshim.h"
 #include "http.h"
 #include "metrics.h"
 #include "proxy.h"
