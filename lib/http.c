@@ -94,21 +94,21 @@ http_ld32(const char *p)
 
 #define HTTP_ONES	0x0101010101010101ULL
 
-/* Whether a word holds a space byte (the zero bytes of a narrow load do
- * not count). */
+/* Whether a word holds a byte below 0x21: a space, a CR, a LF or another
+ * control character (exact for any bytes, borrows notwithstanding). */
 static inline bool
-http_word_has_space(uint64_t w)
+http_word_has_low(uint64_t w)
 {
-	w ^= HTTP_ONES * ' ';
-	return ((w - HTTP_ONES) & ~w & (HTTP_ONES << 7)) != 0;
+	return ((w - HTTP_ONES * 0x21) & ~w & (HTTP_ONES << 7)) != 0;
 }
 
 /*
  * The bytes of a name of 1 to 16 bytes as two words: the first and the
  * last 8, 4, 2 or 1 of them, the widest loads that fit, which overlap
- * rather than read outside the name.  Names are tokens, and in a token
- * OR-ing 0x20 into a byte folds exactly the upper-case letters onto the
- * lower-case ones, so two folded words compare a name at once.
+ * rather than read outside the name, the bytes a narrow load leaves made
+ * 0x7f (not below 0x21).  Names are tokens, and in a token OR-ing 0x20
+ * into a byte folds exactly the upper-case letters onto the lower-case
+ * ones, so two folded words compare a name at once.
  */
 static inline void
 http_name_words(const char *s, size_t n, uint64_t *a, uint64_t *b)
@@ -117,13 +117,13 @@ http_name_words(const char *s, size_t n, uint64_t *a, uint64_t *b)
 		*a = http_ld64(s);
 		*b = http_ld64(s + n - 8);
 	} else if (n >= 4) {
-		*a = http_ld32(s);
-		*b = http_ld32(s + n - 4);
+		*a = http_ld32(s) | 0x7f7f7f7f00000000ULL;
+		*b = http_ld32(s + n - 4) | 0x7f7f7f7f00000000ULL;
 	} else if (n >= 2) {
-		*a = http_ld16(s);
-		*b = http_ld16(s + n - 2);
+		*a = http_ld16(s) | 0x7f7f7f7f7f7f0000ULL;
+		*b = http_ld16(s + n - 2) | 0x7f7f7f7f7f7f0000ULL;
 	} else
-		*a = *b = (unsigned char)s[0];
+		*a = *b = (unsigned char)s[0] | 0x7f7f7f7f7f7f7f00ULL;
 }
 
 /* Whether the folded words of a name are those of lit, which holds n
@@ -157,25 +157,25 @@ http_name_is(const char *s, size_t n, const char *lit)
 	return (http_ld64(s + n - 8) | lc) == http_ld64(lit + n - 8);
 }
 
-/* Whether n bytes at s, at least 8, hold a space, a word at a time (the
- * last word overlaps instead of reading past the end). */
+/* Whether n bytes at s, at least 8, hold a byte below 0x21, a word at a
+ * time (the last word overlaps instead of reading past the end). */
 static bool
-http_has_space(const char *s, size_t n)
+http_has_low(const char *s, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i + 8 < n; i += 8) {
-		if (http_word_has_space(http_ld64(s + i)))
+		if (http_word_has_low(http_ld64(s + i)))
 			return true;
 	}
-	return http_word_has_space(http_ld64(s + n - 8));
+	return http_word_has_low(http_ld64(s + n - 8));
 }
 
 /* http_name_kind() for a name of more than 16 bytes. */
 static __attribute__((noinline)) int
 http_name_kind_long(const char *s, size_t n)
 {
-	if (http_has_space(s, n))
+	if (http_has_low(s, n))
 		return -1;
 	if (n != 17)
 		return HTTP_FK_OTHER;
@@ -189,21 +189,19 @@ http_name_kind_long(const char *s, size_t n)
 /*
  * Which of the field names we act on a name of n bytes (at least 1) is, or
  * -1 when it holds a space (llhttp's loose build takes spaces in a name and
- * before the colon): a length switch, then one compare of two folded words
+ * before the colon, and no other byte below 0x21, which is what is looked
+ * for, as cheaper): a length switch, then one compare of two folded words
  * (two compares for a few lengths).
  */
 static inline int
 http_name_kind(const char *s, size_t n)
 {
-	const uint64_t sp = HTTP_ONES * ' ', hi = HTTP_ONES << 7;
-	uint64_t a, b, x, y;
+	uint64_t a, b;
 
 	if (n > 16)
 		return http_name_kind_long(s, n);
 	http_name_words(s, n, &a, &b);
-	x = a ^ sp;
-	y = b ^ sp;
-	if ((((x - HTTP_ONES) & ~x) | ((y - HTTP_ONES) & ~y)) & hi)
+	if (http_word_has_low(a) || http_word_has_low(b))
 		return -1;
 	a |= HTTP_ONES * 0x20;
 	b |= HTTP_ONES * 0x20;

@@ -236,7 +236,7 @@ http_request_write(struct http_out *o, const struct http_msg *m,
 {
 	struct http_run run = { 0, 0 };
 	const struct http_field *f;
-	uint32_t drop;
+	uint32_t drop, end;
 
 	drop = HOP_BY_HOP | HTTP_FK_BIT(HTTP_FK_XFP) | HTTP_FK_BIT(HTTP_FK_XFH);
 	if (fwd->client_ip != NULL)
@@ -246,12 +246,15 @@ http_request_write(struct http_out *o, const struct http_msg *m,
 	if (fwd->strip_expect)
 		drop |= HTTP_FK_BIT(HTTP_FK_EXPECT);
 
-	/* The parser checked that one space parts the method and the
-	 * target: "METHOD target" is one copy, but of an absolute target. */
+	/* A request line that is already "METHOD target HTTP/1.1" starts
+	 * the run of lines copied as they stand. */
+	end = m->target.off + m->target.len;
 	if (!(m->flags & HTTP_F_ABSOLUTE) &&
-	    m->target.off == m->method.off + m->method.len + 1) {
-		http_put(o, head + m->method.off,
-		    (size_t)m->method.len + 1 + m->target.len);
+	    m->target.off == m->method.off + m->method.len + 1 &&
+	    head[m->target.off - 1] == ' ' &&
+	    memcmp(head + end, " HTTP/1.1\r\n", 11) == 0) {
+		run.r_off = m->method.off;
+		run.r_end = end + 11;
 	} else {
 		http_put(o, head + m->method.off, m->method.len);
 		HTTP_PUT_LIT(o, " ");
@@ -259,9 +262,10 @@ http_request_write(struct http_out *o, const struct http_msg *m,
 			http_put(o, head + m->path.off, m->path.len);
 		else
 			http_put(o, head + m->target.off, m->target.len);
+		HTTP_PUT_LIT(o, " HTTP/1.1\r\n");
 	}
-	HTTP_PUT_LIT(o, " HTTP/1.1\r\n");
 	if (m->host < 0) {
+		http_run_flush(o, head, &run);
 		HTTP_PUT_LIT(o, "Host: ");
 		if (m->authority.len > 0)
 			http_put(o, head + m->authority.off, m->authority.len);
@@ -355,27 +359,39 @@ http_response_write(struct http_out *o, const struct http_msg *m,
 {
 	struct http_run run = { 0, 0 };
 	const struct http_field *f;
-	uint32_t drop = HOP_BY_HOP;
+	uint32_t drop = HOP_BY_HOP, end;
 	char code[4];
 
 	if (dechunk)
 		drop |= HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING);
+	/* A status line that is already "HTTP/1.1 status reason" starts the
+	 * run of lines copied as they stand. */
 	if (m->status >= 100 && m->status <= 999) {
 		code[0] = (char)('0' + m->status / 100);
 		memcpy(code + 1, http_digits + m->status % 100 * 2, 2);
 		code[3] = ' ';
-		HTTP_PUT_LIT(o, "HTTP/1.1 ");
-		http_put(o, code, sizeof code);
+		end = m->reason.off + m->reason.len;
+		if (m->reason.len > 0 && m->reason.off == 13 &&
+		    memcmp(head, "HTTP/1.1 ", 9) == 0 &&
+		    memcmp(head + 9, code, sizeof code) == 0 &&
+		    head[end] == '\r' && head[end + 1] == '\n')
+			run.r_end = end + 2;
+		else {
+			HTTP_PUT_LIT(o, "HTTP/1.1 ");
+			http_put(o, code, sizeof code);
+		}
 	} else {
 		HTTP_PUT_LIT(o, "HTTP/1.1 ");
 		http_put_num(o, m->status > 0 ? (uint64_t)m->status : 0);
 		HTTP_PUT_LIT(o, " ");
 	}
-	if (m->reason.len > 0)
-		http_put(o, head + m->reason.off, m->reason.len);
-	else
-		http_put_str(o, http_reason(m->status));
-	HTTP_PUT_LIT(o, "\r\n");
+	if (run.r_end == 0) {
+		if (m->reason.len > 0)
+			http_put(o, head + m->reason.off, m->reason.len);
+		else
+			http_put_str(o, http_reason(m->status));
+		HTTP_PUT_LIT(o, "\r\n");
+	}
 	for (int i = 0; i < m->nfields; i++) {
 		f = &m->fields[i];
 		if (!(HTTP_FK_BIT(f->kind) & drop))

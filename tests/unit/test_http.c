@@ -1,8 +1,10 @@
 /* test_http.c: unit tests for lib/http.c and lib/http_build.c. */
 #include <check.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http.h"
 
@@ -750,6 +752,324 @@ parse_ok(enum http_kind kind, struct http_msg *m, const char *s, size_t len)
 	ck_assert_uint_gt(r.head_end, 0);
 }
 
+/* The field names the parser knows, with a value each may carry. */
+static const struct {
+	const char	*name;
+	int		 kind;
+	const char	*value;
+} known_names[] = {
+	{ "host", HTTP_FK_HOST, "h" },
+	{ "content-length", HTTP_FK_CONTENT_LENGTH, "0" },
+	{ "transfer-encoding", HTTP_FK_TRANSFER_ENCODING, "chunked" },
+	{ "connection", HTTP_FK_CONNECTION, "close" },
+	{ "keep-alive", HTTP_FK_KEEP_ALIVE, "5" },
+	{ "te", HTTP_FK_TE, "trailers" },
+	{ "trailer", HTTP_FK_TRAILER, "x" },
+	{ "upgrade", HTTP_FK_UPGRADE, "x" },
+	{ "proxy-connection", HTTP_FK_PROXY_CONNECTION, "x" },
+	{ "expect", HTTP_FK_EXPECT, "100-continue" },
+	{ "x-forwarded-for", HTTP_FK_XFF, "1.2.3.4" },
+	{ "x-forwarded-proto", HTTP_FK_XFP, "http" },
+	{ "x-forwarded-host", HTTP_FK_XFH, "h" },
+	{ "via", HTTP_FK_VIA, "x" },
+};
+
+/* Parse a request with one field (and a Host but for a Host field), and
+ * return that field's kind, or -1 when the request is refused. */
+static int
+field_kind(const char *name, const char *value)
+{
+	struct http_msg m;
+	struct run r;
+	char buf[256];
+	size_t len;
+	int kind, host;
+
+	host = strcasecmp(name, "host") != 0;
+	len = (size_t)snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\n%s%s: %s\r\n"
+	    "\r\n", host ? "Host: a\r\n" : "", name, value);
+	r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, buf, len, false);
+	if (r.v != HTTP_DONE && r.v != HTTP_MORE) {
+		http_msg_free(&m);
+		return -1;
+	}
+	ck_assert_uint_eq(m.nfields, 1 + host);
+	SPAN_IS(buf, m.fields[host].name, name);
+	SPAN_IS(buf, m.fields[host].value, value);
+	kind = m.fields[host].kind;
+	ck_assert(m.known & HTTP_FK_BIT(kind));
+	ck_assert_int_eq(http_find(&m, buf, name), host);
+	http_msg_free(&m);
+	return kind;
+}
+
+START_TEST(test_field_kinds)
+{
+	char name[64];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof known_names / sizeof known_names[0];
+	    i++) {
+		const char *lit = known_names[i].name, *v = known_names[i].value;
+
+		n = strlen(lit);
+		/* lower, upper and mixed case */
+		ck_assert_int_eq(field_kind(lit, v), known_names[i].kind);
+		for (size_t j = 0; j <= n; j++)
+			name[j] = (char)toupper((unsigned char)lit[j]);
+		ck_assert_int_eq(field_kind(name, v), known_names[i].kind);
+		for (size_t j = 0; j <= n; j++)
+			name[j] = j % 2 ? lit[j] :
+			    (char)toupper((unsigned char)lit[j]);
+		ck_assert_int_eq(field_kind(name, v), known_names[i].kind);
+		/* one byte off anywhere, one byte more or less */
+		for (size_t j = 0; j < n; j++) {
+			memcpy(name, lit, n + 1);
+			name[j] = name[j] == 'x' ? 'y' : 'x';
+			ck_assert_int_eq(field_kind(name, v), HTTP_FK_OTHER);
+			name[j] = '_';
+			ck_assert_int_eq(field_kind(name, v), HTTP_FK_OTHER);
+		}
+		memcpy(name, lit, n);
+		memcpy(name + n, "s", 2);
+		ck_assert_int_eq(field_kind(name, v), HTTP_FK_OTHER);
+		memcpy(name, "x", 1);
+		memcpy(name + 1, lit, n + 1);
+		ck_assert_int_eq(field_kind(name, v), HTTP_FK_OTHER);
+		if (n > 1) {
+			memcpy(name, lit, n - 1);
+			name[n - 1] = '\0';
+			ck_assert_int_eq(field_kind(name, v), HTTP_FK_OTHER);
+		}
+	}
+}
+END_TEST
+
+/*
+ * Field names of every length from 1 to 40, of all the token characters:
+ * the kind, the spans and http_find(); and the same names with a space at
+ * each place, which are refused.
+ */
+START_TEST(test_field_names)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	struct http_parser p;
+	struct http_msg m;
+	struct run r;
+	char name[48], other[48], buf[256];
+	size_t len;
+
+	for (size_t n = 1; n <= 40; n++) {
+		for (size_t j = 0; j < n; j++)
+			name[j] = tchar[(n * 7 + j * 13) % (sizeof tchar - 1)];
+		name[n] = '\0';
+		ck_assert_int_eq(field_kind(name, "v"), HTTP_FK_OTHER);
+
+		/* http_find(): other case, shorter, longer */
+		len = (size_t)snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\n"
+		    "Host: a\r\n%s: v\r\n\r\n", name);
+		parse_ok(HTTP_KIND_REQUEST, &m, buf, len);
+		for (size_t j = 0; j <= n; j++)
+			other[j] = (char)tolower((unsigned char)name[j]);
+		ck_assert_int_eq(http_find(&m, buf, other), 1);
+		other[n - 1] = '\0';
+		ck_assert_int_eq(http_find(&m, buf, other), n == 4 &&
+		    strcasecmp(other, "host") == 0 ? 0 : -1);
+		memcpy(other, name, n);
+		memcpy(other + n, "x", 2);
+		ck_assert_int_eq(http_find(&m, buf, other), -1);
+		http_msg_free(&m);
+
+		for (size_t j = 0; j <= n; j++) {
+			len = (size_t)snprintf(buf, sizeof buf,
+			    "GET / HTTP/1.1\r\nHost: a\r\n%.*s %s: v\r\n\r\n",
+			    (int)j, name, name + j);
+			r = parse3(HTTP_KIND_REQUEST, &nolimits, &m, buf, len,
+			    false);
+			ck_assert_int_eq(r.v, HTTP_ERR_BAD);
+			http_parser_init(&p, HTTP_KIND_REQUEST, &m, &nolimits);
+			ck_assert_int_eq(drive(&p, buf, len, len, false).v,
+			    HTTP_ERR_BAD);
+			/* a space first is a continuation of Host's value */
+			ck_assert_str_eq(p.hp_reason, j == 0 ? "obs-fold" :
+			    "invalid field name");
+			http_msg_free(&m);
+		}
+	}
+}
+END_TEST
+
+/* Host values of every length up to 24, and each with a character that
+ * may not be in a host at each place. */
+START_TEST(test_host_values)
+{
+	static const char ok[] = "a0-.:_~!$&'()*+,;=%[]Z";
+	static const char bad[] = "/@?#\"<>{}|\\^`";
+	struct http_parser p;
+	struct http_msg m;
+	char host[32], buf[128];
+	size_t len;
+
+	for (size_t n = 1; n <= 24; n++) {
+		for (size_t j = 0; j < n; j++)
+			host[j] = ok[(n + j) % (sizeof ok - 1)];
+		host[n] = '\0';
+		ck_assert_int_eq(field_kind("Host", host), HTTP_FK_HOST);
+		for (size_t j = 0; j < n; j++) {
+			host[j] = bad[(n + j) % (sizeof bad - 1)];
+			len = (size_t)snprintf(buf, sizeof buf,
+			    "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", host);
+			http_parser_init(&p, HTTP_KIND_REQUEST, &m, &nolimits);
+			ck_assert_int_eq(drive(&p, buf, len, len, false).v,
+			    HTTP_ERR_BAD);
+			ck_assert_str_eq(p.hp_reason, "invalid Host");
+			http_msg_free(&m);
+			host[j] = ok[(n + j) % (sizeof ok - 1)];
+		}
+	}
+}
+END_TEST
+
+/* A field added twice, and obs-fold, whatever the feed's pieces. */
+START_TEST(test_field_repeats)
+{
+	static const struct {
+		const char	*s;
+		const char	*why;
+	} cases[] = {
+		{ "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", "two Hosts" },
+		{ "GET / HTTP/1.1\r\nHOST: a\r\nX: y\r\nHost: b\r\n\r\n",
+		    "two Hosts" },
+		{ "POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 1\r\n"
+		    "Content-Length: 1\r\n\r\nx", "more than one Content-Length" },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", "obs-fold" },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nX:\r\n\tb\r\n\r\n", "obs-fold" },
+		{ "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n",
+		    "empty field name" },
+		{ "GET / HTTP/1.1\nHost: a\r\n\r\n",
+		    "line not ended by CRLF" },
+	};
+	struct http_parser p;
+	struct http_msg m;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		len = strlen(cases[i].s);
+		for (size_t step = 1; step <= len; step++) {
+			http_parser_init(&p, HTTP_KIND_REQUEST, &m, &nolimits);
+			ck_assert_int_eq(drive(&p, cases[i].s, len, step,
+			    false).v, HTTP_ERR_BAD);
+			ck_assert_str_eq(p.hp_reason, cases[i].why);
+			http_msg_free(&m);
+		}
+	}
+	/* the same names once each are fine */
+	ck_assert_int_eq(field_kind("x-forwarded-for", "a, b"), HTTP_FK_XFF);
+}
+END_TEST
+
+/* Names, values and targets of every size the writers copy (short copies
+ * are inline, by size), written as they stand or rewritten. */
+START_TEST(test_build_sizes)
+{
+	struct http_fwd fwd = {
+		.client_ip = "192.0.2.7",
+		.proto = "http",
+		.via = "1.1 hourglass",
+	};
+	struct http_msg m;
+	char buf[512], want[1024], out[1024], v[48], name[48];
+	size_t len, wlen;
+	ssize_t n;
+
+	for (size_t vl = 0; vl <= 40; vl++) {
+		for (size_t j = 0; j < vl; j++)
+			v[j] = (char)('a' + (vl + j) % 26);
+		v[vl] = '\0';
+		for (size_t j = 0; j < vl + 1 && j < sizeof name - 1; j++)
+			name[j] = (char)('A' + j % 26);
+		name[vl + 1 < sizeof name - 1 ? vl + 1 : sizeof name - 1] =
+		    '\0';
+
+		/* "Name:value" is rewritten as "Name: value" */
+		len = (size_t)snprintf(buf, sizeof buf, "GET /%s HTTP/1.1\r\n"
+		    "Host: h\r\nX-%s:%s\r\nY: %s\r\n\r\n", v, name, v, v);
+		parse_ok(HTTP_KIND_REQUEST, &m, buf, len);
+		wlen = (size_t)snprintf(want, sizeof want, "GET /%s HTTP/1.1\r\n"
+		    "Host: h\r\nX-%s: %s\r\nY: %s\r\nX-Forwarded-For: 192.0.2.7"
+		    "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n"
+		    "Via: 1.1 hourglass\r\n\r\n", v, name, v, v);
+		n = http_build_request(&m, buf, &fwd, out, sizeof out);
+		ck_assert_int_eq(n, (ssize_t)wlen);
+		ck_assert_mem_eq(out, want, wlen);
+		for (size_t cap = 0; cap < wlen; cap++)
+			ck_assert_int_eq(http_build_request(&m, buf, &fwd, out,
+			    cap), -1);
+		ck_assert_int_eq(http_build_request(&m, buf, &fwd, out, wlen),
+		    (ssize_t)wlen);
+		ck_assert_mem_eq(out, want, wlen);
+		http_msg_free(&m);
+
+		len = (size_t)snprintf(buf, sizeof buf, "HTTP/1.1 200 %s\r\n"
+		    "X-%s:   %s  \r\nY: %s\r\n\r\n", vl ? v : "OK", name, v, v);
+		parse_ok(HTTP_KIND_RESPONSE, &m, buf, len);
+		wlen = (size_t)snprintf(want, sizeof want, "HTTP/1.1 200 %s\r\n"
+		    "X-%s: %s\r\nY: %s\r\nConnection: close\r\n\r\n",
+		    vl ? v : "OK", name, v, v);
+		n = http_build_response(&m, buf, true, false, false, out,
+		    sizeof out);
+		ck_assert_int_eq(n, (ssize_t)wlen);
+		ck_assert_mem_eq(out, want, wlen);
+		for (size_t cap = 0; cap < wlen; cap++)
+			ck_assert_int_eq(http_build_response(&m, buf, true,
+			    false, false, out, cap), -1);
+		http_msg_free(&m);
+	}
+}
+END_TEST
+
+/* Numbers the writers format: the propagated deadline and a status. */
+START_TEST(test_build_numbers)
+{
+	static const int64_t ms[] = { -5, 0, 1, 9, 10, 99, 100, 101, 999,
+	    1000, 12345, 99999, 4294967296LL, INT64_MAX };
+	static const char req[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 200 OK\r\n\r\n";
+	struct http_fwd fwd = { .deadline_name = "X-D" };
+	struct http_msg m;
+	char out[256], want[256];
+	ssize_t n;
+
+	parse_ok(HTTP_KIND_REQUEST, &m, LIT(req));
+	for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+		fwd.deadline_ms = ms[i];
+		snprintf(want, sizeof want, "GET / HTTP/1.1\r\nHost: h\r\n"
+		    "X-Forwarded-Proto: http\r\nX-Forwarded-Host: h\r\n"
+		    "X-D: %lld\r\n\r\n", ms[i] > 0 ? (long long)ms[i] : 0LL);
+		n = http_build_request(&m, req, &fwd, out, sizeof out - 1);
+		ck_assert_int_eq(n, (ssize_t)strlen(want));
+		out[n] = '\0';
+		ck_assert_str_eq(out, want);
+	}
+	http_msg_free(&m);
+
+	parse_ok(HTTP_KIND_RESPONSE, &m, LIT(resp));
+	for (int status = 0; status <= 1100; status++) {
+		m.status = status;
+		m.reason.len = 0;
+		snprintf(want, sizeof want, "HTTP/1.1 %d %s\r\n\r\n", status,
+		    http_reason(status));
+		n = http_build_response(&m, resp, false, false, false, out,
+		    sizeof out - 1);
+		ck_assert_int_eq(n, (ssize_t)strlen(want));
+		out[n] = '\0';
+		ck_assert_str_eq(out, want);
+	}
+	http_msg_free(&m);
+}
+END_TEST
+
 /* Build the forwarded request and compare it with want. */
 static void
 fwd_is(const char *req, const struct http_fwd *fwd, const char *want)
@@ -973,6 +1293,10 @@ http_suite(void)
 	    sizeof bad_responses / sizeof bad_responses[0]);
 	tcase_add_test(tc, test_many_fields);
 	tcase_add_test(tc, test_list_has);
+	tcase_add_test(tc, test_field_kinds);
+	tcase_add_test(tc, test_field_names);
+	tcase_add_test(tc, test_host_values);
+	tcase_add_test(tc, test_field_repeats);
 	tcase_add_test(tc, test_buffer_moves);
 	suite_add_tcase(s, tc);
 
@@ -980,6 +1304,8 @@ http_suite(void)
 	tcase_add_test(tc, test_build_request);
 	tcase_add_test(tc, test_build_response);
 	tcase_add_test(tc, test_build_error);
+	tcase_add_test(tc, test_build_sizes);
+	tcase_add_test(tc, test_build_numbers);
 	suite_add_tcase(s, tc);
 	return s;
 }
