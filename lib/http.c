@@ -299,20 +299,26 @@ static const uint8_t http_host_chars[256] = {
 };
 
 /* Whether n bytes at s form a plausible host[:port]: four bytes a turn,
- * without a branch for each. */
+ * without a branch for each, the last four overlapping the others. */
 static bool
 http_host_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	unsigned ok = 1;
-	size_t i = 0;
+	size_t i;
 
-	for (; i + 4 <= n; i += 4) {
+	if (n < 4) {
+		for (i = 0; i < n; i++)
+			ok &= http_host_chars[p[i]];
+		return ok != 0;
+	}
+	for (i = 0; i + 4 < n; i += 4) {
 		ok &= http_host_chars[p[i]] & http_host_chars[p[i + 1]] &
 		    http_host_chars[p[i + 2]] & http_host_chars[p[i + 3]];
 	}
-	for (; i < n; i++)
-		ok &= http_host_chars[p[i]];
+	p += n - 4;
+	ok &= http_host_chars[p[0]] & http_host_chars[p[1]] &
+	    http_host_chars[p[2]] & http_host_chars[p[3]];
 	return ok != 0;
 }
 
