@@ -29,8 +29,9 @@ enum { T_NONE, T_URL, T_VERSION, T_STATUS, T_NAME, T_VALUE };
 /* At most this many names listed by Connection (fields are matched). */
 #define CONN_OPTS_MAX	16
 
-/* For the rare paths of the callbacks: kept out of line, so that the
- * common ones need no registers saved. */
+/* Functions kept out of line so that their callers, on the common path,
+ * stay small and save no registers; HTTP_COLD for the rare paths. */
+#define HTTP_NOINLINE	__attribute__((noinline))
 #define HTTP_COLD	__attribute__((noinline, cold))
 
 /* ASCII lower case of c. */
@@ -172,7 +173,7 @@ http_has_low(const char *s, size_t n)
 }
 
 /* http_name_kind() for a name of more than 16 bytes. */
-static __attribute__((noinline)) int
+static HTTP_NOINLINE int
 http_name_kind_long(const char *s, size_t n)
 {
 	if (http_has_low(s, n))
@@ -299,20 +300,26 @@ static const uint8_t http_host_chars[256] = {
 };
 
 /* Whether n bytes at s form a plausible host[:port]: four bytes a turn,
- * without a branch for each. */
+ * without a branch for each, the last four overlapping the others. */
 static bool
 http_host_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	unsigned ok = 1;
-	size_t i = 0;
+	size_t i;
 
-	for (; i + 4 <= n; i += 4) {
+	if (n < 4) {
+		for (i = 0; i < n; i++)
+			ok &= http_host_chars[p[i]];
+		return ok != 0;
+	}
+	for (i = 0; i + 4 < n; i += 4) {
 		ok &= http_host_chars[p[i]] & http_host_chars[p[i + 1]] &
 		    http_host_chars[p[i + 2]] & http_host_chars[p[i + 3]];
 	}
-	for (; i < n; i++)
-		ok &= http_host_chars[p[i]];
+	p += n - 4;
+	ok &= http_host_chars[p[0]] & http_host_chars[p[1]] &
+	    http_host_chars[p[2]] & http_host_chars[p[3]];
 	return ok != 0;
 }
 
@@ -612,7 +619,7 @@ http_parse_connection(struct http_parser *hp, const char *v, size_t len)
 
 /* Act on the trimmed value of a Transfer-Encoding, Connection or Expect
  * field. */
-static __attribute__((noinline)) int
+static HTTP_NOINLINE int
 http_known_value(struct http_parser *hp, int kind, const char *v,
     uint32_t len)
 {
@@ -693,8 +700,8 @@ http_on_body(llhttp_t *ll, const char *at, size_t len)
  * The head's settings: spans but the method's (http_on_url() finds it),
  * and the ends of field names and values (a name may follow an empty
  * value, so those ends must be noted); the other tokens end when the next
- * starts.  The body's settings have no head
- * callbacks, and two tables so that a body nobody decodes costs none.
+ * starts.  The body's settings have no head callbacks, and are two so
+ * that a body nobody decodes costs no callback.
  */
 static const llhttp_settings_t http_settings_head = {
 	.on_url = http_on_url,
@@ -1045,7 +1052,7 @@ http_head_complete(struct http_parser *hp)
 }
 
 /* Feed head bytes, at most up to max_header in all. */
-static __attribute__((noinline)) enum http_verdict
+static HTTP_NOINLINE enum http_verdict
 http_feed_head(struct http_parser *hp, const char *head, const char *data,
     size_t len, size_t *used)
 {
@@ -1092,7 +1099,7 @@ http_feed_head(struct http_parser *hp, const char *head, const char *data,
  * any byte: the last byte must be a LF, and the one before it (in this
  * feed, or the last of the one before) a CR.
  */
-static __attribute__((noinline)) enum http_verdict
+static HTTP_NOINLINE enum http_verdict
 http_feed_body(struct http_parser *hp, const char *data, size_t len,
     size_t *used)
 {
@@ -1125,7 +1132,8 @@ http_feed_body(struct http_parser *hp, const char *data, size_t len,
 	return HTTP_MORE;
 }
 
-/* Feed len bytes at data; see http.h for the contract. */
+/* Feed len bytes at data; see http.h for the contract.  A dispatcher: the
+ * work is in http_feed_head() and http_feed_body(). */
 enum http_verdict
 http_feed(struct http_parser *hp, const char *head, const char *data,
     size_t len, size_t *used)

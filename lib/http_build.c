@@ -3,10 +3,12 @@
  * response relayed to the client, and our own small error responses.
  *
  * Every writer makes one pass over the fields the parser recorded, using
- * the kind it gave each field (http.c), and copies names and values with
- * memcpy: no formatting per field, no allocation.  Fields written in the
- * head as "Name: value\r\n" are copied as they stand, and a run of such
- * lines that follow each other is copied at once.
+ * the kind it gave each field (http.c), and copies names and values: no
+ * formatting per field, no allocation.  Fields written in the head as
+ * "Name: value\r\n" are copied as they stand, and a run of such lines that
+ * follow each other (and the start line before them, when it is already as
+ * we write it) is copied at once.  The room is checked once for the whole
+ * head when it surely fits, else at each write.
  */
 #include <stdint.h>
 #include <string.h>
