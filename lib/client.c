@@ -152,11 +152,7 @@ client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 void
 client_free(struct client *cl)
 {
-	if (cl->cl_wr != NULL) {
-		event_del(&cl->cl_wr->w_ev);
-		buf_release(&cl->cl_wr->w_out);
-		free(cl->cl_wr);
-	}
+	free(cl->cl_wr);	/* client_close() stopped and emptied it */
 	slab_put(cl->cl_proxy->px_client_slab, cl);
 }
 
@@ -305,11 +301,9 @@ client_request_done(struct client *cl, int how)
 	cl->cl_state = CLIENT_IDLE;
 	client_wait(cl, SCOPE_KEEPALIVE,
 	    client_after(px->px_cfg->timeouts.ms[SCOPE_KEEPALIVE]));
-	if (buf_used(in) == 0) {
-		if (client_pending(cl) == 0 && cl->cl_wr != NULL)
-			buf_release(&cl->cl_wr->w_out);
-		buf_release(in);
-	} else
+	if (buf_used(in) == 0)
+		buf_release(in);	/* a drained write side released its own */
+	else
 		buf_compact(in);
 	if (cl->cl_paused)
 		client_want_read(cl, true);
