@@ -91,7 +91,7 @@ tests/unit/test_metrics: tests/unit/test_metrics.o daemon/metricsd.o lib/libhour
 bench/%: bench/%.o lib/libhourglass.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBS_ALL)
 
-tests: all $(UNIT_BIN)
+tests: all $(UNIT_BIN) fuzz-syntax
 bench-progs: all $(BENCH_BIN)
 
 # Install the Debian packages the build and tests need, if any is missing.

@@ -232,6 +232,16 @@ client_pending(const struct client *cl)
 	return cl->cl_wr != NULL ? buf_used(&cl->cl_wr->w_out) : 0;
 }
 
+int64_t
+client_deadline(const struct client *cl)
+{
+	if (cl->cl_req != NULL)
+		return deadline_armed(&cl->cl_req->rq_task);
+	if (cl->cl_wait_why == SCOPE_COUNT)
+		return DEADLINE_NEVER;
+	return deadline_timer_when(&cl->cl_wait);
+}
+
 /*
  * Start or stop waiting for the socket to take more bytes.  Most
  * connections never need to: their write side is made on first use.

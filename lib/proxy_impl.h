@@ -266,6 +266,8 @@ int	 client_send(struct client *, const struct iovec *, int);
 void	 client_request_done(struct client *, int how);
 void	 client_want_read(struct client *, bool);
 size_t	 client_pending(const struct client *);
+/* When a deadline will next wake the client, or DEADLINE_NEVER. */
+int64_t	 client_deadline(const struct client *);
 
 /* request.c */
 struct request *request_new(struct client *, int64_t header_at);

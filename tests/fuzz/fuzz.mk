@@ -37,7 +37,7 @@ FUZZ_LINK = $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ \
 # The rig shrinks the proxy's upstream socket buffers (fuzz_rig.c).
 FUZZ_WRAP = -Wl,--wrap=connect
 
-.PHONY: fuzz fuzz-build fuzz-run fuzz-clean
+.PHONY: fuzz fuzz-build fuzz-run fuzz-syntax fuzz-clean
 
 # Install clang and its fuzzer runtime if missing, then build and run.
 fuzz:
@@ -73,6 +73,12 @@ $(FUZZ_OBJ)/fuzz_config: $(FUZZ_OBJ)/fuzz_config.o $(FUZZ_LIB_OBJ) \
 # One target at a time (the machine may be shared); see run.sh.
 fuzz-run: fuzz-build
 	@FUZZ_FLAGS='$(FUZZ_FLAGS)' $(FUZZ_DIR)/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# make tests compiles the fuzz sources with the usual compiler and warnings,
+# so a change to the library cannot leave them broken until the next fuzz run.
+fuzz-syntax:
+	@$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -fsyntax-only -Ilib \
+	    -I$(LLHTTP_INC) $(PKG_CF) $(wildcard $(FUZZ_DIR)/*.c)
 
 fuzz-clean:
 	rm -rf $(FUZZ_OBJ)

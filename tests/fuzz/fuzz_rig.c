@@ -1007,7 +1007,7 @@ rig_client_close(void)
 	while ((cl = TAILQ_FIRST(&px->px_clients)) != NULL) {
 		uint64_t before = rig_counts(rc.which).clients;
 
-		if (deadline_armed(&cl->cl_task) == DEADLINE_NEVER)
+		if (client_deadline(cl) == DEADLINE_NEVER)
 			rig_fail("zombie client %s: state %d, request state %d, "
 			    "no deadline armed", cl->cl_addr, cl->cl_state,
 			    cl->cl_req ? (int)cl->cl_req->rq_state : -1);
