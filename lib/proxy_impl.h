@@ -294,6 +294,7 @@ size_t	 upstream_index(const struct upstream_server *);
 struct upconn	*upstream_pool_get(struct upstream_server *);
 struct upconn	*upstream_connect(struct proxy *, struct upstream_server *,
 	     int *err);
+bool	 upstream_connected(const struct upconn *);
 void	 upstream_attach(struct upconn *, struct request *);
 void	 upstream_release(struct upconn *, bool reuse);
 int	 upstream_send(struct upconn *, const struct iovec *, int);

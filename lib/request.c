@@ -576,6 +576,8 @@ request_connect(struct request *rq)
 	}
 	rq->rq_up = up;
 	upstream_attach(up, rq);
+	if (upstream_connected(up))
+		request_upstream_event(rq, UPEV_CONNECTED, 0);
 }
 
 /*
