@@ -12,12 +12,14 @@
 #   TIMER_CONNS [1000]    /hang requests per timer mode
 #   TIMER_SPREAD_MS [2000] the spread mode's window
 #   TIMER_MS [200]        the upstream header timeout of the timer part
+#   TIMER_ROUNDS [3]      interleaved rounds of the timer part (burst + spread
+#                         per proxy and round, a fresh proxy and origin each)
 #   SYSCALL_DURATION [5]  seconds of wrk per syscall count
 #   CONTENDERS ["floor hourglass nginx haproxy"]
 #   PIN [0]               1: wrk and the origin on CPU 0, the contender on CPU 1
 #   NO_DEPS [0]           1: do not call tools/deps.sh
 #
-# Quick check: ROUNDS=1 DURATION=2 IDLE_CONNS=500 bench/run.sh
+# Quick check: ROUNDS=1 DURATION=2 IDLE_CONNS=500 TIMER_ROUNDS=1 bench/run.sh
 #
 # Every process it starts is recorded by PID and stopped by PID on exit.
 # Raw results and summary.txt go to bench/results/<date-time>/.
@@ -32,6 +34,7 @@ IDLE_CONNS=${IDLE_CONNS:-5000}
 TIMER_CONNS=${TIMER_CONNS:-1000}
 TIMER_SPREAD_MS=${TIMER_SPREAD_MS:-2000}
 TIMER_MS=${TIMER_MS:-200}
+TIMER_ROUNDS=${TIMER_ROUNDS:-3}
 SYSCALL_DURATION=${SYSCALL_DURATION:-5}
 CONTENDERS=${CONTENDERS:-floor hourglass nginx haproxy}
 PIN=${PIN:-0}
@@ -48,6 +51,7 @@ want() { local p; for p in "${PARTS[@]}"; do [ "$p" = "$1" ] && return 0; done; 
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
+[[ $TIMER_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "TIMER_ROUNDS must be a positive integer"
 
 # ---------------------------------------------------------------- set-up
 
@@ -139,7 +143,7 @@ CLK_TCK=$(getconf CLK_TCK)
 	echo "haproxy: $("$HAPROXY" -v 2>&1 | awk 'NR==1{print $3}')"
 	echo "wrk: $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?')"
 	echo "parts: ${PARTS[*]}; contenders: $CONTENDERS"
-	echo "ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP IDLE_CONNS=$IDLE_CONNS TIMER_CONNS=$TIMER_CONNS TIMER_SPREAD_MS=$TIMER_SPREAD_MS TIMER_MS=$TIMER_MS SYSCALL_DURATION=$SYSCALL_DURATION PIN=$PIN NOFILE=$NOFILE CLK_TCK=$CLK_TCK"
+	echo "ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP IDLE_CONNS=$IDLE_CONNS TIMER_CONNS=$TIMER_CONNS TIMER_SPREAD_MS=$TIMER_SPREAD_MS TIMER_MS=$TIMER_MS TIMER_ROUNDS=$TIMER_ROUNDS SYSCALL_DURATION=$SYSCALL_DURATION PIN=$PIN NOFILE=$NOFILE CLK_TCK=$CLK_TCK"
 } > "$R/env.txt"
 say "results in $R"
 
@@ -470,38 +474,88 @@ origin_view() {
 	}'
 }
 
+# sched_ns PID: the CPU time PID's threads have run, in ns: the sum of the
+# first field of /proc/PID/task/*/schedstat (/proc/PID/schedstat is the main
+# thread's alone, and hourglass runs its worker in a second thread); "-" when
+# none can be read.  A thread on a CPU right now has its current slice
+# counted only when it leaves the CPU.
+sched_ns() {
+	local f v t=0 n=0
+	for f in /proc/"$1"/task/*/schedstat; do
+		read -r v _ 2>/dev/null < "$f" || continue
+		t=$((t + v)) n=$((n + 1))
+	done
+	if [ "$n" -gt 0 ]; then echo "$t"; else echo -; fi
+}
+
+# ns_ms BEFORE AFTER: the difference in ms, or "-".
+ns_ms() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "-" || b == "-") print "-"; else printf "%.2f\n", (b - a) / 1e6 }'
+}
+
+# timer_run R NAME MODE: one timerbench run against NAME (running, in front
+# of the private origin $OPID), one row of timer.tsv.
+timer_run() {
+	local r=$1 name=$2 mode=$3 spread=0 line from ov c0 c1 o0 o1 cpu ocpu
+	local base=$R/timer/r$r-$name
+	[ "$mode" = burst ] || spread=$TIMER_SPREAD_MS
+	from=$(wc -l < "$base-origin.events")
+	c0=$(sched_ns "${MPID[$name]}") o0=$(sched_ns "$OPID")
+	line=$("${PIN_LOAD[@]}" "$BIN/timerbench" "${PORT[$name]}" "$TIMER_CONNS" \
+	    "$spread" "$TIMER_MS" /hang "$base-$mode.raw")
+	c1=$(sched_ns "${MPID[$name]}") o1=$(sched_ns "$OPID")
+	cpu=$(ns_ms "$c0" "$c1") ocpu=$(ns_ms "$o0" "$o1")
+	if [[ $line != n=* ]]; then
+		say "!! timer: round $r $name $mode: timerbench failed: $line"
+		echo "timer round $r $name $mode: timerbench failed: $line" >> "$R/anomalies.txt"
+		line="n=0 s504=0 other=0 closed=0 noreply=0 early=0 min=- p50=- p99=- max=-"
+	fi
+	sleep 0.5	# the last upstream closes reach the log
+	ov=$(origin_view "$base-origin.events" "$from")
+	{
+		echo "$line upstream: $ov cpu_ms: $cpu origin_cpu_ms: $ocpu"
+		echo "# schedstat ns of pid ${MPID[$name]} before: $c0 after: $c1; origin pid $OPID before: $o0 after: $o1"
+	} > "$base-$mode.txt"
+	say "timer: r$r $name $mode: $line; upstream p50 p99 max: $ov; CPU ms: $cpu, origin $ocpu"
+	echo "$r $name $mode $(sed 's/[a-z0-9]*=//g' <<< "$line") $ov $cpu $ocpu" >> "$R/timer.tsv"
+}
+
 part_timer() {
-	local name mode spread line from ov opid_main=$OPID oport_main=$OPORT dir=$R/timer
+	local names=() order=() name mode r i n opid_main=$OPID oport_main=$OPORT dir=$R/timer
 	mkdir -p "$dir"
-	echo "contender mode n s504 other closed noreply early min_ms p50_ms p99_ms max_ms up_p50_ms up_p99_ms up_max_ms" \
-	    > "$R/timer.tsv"
 	for name in $CONTENDERS; do
-		[ "$name" = floor ] && continue		# no timeouts at all
-		# A private origin that logs its events, for the upstream view.
-		rm -f "$RUN/torigin.port"
-		"${PIN_LOAD[@]}" "$BIN/origin" --listen 127.0.0.1:0 --port-file "$RUN/torigin.port" \
-		    --log "$dir/$name-origin.events" --quiet 2>> "$R/logs/origin-timer.err" &
-		OPID=$!
-		PIDS+=("$OPID")
-		wait_file "$RUN/torigin.port" || die "the timer origin did not start"
-		OPORT=$(cat "$RUN/torigin.port")
-		if start_contender "$name" "${TIMER_MS}ms" timer; then
-			for mode in burst spread; do
-				[ "$mode" = burst ] && spread=0 || spread=$TIMER_SPREAD_MS
-				from=$(wc -l < "$dir/$name-origin.events")
-				line=$("${PIN_LOAD[@]}" "$BIN/timerbench" "${PORT[$name]}" "$TIMER_CONNS" \
-				    "$spread" "$TIMER_MS" /hang "$dir/$name-$mode.raw")
-				sleep 0.5	# the last upstream closes reach the log
-				ov=$(origin_view "$dir/$name-origin.events" "$from")
-				echo "$line upstream: $ov" > "$dir/$name-$mode.txt"
-				say "timer: $name $mode: $line; upstream view p50 p99 max: $ov"
-				echo "$name $mode $(sed 's/[a-z0-9]*=//g' <<< "$line") $ov" >> "$R/timer.tsv"
-				check_alive "$name" timer || break
-				sleep 0.5
-			done
-			stop_contender "$name"
-		fi
-		stop_pid "$OPID"
+		[ "$name" = floor ] || names+=("$name")	# the floor has no timeouts
+	done
+	n=${#names[@]}
+	[ "$n" -gt 0 ] || return 0
+	echo "round contender mode n s504 other closed noreply early min_ms p50_ms p99_ms max_ms up_p50_ms up_p99_ms up_max_ms cpu_ms origin_cpu_ms" \
+	    > "$R/timer.tsv"
+	for ((r = 1; r <= TIMER_ROUNDS; r++)); do
+		order=()
+		for ((i = 0; i < n; i++)); do
+			order+=("${names[(i + r - 1) % n]}")
+		done
+		say "timer: round $r/$TIMER_ROUNDS, order ${order[*]}"
+		for name in "${order[@]}"; do
+			# A private origin that logs its events, for the upstream view.
+			rm -f "$RUN/torigin.port"
+			"${PIN_LOAD[@]}" "$BIN/origin" --listen 127.0.0.1:0 --port-file "$RUN/torigin.port" \
+			    --log "$dir/r$r-$name-origin.events" --quiet 2>> "$R/logs/origin-timer.err" &
+			OPID=$!
+			PIDS+=("$OPID")
+			wait_file "$RUN/torigin.port" || die "the timer origin did not start"
+			OPORT=$(cat "$RUN/torigin.port")
+			if start_contender "$name" "${TIMER_MS}ms" "timer-r$r"; then
+				for mode in burst spread; do
+					timer_run "$r" "$name" "$mode"
+					check_alive "$name" timer || break
+					sleep 0.5
+				done
+				stop_contender "$name"
+			fi
+			stop_pid "$OPID"
+		done
 	done
 	OPID=$opid_main OPORT=$oport_main
 }

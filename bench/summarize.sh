@@ -113,22 +113,78 @@ fi
 
 if [ -s "$d/timer.tsv" ]; then
 	tm=$(sed -n 's/.*TIMER_MS=\([0-9]*\).*/\1/p' "$d/env.txt" 2>/dev/null)
-	awk -v tm="${tm:-200}" '
-	NR == 1 { next }
-	{ rows[++n] = $0 }
+	# Columns are found by the header's names: an older timer.tsv (one run
+	# per contender and mode, no round and no CPU columns) reads as round 1.
+	awk -v tm="${tm:-200}" "$MEDIAN"'
+	function num(v) { return v ~ /^-?[0-9]+(\.[0-9]*)?$/ }
+	function get(name) { return (name in col) ? $col[name] : "-" }
+	function add(key, name,   v) { v = get(name); if (num(v)) L[key, name] = L[key, name] " " v }
+	NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; old = !("round" in col); next }
+	NF < 3 { next }
+	{
+		r = old ? 1 : $col["round"]; c = get("contender"); m = get("mode"); k = c SUBSEP m
+		if (!(c in cseen)) { cseen[c] = 1; corder[++nc] = c }
+		if (!(m in mseen)) { mseen[m] = 1; morder[++nm] = m }
+		if (!(r in rseen)) { rseen[r] = 1; rorder[++nr] = r }
+		runs[k]++
+		if (!((m, r) in mrseen)) { mrseen[m, r] = 1; mrounds[m]++ }
+		for (i = 1; i <= ns; i++) S[k, sums[i]] += get(sums[i])
+		for (i = 1; i <= nmed; i++) add(k, meds[i])
+		v = get("p99_ms"); if (num(v)) { p99[c, m, r] = v; valid[k]++ }
+	}
+	BEGIN {
+		ns = split("n s504 other closed noreply early", sums, " ")
+		nmed = split("min_ms p50_ms p99_ms max_ms up_p50_ms up_p99_ms up_max_ms cpu_ms origin_cpu_ms", meds, " ")
+	}
+	# vs_peer(c, m): the median over rounds of c'"'"'s client p99 / the lower
+	# client p99 of the other proxies in the same round and mode.
+	function vs_peer(c, m,   i, j, r, l, best, o) {
+		l = ""
+		for (i = 1; i <= nr; i++) {
+			r = rorder[i]
+			if (!((c, m, r) in p99)) continue
+			best = ""
+			for (j = 1; j <= nc; j++) {
+				o = corder[j]
+				if (o == c || o == "floor" || !((o, m, r) in p99)) continue
+				if (best == "" || p99[o, m, r] + 0 < best + 0) best = p99[o, m, r]
+			}
+			if (best != "" && best + 0 > 0) l = l " " p99[c, m, r] / best
+		}
+		return median(l)
+	}
+	function med(k, name, f) { return fmt(median(L[k, name]), f) }
 	END {
-		printf "\n== Timer accuracy: GET /hang through each proxy, upstream header timeout %s ms\n", tm
+		printf "\n== Timer accuracy: GET /hang through each proxy, upstream header timeout %s ms, %d round(s)\n", tm, nr
 		printf "   client view: (request sent -> first byte of the reply or close) - timeout, ms, exact;\n"
 		printf "   upstream view: (origin got the request -> proxy closed that upstream connection) - timeout,\n"
-		printf "   from the origin'"'"'s event log in whole ms.  burst = all at once, spread = evenly over the window\n\n"
-		h = "%-10s %-7s %5s %5s %5s %6s %7s %5s %8s %8s %8s %8s | %6s %6s %6s\n"
-		printf h, "", "", "", "", "", "", "", "", "client", "", "", "", "upstr", "", ""
+		printf "   from the origin'"'"'s event log in whole ms.  burst = all at once, spread = evenly over the window.\n"
+		printf "   Medians over rounds, except n .. early: sums over rounds.  CPU ms = the proxy'"'"'s (nginx: its\n"
+		printf "   worker'"'"'s) and its origin'"'"'s CPU time during the timerbench run (/proc/PID/task/*/schedstat).\n"
+		printf "   p99 x better peer = median over rounds of the paired ratio client p99 / the lower client p99\n"
+		printf "   of the other proxies, same round and mode\n"
+		if (old) printf "   (an older timer.tsv: one run per proxy and mode, no CPU figures)\n"
+		printf "\n"
+		h = "%-10s %-7s %6s %6s %5s %6s %7s %5s | %7s %7s %7s %7s | %6s %6s %6s | %7s %7s | %s\n"
+		printf "%-10s %-7s %6s %6s %5s %6s %7s %5s | %-31s | %-20s | %-15s | %s\n", "", "", "", "", "",
+		    "", "", "", "client view, ms", "upstream view, ms", "CPU ms", "p99 x"
 		printf h, "contender", "mode", "n", "504", "other", "closed", "noreply", "early", "min", "p50",
-		    "p99", "max", "p50", "p99", "max"
-		for (i = 1; i <= n; i++) {
-			split(rows[i], f, " ")
-			printf h, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12],
-			    f[13], f[14], f[15]
+		    "p99", "max", "p50", "p99", "max", "proxy", "origin", "better peer"
+		for (j = 1; j <= nm; j++) {
+			m = morder[j]
+			for (i = 1; i <= nc; i++) {
+				c = corder[i]; k = c SUBSEP m
+				if (!(k in runs)) continue
+				note = ""
+				if (valid[k] < mrounds[m])
+					note = sprintf("   (results in %d of %d rounds)", valid[k], mrounds[m])
+				printf h, c, m, S[k, "n"], S[k, "s504"], S[k, "other"], S[k, "closed"],
+				    S[k, "noreply"], S[k, "early"], med(k, "min_ms", "%.2f"), med(k, "p50_ms", "%.2f"),
+				    med(k, "p99_ms", "%.2f"), med(k, "max_ms", "%.2f"), med(k, "up_p50_ms", "%.3g"),
+				    med(k, "up_p99_ms", "%.3g"), med(k, "up_max_ms", "%.3g"),
+				    med(k, "cpu_ms", "%.1f"), med(k, "origin_cpu_ms", "%.1f"),
+				    fmt(vs_peer(c, m), "%.2f") note
+			}
 		}
 	}' "$d/timer.tsv"
 fi
@@ -159,8 +215,11 @@ fi
 	[ -s "$d/memory.tsv" ] && awk 'NR > 1 && ($4 > 0 || $5 > 0 || $6 > 0 || $3 < $2) {
 		printf "memory %s: %d of %d ok, %d failed, %d non-200, %d closed by the contender while idle\n", $1, $3, $2, $4, $5, $6 }' \
 	    "$d/memory.tsv"
-	[ -s "$d/timer.tsv" ] && awk 'NR > 1 && ($5 > 0 || $6 > 0 || $7 > 0) {
-		printf "timer %s %s: %d other status, %d closed without a reply, %d no reply\n", $1, $2, $5, $6, $7 }' \
+	[ -s "$d/timer.tsv" ] && awk 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+	NF >= 3 && ($col["other"] > 0 || $col["closed"] > 0 || $col["noreply"] > 0) {
+		printf "timer %s%s %s: %d other status, %d closed without a reply, %d no reply\n",
+		    ("round" in col) ? "round " $col["round"] " " : "", $col["contender"], $col["mode"],
+		    $col["other"], $col["closed"], $col["noreply"] }' \
 	    "$d/timer.tsv"
 	[ -s "$d/anomalies.txt" ] && cat "$d/anomalies.txt"
 } > "$d/.anomalies" 2>/dev/null
