@@ -232,8 +232,17 @@ request_finish(struct request *rq, const char *outcome, int status)
 
 	how = ok ? DONE_KEEP : DONE_ABORT;
 	if (!ok && !rq->rq_head_sent && status != 0 && status != 499) {
+		/*
+		 * After our own 502 or 504 the connection stays open, as
+		 * nginx keeps it, when the request was read whole and the
+		 * client did not ask to close: the fault was upstream, and the
+		 * connection is clean.  Any other answer closes it.
+		 */
+		if ((status != 502 && status != 504) || !rq->rq_body_done ||
+		    rq->rq_t_head == 0)
+			rq->rq_close = true;
 		rq->rq_status = status;
-		n = http_build_error(status, true, out, sizeof out);
+		n = http_build_error(status, rq->rq_close, out, sizeof out);
 		if (n > 0 && rq->rq_t_head > 0 &&
 		    rq->rq_reqm.method_id == HTTP_HEAD) {
 			/* The answer to HEAD is the head alone. */
@@ -247,10 +256,9 @@ request_finish(struct request *rq, const char *outcome, int status)
 
 			if (client_send(cl, &iov, 1) == 0) {
 				rq->rq_bytes_out += (uint64_t)n;
-				how = DONE_LINGER;
+				how = rq->rq_close ? DONE_LINGER : DONE_KEEP;
 			}
 		}
-		rq->rq_close = true;
 	} else if (!ok) {
 		if (status == 499)
 			rq->rq_status = 499;
