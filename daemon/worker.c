@@ -253,7 +253,6 @@ struct worker *
 worker_new(unsigned id, struct config *cfg, const struct worker *like,
     const int *fds, int nfds, char *err, size_t errlen)
 {
-	struct event_config *ec;
 	struct worker *w;
 
 	if ((w = calloc(1, sizeof *w)) == NULL) {
@@ -263,11 +262,13 @@ worker_new(unsigned id, struct config *cfg, const struct worker *like,
 	w->w_id = id;
 	w->w_cmd[0] = w->w_cmd[1] = w->w_rep[0] = w->w_rep[1] = -1;
 	w->w_cfg = config_ref(cfg);
-	if ((ec = event_config_new()) == NULL)
-		goto fail;
-	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-	w->w_base = event_base_new_with_config(ec);
-	event_config_free(ec);
+	/*
+	 * No EVENT_BASE_FLAG_PRECISE_TIMER: deadlines keep their own timerfd
+	 * (deadline.c), and the flag would make libevent set its timerfd on
+	 * every loop turn, a syscall each.  libevent's own timers (pool idle,
+	 * retry backoff, heartbeats) are fine to the millisecond.
+	 */
+	w->w_base = event_base_new();
 	if (w->w_base == NULL || pipe2(w->w_cmd, O_CLOEXEC) != 0 ||
 	    pipe2(w->w_rep, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, errlen, "worker %u: %s", id, strerror(errno));

@@ -1,12 +1,15 @@
 /*
  * deadline.c: the nested deadline scopes of tasks, and light timers, in
- * one binary min-heap per event base with one libevent timer each.
+ * one binary min-heap per event base with one timerfd each.
  */
+#include <sys/timerfd.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event_struct.h>
 
@@ -56,12 +59,13 @@ _Static_assert(_Alignof(struct deadline_timer) > 1,
  * the heap", and slot i's children are 2i and 2i + 1.
  */
 struct deadline_heap {
-	struct event		 hp_ev;		/* the one libevent timer */
+	struct event		 hp_ev;		/* reads hp_tfd, or a timer */
+	int			 hp_tfd;	/* a timerfd, or -1: hp_ev times */
 	struct event_base	*hp_base;	/* NULL: the thread's spare */
 	struct deadline_entry	*hp_e;		/* hp_cap + 1 entries */
 	uint32_t		 hp_n;		/* items, in slots 1 to hp_n */
 	uint32_t		 hp_cap;
-	int64_t			 hp_armed;	/* hp_ev's instant, or NEVER */
+	int64_t			 hp_armed;	/* the wake-up instant, or NEVER */
 	int			 hp_firing;	/* in deadline_heap_cb() */
 	struct deadline_heap	*hp_next;
 };
@@ -100,6 +104,22 @@ deadline_now_refresh(void)
 }
 
 /* Add a non-negative length to an instant, saturating at DEADLINE_NEVER. */
+int64_t
+deadline_wall_cached(void)
+{
+	static __thread int64_t off, at;
+	struct timespec ts;
+	int64_t now = deadline_clock_cache;
+
+	if (at == 0 || now - at >= 1000000 || now < at) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		off = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 -
+		    deadline_clock();
+		at = now != 0 ? now : 1;
+	}
+	return now + off;
+}
+
 static inline int64_t
 deadline_add(int64_t at, int64_t len)
 {
@@ -221,6 +241,16 @@ deadline_heap_remove(struct deadline_heap *h, uint32_t i)
 		(void)deadline_heap_resize(h, h->hp_cap / 2);
 }
 
+/* Free a heap that belongs to no base. */
+static void
+deadline_heap_free(struct deadline_heap *h)
+{
+	if (h->hp_tfd >= 0)
+		(void)close(h->hp_tfd);
+	free(h->hp_e);
+	free(h);
+}
+
 /*
  * Free the thread's spare as it exits.  A heap still in use holds items
  * that were never cleared, on a base that may be gone: that is the owner's
@@ -233,10 +263,8 @@ deadline_heaps_free(void *arg)
 
 	(void)arg;
 	deadline_spare = NULL;
-	if (h != NULL) {
-		free(h->hp_e);
-		free(h);
-	}
+	if (h != NULL)
+		deadline_heap_free(h);
 }
 
 /* Create the key whose destructor frees a thread's spare heap. */
@@ -285,6 +313,9 @@ deadline_heap_get(struct event_base *base)
 			free(h);
 			return NULL;
 		}
+		/* Without a descriptor to spare, libevent's timer stands in. */
+		h->hp_tfd = timerfd_create(CLOCK_MONOTONIC,
+		    TFD_NONBLOCK | TFD_CLOEXEC);
 		if (!deadline_keyed) {
 			(void)pthread_once(&deadline_heaps_once,
 			    deadline_heaps_key_init);
@@ -294,9 +325,19 @@ deadline_heap_get(struct event_base *base)
 	}
 	/*
 	 * An empty heap's event is never pending, so it may take a new base,
-	 * whatever became of the old one.
+	 * whatever became of the old one.  A timerfd is watched for as long
+	 * as the heap has items; it is disarmed meanwhile.
 	 */
-	(void)event_assign(&h->hp_ev, base, -1, 0, deadline_heap_cb, h);
+	if (h->hp_tfd >= 0) {
+		(void)event_assign(&h->hp_ev, base, h->hp_tfd,
+		    EV_READ | EV_PERSIST, deadline_heap_cb, h);
+		if (event_add(&h->hp_ev, NULL) == -1) {
+			(void)close(h->hp_tfd);
+			h->hp_tfd = -1;
+		}
+	}
+	if (h->hp_tfd < 0)
+		(void)event_assign(&h->hp_ev, base, -1, 0, deadline_heap_cb, h);
 	h->hp_base = base;
 	h->hp_armed = DEADLINE_NEVER;
 	h->hp_next = deadline_heaps;
@@ -312,19 +353,22 @@ static void
 deadline_heap_release(struct deadline_heap *h)
 {
 	struct deadline_heap **prev;
+	static const struct itimerspec off;
 
-	if (h->hp_armed != DEADLINE_NEVER) {
+	if (h->hp_tfd >= 0) {
+		if (h->hp_armed != DEADLINE_NEVER)
+			(void)timerfd_settime(h->hp_tfd, 0, &off, NULL);
 		event_del(&h->hp_ev);
-		h->hp_armed = DEADLINE_NEVER;
-	}
+	} else if (h->hp_armed != DEADLINE_NEVER)
+		event_del(&h->hp_ev);
+	h->hp_armed = DEADLINE_NEVER;
 	for (prev = &deadline_heaps; *prev != h; prev = &(*prev)->hp_next)
 		;
 	*prev = h->hp_next;
 	h->hp_next = NULL;
 	h->hp_base = NULL;
 	if (deadline_spare != NULL) {
-		free(h->hp_e);
-		free(h);
+		deadline_heap_free(h);
 		return;
 	}
 	if (h->hp_cap > DEADLINE_HEAP_MIN)
@@ -333,18 +377,48 @@ deadline_heap_release(struct deadline_heap *h)
 }
 
 /*
- * Arm the heap's timer to fire at when (not before).  libevent adds the
- * relative interval to its own cached time of the loop turn, which may be
- * older than the clock reading taken here and would make the timer fire
- * early; refreshing that cache after the reading makes libevent's base
- * instant no earlier than it, so the timer is due no earlier than when.
+ * Arm the heap's timer to fire at when (not before).  A timerfd takes the
+ * absolute instant on the engine's own clock: exact, with no reading and
+ * no rounding.  Setting it also clears an expiry not yet read, so a fire
+ * never needs a read(): it always ends by arming again or disarming.
+ *
+ * libevent's timer, the fallback, adds a relative interval to its own
+ * cached time of the loop turn, which may be older than the clock reading
+ * taken here and would make the timer fire early; refreshing that cache
+ * after the reading makes libevent's base instant no earlier than it, so
+ * the timer is due no earlier than when.
  */
 static int
 deadline_heap_arm(struct deadline_heap *h, int64_t when)
 {
 	struct timeval tv;
-	int64_t now = deadline_clock(), rel;
+	int64_t now, rel;
 
+	if (h->hp_tfd >= 0) {
+		struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+		int64_t at = when;
+
+		if (at - deadline_clock_cache > DEADLINE_ARM_MAX)
+			at = deadline_clock_cache + DEADLINE_ARM_MAX;
+		if (at < 1)
+			at = 1;		/* zero would disarm it */
+		its.it_value.tv_sec = (time_t)(at / 1000000);
+		its.it_value.tv_nsec = (long)(at % 1000000) * 1000;
+		if (timerfd_settime(h->hp_tfd, TFD_TIMER_ABSTIME, &its,
+		    NULL) == -1) {
+			uint64_t ticks;
+
+			/* An expiry left unread would wake the loop at once. */
+			if (read(h->hp_tfd, &ticks, sizeof ticks) == -1) {
+				/* nothing was left to read */
+			}
+			deadline_stats_local()->ds_arm_errors++;
+			return -1;
+		}
+		h->hp_armed = at;
+		return 0;
+	}
+	now = deadline_clock();
 	rel = when > now ? when - now : 0;
 	if (rel > DEADLINE_ARM_MAX) {
 		rel = DEADLINE_ARM_MAX;
@@ -582,17 +656,22 @@ deadline_heap_cb(evutil_socket_t fd, short what, void *arg)
 		if ((when = h->hp_e[1].de_when) > now)
 			break;
 		item = h->hp_e[1].de_item;
-		st->ds_fires++;
 		ran++;
 		if (item & DEADLINE_TIMER_BIT) {
 			tm = (struct deadline_timer *)
 			    (item & ~DEADLINE_TIMER_BIT);
 			deadline_heap_remove(h, 1);
-			deadline_stats_record(&st->ds_late, now - when);
+			if (!tm->tm_quiet) {
+				st->ds_fires++;
+				deadline_stats_record(&st->ds_late,
+				    now - when);
+			}
 			tm->tm_cb(tm, tm->tm_arg);
-		} else
+		} else {
+			st->ds_fires++;
 			deadline_task_due(h, (struct deadline_task *)item, now,
 			    st);
+		}
 	}
 	h->hp_firing = 0;
 	if (ran == 0) {
@@ -805,6 +884,7 @@ deadline_timer_init(struct deadline_timer *tm, struct event_base *base,
     deadline_timer_cb cb, void *arg)
 {
 	tm->tm_slot = 0;
+	tm->tm_quiet = 0;
 	tm->tm_base = base;
 	tm->tm_cb = cb;
 	tm->tm_arg = arg;

@@ -54,15 +54,15 @@
  *
  * Heap.  Every armed task and every set timer of an event base sits in one
  * binary min-heap per base (per thread in practice), keyed by its armed
- * instant, and ONE libevent timer is armed at the heap's minimum.  A task
+ * instant, and ONE timer (a timerfd) is armed at the heap's minimum.  A task
  * stores its slot in the heap, not a libevent event.  Opening a scope moves
  * the task up the heap only when the new deadline is earlier than its
  * armed instant; closing a scope and touching an idle scope never move it:
  * when its instant comes, the engine re-checks the task and, if nothing is
  * due yet, moves it down to its true earliest deadline instead of
  * cancelling (libev's "be smart about timeouts").  Closing the last open
- * scope takes the task out of the heap.  The libevent timer is re-armed
- * only when the minimum moves earlier; when the minimum moves later (or
+ * scope takes the task out of the heap.  The timer is re-armed only
+ * when the minimum moves earlier; when the minimum moves later (or
  * leaves), the timer fires at the old instant, finds nothing due and
  * re-arms (counted in ds_rearms).  When a heap empties, its timer is
  * deleted.
@@ -77,19 +77,24 @@
  * next loop turn, after I/O, so a timer that keeps re-setting itself
  * cannot starve the loop.
  *
+ * The timer.  Each heap sleeps on its own timerfd, armed with the
+ * absolute instant on CLOCK_MONOTONIC, the engine's clock: no reading, no
+ * rounding, and one timerfd_settime() only when the minimum moves earlier
+ * or a fire ends.  The timerfd is watched by the base while the heap has
+ * items, which costs an epoll_ctl() when a heap fills or empties.  The
+ * base needs no EVENT_BASE_FLAG_PRECISE_TIMER (which would make libevent
+ * set its own timerfd on every loop turn).  Should timerfd_create() fail
+ * (no descriptor to spare), the heap falls back to a libevent timer: it
+ * is then only as exact as the base, to the millisecond without that
+ * flag.
+ *
  * Never early.  An item is run only when the engine's fresh clock reading
- * is at or past its instant, even when libevent wakes early.  libevent adds
- * a relative timeout to its cached time of the loop turn, which lags the
+ * is at or past its instant, even when a wake comes early.  The timerfd
+ * cannot fire before its instant.  libevent, the fallback, adds a
+ * relative timeout to its cached time of the loop turn, which lags the
  * real now by the callbacks run so far, so before each event_add() the
  * engine refreshes that cache (event_base_update_cache_time()): the timer
- * is then due no earlier than the deadline, and no second wake-up is
- * needed.
- *
- * Create the base with EVENT_BASE_FLAG_PRECISE_TIMER: libevent then keeps
- * time with CLOCK_MONOTONIC, as the engine does, and sleeps on a timerfd
- * (microseconds).  Without it libevent uses a coarse clock and millisecond
- * sleeps; wakes that come early are re-armed, costing extra wake-ups and
- * lateness but never an early cancel.
+ * is then due no earlier than the deadline.
  *
  * Lifetime.  A heap is made when the first item of a base is armed and
  * given back when its last one leaves; each thread keeps one empty heap
@@ -175,6 +180,13 @@ deadline_now_cached(void)
 {
 	return deadline_clock_cache;
 }
+
+/*
+ * The wall clock (CLOCK_REALTIME, microseconds) at the cached now: the
+ * cache plus the offset between the two clocks, read again when the cache
+ * has moved on a second or more since.  For log lines; never for timing.
+ */
+int64_t	 deadline_wall_cached(void);
 
 /*
  * Set up an unused (zeroed, cleared or cancelled) task on base; no scope
@@ -277,6 +289,8 @@ typedef void (*deadline_timer_cb)(struct deadline_timer *, void *);
 
 struct deadline_timer {
 	uint32_t		 tm_slot;	/* heap slot, 0: stopped */
+	uint32_t		 tm_quiet;	/* fires count in no statistic
+						   (the loop-lag probe) */
 	struct event_base	*tm_base;
 	deadline_timer_cb	 tm_cb;
 	void			*tm_arg;

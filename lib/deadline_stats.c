@@ -16,7 +16,7 @@ static const int64_t deadline_bounds[DEADLINE_BUCKETS - 1] = {
 static __thread struct deadline_stats deadline_stats_tls;
 
 struct deadline_probe {
-	struct event	 dp_ev;
+	struct deadline_timer dp_tm;
 	int64_t		 dp_interval;	/* microseconds */
 	int64_t		 dp_due;	/* when the probe should fire */
 };
@@ -98,43 +98,24 @@ deadline_stats_bound(int i)
 	return deadline_bounds[i];
 }
 
-/* Arm the probe for its due instant; see deadline_arm() on the cache. */
-static int
-deadline_probe_arm(struct deadline_probe *p, int64_t now)
-{
-	struct timeval tv;
-	int64_t rel = p->dp_due > now ? p->dp_due - now : 0;
-
-	tv.tv_sec = rel / 1000000;
-	tv.tv_usec = rel % 1000000;
-	event_base_update_cache_time(event_get_base(&p->dp_ev));
-	if (event_add(&p->dp_ev, &tv) == -1) {
-		deadline_stats_tls.ds_arm_errors++;
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * The probe fired: its lateness is how long the loop was busy past the
- * instant.  The next instant counts from now, so a stall gives one sample,
- * not a burst of catch-up fires.
+ * instant.  It is a quiet timer of the deadline engine, so it wakes as
+ * exactly as a deadline does and is not counted as one.  The next instant
+ * counts from now, so a stall gives one sample, not a burst of catch-up
+ * fires.
  */
 static void
-deadline_probe_cb(evutil_socket_t fd, short what, void *arg)
+deadline_probe_cb(struct deadline_timer *tm, void *arg)
 {
 	struct deadline_probe *p = arg;
-	int64_t now = deadline_now_refresh();
+	int64_t now = deadline_now_cached();	/* fresh before the call */
 
-	(void)fd;
-	(void)what;
-	if (now >= p->dp_due) {
-		deadline_stats_record(&deadline_stats_tls.ds_lag,
-		    now - p->dp_due);
-		deadline_stats_tls.ds_lag_last_us = (uint64_t)(now - p->dp_due);
-		p->dp_due = now + p->dp_interval;
-	}
-	(void)deadline_probe_arm(p, now);
+	(void)tm;
+	deadline_stats_record(&deadline_stats_tls.ds_lag, now - p->dp_due);
+	deadline_stats_tls.ds_lag_last_us = (uint64_t)(now - p->dp_due);
+	p->dp_due = now + p->dp_interval;
+	(void)deadline_timer_set(&p->dp_tm, p->dp_due);
 }
 
 /* Start a timer on base that records loop lag every interval_ms. */
@@ -150,15 +131,13 @@ deadline_probe_start(struct event_base *base, unsigned interval_ms)
 	}
 	if ((p = calloc(1, sizeof *p)) == NULL)
 		return NULL;
-	if (event_assign(&p->dp_ev, base, -1, 0, deadline_probe_cb, p) == -1) {
-		free(p);
-		errno = EINVAL;
-		return NULL;
-	}
+	deadline_timer_init(&p->dp_tm, base, deadline_probe_cb, p);
+	p->dp_tm.tm_quiet = 1;
 	now = deadline_now_refresh();
 	p->dp_interval = (int64_t)interval_ms * 1000;
 	p->dp_due = now + p->dp_interval;
-	if (deadline_probe_arm(p, now) == -1) {
+	if (deadline_timer_set(&p->dp_tm, p->dp_due) == -1) {
+		deadline_timer_stop(&p->dp_tm);
 		free(p);
 		return NULL;
 	}
@@ -171,6 +150,6 @@ deadline_probe_stop(struct deadline_probe *p)
 {
 	if (p == NULL)
 		return;
-	event_del(&p->dp_ev);
+	deadline_timer_stop(&p->dp_tm);
 	free(p);
 }

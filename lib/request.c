@@ -90,7 +90,6 @@ request_new(struct client *cl, int64_t header_at)
 {
 	struct proxy *px = cl->cl_proxy;
 	struct request *rq;
-	struct timeval tv;
 	struct http_limits lim;
 
 	if ((rq = slab_get(px->px_req_slab)) == NULL)
@@ -110,9 +109,7 @@ request_new(struct client *cl, int64_t header_at)
 	lim.max_header = RESP_HEAD_MAX;
 	http_parser_init(&rq->rq_resp, HTTP_KIND_RESPONSE, &rq->rq_resm, &lim);
 	rq->rq_t0 = deadline_now_cached();
-	/* libevent's wall clock of this loop turn: no clock read. */
-	event_base_gettimeofday_cached(px->px_base, &tv);
-	rq->rq_wall_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+	rq->rq_wall_us = deadline_wall_cached();	/* no clock read */
 	rq->rq_deadline_ms = -1;
 	deadline_task_init(&rq->rq_task, px->px_base, request_task_cb, rq);
 	if (header_at != DEADLINE_NEVER)

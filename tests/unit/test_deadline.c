@@ -551,7 +551,12 @@ canceller_cb(evutil_socket_t fd, short what, void *arg)
 	outside_ret = deadline_cancel(&r->task, SCOPE_DRAIN);
 }
 
-/* A cancel in the turn the timer came due still gives one call. */
+/*
+ * A cancel in the turn the timer came due still gives one call.  Which
+ * runs first, libevent's timer or the engine's timerfd, is libevent's
+ * order of a turn's events: either way one call, with the cause of the
+ * one that came first.
+ */
 START_TEST(test_cancel_same_turn)
 {
 	struct timeval at10 = { 0, 10 * 1000 }, at20 = { 0, 20 * 1000 };
@@ -567,12 +572,18 @@ START_TEST(test_cancel_same_turn)
 	run_until(&r.calls, 1, 1000);
 	run_for(100);
 	ck_assert_int_eq(r.calls, 1);
-	ck_assert_int_eq(outside_ret, 1);
-	ck_assert_int_eq(r.cause, SCOPE_DRAIN);
 	deadline_stats_get(&st);
-	ck_assert_uint_eq(st.ds_cancelled, 1);
-	ck_assert_uint_eq(st.ds_expired, 0);
-	ck_assert_uint_eq(st.ds_fires, 0);
+	if (outside_ret == 1) {
+		ck_assert_int_eq(r.cause, SCOPE_DRAIN);
+		ck_assert_uint_eq(st.ds_cancelled, 1);
+		ck_assert_uint_eq(st.ds_expired, 0);
+		ck_assert_uint_eq(st.ds_fires, 0);
+	} else {
+		ck_assert_int_eq(outside_ret, 0);
+		ck_assert_int_eq(r.cause, SCOPE_CONNECT);
+		ck_assert_uint_eq(st.ds_cancelled, 0);
+		ck_assert_uint_eq(st.ds_expired, 1);
+	}
 }
 END_TEST
 
