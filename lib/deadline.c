@@ -313,9 +313,7 @@ deadline_heap_get(struct event_base *base)
 			free(h);
 			return NULL;
 		}
-		/* Without a descriptor to spare, libevent's timer stands in. */
-		h->hp_tfd = timerfd_create(CLOCK_MONOTONIC,
-		    TFD_NONBLOCK | TFD_CLOEXEC);
+		h->hp_tfd = -1;
 		if (!deadline_keyed) {
 			(void)pthread_once(&deadline_heaps_once,
 			    deadline_heaps_key_init);
@@ -323,6 +321,10 @@ deadline_heap_get(struct event_base *base)
 			deadline_keyed = 1;
 		}
 	}
+	/* Without a descriptor to spare, libevent's timer stands in. */
+	if (h->hp_tfd < 0)
+		h->hp_tfd = timerfd_create(CLOCK_MONOTONIC,
+		    TFD_NONBLOCK | TFD_CLOEXEC);
 	/*
 	 * An empty heap's event is never pending, so it may take a new base,
 	 * whatever became of the old one.  A timerfd is watched for as long

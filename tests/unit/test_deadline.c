@@ -4,7 +4,11 @@
  * microsecond (never early) and against a lateness tolerance that a busy
  * shared machine can meet.
  */
+#include <sys/resource.h>
+
 #include <check.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -911,6 +915,74 @@ START_TEST(test_probe)
 	ck_assert_uint_ge(st.ds_lag.dh_max_us, 30 * MS);
 	ck_assert_uint_lt(st.ds_lag.dh_max_us, 1000 * MS);
 	ck_assert_uint_le(st.ds_lag_last_us, st.ds_lag.dh_max_us);
+	/* The probe is quiet: not a deadline fire, no lateness sample. */
+	ck_assert_uint_eq(st.ds_fires, 0);
+	ck_assert_uint_eq(st.ds_late.dh_count, 0);
+}
+END_TEST
+
+/* A thread whose first deadline finds no descriptor for a timerfd. */
+struct fallback {
+	struct event_base	*base;
+	struct deadline_task	 task;
+	int			 calls, cause, limited;
+	int64_t			 due, fired;
+	uint64_t		 arm_errors;
+};
+
+static void
+fallback_cb(struct deadline_task *t, enum scope cause, void *arg)
+{
+	struct fallback *f = arg;
+
+	(void)t;
+	f->calls++;
+	f->cause = cause;
+	f->fired = mono_us();
+}
+
+static void *
+fallback_thread(void *arg)
+{
+	struct fallback *f = arg;
+	struct rlimit old, low;
+	int fd;
+
+	/* The lowest free descriptor becomes the limit: none is left. */
+	if ((fd = dup(0)) == -1 || getrlimit(RLIMIT_NOFILE, &old) != 0)
+		return NULL;
+	close(fd);
+	low = old;
+	low.rlim_cur = (rlim_t)fd;
+	if (setrlimit(RLIMIT_NOFILE, &low) != 0)
+		return NULL;
+	f->limited = dup(0) == -1 && errno == EMFILE;
+	deadline_task_init(&f->task, f->base, fallback_cb, f);
+	deadline_now_refresh();
+	deadline_open(&f->task, SCOPE_CONNECT, 30);
+	f->due = deadline_scope_at(&f->task, SCOPE_CONNECT);
+	(void)setrlimit(RLIMIT_NOFILE, &old);
+	event_base_dispatch(f->base);	/* ends when the heap empties */
+	f->arm_errors = deadline_stats_local()->ds_arm_errors;
+	return NULL;
+}
+
+/* Without a timerfd the heap falls back to libevent's timer: still fires. */
+START_TEST(test_no_timerfd)
+{
+	struct fallback f;
+	pthread_t th;
+
+	memset(&f, 0, sizeof f);
+	f.base = base;
+	ck_assert_int_eq(pthread_create(&th, NULL, fallback_thread, &f), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(f.limited, 1);
+	ck_assert_int_eq(f.calls, 1);
+	ck_assert_int_eq(f.cause, SCOPE_CONNECT);
+	ck_assert_int_ge(f.fired, f.due);		/* never early */
+	ck_assert_int_lt(f.fired, f.due + 1000 * MS);
+	ck_assert_uint_eq(f.arm_errors, 0);
 }
 END_TEST
 
@@ -984,6 +1056,7 @@ deadline_suite(void)
 	tcase_add_test(tc, test_past);
 	tcase_add_test(tc, test_many);
 	tcase_add_test(tc, test_probe);
+	tcase_add_test(tc, test_no_timerfd);
 	tcase_add_test(tc, test_stats);
 	suite_add_tcase(s, tc);
 	return s;
