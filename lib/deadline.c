@@ -538,8 +538,12 @@ deadline_verify(struct event_base *base)
 			return -1;
 		if (*(uint32_t *)(item & ~DEADLINE_TIMER_BIT) != i)
 			return -1;
-		if (item & DEADLINE_TIMER_BIT)
+		if (item & DEADLINE_TIMER_BIT) {
+			if (((struct deadline_timer *)(item &
+			    ~DEADLINE_TIMER_BIT))->tm_when < h->hp_e[i].de_when)
+				return -1;
 			continue;
+		}
 		t = (struct deadline_task *)item;
 		if (t->dt_state != DEADLINE_LIVE || t->dt_open == 0 ||
 		    t->dt_base != base ||
@@ -662,11 +666,18 @@ deadline_heap_cb(evutil_socket_t fd, short what, void *arg)
 		if (item & DEADLINE_TIMER_BIT) {
 			tm = (struct deadline_timer *)
 			    (item & ~DEADLINE_TIMER_BIT);
+			if (tm->tm_when > now) {
+				/* Moved later since: down to its instant. */
+				deadline_heap_move(h, 1, tm->tm_when);
+				st->ds_fires++;
+				st->ds_rearms++;
+				continue;
+			}
 			deadline_heap_remove(h, 1);
 			if (!tm->tm_quiet) {
 				st->ds_fires++;
 				deadline_stats_record(&st->ds_late,
-				    now - when);
+				    now - tm->tm_when);
 			}
 			tm->tm_cb(tm, tm->tm_arg);
 		} else {
@@ -906,9 +917,17 @@ deadline_timer_set(struct deadline_timer *tm, int64_t when)
 		deadline_timer_stop(tm);
 		return 0;
 	}
+	tm->tm_when = when;
 	if (tm->tm_slot == 0)
 		return deadline_heap_add(tm->tm_base,
 		    (uintptr_t)tm | DEADLINE_TIMER_BIT, when);
+	/*
+	 * Later than its key (a keep-alive wait pushed on after each
+	 * request): leave the key, and move it down only if it comes due,
+	 * as tasks do.  No heap work per request.
+	 */
+	if (when >= deadline_heap_when(tm->tm_base, tm->tm_slot))
+		return 0;
 	h = deadline_heap_find(tm->tm_base);
 	deadline_heap_move(h, tm->tm_slot, when);
 	return deadline_heap_rearm(h);
@@ -928,5 +947,5 @@ deadline_timer_when(const struct deadline_timer *tm)
 {
 	if (tm->tm_slot == 0)
 		return DEADLINE_NEVER;
-	return deadline_heap_when(tm->tm_base, tm->tm_slot);
+	return tm->tm_when;
 }

@@ -291,6 +291,8 @@ struct deadline_timer {
 	uint32_t		 tm_slot;	/* heap slot, 0: stopped */
 	uint32_t		 tm_quiet;	/* fires count in no statistic
 						   (the loop-lag probe) */
+	int64_t			 tm_when;	/* its instant; the heap key
+						   may be earlier */
 	struct event_base	*tm_base;
 	deadline_timer_cb	 tm_cb;
 	void			*tm_arg;

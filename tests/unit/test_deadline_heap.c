@@ -294,8 +294,11 @@ START_TEST(test_timer_lazy)
 	tmrec_init(&a, base);
 	tmrec_set(&a, now + 20 * MS);
 	tmrec_set(&a, now + 60 * MS);
+	ck_assert_int_eq(deadline_timer_when(&a.tm), now + 60 * MS);
+	ck_assert_int_eq(deadline_verify(base), 0);
 	run_base(base, &a.calls, 1, 1000);
 	ck_assert_int_eq(a.calls, 1);
+	ck_assert_int_ge(a.fired, now + 60 * MS);	/* not at the old key */
 	deadline_stats_get(&st);
 	ck_assert_uint_eq(st.ds_fires, 2);
 	ck_assert_uint_eq(st.ds_rearms, 1);
