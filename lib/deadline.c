@@ -111,6 +111,8 @@ deadline_wall_cached(void)
 	struct timespec ts;
 	int64_t now = deadline_clock_cache;
 
+	if (now == 0)
+		now = deadline_now_refresh();
 	if (at == 0 || now - at >= 1000000 || now < at) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		off = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 -
@@ -358,8 +360,8 @@ deadline_heap_release(struct deadline_heap *h)
 	static const struct itimerspec off;
 
 	if (h->hp_tfd >= 0) {
-		if (h->hp_armed != DEADLINE_NEVER)
-			(void)timerfd_settime(h->hp_tfd, 0, &off, NULL);
+		/* Also clears an expiry a fire left unread. */
+		(void)timerfd_settime(h->hp_tfd, 0, &off, NULL);
 		event_del(&h->hp_ev);
 	} else if (h->hp_armed != DEADLINE_NEVER)
 		event_del(&h->hp_ev);

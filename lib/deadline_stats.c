@@ -110,10 +110,11 @@ deadline_probe_cb(struct deadline_timer *tm, void *arg)
 {
 	struct deadline_probe *p = arg;
 	int64_t now = deadline_now_cached();	/* fresh before the call */
+	int64_t lag = now > p->dp_due ? now - p->dp_due : 0;
 
 	(void)tm;
-	deadline_stats_record(&deadline_stats_tls.ds_lag, now - p->dp_due);
-	deadline_stats_tls.ds_lag_last_us = (uint64_t)(now - p->dp_due);
+	deadline_stats_record(&deadline_stats_tls.ds_lag, lag);
+	deadline_stats_tls.ds_lag_last_us = (uint64_t)lag;
 	p->dp_due = now + p->dp_interval;
 	(void)deadline_timer_set(&p->dp_tm, p->dp_due);
 }
