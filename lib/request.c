@@ -218,15 +218,6 @@ request_finish(struct request *rq, const char *outcome, int status)
 	deadline_close(t, SCOPE_UPSTREAM_HEADER);
 	deadline_close(t, SCOPE_UPSTREAM_IDLE);
 
-	/* The upstream socket goes back to the pool only after a clean end. */
-	if (rq->rq_up != NULL) {
-		reuse = ok && rq->rq_sent &&
-		    (rq->rq_resm.flags & HTTP_F_KEEPALIVE) &&
-		    !(rq->rq_resm.flags & HTTP_F_TO_EOF);
-		upstream_release(rq->rq_up, reuse);
-		rq->rq_up = NULL;
-	}
-
 	how = ok ? DONE_KEEP : DONE_ABORT;
 	if (!ok && !rq->rq_head_sent && status != 0 && status != 499) {
 		/*
@@ -264,6 +255,19 @@ request_finish(struct request *rq, const char *outcome, int status)
 	if (!rq->rq_body_done)
 		rq->rq_close = true;	/* unread body: cannot reuse */
 
+	/*
+	 * The upstream socket goes back to the pool only after a clean end.
+	 * It is closed after the client's answer is written: its FIN costs
+	 * the loopback peer's work in this thread, and the client need not
+	 * wait for that.
+	 */
+	if (rq->rq_up != NULL) {
+		reuse = ok && rq->rq_sent &&
+		    (rq->rq_resm.flags & HTTP_F_KEEPALIVE) &&
+		    !(rq->rq_resm.flags & HTTP_F_TO_EOF);
+		upstream_release(rq->rq_up, reuse);
+		rq->rq_up = NULL;
+	}
 	request_log(rq, outcome);
 	if (!ok)
 		log_info("req %016llx: %s %s (client %s, upstream %s)",
