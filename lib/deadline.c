@@ -29,6 +29,15 @@ enum deadline_state {
  */
 #define DEADLINE_ARM_MAX	(86400LL * 1000000)
 
+/*
+ * A timerfd is set this much before the instant at most (µs).  Waking an
+ * idle thread takes tens of microseconds, more on a virtual machine; the
+ * heap learns that latency and sets its timerfd that much early, then
+ * waits out the rest on the clock, so that deadlines fire on time and
+ * never before.  The bound caps what one fire can spend waiting.
+ */
+#define DEADLINE_LEAD_MAX	100
+
 /* The first capacity of a heap, and the smallest it shrinks back to. */
 #define DEADLINE_HEAP_MIN	16
 
@@ -65,7 +74,9 @@ struct deadline_heap {
 	struct deadline_entry	*hp_e;		/* hp_cap + 1 entries */
 	uint32_t		 hp_n;		/* items, in slots 1 to hp_n */
 	uint32_t		 hp_cap;
-	int64_t			 hp_armed;	/* the wake-up instant, or NEVER */
+	int64_t			 hp_armed;	/* the instant armed for, or NEVER */
+	int64_t			 hp_tfd_at;	/* the timerfd's own instant */
+	int64_t			 hp_lead;	/* how early it is set, µs */
 	int			 hp_firing;	/* in deadline_heap_cb() */
 	struct deadline_heap	*hp_next;
 };
@@ -103,7 +114,7 @@ deadline_now_refresh(void)
 	return deadline_clock_cache = deadline_clock();
 }
 
-/* Add a non-negative length to an instant, saturating at DEADLINE_NEVER. */
+/* The wall clock at the cached now; see deadline.h. */
 int64_t
 deadline_wall_cached(void)
 {
@@ -122,6 +133,7 @@ deadline_wall_cached(void)
 	return now + off;
 }
 
+/* Add a non-negative length to an instant, saturating at DEADLINE_NEVER. */
 static inline int64_t
 deadline_add(int64_t at, int64_t len)
 {
@@ -404,6 +416,8 @@ deadline_heap_arm(struct deadline_heap *h, int64_t when)
 
 		if (at - deadline_clock_cache > DEADLINE_ARM_MAX)
 			at = deadline_clock_cache + DEADLINE_ARM_MAX;
+		else
+			at -= h->hp_lead;
 		if (at < 1)
 			at = 1;		/* zero would disarm it */
 		its.it_value.tv_sec = (time_t)(at / 1000000);
@@ -419,7 +433,8 @@ deadline_heap_arm(struct deadline_heap *h, int64_t when)
 			deadline_stats_local()->ds_arm_errors++;
 			return -1;
 		}
-		h->hp_armed = at;
+		h->hp_armed = when;
+		h->hp_tfd_at = at;
 		return 0;
 	}
 	now = deadline_clock();
@@ -505,6 +520,18 @@ static int64_t
 deadline_heap_when(struct event_base *base, uint32_t slot)
 {
 	return deadline_heap_find(base)->hp_e[slot].de_when;
+}
+
+/* The lead of base's timerfd, in microseconds. */
+int64_t
+deadline_lead(struct event_base *base)
+{
+	struct deadline_heap *h;
+
+	if (base == NULL || (h = deadline_heap_find(base)) == NULL ||
+	    h->hp_tfd < 0)
+		return 0;
+	return h->hp_lead;
 }
 
 /* How many tasks and timers of base are armed. */
@@ -639,6 +666,33 @@ deadline_task_due(struct deadline_heap *h, struct deadline_task *t,
 }
 
 /*
+ * The timerfd woke the thread, hp_lead before the instant armed for.
+ * Learn how late the wake-up was, and wait out what is left of the lead
+ * on the clock.  The learnt lead is a moving average of the wake-up
+ * latency, each sample capped so that one stall does not inflate it.
+ */
+static void
+deadline_heap_wait(struct deadline_heap *h)
+{
+	int64_t now = deadline_now_refresh(), late, first, lead;
+
+	late = now - h->hp_tfd_at;
+	if (late > DEADLINE_LEAD_MAX)
+		late = DEADLINE_LEAD_MAX;
+	if (late >= 0)
+		h->hp_lead += (late - h->hp_lead) / 8;
+	/* The lead this wake-up was set with (none for a far instant). */
+	if ((lead = h->hp_armed - h->hp_tfd_at) > DEADLINE_LEAD_MAX)
+		lead = 0;
+	first = h->hp_e[1].de_when;
+	if (first > now && first - now <= lead) {
+		while (now < first)
+			now = deadline_clock();
+		deadline_clock_cache = now;
+	}
+}
+
+/*
  * The heap's timer: run every item that is due, earliest first, each after
  * a fresh clock reading, looking at the heap anew after every callback;
  * then re-arm for the new minimum, or give the heap back when empty.  At
@@ -657,6 +711,8 @@ deadline_heap_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (h->hp_tfd >= 0 && h->hp_n > 0 && h->hp_armed != DEADLINE_NEVER)
+		deadline_heap_wait(h);
 	h->hp_armed = DEADLINE_NEVER;
 	h->hp_firing = 1;
 	for (; budget > 0 && h->hp_n > 0; budget--) {

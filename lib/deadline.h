@@ -324,6 +324,13 @@ int64_t	 deadline_timer_when(const struct deadline_timer *);
 size_t	 deadline_pending(struct event_base *);
 
 /*
+ * How many microseconds before an instant base's timerfd is set: the
+ * wake-up latency it has learnt (0 to 100; 0 without a heap or a
+ * timerfd).  The rest is waited out on the clock, so nothing fires early.
+ */
+int64_t	 deadline_lead(struct event_base *);
+
+/*
  * Check the heap of base, in O(n): heap order, every item's slot, every
  * task live with a scope open and armed no later than its earliest
  * deadline.  0 if sound, else -1.  For tests and debugging.

@@ -986,6 +986,84 @@ START_TEST(test_no_timerfd)
 }
 END_TEST
 
+/*
+ * The timerfd is set early by the wake-up latency it learns, and the rest
+ * is waited out: a chain of tasks and timers, each set from the last one's
+ * callback, never fires early, and the lead stays within its bound.
+ */
+#define CHAIN	200
+
+struct chain {
+	struct deadline_timer	 tm;
+	struct deadline_task	 task;
+	int			 n, early;
+	int64_t			 due, worst, lead_max;
+};
+
+static void	chain_next(struct chain *);
+
+static void
+chain_fired(struct chain *c)
+{
+	int64_t now = mono_us(), lead;
+
+	if (now < c->due)
+		c->early++;
+	if (now - c->due > c->worst)
+		c->worst = now - c->due;
+	if ((lead = deadline_lead(base)) > c->lead_max)
+		c->lead_max = lead;
+	if (++c->n < CHAIN)
+		chain_next(c);
+}
+
+static void
+chain_timer_cb(struct deadline_timer *tm, void *arg)
+{
+	(void)tm;
+	chain_fired(arg);
+}
+
+static void
+chain_task_cb(struct deadline_task *t, enum scope cause, void *arg)
+{
+	(void)t;
+	ck_assert_int_eq(cause, SCOPE_CONNECT);
+	chain_fired(arg);
+}
+
+/* Even links are task deadlines, odd ones timers, 300 µs apart. */
+static void
+chain_next(struct chain *c)
+{
+	deadline_now_refresh();
+	if (c->n % 2 == 0) {
+		deadline_task_init(&c->task, base, chain_task_cb, c);
+		deadline_open_us(&c->task, SCOPE_CONNECT, 300);
+		c->due = deadline_scope_at(&c->task, SCOPE_CONNECT);
+	} else {
+		c->due = deadline_now_cached() + 300;
+		deadline_timer_set(&c->tm, c->due);
+	}
+}
+
+START_TEST(test_lead)
+{
+	struct chain c;
+
+	memset(&c, 0, sizeof c);
+	deadline_timer_init(&c.tm, base, chain_timer_cb, &c);
+	chain_next(&c);
+	event_base_dispatch(base);
+	ck_assert_int_eq(c.n, CHAIN);
+	ck_assert_int_eq(c.early, 0);
+	ck_assert_int_ge(c.lead_max, 0);
+	ck_assert_int_le(c.lead_max, 100);
+	ck_assert_int_le(c.worst, LATE_MAX);
+	ck_assert_uint_eq(deadline_pending(base), 0);
+}
+END_TEST
+
 /* Histogram buckets and merging of two threads' statistics. */
 START_TEST(test_stats)
 {
@@ -1057,6 +1135,7 @@ deadline_suite(void)
 	tcase_add_test(tc, test_many);
 	tcase_add_test(tc, test_probe);
 	tcase_add_test(tc, test_no_timerfd);
+	tcase_add_test(tc, test_lead);
 	tcase_add_test(tc, test_stats);
 	suite_add_tcase(s, tc);
 	return s;
