@@ -608,6 +608,12 @@ accesslog_flush(struct accesslog *al)
 }
 
 /* Append one line to the buffer, flushing first if it might not fit. */
+bool
+accesslog_enabled(const struct accesslog *al)
+{
+	return al != NULL && al->al_fd != -1;
+}
+
 void
 accesslog_write(struct accesslog *al, const struct accesslog_entry *e)
 {

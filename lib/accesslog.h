@@ -49,6 +49,7 @@
 #define HG_ACCESSLOG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -98,6 +99,9 @@ struct accesslog *accesslog_open(struct event_base *base, const char *dest,
  * the full buffer, and never allocates.  A NULL writer is "off". */
 void		 accesslog_write(struct accesslog *,
 		    const struct accesslog_entry *);
+
+/* Whether the writer writes anything ("off" and NULL do not). */
+bool		 accesslog_enabled(const struct accesslog *);
 
 /* Format one line (newline included) into buf, which must hold
  * ACCESSLOG_LINE_MAX bytes, and return its length.  Writes nothing out. */

@@ -147,10 +147,19 @@ static void
 request_log(struct request *rq, const char *outcome)
 {
 	struct client *cl = rq->rq_client;
+	struct proxy *px = cl->cl_proxy;
 	const char *head = cl->cl_in.b_data;
 	struct accesslog_entry e;
 	bool parsed = rq->rq_t_head > 0 && head != NULL;
+	int64_t total_us = deadline_now_refresh() - rq->rq_t0;
 
+	metrics_request(px->px_metrics, rq->rq_route ? rq->rq_route->prefix :
+	    NULL, outcome, total_us);
+	PROXY_COUNT(px, requests, 1);
+	if (outcome[0] == 't' && strncmp(outcome, "timeout:", 8) == 0)
+		PROXY_COUNT(px, timeouts, 1);
+	if (!accesslog_enabled(px->px_alog))
+		return;
 	memset(&e, 0, sizeof e);
 	e.time_us = rq->rq_wall_us;
 	e.id = rq->rq_id;
@@ -177,12 +186,8 @@ request_log(struct request *rq, const char *outcome)
 	e.connect_us = rq->rq_t_conn > 0 ? rq->rq_t_conn - rq->rq_t_conn0 : -1;
 	e.upstream_header_us = rq->rq_t_uphead > 0 && rq->rq_t_sent > 0 ?
 	    rq->rq_t_uphead - rq->rq_t_sent : -1;
-	e.total_us = deadline_now_refresh() - rq->rq_t0;
-	accesslog_write(cl->cl_proxy->px_alog, &e);
-	metrics_request(cl->cl_proxy->px_metrics, e.route, outcome, e.total_us);
-	PROXY_COUNT(cl->cl_proxy, requests, 1);
-	if (strncmp(outcome, "timeout:", 8) == 0)
-		PROXY_COUNT(cl->cl_proxy, timeouts, 1);
+	e.total_us = total_us;
+	accesslog_write(px->px_alog, &e);
 }
 
 /*
@@ -195,7 +200,7 @@ request_finish(struct request *rq, const char *outcome, int status)
 {
 	struct client *cl = rq->rq_client;
 	struct deadline_task *t = &rq->rq_task;
-	bool ok = strcmp(outcome, "ok") == 0;
+	bool ok = memcmp(outcome, "ok", 3) == 0;	/* every outcome has 3 bytes */
 	bool reuse;
 	int how;
 	char out[512];
