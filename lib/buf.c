@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "sys.h"
 
 #define BUF_CACHE_MAX	1024
 
@@ -159,7 +160,7 @@ buf_send(int fd, struct buf *pending, const struct iovec *iov, int n)
 		total += iov[i].iov_len;
 	if (buf_used(pending) == 0) {
 		do
-			w = writev(fd, iov, n);
+			w = sys_writev(fd, iov, n);
 		while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN)
 			return -1;

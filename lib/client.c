@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "proxy_impl.h"
+#include "sys.h"
 
 #define LINGER_MS	1000	/* how long to drain input before closing */
 
@@ -410,7 +411,7 @@ client_on_readable(struct client *cl)
 		return;
 	}
 	do
-		n = read(cl->cl_fd, in->b_data + in->b_len, buf_room(in));
+		n = sys_read(cl->cl_fd, in->b_data + in->b_len, buf_room(in));
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == EAGAIN)
 		return;

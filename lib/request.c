@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "proxy_impl.h"
+#include "sys.h"
 
 #define RESP_HEAD_MAX	65536	/* the longest response head we take */
 
@@ -1071,7 +1072,7 @@ request_read_response(struct request *rq)
 		return;
 	}
 	do
-		n = read(rq->rq_up->up_fd, rx->b_data + rx->b_len, buf_room(rx));
+		n = sys_read(rq->rq_up->up_fd, rx->b_data + rx->b_len, buf_room(rx));
 	while (n < 0 && errno == EINTR);
 	if (n < 0 && errno == EAGAIN)
 		return;
