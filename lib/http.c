@@ -299,8 +299,13 @@ static const uint8_t http_host_chars[256] = {
 	[';'] = 1, ['='] = 1, ['%'] = 1, [':'] = 1, ['['] = 1, [']'] = 1,
 };
 
-/* Whether n bytes at s form a plausible host[:port]: four bytes a turn,
- * without a branch for each, the last four overlapping the others. */
+/* Whether the 4 bytes at p are all of a host[:port]. */
+#define HTTP_HOST4(p)							\
+	(http_host_chars[(p)[0]] & http_host_chars[(p)[1]] &		\
+	 http_host_chars[(p)[2]] & http_host_chars[(p)[3]])
+
+/* Whether n bytes at s form a plausible host[:port]: eight bytes a turn,
+ * without a branch for each, the last ones overlapping the others. */
 static bool
 http_host_valid(const char *s, size_t n)
 {
@@ -313,14 +318,12 @@ http_host_valid(const char *s, size_t n)
 			ok &= http_host_chars[p[i]];
 		return ok != 0;
 	}
-	for (i = 0; i + 4 < n; i += 4) {
-		ok &= http_host_chars[p[i]] & http_host_chars[p[i + 1]] &
-		    http_host_chars[p[i + 2]] & http_host_chars[p[i + 3]];
-	}
-	p += n - 4;
-	ok &= http_host_chars[p[0]] & http_host_chars[p[1]] &
-	    http_host_chars[p[2]] & http_host_chars[p[3]];
-	return ok != 0;
+	if (n < 8)
+		return (HTTP_HOST4(p) & HTTP_HOST4(p + n - 4)) != 0;
+	for (i = 0; i + 8 < n; i += 8)
+		ok &= HTTP_HOST4(p + i) & HTTP_HOST4(p + i + 4);
+	p += n - 8;
+	return (ok & HTTP_HOST4(p) & HTTP_HOST4(p + 4)) != 0;
 }
 
 /* Record why parsing failed (the first reason wins); for callbacks. */
@@ -656,16 +659,19 @@ http_on_value_complete(llhttp_t *ll)
 	hp->hp_tok = T_NONE;
 	v = hp->hp_base + f->value.off;
 	len = f->value.len;
-	if (len > 0 && (v[0] == ' ' || v[0] == '\t')) {
+	/* Space and tab are below 0x21: one compare at each end tells that
+	 * there is nothing to trim. */
+	if (len > 0 && ((unsigned char)v[0] < 0x21 ||
+	    (unsigned char)v[len - 1] < 0x21)) {
 		while (len > 0 && (v[0] == ' ' || v[0] == '\t')) {
 			v++;
 			len--;
 		}
 		f->value.off = (uint32_t)(v - hp->hp_base);
+		while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+			len--;
+		f->value.len = len;
 	}
-	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-		len--;
-	f->value.len = len;
 	if (HTTP_FK_BIT(f->kind) & HTTP_FK_VALUE_ACTS) {
 		if (f->kind == HTTP_FK_HOST) {
 			if (!http_host_valid(v, len))

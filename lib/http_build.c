@@ -45,34 +45,44 @@ struct http_out {
 #define HTTP_BUILD_EXTRA	128
 
 /*
- * Copy n bytes from s to p.  Most of what a head holds (a name, a value, a
- * run of lines, a number) is short: up to 16 bytes are copied with two
- * loads and two stores of the widest size that fits, overlapping rather
- * than touching a byte outside either span, which is cheaper than a call.
+ * Copy n bytes from s to p (which do not overlap).  Most of what a head
+ * holds (a name, a value, a run of lines, a number) is short: up to 64
+ * bytes are copied with loads and stores of the widest size that fits, the
+ * last ones overlapping the first rather than touching a byte outside
+ * either span, which is cheaper than a call.
  */
 static HTTP_INLINE void
 http_copy(char *p, const char *s, size_t n)
 {
-	uint64_t a8, b8;
-	uint32_t a4, b4;
-
-	if (n > 16)
+	if (n > 64)
 		memcpy(p, s, n);
-	else if (n >= 8) {
-		memcpy(&a8, s, 8);
-		memcpy(&b8, s + n - 8, 8);
-		memcpy(p, &a8, 8);
-		memcpy(p + n - 8, &b8, 8);
+	else if (n > 32) {
+		memcpy(p, s, 32);
+		memcpy(p + n - 32, s + n - 32, 32);
+	} else if (n >= 16) {
+		memcpy(p, s, 16);
+		memcpy(p + n - 16, s + n - 16, 16);
+	} else if (n >= 8) {
+		memcpy(p, s, 8);
+		memcpy(p + n - 8, s + n - 8, 8);
 	} else if (n >= 4) {
-		memcpy(&a4, s, 4);
-		memcpy(&b4, s + n - 4, 4);
-		memcpy(p, &a4, 4);
-		memcpy(p + n - 4, &b4, 4);
+		memcpy(p, s, 4);
+		memcpy(p + n - 4, s + n - 4, 4);
 	} else if (n > 0) {
 		p[0] = s[0];
 		p[n / 2] = s[n / 2];
 		p[n - 1] = s[n - 1];
 	}
+}
+
+/* The 8 bytes at p as a word, at any alignment. */
+static HTTP_INLINE uint64_t
+http_word(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
 }
 
 /* Append n bytes. */
@@ -103,23 +113,38 @@ static const char http_digits[200] =
     "34353637383940414243444546474849505152535455565758596061626364656667"
     "6869707172737475767778798081828384858687888990919293949596979899";
 
-/* Append a number in decimal, two digits a turn. */
+/* The number of decimal digits of v. */
+static HTTP_INLINE size_t
+http_num_len(uint64_t v)
+{
+	size_t n = 1;
+
+	for (; v >= 100; v /= 100)
+		n += 2;
+	return n + (v >= 10);
+}
+
+/* Append a number in decimal, two digits a turn, from the last one: it is
+ * written in place, its length known first. */
 static HTTP_INLINE void
 http_put_num(struct http_out *o, uint64_t v)
 {
-	char b[20];
-	size_t i = sizeof b;
+	size_t n = http_num_len(v);
+	char *p;
 
-	for (; v >= 100; v /= 100) {
-		i -= 2;
-		memcpy(b + i, http_digits + v % 100 * 2, 2);
+	if (o->o_check && (size_t)(o->o_end - o->o_p) < n) {
+		o->o_full = true;
+		return;
 	}
-	if (v >= 10) {
-		i -= 2;
-		memcpy(b + i, http_digits + v * 2, 2);
-	} else
-		b[--i] = (char)('0' + v);
-	http_put(o, b + i, sizeof b - i);
+	o->o_p += n;
+	for (p = o->o_p; v >= 100; v /= 100) {
+		p -= 2;
+		memcpy(p, http_digits + v % 100 * 2, 2);
+	}
+	if (v >= 10)
+		memcpy(p - 2, http_digits + v * 2, 2);
+	else
+		p[-1] = (char)('0' + v);
 }
 
 /* Append "name: value\r\n", with one bound check. */
@@ -362,25 +387,27 @@ http_response_write(struct http_out *o, const struct http_msg *m,
 	struct http_run run = { 0, 0 };
 	const struct http_field *f;
 	uint32_t drop = HOP_BY_HOP, end;
-	char code[4];
+	char line[13], *code = line + 9;
 
 	if (dechunk)
 		drop |= HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING);
 	/* A status line that is already "HTTP/1.1 status reason" starts the
-	 * run of lines copied as they stand. */
+	 * run of lines copied as they stand.  Its first 13 bytes are compared
+	 * as two overlapping words (the reason phrase begins after them). */
 	if (m->status >= 100 && m->status <= 999) {
+		memcpy(line, "HTTP/1.1 ", 9);
 		code[0] = (char)('0' + m->status / 100);
 		memcpy(code + 1, http_digits + m->status % 100 * 2, 2);
 		code[3] = ' ';
 		end = m->reason.off + m->reason.len;
 		if (m->reason.len > 0 && m->reason.off == 13 &&
-		    memcmp(head, "HTTP/1.1 ", 9) == 0 &&
-		    memcmp(head + 9, code, sizeof code) == 0 &&
+		    http_word(head) == http_word(line) &&
+		    http_word(head + 5) == http_word(line + 5) &&
 		    head[end] == '\r' && head[end + 1] == '\n')
 			run.r_end = end + 2;
 		else {
 			HTTP_PUT_LIT(o, "HTTP/1.1 ");
-			http_put(o, code, sizeof code);
+			http_put(o, code, 4);
 		}
 	} else {
 		HTTP_PUT_LIT(o, "HTTP/1.1 ");
