@@ -607,13 +607,14 @@ accesslog_flush(struct accesslog *al)
 	al->al_len = 0;
 }
 
-/* Append one line to the buffer, flushing first if it might not fit. */
+/* Whether the writer writes anything. */
 bool
 accesslog_enabled(const struct accesslog *al)
 {
 	return al != NULL && al->al_fd != -1;
 }
 
+/* Append one line to the buffer, flushing first if it might not fit. */
 void
 accesslog_write(struct accesslog *al, const struct accesslog_entry *e)
 {
