@@ -159,8 +159,11 @@ buf_send(int fd, struct buf *pending, const struct iovec *iov, int n)
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	if (buf_used(pending) == 0) {
+		/* One piece goes by write(2): writev(2) costs the kernel a
+		 * copy and a check of the iovec array on top. */
 		do
-			w = sys_writev(fd, iov, n);
+			w = n == 1 ? sys_write(fd, iov[0].iov_base,
+			    iov[0].iov_len) : sys_writev(fd, iov, n);
 		while (w < 0 && errno == EINTR);
 		if (w < 0 && errno != EAGAIN)
 			return -1;

@@ -27,6 +27,7 @@
 #include "sys.h"
 
 #define RESP_HEAD_MAX	65536	/* the longest response head we take */
+#define REQUEST_JOIN_MAX 2048	/* body bytes copied behind a head: request_join() */
 
 _Static_assert(sizeof(struct request) <= 4096, "requests live in a slab");
 
@@ -804,6 +805,21 @@ request_sent(struct request *rq)
 }
 
 /*
+ * Append a short run of body bytes to the head that waits in b, so that
+ * both leave in one write(2).  A writev(2) of two pieces costs the kernel
+ * more than copying a couple of KiB here; a longer run keeps its own piece.
+ */
+static bool
+request_join(struct buf *b, const char *p, size_t len)
+{
+	if (len == 0 || len > REQUEST_JOIN_MAX || len > buf_room(b))
+		return false;
+	memcpy(b->b_data + b->b_len, p, len);
+	b->b_len += (uint32_t)len;
+	return true;
+}
+
+/*
  * Send what can be sent upstream: the head (once), then the body bytes
  * read so far, framed by the parser so that pipelined bytes stay behind.
  * Stops while a write is pending; UPEV_DRAINED brings us back.
@@ -835,8 +851,14 @@ request_pump_body(struct request *rq)
 			return;
 		}
 		if (used > 0) {
-			iov[n].iov_base = in->b_data + in->b_off;
-			iov[n++].iov_len = used;
+			if (n == 1 && request_join(&rq->rq_tx,
+			    in->b_data + in->b_off, used)) {
+				iov[0].iov_len += used;
+				rq->rq_tx.b_off = rq->rq_tx.b_len;
+			} else {
+				iov[n].iov_base = in->b_data + in->b_off;
+				iov[n++].iov_len = used;
+			}
 			in->b_off += (uint32_t)used;
 			rq->rq_bytes_in += used;
 			deadline_touch(&rq->rq_task, SCOPE_CLIENT_IDLE);
@@ -903,7 +925,8 @@ request_dechunk_cb(void *arg, const char *data, size_t len)
  * Relay response body bytes from rq_rx to the client, framed by the
  * parser, behind the first headlen bytes of rq_tx (the response head, on
  * the first call), so that a head and its first body bytes leave in one
- * writev.  Finishes the request when the message ends.
+ * call: a write() when the bytes are few enough to join the head, else a
+ * writev().  Finishes the request when the message ends.
  */
 static void
 request_relay(struct request *rq, size_t headlen)
@@ -931,7 +954,10 @@ request_relay(struct request *rq, size_t headlen)
 			iov[n].iov_base = rq->rq_tx.b_data;
 			iov[n++].iov_len = headlen;
 		}
-		if (used > 0) {
+		if (headlen > 0 && request_join(&rq->rq_tx,
+		    rx->b_data + rx->b_off, used))
+			iov[0].iov_len += used;
+		else if (used > 0) {
 			iov[n].iov_base = rx->b_data + rx->b_off;
 			iov[n++].iov_len = used;
 		}
