@@ -173,7 +173,8 @@ struct request {
 	struct upstream_server *rq_server;
 	struct upconn	*rq_up;
 
-	struct buf	 rq_tx;			/* forwarded head, for retries */
+	struct buf	 rq_tx;			/* a head (either way) until it is
+						 * sent, or the de-chunked body */
 	struct buf	 rq_rx;			/* response bytes; head at 0 */
 
 	bool		 rq_body_done;		/* request body read whole */

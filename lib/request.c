@@ -865,10 +865,17 @@ request_pump_body(struct request *rq)
 			deadline_touch(&rq->rq_task, SCOPE_UPSTREAM_IDLE);
 		}
 	}
-	if (n > 0 && upstream_send(rq->rq_up, iov, n) != 0) {
-		request_upstream_failed(rq, errno == EPIPE ?
-		    "error:upstream_closed" : "error:upstream_reset", errno);
-		return;
+	if (n > 0) {
+		int r = upstream_send(rq->rq_up, iov, n);
+
+		/* Sent or queued: a retry builds the head anew. */
+		buf_release(&rq->rq_tx);
+		if (r != 0) {
+			request_upstream_failed(rq, errno == EPIPE ?
+			    "error:upstream_closed" : "error:upstream_reset",
+			    errno);
+			return;
+		}
 	}
 	if (rq->rq_body_done) {
 		deadline_close(&rq->rq_task, SCOPE_CLIENT_IDLE);
@@ -975,8 +982,11 @@ request_relay(struct request *rq, size_t headlen)
 		}
 		rq->rq_bytes_out += total;
 	}
-	if (headlen > 0)
+	if (headlen > 0) {
 		rq->rq_head_sent = true;
+		if (!rq->rq_dechunk)
+			buf_release(&rq->rq_tx);
+	}
 	if (v == HTTP_DONE) {
 		if (buf_used(rx) > 0)	/* bytes past the end: not reusable */
 			rq->rq_resm.flags &= ~(uint32_t)HTTP_F_KEEPALIVE;
