@@ -34,7 +34,7 @@ if [ -s "$d/throughput.tsv" ]; then
 		if (!(s in sseen)) { sseen[s] = 1; sorder[++ns] = s }
 		if (!(c in cseen)) { cseen[c] = 1; corder[++nc] = c }
 		if (!(r in rseen)) { rseen[r] = 1; rorder[++nr] = r }
-		rps[s, c, r] = $5; cpu[s, c, r] = $10
+		rps[s, c, r] = $5; cpu[s, c, r] = $10; p99[s, c, r] = $7
 		L_rps[s, c] = L_rps[s, c] " " $5
 		L_p50[s, c] = L_p50[s, c] " " $6
 		L_p99[s, c] = L_p99[s, c] " " $7
@@ -53,6 +53,30 @@ if [ -s "$d/throughput.tsv" ]; then
 			if (which == "cpu") { x = cpu[s, c, r]; y = cpu[s, ref, r] }
 			else { x = rps[s, c, r]; y = rps[s, ref, r] }
 			if (x != "" && y != "" && y + 0 > 0) l = l " " x / y
+		}
+		return median(l)
+	}
+	# better(V, s, c): the median over rounds of V[s,c,r] / the best value
+	# of the other proxies (not the floor) in round r: the highest req/s,
+	# the lowest CPU or p99.  This is the form of the targets.
+	function better(which, s, c,   i, j, r, o, l, x, y, b) {
+		l = ""
+		for (i = 1; i <= nr; i++) {
+			r = rorder[i]; b = ""
+			for (j = 1; j <= nc; j++) {
+				o = corder[j]
+				if (o == c || o == "floor") continue
+				if (which == "cpu") y = cpu[s, o, r]
+				else if (which == "p99") y = p99[s, o, r]
+				else y = rps[s, o, r]
+				if (y == "" || y + 0 <= 0) continue
+				if (b == "" || (which == "rps" ? y + 0 > b + 0 : y + 0 < b + 0))
+					b = y
+			}
+			if (which == "cpu") x = cpu[s, c, r]
+			else if (which == "p99") x = p99[s, c, r]
+			else x = rps[s, c, r]
+			if (x != "" && b != "") l = l " " x / b
 		}
 		return median(l)
 	}
@@ -78,6 +102,20 @@ if [ -s "$d/throughput.tsv" ]; then
 				    fmt(paired("rps", s, c, "floor"), "%.2f"),
 				    fmt(paired("rps", s, c, "nginx"), "%.2f"),
 				    fmt(paired("rps", s, c, "haproxy"), "%.2f"), err[s, c]
+			}
+		}
+		printf "\n   x better peer = median over rounds of the ratio to the better of the other\n"
+		printf "   proxies in the same round (lowest CPU and p99, highest req/s):\n\n"
+		printf "%-10s %-10s %9s %9s %9s\n", "scenario", "contender", "CPU", "req/s", "p99"
+		for (i = 1; i <= ns; i++) {
+			s = sorder[i]
+			for (j = 1; j <= nc; j++) {
+				c = corder[j]
+				if (L_rps[s, c] == "") continue
+				printf "%-10s %-10s %9s %9s %9s\n", s, c,
+				    fmt(better("cpu", s, c), "%.2f"),
+				    fmt(better("rps", s, c), "%.2f"),
+				    fmt(better("p99", s, c), "%.2f")
 			}
 		}
 		printf "\n   CPU us/req of the test origin / of wrk (medians over all runs):\n  "
