@@ -57,15 +57,17 @@ if [ -s "$d/throughput.tsv" ]; then
 		return median(l)
 	}
 	# better(V, s, c): the median over rounds of V[s,c,r] / the best value
-	# of the other proxies (not the floor) in round r: the highest req/s,
-	# the lowest CPU or p99.  This is the form of the targets.
+	# of the peers, nginx and HAProxy, but c itself, in round r: the
+	# highest req/s, the lowest CPU or p99.  This is the form of the
+	# targets; the floor row shows how far any proxy could go.
 	function better(which, s, c,   i, j, r, o, l, x, y, b) {
 		l = ""
 		for (i = 1; i <= nr; i++) {
 			r = rorder[i]; b = ""
 			for (j = 1; j <= nc; j++) {
 				o = corder[j]
-				if (o == c || o == "floor") continue
+				if (o == c || o == "floor" || o == "hourglass")
+					continue
 				if (which == "cpu") y = cpu[s, o, r]
 				else if (which == "p99") y = p99[s, o, r]
 				else y = rps[s, o, r]
@@ -104,8 +106,8 @@ if [ -s "$d/throughput.tsv" ]; then
 				    fmt(paired("rps", s, c, "haproxy"), "%.2f"), err[s, c]
 			}
 		}
-		printf "\n   x better peer = median over rounds of the ratio to the better of the other\n"
-		printf "   proxies in the same round (lowest CPU and p99, highest req/s):\n\n"
+		printf "\n   x better peer = median over rounds of the ratio to the better of nginx and\n"
+		printf "   HAProxy (but the row itself) in the same round: lowest CPU and p99, highest req/s\n\n"
 		printf "%-10s %-10s %9s %9s %9s\n", "scenario", "contender", "CPU", "req/s", "p99"
 		for (i = 1; i <= ns; i++) {
 			s = sorder[i]
