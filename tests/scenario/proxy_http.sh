@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTP/1.1 relaying: pipelining, HEAD/204/304 framing and connection reuse,
-# chunked and 10 MB bodies both ways, 100-continue, hop-by-hop removal and
-# the X-Forwarded-* and Via headers.  Every request is logged exactly once.
+# bodies around 2 KiB, chunked and 10 MB bodies both ways, 100-continue,
+# hop-by-hop removal and the X-Forwarded-* and Via headers.  Every request
+# is logged exactly once.
 source "$(dirname "$0")/../proxy_lib.sh"
 
 origin_up || finish
@@ -101,6 +102,24 @@ expect_eq "$d: status" "$CODE" 200
 check "$d: relayed chunked" grep -qi '^transfer-encoding: chunked' "$T/head"
 check "$d: body is the origin's 100000 bytes" cmp -s "$T/body" <(pattern 100000)
 log_expect "$d" 200 ok
+fd_settle "$d"
+
+# ---- bodies on both sides of the 2 KiB that ride in the head's write:
+# a response or request body of up to 2 KiB is copied behind its head,
+# a longer one goes beside it.
+d="bodies around 2 KiB"
+for n in 1 2047 2048 2049 16384; do
+	note "$d: $n bytes"
+	hg_curl "$U/bytes/$n"
+	expect_eq "$d: GET /bytes/$n status" "$CODE" 200
+	check "$d: GET /bytes/$n is the origin's body" cmp -s "$T/body" <(pattern $n)
+	log_expect "$d: GET /bytes/$n" 200 ok
+	head -c $n /dev/urandom > "$T/up.bin"
+	hg_curl --data-binary @"$T/up.bin" "$U/echo"
+	expect_eq "$d: POST of $n bytes status" "$CODE" 200
+	check "$d: POST of $n bytes echoed whole" cmp -s <(tail -c $n "$T/body") "$T/up.bin"
+	log_expect "$d: POST of $n bytes" 200 ok
+done
 fd_settle "$d"
 
 # ---- 10 MB both ways, checked by checksum.
