@@ -27,7 +27,7 @@
 #include "sys.h"
 
 #define RESP_HEAD_MAX	65536	/* the longest response head we take */
-#define REQUEST_JOIN_MAX 2048	/* body bytes copied behind a head: request_join() */
+#define REQUEST_JOIN_MAX 2048	/* body bytes copied behind a head */
 
 _Static_assert(sizeof(struct request) <= 4096, "requests live in a slab");
 

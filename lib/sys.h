@@ -2,12 +2,12 @@
  * sys.h: read(2), write(2) and writev(2) on the request path, without
  * glibc's cancellation wrappers.
  *
- * glibc makes read(), write() and writev() cancellation points: in a process with
- * threads each call switches asynchronous cancellation on and off around
- * the system call, two atomic operations.  hourglass never cancels a
- * thread, and its workers make four of these calls per proxied request,
- * so the hot path calls the kernel through syscall(2) instead.  Same
- * return values and errno.
+ * glibc makes read(), write() and writev() cancellation points: in a
+ * process with threads each call switches asynchronous cancellation on and
+ * off around the system call, two atomic operations.  hourglass never
+ * cancels a thread, and its workers make four of these calls per proxied
+ * request, so the hot path calls the kernel through syscall(2) instead.
+ * Same return values and errno.
  */
 #ifndef HG_SYS_H
 #define HG_SYS_H
