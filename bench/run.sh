@@ -66,6 +66,11 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 [ -x ./hourglass ] && [ -x tests/origin/hourglass-origin ] ||
     die "./hourglass or the test origin is missing: run make (or make bench)"
+# A sanitizer build (left by make SANITIZE=... check) runs several times
+# slower: measuring it would say nothing about hourglass.
+if grep -qa -e __asan_init -e __ubsan_handle ./hourglass; then
+	die "./hourglass is a sanitizer build: run make (or make bench) first"
+fi
 
 STAMP=$(date +%Y%m%d-%H%M%S)
 R=$ROOT/bench/results/$STAMP
