@@ -839,7 +839,6 @@ request_pump_body(struct request *rq)
 	if (buf_used(&rq->rq_tx) > 0) {
 		iov[n].iov_base = rq->rq_tx.b_data;
 		iov[n++].iov_len = rq->rq_tx.b_len;
-		rq->rq_tx.b_off = rq->rq_tx.b_len;	/* sent (or queued) */
 	}
 	if (!rq->rq_body_done && buf_used(in) > 0) {
 		v = http_feed(&rq->rq_reqp, in->b_data, in->b_data + in->b_off,
@@ -852,10 +851,9 @@ request_pump_body(struct request *rq)
 		}
 		if (used > 0) {
 			if (n == 1 && request_join(&rq->rq_tx,
-			    in->b_data + in->b_off, used)) {
+			    in->b_data + in->b_off, used))
 				iov[0].iov_len += used;
-				rq->rq_tx.b_off = rq->rq_tx.b_len;
-			} else {
+			else {
 				iov[n].iov_base = in->b_data + in->b_off;
 				iov[n++].iov_len = used;
 			}
