@@ -50,8 +50,9 @@ buf_unmap(void *p)
 #endif
 }
 
-/* A thread's free buffers, linked through their first bytes. */
-static __thread void	*buf_cache;
+/* A thread's free buffers, one list per pool, linked through their first
+ * bytes; BUF_CACHE_MAX bounds them all together. */
+static __thread void	*buf_cache[BUF_NPOOL];
 static __thread unsigned buf_ncache;
 
 /* Take a standard buffer from the cache, or allocate one. */
@@ -62,8 +63,8 @@ buf_acquire(struct buf *b)
 
 	if (b->b_data != NULL)
 		return 0;
-	if ((p = buf_cache) != NULL) {
-		memcpy(&buf_cache, p, sizeof(void *));
+	if ((p = buf_cache[b->b_pool]) != NULL) {
+		memcpy(&buf_cache[b->b_pool], p, sizeof(void *));
 		buf_ncache--;
 	} else if ((p = buf_map()) == NULL)
 		return -1;
@@ -82,8 +83,8 @@ buf_release(struct buf *b)
 	if (b->b_cap != BUF_SIZE)
 		free(b->b_data);
 	else if (buf_ncache < BUF_CACHE_MAX) {
-		memcpy(b->b_data, &buf_cache, sizeof(void *));
-		buf_cache = b->b_data;
+		memcpy(b->b_data, &buf_cache[b->b_pool], sizeof(void *));
+		buf_cache[b->b_pool] = b->b_data;
 		buf_ncache++;
 	} else
 		buf_unmap(b->b_data);
@@ -135,11 +136,13 @@ buf_cache_drain(void)
 {
 	void *p, *next;
 
-	for (p = buf_cache; p != NULL; p = next) {
-		memcpy(&next, p, sizeof(void *));
-		buf_unmap(p);
+	for (int i = 0; i < BUF_NPOOL; i++) {
+		for (p = buf_cache[i]; p != NULL; p = next) {
+			memcpy(&next, p, sizeof(void *));
+			buf_unmap(p);
+		}
+		buf_cache[i] = NULL;
 	}
-	buf_cache = NULL;
 	buf_ncache = 0;
 }
 

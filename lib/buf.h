@@ -6,6 +6,13 @@
  * recycled, so steady traffic allocates nothing.  A buffer may grow past
  * the standard size (a long request head); a grown buffer is freed, not
  * recycled.
+ *
+ * Free buffers are handed out last in, first out, so the next taker gets
+ * the one whose cache lines are still warm.  A buffer that will be held
+ * across a wait (a client's request head, kept while its request runs)
+ * comes from a pool of its own: were it to take the warm buffer, the
+ * relay's next read would land in a cold one.  On a 16 KiB response that
+ * costs the kernel's copy into it about 0.3 us.
  */
 #ifndef HG_BUF_H
 #define HG_BUF_H
@@ -15,14 +22,21 @@
 
 #define BUF_SIZE	32768
 
+enum buf_pool {
+	BUF_POOL_RELAY,		/* filled and drained within an event or two */
+	BUF_POOL_HELD,		/* held across waits */
+	BUF_NPOOL
+};
+
 struct buf {
 	char		*b_data;	/* NULL when the buffer is released */
 	uint32_t	 b_off;		/* first byte not yet consumed */
 	uint32_t	 b_len;		/* end of the valid bytes */
 	uint32_t	 b_cap;
+	uint8_t		 b_pool;	/* enum buf_pool; zero (RELAY) by default */
 };
 
-/* Make sure b has storage; returns -1 when memory is exhausted. */
+/* Make sure b has storage, from b's pool; -1 when memory is exhausted. */
 int	buf_acquire(struct buf *);
 
 /* Give the storage back; b becomes empty. */

@@ -134,6 +134,7 @@ client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 	cl->cl_proxy = px;
 	cl->cl_fd = fd;
 	cl->cl_state = CLIENT_IDLE;
+	cl->cl_in.b_pool = BUF_POOL_HELD;
 	client_format_addr(cl, sa);
 	event_assign(&cl->cl_rev, px->px_base, fd, EV_READ | EV_PERSIST,
 	    client_read_cb, cl);
@@ -205,7 +206,7 @@ client_close(struct client *cl, const char *why)
 int
 client_send(struct client *cl, const struct iovec *iov, int n)
 {
-	struct buf none = { NULL, 0, 0, 0 };
+	struct buf none = { NULL, 0, 0, 0, BUF_POOL_HELD };
 	struct buf *out = cl->cl_wr != NULL ? &cl->cl_wr->w_out : &none;
 	int r = buf_send(cl->cl_fd, out, iov, n);
 

@@ -510,6 +510,7 @@ upstream_connect(struct proxy *px, struct upstream_server *us, int *err)
 		return NULL;
 	}
 	up->up_fd = fd;
+	up->up_out.b_pool = BUF_POOL_HELD;
 	up->up_server = us;
 	up->up_proxy = px;
 	event_assign(&up->up_rev, px->px_base, fd, EV_READ | EV_PERSIST,
