@@ -930,8 +930,11 @@ request_dechunk_cb(void *arg, const char *data, size_t len)
  * Relay response body bytes from rq_rx to the client, framed by the
  * parser, behind the first headlen bytes of rq_tx (the response head, on
  * the first call), so that a head and its first body bytes leave in one
- * call: a write() when the bytes are few enough to join the head, else a
- * writev().  Finishes the request when the message ends.
+ * write().  The head is copied over the upstream's own head, which lies
+ * right before the body in rq_rx and is no longer needed; a head longer
+ * than that space takes a short body behind it in rq_tx instead, or goes
+ * beside a long one in a writev().  Finishes the request when the message
+ * ends.
  */
 static void
 request_relay(struct request *rq, size_t headlen)
@@ -954,6 +957,11 @@ request_relay(struct request *rq, size_t headlen)
 		iov[n].iov_base = rq->rq_tx.b_data;
 		iov[n++].iov_len = rq->rq_tx.b_len;
 		rq->rq_tx.b_len = 0;
+	} else if (headlen > 0 && used > 0 && headlen <= rx->b_off) {
+		/* Our head over the upstream's, right before the body. */
+		iov[n].iov_base = rx->b_data + rx->b_off - headlen;
+		memcpy(iov[n].iov_base, rq->rq_tx.b_data, headlen);
+		iov[n++].iov_len = headlen + used;
 	} else {
 		if (headlen > 0) {
 			iov[n].iov_base = rq->rq_tx.b_data;

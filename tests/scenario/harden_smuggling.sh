@@ -37,6 +37,9 @@ perl -MIO::Socket::INET -e '
 		"Content-Length: 13\r\n\r\n$body",
 	    badchunk => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" .
 		"zz\r\n$body\r\n0\r\n\r\n",
+	    hop => "HTTP/1.1 200 OK\r\nConnection: X-Up, keep-alive\r\n" .
+		"X-Up: 1\r\nX-Keep: yes\r\nContent-Length: 11\r\n" .
+		"Keep-Alive: timeout=5\r\n\r\nhop-by-hop\n",
 	);
 	while (my $c = $l->accept) {
 		next if fork;
@@ -249,6 +252,17 @@ bad_response() {
 hg_curl "http://127.0.0.1:$HG_PORT/bad/good"
 expect_eq "control: a well-formed response from the fake upstream" "$CODE" 200
 log_expect "control response" 200 ok
+
+# Hop-by-hop fields of a response stay with the upstream connection.  Our
+# head is shorter than the upstream's and is copied over it, in front of
+# the body, so a stale byte of theirs would show here.
+d="response hop-by-hop fields"
+hg_curl "http://127.0.0.1:$HG_PORT/bad/hop"
+expect_eq "$d: status" "$CODE" 200
+expect_eq "$d: the head relayed" "$(tr -d '\r' < "$T/head" | tr '\n' '|')" \
+	"HTTP/1.1 200 OK|X-Keep: yes|Content-Length: 11||"
+expect_eq "$d: the body relayed" "$(cat "$T/body")" "hop-by-hop"
+log_expect "$d" 200 ok
 bad_response "response with CL and TE" clte
 bad_response "response with two equal Content-Lengths" dupcl
 bad_response "response with two different Content-Lengths" difcl

@@ -105,15 +105,25 @@ log_expect "$d" 200 ok
 fd_settle "$d"
 
 # ---- bodies on both sides of the 2 KiB that ride in the head's write:
-# a response or request body of up to 2 KiB is copied behind its head,
-# a longer one goes beside it.
+# a request body of up to 2 KiB is copied behind its head, a longer one
+# goes beside it.  A response head is copied over the origin's, in front
+# of the body, unless it is longer: an HTTP/1.0 keep-alive client gets an
+# extra Connection header, so its replies take the request's path.
 d="bodies around 2 KiB"
 for n in 1 2047 2048 2049 16384; do
 	note "$d: $n bytes"
 	hg_curl "$U/bytes/$n"
 	expect_eq "$d: GET /bytes/$n status" "$CODE" 200
 	check "$d: GET /bytes/$n is the origin's body" cmp -s "$T/body" <(pattern $n)
+	expect_match "$d: GET /bytes/$n head" "$(tr -d '\r' < "$T/head")" "^HTTP/1\.1 200 OK
+Content-Type: text/plain
+Content-Length: $n\$"
 	log_expect "$d: GET /bytes/$n" 200 ok
+	hg_curl --http1.0 -H 'Connection: keep-alive' "$U/bytes/$n"
+	expect_eq "$d: HTTP/1.0 GET /bytes/$n status" "$CODE" 200
+	check "$d: HTTP/1.0 GET /bytes/$n is the origin's body" cmp -s "$T/body" <(pattern $n)
+	check "$d: HTTP/1.0 GET /bytes/$n keeps the connection" grep -qx $'Connection: keep-alive\r' "$T/head"
+	log_expect "$d: HTTP/1.0 GET /bytes/$n" 200 ok
 	head -c $n /dev/urandom > "$T/up.bin"
 	hg_curl --data-binary @"$T/up.bin" "$U/echo"
 	expect_eq "$d: POST of $n bytes status" "$CODE" 200
