@@ -999,6 +999,17 @@ request_relay(struct request *rq, size_t headlen)
 		request_finish(rq, "ok", rq->rq_status);
 		return;
 	}
+	if (headlen > 0) {
+		/*
+		 * The body goes on: from now on each side must make progress.
+		 * Opened only here, so a response relayed whole in its first
+		 * read never opens them; the cached now is still the head's.
+		 */
+		deadline_open(&rq->rq_task, SCOPE_UPSTREAM_IDLE,
+		    request_timeouts(rq)->ms[SCOPE_UPSTREAM_IDLE]);
+		deadline_open(&rq->rq_task, SCOPE_CLIENT_IDLE,
+		    request_timeouts(rq)->ms[SCOPE_CLIENT_IDLE]);
+	}
 	if (client_pending(cl) > 0)
 		upstream_want_read(rq->rq_up, false);
 }
@@ -1009,7 +1020,6 @@ request_response_head(struct request *rq)
 {
 	struct http_msg *rm = &rq->rq_resm;
 	struct deadline_task *t = &rq->rq_task;
-	const struct config_timeouts *to = request_timeouts(rq);
 	bool client10 = rq->rq_reqm.major == 1 && rq->rq_reqm.minor == 0;
 	bool close;
 	ssize_t n;
@@ -1046,8 +1056,6 @@ request_response_head(struct request *rq)
 	rq->rq_tx.b_len = (uint32_t)n;
 	if (rq->rq_dechunk)
 		http_parser_set_body_cb(&rq->rq_resp, request_dechunk_cb, rq);
-	deadline_open(t, SCOPE_UPSTREAM_IDLE, to->ms[SCOPE_UPSTREAM_IDLE]);
-	deadline_open(t, SCOPE_CLIENT_IDLE, to->ms[SCOPE_CLIENT_IDLE]);
 	request_relay(rq, (size_t)n);
 }
 

@@ -95,6 +95,25 @@ log_take "$d" 2
 expect_eq "$d: both ok" "$(printf '%s\n' "$LOG_NEW" | grep -c ' outcome=ok')" 2
 fd_settle "$d"
 
+# A client that stops reading a long body: once the socket buffers are
+# full nothing moves, and client_idle (600 ms from the last progress) ends
+# the request after its head went out: logged 200 timeout:client_idle.
+# A response relayed whole in one read never opens client_idle; this one
+# must open it once the body goes on.
+d="client stops reading the body"
+note "$d"
+raw_open
+printf 'GET /bytes/1073741824 HTTP/1.1\r\nHost: stall.test\r\n\r\n' >&3
+t0=$(now_ms)
+wait_lines "$ACCESS" $((LOG_SEEN + 1))
+t1=$(now_ms)
+raw_close
+expect_range "$d: logged long before the request deadline" $((t1 - t0)) 450 2000
+log_expect "$d" 200 timeout:client_idle
+tot=$(lf total_ms "$LOG1"); tot=${tot%%.*}
+expect_near "$d: its total time is client_idle" "${tot:-0}" 600
+fd_settle "$d"
+
 # abort_case DESC PATH READ_HEAD: the client closes 300 ms after sending;
 # the proxy logs abort:client (499) and closes the upstream connection at
 # once: the origin sees the close within 100 ms of the client's.
