@@ -99,8 +99,13 @@ tests/unit/test_metrics: tests/unit/test_metrics.o daemon/metricsd.o lib/libhour
 bench/%: bench/%.o lib/libhourglass.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBS_ALL)
 
+# The floor-l7 contender (bench/run.sh): libevent and llhttp, linked like
+# the daemon (LTO, llhttp's objects from lib/libhourglass.a).
+bench/floor_l7: bench/floor_l7.o lib/libhourglass.a
+	$(CC) $(ALL_LDFLAGS) $(if $(LTO),$(LTO) $(CFLAGS)) -o $@ $< $(LIBS_ALL)
+
 tests: all $(UNIT_BIN) fuzz-syntax
-bench-progs: all $(BENCH_BIN)
+bench-progs: all $(BENCH_BIN) bench/floor_l7
 
 # Install the Debian packages the build and tests need, if any is missing.
 deps:
@@ -135,7 +140,7 @@ install: all
 clean:
 	rm -f lib/*.o lib/*.d lib/llhttp/*.o lib/llhttp/*.d lib/libhourglass.a \
 	      daemon/*.o daemon/*.d hourglass tests/origin/*.o tests/origin/*.d $(ORIGIN) \
-	      tests/unit/*.o tests/unit/*.d $(UNIT_BIN) bench/*.o bench/*.d $(BENCH_BIN) \
+	      tests/unit/*.o tests/unit/*.d $(UNIT_BIN) bench/*.o bench/*.d $(BENCH_BIN) bench/floor_l7 \
 	      $(FLAGS_STAMP)
 	rm -rf tests/out
 

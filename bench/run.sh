@@ -15,7 +15,8 @@
 #   TIMER_ROUNDS [3]      interleaved rounds of the timer part (burst + spread
 #                         per proxy and round, a fresh proxy and origin each)
 #   SYSCALL_DURATION [5]  seconds of wrk per syscall count
-#   CONTENDERS ["floor hourglass nginx haproxy"]
+#   CONTENDERS ["floor hourglass nginx haproxy"]; floor-l7 (bench/floor_l7,
+#                         built by make bench-progs) runs only when named here
 #   PIN [0]               1: wrk and the origin on CPU 0, the contender on CPU 1
 #   NO_DEPS [0]           1: do not call tools/deps.sh
 #
@@ -128,6 +129,13 @@ cp ./hourglass "$BIN/hourglass" && cp tests/origin/hourglass-origin "$BIN/origin
 for t in floor idleconn timerbench; do
 	cc -O2 -Wall -Wextra -o "$BIN/$t" "bench/$t.c" || die "cannot build bench/$t.c"
 done
+# floor-l7 needs libevent, llhttp and the daemon's flags: make builds it.
+if [[ " $CONTENDERS " == *" floor-l7 "* ]]; then
+	[ -x bench/floor_l7 ] || die "bench/floor_l7 is missing: run make bench-progs"
+	[ bench/floor_l7 -nt bench/floor_l7.c ] ||
+	    say "warning: bench/floor_l7 is older than bench/floor_l7.c: run make bench-progs"
+	cp bench/floor_l7 "$BIN/floor-l7" || die "cannot copy bench/floor_l7"
+fi
 
 if [ "$PIN" = 1 ]; then
 	PIN_LOAD=(taskset -c 0)		# wrk, the origin and the load tools
@@ -147,6 +155,7 @@ CLK_TCK=$(getconf CLK_TCK)
 	echo "nginx: $("$NGINX" -v 2>&1 | sed 's/.*version: //')"
 	echo "haproxy: $("$HAPROXY" -v 2>&1 | awk 'NR==1{print $3}')"
 	echo "wrk: $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?')"
+	[ -x "$BIN/floor-l7" ] && echo "floor-l7: binary $(sha1sum < "$BIN/floor-l7" | cut -c1-12)"
 	echo "parts: ${PARTS[*]}; contenders: $CONTENDERS"
 	echo "ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP IDLE_CONNS=$IDLE_CONNS TIMER_CONNS=$TIMER_CONNS TIMER_SPREAD_MS=$TIMER_SPREAD_MS TIMER_MS=$TIMER_MS TIMER_ROUNDS=$TIMER_ROUNDS SYSCALL_DURATION=$SYSCALL_DURATION PIN=$PIN NOFILE=$NOFILE CLK_TCK=$CLK_TCK"
 } > "$R/env.txt"
@@ -232,13 +241,13 @@ start_contender() {
 	err=$R/logs/$name-$tag.err
 	for _ in 1 2 3 4 5; do
 		case $name in
-		floor)
-			rm -f "$RUN/floor.port"
-			"${PIN_PROXY[@]}" "$BIN/floor" 127.0.0.1:0 "127.0.0.1:$OPORT" \
-			    "$RUN/floor.port" 2>> "$err" &
+		floor|floor-l7)
+			rm -f "$RUN/$name.port"
+			"${PIN_PROXY[@]}" "$BIN/$name" 127.0.0.1:0 "127.0.0.1:$OPORT" \
+			    "$RUN/$name.port" 2>> "$err" &
 			main=$!
 			PIDS+=("$main")
-			wait_file "$RUN/floor.port" && port=$(cat "$RUN/floor.port") || port=0
+			wait_file "$RUN/$name.port" && port=$(cat "$RUN/$name.port") || port=0
 			;;
 		hourglass)
 			port=$(pick_port) || die "no free port"
@@ -415,6 +424,9 @@ part_memory() {
 	echo "contender conns ok failed non200 peer_closed rss_before_kib rss_idle_kib rss_after_kib fds_before fds_idle fds_after open_secs" \
 	    > "$R/memory.tsv"
 	for name in $CONTENDERS; do
+		# floor-l7 is a CPU reference: its idle pair is the floor's plus
+		# two parsers, and it is not measured here.
+		[ "$name" = floor-l7 ] && continue
 		start_contender "$name" 30s mem || continue
 		# A little traffic first, so that one-time set-up is not counted.
 		"${PIN_LOAD[@]}" wrk -t1 -c10 -d1s "http://127.0.0.1:${PORT[$name]}/" \
@@ -530,7 +542,7 @@ part_timer() {
 	local names=() order=() name mode r i n opid_main=$OPID oport_main=$OPORT dir=$R/timer
 	mkdir -p "$dir"
 	for name in $CONTENDERS; do
-		[ "$name" = floor ] || names+=("$name")	# the floor has no timeouts
+		case $name in floor|floor-l7) ;; *) names+=("$name") ;; esac	# no timeouts
 	done
 	n=${#names[@]}
 	[ "$n" -gt 0 ] || return 0

@@ -59,14 +59,14 @@ if [ -s "$d/throughput.tsv" ]; then
 	# better(V, s, c): the median over rounds of V[s,c,r] / the best value
 	# of the peers, nginx and HAProxy, but c itself, in round r: the
 	# highest req/s, the lowest CPU or p99.  This is the form of the
-	# targets; the floor row shows how far any proxy could go.
+	# targets; the floor rows show how far any proxy could go.
 	function better(which, s, c,   i, j, r, o, l, x, y, b) {
 		l = ""
 		for (i = 1; i <= nr; i++) {
 			r = rorder[i]; b = ""
 			for (j = 1; j <= nc; j++) {
 				o = corder[j]
-				if (o == c || o == "floor" || o == "hourglass")
+				if (o == c || o == "floor" || o == "floor-l7" || o == "hourglass")
 					continue
 				if (which == "cpu") y = cpu[s, o, r]
 				else if (which == "p99") y = p99[s, o, r]
@@ -186,7 +186,7 @@ if [ -s "$d/timer.tsv" ]; then
 			best = ""
 			for (j = 1; j <= nc; j++) {
 				o = corder[j]
-				if (o == c || o == "floor" || !((o, m, r) in p99)) continue
+				if (o == c || o == "floor" || o == "floor-l7" || !((o, m, r) in p99)) continue
 				if (best == "" || p99[o, m, r] + 0 < best + 0) best = p99[o, m, r]
 			}
 			if (best != "" && best + 0 > 0) l = l " " p99[c, m, r] / best
