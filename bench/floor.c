@@ -20,19 +20,11 @@
  */
 #define _GNU_SOURCE
 #include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
-#include <errno.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+
+#define RELAY_NAME	"floor"
+#include "relay.h"
 
 #define BUFSZ	65536		/* the one read buffer */
 #define NEVENTS	256
@@ -69,34 +61,6 @@ on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "floor: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static int
-parse_addr(const char *s, struct sockaddr_in *sin)
-{
-	char		 host[64];
-	const char	*colon = strrchr(s, ':');
-	char		*end;
-	long		 port;
-
-	if (colon == NULL || (size_t)(colon - s) >= sizeof host)
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
-		return -1;
-	memset(sin, 0, sizeof *sin);
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
 /* Register the events a side needs now: read while nothing it sent is
@@ -221,24 +185,16 @@ add_fd(int fd, uint32_t events, void *ptr)
 static void
 accept_all(int lfd)
 {
-	static const int	 one = 1;
 	struct pair		*p;
 	int			 cfd, ufd, i;
 
 	while ((cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
-		ufd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		p = malloc(sizeof *p);
-		if (ufd == -1 || p == NULL ||
-		    (connect(ufd, (struct sockaddr *)&upstream, sizeof upstream) == -1 &&
-		    errno != EINPROGRESS)) {
+		if (p == NULL || (ufd = relay_connect(cfd, &upstream)) == -1) {
 			close(cfd);
-			if (ufd != -1)
-				close(ufd);
 			free(p);
 			continue;
 		}
-		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		setsockopt(ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		p->dead = 0;
 		p->s[0].fd = cfd;
 		p->s[1].fd = ufd;
@@ -264,57 +220,30 @@ accept_all(int lfd)
 int
 main(int argc, char **argv)
 {
-	static const int	 one = 1;
 	struct epoll_event	 evs[NEVENTS];
 	struct sockaddr_in	 la;
-	socklen_t		 len = sizeof la;
 	struct sigaction	 sa;
-	struct rlimit		 rl;
 	struct pair		*p;
-	FILE			*f;
 	int			 lfd, n, i;
 
-	if (argc < 3 || argc > 4 || parse_addr(argv[1], &la) == -1 ||
-	    parse_addr(argv[2], &upstream) == -1) {
-		fprintf(stderr, "usage: floor LISTEN_HOST:PORT UPSTREAM_HOST:PORT [PORT_FILE]\n");
-		return 2;
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	relay_args(argc, argv, &la, &upstream);
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;	/* no SA_RESTART: epoll_wait returns */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (lfd == -1)
-		die("socket");
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(lfd, (struct sockaddr *)&la, sizeof la) == -1)
-		die("bind");
-	if (listen(lfd, 1024) == -1)
-		die("listen");
-	if (getsockname(lfd, (struct sockaddr *)&la, &len) == -1)
-		die("getsockname");
+	lfd = relay_listen(&la, argc == 4 ? argv[3] : NULL);
 	fprintf(stderr, "floor: listening on port %u\n", ntohs(la.sin_port));
-	if (argc == 4) {
-		if ((f = fopen(argv[3], "w")) == NULL)
-			die(argv[3]);
-		fprintf(f, "%u\n", ntohs(la.sin_port));
-		fclose(f);
-	}
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
-		die("epoll_create1");
+		relay_die("epoll_create1");
 	if (add_fd(lfd, EPOLLIN, NULL) == -1)
-		die("epoll_ctl");
+		relay_die("epoll_ctl");
 
 	while (!stop) {
 		n = epoll_wait(ep, evs, NEVENTS, -1);
 		if (n == -1 && errno != EINTR)
-			die("epoll_wait");
+			relay_die("epoll_wait");
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == NULL)
 				accept_all(lfd);

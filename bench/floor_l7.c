@@ -31,23 +31,14 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE		/* accept4 */
 #endif
-#include <sys/resource.h>
-#include <sys/socket.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
-#include <errno.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>	/* struct event inside struct side */
 #include <llhttp.h>
+
+#define RELAY_NAME	"floor-l7"
+#include "relay.h"
 
 #define BUFSZ		65536	/* the one read buffer */
 #define MAXFIELDS	64	/* header fields noted per message */
@@ -88,34 +79,6 @@ struct pair {
 static struct event_base	*base;
 static struct sockaddr_in	 upstream;
 static char			 buf[BUFSZ];
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "floor-l7: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static int
-parse_addr(const char *s, struct sockaddr_in *sin)
-{
-	char		 host[64];
-	const char	*colon = strrchr(s, ':');
-	char		*end;
-	long		 port;
-
-	if (colon == NULL || (size_t)(colon - s) >= sizeof host)
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	port = strtol(colon + 1, &end, 10);
-	if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
-		return -1;
-	memset(sin, 0, sizeof *sin);
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
-}
 
 /* ---- llhttp callbacks: note spans, count messages. */
 
@@ -283,7 +246,6 @@ on_write(evutil_socket_t fd, short what, void *arg)
 static void
 on_accept(evutil_socket_t lfd, short what, void *arg)
 {
-	static const int	 one = 1;
 	struct pair		*p;
 	struct side		*s;
 	int			 cfd, ufd, i;
@@ -291,19 +253,12 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	while ((cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
-		ufd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		p = calloc(1, sizeof *p);
-		if (ufd == -1 || p == NULL ||
-		    (connect(ufd, (struct sockaddr *)&upstream, sizeof upstream) == -1 &&
-		    errno != EINPROGRESS)) {
+		if (p == NULL || (ufd = relay_connect(cfd, &upstream)) == -1) {
 			close(cfd);
-			if (ufd != -1)
-				close(ufd);
 			free(p);
 			continue;
 		}
-		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		setsockopt(ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		p->s[0].fd = cfd;
 		p->s[1].fd = ufd;
 		/* Bytes for a still-connecting upstream wait in r[0] (write
@@ -338,55 +293,28 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 int
 main(int argc, char **argv)
 {
-	static const int	 one = 1;
 	struct sockaddr_in	 la;
-	socklen_t		 len = sizeof la;
 	struct event		*lev, *sigterm, *sigint;
-	struct rlimit		 rl;
-	FILE			*f;
 	int			 lfd;
 
-	if (argc < 3 || argc > 4 || parse_addr(argv[1], &la) == -1 ||
-	    parse_addr(argv[2], &upstream) == -1) {
-		fprintf(stderr, "usage: floor-l7 LISTEN_HOST:PORT UPSTREAM_HOST:PORT [PORT_FILE]\n");
-		return 2;
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	relay_args(argc, argv, &la, &upstream);
 	signal(SIGPIPE, SIG_IGN);
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (lfd == -1)
-		die("socket");
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(lfd, (struct sockaddr *)&la, sizeof la) == -1)
-		die("bind");
-	if (listen(lfd, 1024) == -1)
-		die("listen");
-	if (getsockname(lfd, (struct sockaddr *)&la, &len) == -1)
-		die("getsockname");
+	lfd = relay_listen(&la, argc == 4 ? argv[3] : NULL);
 	if ((base = event_base_new()) == NULL)
-		die("event_base_new");
+		relay_die("event_base_new");
 	lev = event_new(base, lfd, EV_READ | EV_PERSIST, on_accept, NULL);
 	sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
 	sigint = evsignal_new(base, SIGINT, on_signal, NULL);
 	if (lev == NULL || sigterm == NULL || sigint == NULL ||
 	    event_add(lev, NULL) == -1 || event_add(sigterm, NULL) == -1 ||
 	    event_add(sigint, NULL) == -1)
-		die("event_add");
+		relay_die("event_add");
 	fprintf(stderr, "floor-l7: listening on port %u (libevent %s, %s)\n",
 	    ntohs(la.sin_port), event_get_version(), event_base_get_method(base));
-	if (argc == 4) {
-		if ((f = fopen(argv[3], "w")) == NULL)
-			die(argv[3]);
-		fprintf(f, "%u\n", ntohs(la.sin_port));
-		fclose(f);
-	}
 
 	if (event_base_dispatch(base) == -1)
-		die("event_base_dispatch");
+		relay_die("event_base_dispatch");
 	/* Pairs still open are left to exit(). */
 	event_free(lev);
 	event_free(sigterm);
