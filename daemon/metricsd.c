@@ -423,6 +423,9 @@ metricsd_conn_parse(struct metricsd_conn *c)
 	case HTTP_ERR_BAD:
 		metricsd_conn_error(c, 400);
 		break;
+	case HTTP_ERR_TE:
+		metricsd_conn_error(c, 501);
+		break;
 	case HTTP_ERR_URI:
 		metricsd_conn_error(c, 414);
 		break;

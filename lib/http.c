@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "http_int.h"
 
 /* Parser states (hp_state). */
 enum {
@@ -20,6 +20,8 @@ enum {
 #define P_CONN_KA	0x10	/* Connection: keep-alive */
 #define P_TE_CHUNKED	0x20	/* the last transfer coding is chunked */
 #define P_TE_BAD	0x40	/* a coding follows chunked */
+#define P_TE_OTHER	0x80	/* a coding other than chunked */
+#define P_TE_SEEN	0x100	/* a Transfer-Encoding field came */
 
 /* hp_tok: the token whose span is open, so that a piece of one token never
  * extends another.  A token ends when one of another kind starts; only the
@@ -576,20 +578,29 @@ http_on_value(llhttp_t *ll, const char *at, size_t len)
 	return 0;
 }
 
-/* Note what a Transfer-Encoding value says: chunked must come last, once. */
+/*
+ * Note what a Transfer-Encoding value says: chunked must be the only
+ * coding, once (empty elements aside).  Anything but one field that says
+ * exactly "chunked" is written anew when forwarded.
+ */
 static void
 http_parse_te(struct http_parser *hp, const char *v, size_t len)
 {
 	const char *p = v, *tok;
 	size_t n;
 
+	if ((hp->hp_pflags & P_TE_SEEN) || len != 7 ||
+	    memcmp(v, "chunked", 7) != 0)
+		hp->hp_msg->flags |= HTTP_F_TE_ODD;
+	hp->hp_pflags |= P_TE_SEEN;
 	while (http_list_next(&p, v + len, &tok, &n)) {
 		if (hp->hp_pflags & P_TE_CHUNKED)
 			hp->hp_pflags |= P_TE_BAD;
 		if (n == 7 && http_eq_lit(tok, "chunked", 7))
 			hp->hp_pflags |= P_TE_CHUNKED;
 		else
-			hp->hp_pflags &= ~P_TE_CHUNKED;
+			hp->hp_pflags = (hp->hp_pflags & ~P_TE_CHUNKED) |
+			    P_TE_OTHER;
 	}
 }
 
@@ -672,6 +683,9 @@ http_on_value_complete(llhttp_t *ll)
 			len--;
 		f->value.len = len;
 	}
+	/* llhttp took digits only; leading zeros are not forwarded. */
+	if (f->kind == HTTP_FK_CONTENT_LENGTH && len > 1 && v[0] == '0')
+		m->flags |= HTTP_F_CL_ODD;
 	if (HTTP_FK_BIT(f->kind) & HTTP_FK_VALUE_ACTS) {
 		if (f->kind == HTTP_FK_HOST) {
 			if (!http_host_valid(v, len))
@@ -691,23 +705,12 @@ http_on_pause(llhttp_t *ll)
 	return HPE_PAUSED;
 }
 
-/* Decoded body bytes: hand them to the caller. */
-static int
-http_on_body(llhttp_t *ll, const char *at, size_t len)
-{
-	struct http_parser *hp = ll->data;
-
-	if (hp->hp_body_cb != NULL)
-		hp->hp_body_cb(hp->hp_body_arg, at, len);
-	return 0;
-}
-
 /*
  * The head's settings: spans but the method's (http_on_url() finds it),
  * and the ends of field names and values (a name may follow an empty
  * value, so those ends must be noted); the other tokens end when the next
- * starts.  The body's settings have no head callbacks, and are two so
- * that a body nobody decodes costs no callback.
+ * starts.  The body's settings stop at the end of the message only: a
+ * chunked body's data comes from http_chunked.c.
  */
 static const llhttp_settings_t http_settings_head = {
 	.on_url = http_on_url,
@@ -722,18 +725,6 @@ static const llhttp_settings_t http_settings_head = {
 static const llhttp_settings_t http_settings_body = {
 	.on_message_complete = http_on_pause,
 };
-static const llhttp_settings_t http_settings_decode = {
-	.on_body = http_on_body,
-	.on_message_complete = http_on_pause,
-};
-
-/* The settings for the body, as the body callback asks. */
-static inline void
-http_settings_for_body(struct http_parser *hp)
-{
-	hp->hp_ll.settings = (void *)(hp->hp_body_cb != NULL ?
-	    &http_settings_decode : &http_settings_body);
-}
 
 /* A message before its first byte, but for the field array. */
 static const struct http_msg http_msg_empty = {
@@ -751,10 +742,13 @@ http_msg_init(struct http_msg *m)
 	m->fields = m->inline_fields;
 }
 
-/* Release what a message holds (a grown field array). */
+/* Release what a message holds (a grown field array, trailers). */
 void
 http_msg_free(struct http_msg *m)
 {
+	free(m->trailers);
+	m->trailers = NULL;
+	m->trailers_len = m->trailers_cap = 0;
 	if (m->fields != m->inline_fields)
 		free(m->fields);
 	m->fields = m->inline_fields;
@@ -813,8 +807,8 @@ http_parser_reset(struct http_parser *hp)
 	hp->hp_pflags = 0;
 	hp->hp_tok = T_NONE;
 	hp->hp_nconn = 0;
-	hp->hp_tail = 0;
 	hp->hp_reason = NULL;
+	memset(&hp->hp_ck, 0, sizeof hp->hp_ck);
 	http_msg_free(hp->hp_msg);
 	http_msg_init(hp->hp_msg);
 }
@@ -826,14 +820,14 @@ http_parser_set_head_request(struct http_parser *hp, bool head)
 	hp->hp_head_request = head;
 }
 
-/* Deliver decoded body bytes to cb as they are framed (NULL to stop). */
+/* Where a chunked body goes: re-encoded, or its data alone. */
 void
-http_parser_set_body_cb(struct http_parser *hp, http_body_cb cb, void *arg)
+http_parser_set_body_cb(struct http_parser *hp, http_body_cb cb, void *arg,
+    bool decode)
 {
 	hp->hp_body_cb = cb;
 	hp->hp_body_arg = arg;
-	if (hp->hp_state != ST_IDLE && hp->hp_state != ST_HEAD)
-		http_settings_for_body(hp);
+	hp->hp_body_decode = decode;
 }
 
 /*
@@ -905,8 +899,6 @@ http_request_complete(struct http_parser *hp, bool chunked)
 	else
 		m->authority = auth;
 
-	if ((m->known & HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING)) && !chunked)
-		return HTTP_BAD(hp, "Transfer-Encoding is not chunked");
 	if (chunked)
 		m->flags |= HTTP_F_CHUNKED | HTTP_F_BODY;
 	else if (m->content_length > 0)
@@ -947,8 +939,6 @@ http_response_complete(struct http_parser *hp, bool chunked)
 		return 0;
 	if (chunked)
 		m->flags |= HTTP_F_CHUNKED | HTTP_F_BODY;
-	else if (m->known & HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING))
-		m->flags |= HTTP_F_TO_EOF | HTTP_F_BODY;
 	else if (m->flags & HTTP_F_LENGTH) {
 		if (m->content_length > 0)
 			m->flags |= HTTP_F_BODY;
@@ -1029,8 +1019,14 @@ http_head_complete(struct http_parser *hp)
 		if (m->flags & HTTP_F_LENGTH)
 			return HTTP_BAD(hp, "Content-Length and "
 			    "Transfer-Encoding");
-		if (hp->hp_pflags & P_TE_BAD)
-			return HTTP_BAD(hp, "chunked is not the final coding");
+		if ((hp->hp_pflags & (P_TE_CHUNKED | P_TE_BAD | P_TE_OTHER)) !=
+		    P_TE_CHUNKED) {
+			if (ll->type == HTTP_REQUEST)
+				return http_cb_fail(hp, HTTP_ERR_TE,
+				    "Transfer-Encoding other than chunked");
+			return HTTP_BAD(hp, "Transfer-Encoding other than "
+			    "chunked");
+		}
 	}
 	/* Where we and llhttp disagree on framing, someone downstream may. */
 	if (chunked != ((ll->flags & F_CHUNKED) != 0))
@@ -1080,7 +1076,7 @@ http_feed_head(struct http_parser *hp, const char *head, const char *data,
 		/* llhttp_get_error_pos() and llhttp_resume(), inline */
 		pos = (uint32_t)(hp->hp_ll.error_pos - data);
 		hp->hp_ll.error = HPE_OK;
-		http_settings_for_body(hp);
+		hp->hp_ll.settings = (void *)&http_settings_body;
 		hp->hp_fed += pos;
 		hp->hp_msg->head_len = hp->hp_fed;
 		if ((body = http_head_complete(hp)) < 0)
@@ -1089,6 +1085,9 @@ http_feed_head(struct http_parser *hp, const char *head, const char *data,
 		*used = pos;
 		return HTTP_GOT_HEAD;
 	}
+	if (e == HPE_INVALID_TRANSFER_ENCODING && hp->hp_ll.type == HTTP_REQUEST)
+		return http_fail(hp, HTTP_ERR_TE,
+		    llhttp_get_error_reason(&hp->hp_ll));
 	if (e != HPE_OK)
 		return http_fail(hp, HTTP_ERR_BAD,
 		    llhttp_get_error_reason(&hp->hp_ll));
@@ -1100,10 +1099,9 @@ http_feed_head(struct http_parser *hp, const char *head, const char *data,
 }
 
 /*
- * Feed body bytes.  A chunked body ends with the blank line after the
- * trailers, which llhttp's loose build takes as a bare LF, or as a CR and
- * any byte: the last byte must be a LF, and the one before it (in this
- * feed, or the last of the one before) a CR.
+ * Feed body bytes.  llhttp frames them; a chunked body's bytes then go
+ * through the strict decoder too (http_chunked.c), which must find the
+ * end of the message exactly where llhttp did.
  */
 static HTTP_NOINLINE enum http_verdict
 http_feed_body(struct http_parser *hp, const char *data, size_t len,
@@ -1111,30 +1109,32 @@ http_feed_body(struct http_parser *hp, const char *data, size_t len,
 {
 	llhttp_errno_t e;
 	size_t pos;
-	char cr;
+	ssize_t n;
 
 	hp->hp_base = data;
 	e = llhttp_execute(&hp->hp_ll, data, len);
 	if (hp->hp_err != 0)
 		return http_fail(hp, hp->hp_err, NULL);
-	if (e == HPE_PAUSED) {
+	if (e == HPE_PAUSED)
 		pos = (size_t)(hp->hp_ll.error_pos - data);
-		if (hp->hp_msg->flags & HTTP_F_CHUNKED) {
-			cr = pos >= 2 ? data[pos - 2] : hp->hp_tail;
-			if (cr != '\r' || pos == 0 || data[pos - 1] != '\n')
-				return http_fail(hp, HTTP_ERR_BAD,
-				    "line not ended by CRLF");
-		}
-		hp->hp_state = ST_DONE;
-		*used = pos;
-		return HTTP_DONE;
-	}
-	if (e != HPE_OK)
+	else if (e == HPE_OK)
+		pos = len;
+	else
 		return http_fail(hp, HTTP_ERR_BAD,
 		    llhttp_get_error_reason(&hp->hp_ll));
-	if (len > 0)
-		hp->hp_tail = data[len - 1];
-	*used = len;
+	if (hp->hp_msg->flags & HTTP_F_CHUNKED) {
+		if ((n = http_chunked_feed(hp, data, pos)) < 0)
+			return http_fail(hp, HTTP_ERR_BAD, hp->hp_reason);
+		if ((size_t)n != pos ||
+		    http_chunked_done(hp) != (e == HPE_PAUSED))
+			return http_fail(hp, HTTP_ERR_BAD,
+			    "ambiguous chunked framing");
+	}
+	*used = pos;
+	if (e == HPE_PAUSED) {
+		hp->hp_state = ST_DONE;
+		return HTTP_DONE;
+	}
 	return HTTP_MORE;
 }
 

@@ -9,24 +9,29 @@
  * calls (realloc): spans are offsets, so they stay valid.
  *
  * After the head, the same parser frames the body (Content-Length, chunked,
- * or to end of stream for responses) so that the caller can relay the raw
- * bytes and still know exactly where the message ends.  Pipelined bytes
- * after the end are left to the caller.
+ * or to end of stream for responses) so that the caller knows exactly
+ * where the message ends.  Pipelined bytes after the end are left to the
+ * caller.  A Content-Length or to-EOF body may be relayed as it came; a
+ * chunked body never is: its framing is checked byte by byte and written
+ * anew (http_chunked.c), and the caller sends what the body callback gets.
  *
  * llhttp runs in strict mode: no lenient flags.  Ambiguous framing
  * (Content-Length with Transfer-Encoding, differing or repeated
- * Content-Length, a Transfer-Encoding other than a final "chunked", or any
- * in HTTP/1.0), obs-fold, bad characters, bare CR/LF and NUL are errors.
- * llhttp is built without LLHTTP_STRICT_MODE, which lets a few of these
- * through (a bare LF ending the start line, the head or the trailers,
- * obs-fold, spaces in or before a field name, extra spaces in the request
- * line, HTTP/2.0, a status of fewer digits, control characters in the
- * reason phrase): http.c checks those itself.  Also refused: CONNECT, a
- * 101 response (Upgrade is not relayed), "*" but for OPTIONS, and an
- * absolute-form target with userinfo, a scheme other than http(s), or an
- * empty path followed by a query.  llhttp 8.1 itself refuses two valid
- * chunk extension forms: a quoted-pair in a value, and a parameter after a
- * name=value one ("1;a=b;c").
+ * Content-Length, any Transfer-Encoding in HTTP/1.0), obs-fold, bad
+ * characters, bare CR/LF and NUL are errors.  A Transfer-Encoding whose
+ * list (case and empty elements aside) is not exactly "chunked" is
+ * HTTP_ERR_TE in a request and an error in a response.  llhttp is built
+ * without LLHTTP_STRICT_MODE, which lets a few of these through (a bare LF
+ * ending the start line, the head or the trailers, a bare CR ending a
+ * chunk-size line, obs-fold, spaces in or before a field name, extra
+ * spaces in the request line, HTTP/2.0, a status of fewer digits, control
+ * characters in the reason phrase): http.c and http_chunked.c check those
+ * themselves.  Also refused: CONNECT, a 101 response (Upgrade is not
+ * relayed), "*" but for OPTIONS, and an absolute-form target with
+ * userinfo, a scheme other than http(s), or an empty path followed by a
+ * query.  llhttp 8.1 itself refuses two valid chunk extension forms: a
+ * quoted-pair in a value, and a parameter after a name=value one
+ * ("1;a=b;c").
  *
  * Parsing is in http.c, the head writers (http_build_*) in http_build.c.
  */
@@ -56,6 +61,8 @@ enum http_verdict {
 	HTTP_ERR_BAD,		/* malformed or ambiguous: 400 (502 upstream) */
 	HTTP_ERR_URI,		/* target longer than max_uri: 414 */
 	HTTP_ERR_HEADER,	/* head longer than max_header: 431 */
+	HTTP_ERR_TE,		/* a request's Transfer-Encoding is not
+				 * exactly "chunked": 501 */
 };
 
 struct http_span {
@@ -98,6 +105,10 @@ struct http_field {
 #define HTTP_F_BODY		0x0010	/* a body follows (length > 0, chunked, or to EOF) */
 #define HTTP_F_TO_EOF		0x0020	/* response body ends when the upstream closes */
 #define HTTP_F_ABSOLUTE		0x0040	/* request target in absolute-form */
+#define HTTP_F_CL_ODD		0x0080	/* Content-Length not in canonical
+					 * decimal: the writers write it anew */
+#define HTTP_F_TE_ODD		0x0100	/* Transfer-Encoding other than one
+					 * "chunked" field: written anew */
 
 struct http_msg {
 	/* request */
@@ -122,6 +133,10 @@ struct http_msg {
 	uint16_t	 nfields;
 	uint16_t	 cap;
 	struct http_field *fields;	/* inline_fields or a heap array */
+	char		*trailers;	/* a chunked body's trailer fields, as
+					 * "Name: value\r\n" lines; heap */
+	uint32_t	 trailers_len;
+	uint32_t	 trailers_cap;
 	struct http_field inline_fields[HTTP_INLINE_FIELDS];
 };
 
@@ -130,8 +145,20 @@ struct http_limits {
 	uint32_t	 max_header;	/* 0 = no limit */
 };
 
-/* Body bytes as decoded (de-chunked), for callers that re-frame a body. */
-typedef void (*http_body_cb)(void *arg, const char *data, size_t len);
+/* Where a chunked body's bytes go, as the decoder writes them; non-zero
+ * stops the feed with an error (out of memory). */
+typedef int (*http_body_cb)(void *arg, const char *data, size_t len);
+
+/* The chunked decoder's state (http_chunked.c). */
+struct http_chunked {
+	uint64_t	 ck_left;	/* the size being read, then the data
+					 * bytes left in the chunk */
+	uint32_t	 ck_line;	/* bytes of the size line, or of the
+					 * trailer section, so far */
+	uint32_t	 ck_tr_start;	/* where the trailer field begins */
+	uint8_t		 ck_state;
+	uint8_t		 ck_digits;	/* of the size */
+};
 
 struct http_parser {
 	llhttp_t	 hp_ll;
@@ -145,10 +172,11 @@ struct http_parser {
 	struct http_field *hp_field;	/* private: the field being parsed */
 	uint8_t		 hp_tok;	/* private: the open token */
 	uint8_t		 hp_nconn;	/* private: Connection options */
-	char		 hp_tail;	/* private: last body byte fed */
 	bool		 hp_head_request; /* response to a HEAD: no body */
+	bool		 hp_body_decode; /* the body callback takes data only */
 	http_body_cb	 hp_body_cb;
 	void		*hp_body_arg;
+	struct http_chunked hp_ck;	/* private */
 	const char	*hp_reason;	/* why the last error, for logs */
 };
 
@@ -162,14 +190,22 @@ void	http_parser_init(struct http_parser *, enum http_kind,
  * response to the same request). */
 void	http_parser_reset(struct http_parser *);
 
-/* Release what a message holds (a grown field array). */
+/* Release what a message holds (a grown field array, trailers). */
 void	http_msg_free(struct http_msg *);
 
 /* For a response parser: the request was HEAD, so the response has no body. */
 void	http_parser_set_head_request(struct http_parser *, bool);
 
-/* Deliver decoded body bytes to cb as they are framed (NULL to stop). */
-void	http_parser_set_body_cb(struct http_parser *, http_body_cb, void *);
+/*
+ * Where a chunked body goes (NULL: it is checked, and dropped).  cb gets it
+ * re-encoded in canonical chunked framing: lowercase hex sizes, no
+ * extensions, the trailer fields that may be trailers as "Name: value"
+ * lines; or, with decode, the data alone (for an HTTP/1.0 peer).  The last
+ * chunk is written only once the whole message has been seen, so a body
+ * cut short never looks complete.  Bodies of other framing never reach cb.
+ */
+void	http_parser_set_body_cb(struct http_parser *, http_body_cb, void *,
+	    bool decode);
 
 /*
  * Feed len bytes at data.  head is the first byte of the message's head in
@@ -231,8 +267,9 @@ struct http_fwd {
  * TE, Trailer, Upgrade, Proxy-Connection) and without the ones we set
  * (X-Forwarded-Proto, X-Forwarded-Host, the deadline header), then
  * X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Via.  The
- * framing fields (Content-Length, Transfer-Encoding) are kept: the body is
- * relayed as it came.  Returns the length, or -1 when it does not fit cap.
+ * framing fields go out canonical: Content-Length in plain decimal,
+ * Transfer-Encoding as exactly "chunked" (the body is re-encoded).
+ * Returns the length, or -1 when it does not fit cap.
  *
  * The client's X-Forwarded-For and Via values are joined in order with
  * ", " and client_ip / via appended (NULL: relayed as sent).  proto NULL
@@ -251,7 +288,8 @@ ssize_t	http_build_request(const struct http_msg *, const char *head,
  * without hop-by-hop ones, then "Connection: close" when close is set, or
  * "Connection: keep-alive" for an HTTP/1.0 client that keeps the
  * connection.  dechunk: the body will be sent de-chunked to the end of the
- * stream (an HTTP/1.0 client), so Transfer-Encoding is dropped.
+ * stream (an HTTP/1.0 client), so Transfer-Encoding is dropped.  The
+ * framing fields go out canonical, as for a request.
  */
 ssize_t	http_build_response(const struct http_msg *, const char *head,
 	    bool close, bool keepalive10, bool dechunk, char *out, size_t cap);

@@ -9,12 +9,16 @@
  * follow each other (and the start line before them, when it is already as
  * we write it) is copied at once.  The room is checked once for the whole
  * head when it surely fits, else at each write.
+ *
+ * The framing fields are copied only when they are already canonical (the
+ * parser says when not: HTTP_F_CL_ODD, HTTP_F_TE_ODD); otherwise they are
+ * dropped and written anew at the end of the head.
  */
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
+#include "http_int.h"
 
 /* Fields that concern one connection only, never relayed. */
 #define HOP_BY_HOP	(HTTP_FK_BIT(HTTP_FK_CONNECTION) |		\
@@ -199,6 +203,32 @@ http_put_joined(struct http_out *o, const struct http_msg *m,
 	HTTP_PUT_LIT(o, "\r\n");
 }
 
+/* The framing fields the parser found odd: dropped from the copy. */
+static HTTP_INLINE uint32_t
+http_framing_drop(const struct http_msg *m)
+{
+	uint32_t drop = 0;
+
+	if (m->flags & HTTP_F_CL_ODD)
+		drop |= HTTP_FK_BIT(HTTP_FK_CONTENT_LENGTH);
+	if (m->flags & HTTP_F_TE_ODD)
+		drop |= HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING);
+	return drop;
+}
+
+/* Write anew the framing fields that were dropped (drop: their bits). */
+static HTTP_INLINE void
+http_put_framing(struct http_out *o, const struct http_msg *m, uint32_t drop)
+{
+	if (drop & HTTP_FK_BIT(HTTP_FK_CONTENT_LENGTH)) {
+		HTTP_PUT_LIT(o, "Content-Length: ");
+		http_put_num(o, (uint64_t)m->content_length);
+		HTTP_PUT_LIT(o, "\r\n");
+	}
+	if (drop & HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING))
+		HTTP_PUT_LIT(o, "Transfer-Encoding: chunked\r\n");
+}
+
 /* Lines of the source head waiting to be copied as they stand. */
 struct http_run {
 	uint32_t	 r_off;
@@ -263,9 +293,13 @@ http_request_write(struct http_out *o, const struct http_msg *m,
 {
 	struct http_run run = { 0, 0 };
 	const struct http_field *f;
-	uint32_t drop, end;
+	uint32_t drop, end, reframe = 0;
 
 	drop = HOP_BY_HOP | HTTP_FK_BIT(HTTP_FK_XFP) | HTTP_FK_BIT(HTTP_FK_XFH);
+	if (m->flags & (HTTP_F_CL_ODD | HTTP_F_TE_ODD)) {
+		reframe = http_framing_drop(m);
+		drop |= reframe;
+	}
 	if (fwd->client_ip != NULL)
 		drop |= HTTP_FK_BIT(HTTP_FK_XFF);
 	if (fwd->via != NULL)
@@ -313,6 +347,8 @@ http_request_write(struct http_out *o, const struct http_msg *m,
 		http_put_kept(o, head, &run, f);
 	}
 	http_run_flush(o, head, &run);
+	if (reframe != 0)
+		http_put_framing(o, m, reframe);
 
 	if (fwd->client_ip != NULL) {
 		http_put_joined(o, m, head, "X-Forwarded-For", HTTP_FK_XFF,
@@ -386,11 +422,17 @@ http_response_write(struct http_out *o, const struct http_msg *m,
 {
 	struct http_run run = { 0, 0 };
 	const struct http_field *f;
-	uint32_t drop = HOP_BY_HOP, end;
+	uint32_t drop = HOP_BY_HOP, end, reframe = 0;
 	char line[13], *code = line + 9;
 
-	if (dechunk)
+	if (m->flags & (HTTP_F_CL_ODD | HTTP_F_TE_ODD)) {
+		reframe = http_framing_drop(m);
+		drop |= reframe;
+	}
+	if (dechunk) {
 		drop |= HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING);
+		reframe &= ~HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING);
+	}
 	/* A status line that is already "HTTP/1.1 status reason" starts the
 	 * run of lines copied as they stand.  Its first 13 bytes are compared
 	 * as two overlapping words (the reason phrase begins after them). */
@@ -427,6 +469,8 @@ http_response_write(struct http_out *o, const struct http_msg *m,
 			http_put_kept(o, head, &run, f);
 	}
 	http_run_flush(o, head, &run);
+	if (reframe != 0)
+		http_put_framing(o, m, reframe);
 	if (close)
 		HTTP_PUT_LIT(o, "Connection: close\r\n");
 	else if (keepalive10)

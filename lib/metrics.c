@@ -31,7 +31,8 @@
 #define MO_URI_TOO_LONG		(MO_CONNECT + 8)
 #define MO_HEADER_TOO_LARGE	(MO_CONNECT + 9)
 #define MO_OVERLOAD		(MO_CONNECT + 10)
-#define MO_OTHER		(MO_CONNECT + 11)
+#define MO_NOT_IMPLEMENTED	(MO_CONNECT + 11)
+#define MO_OTHER		(MO_CONNECT + 12)
 #define MO_COUNT		(MO_OTHER + 1)
 
 static const char *const metrics_outcome_names[MO_COUNT] = {
@@ -56,6 +57,7 @@ static const char *const metrics_outcome_names[MO_COUNT] = {
 	[MO_URI_TOO_LONG] = "reject:uri_too_long",
 	[MO_HEADER_TOO_LARGE] = "reject:header_too_large",
 	[MO_OVERLOAD] = "reject:overload",
+	[MO_NOT_IMPLEMENTED] = "reject:not_implemented",
 	[MO_OTHER] = "other",
 };
 

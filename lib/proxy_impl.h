@@ -174,7 +174,8 @@ struct request {
 	struct upconn	*rq_up;
 
 	struct buf	 rq_tx;			/* a head (either way) until it is
-						 * sent, or the de-chunked body */
+						 * sent, and a chunked body written
+						 * anew */
 	struct buf	 rq_rx;			/* response bytes; head at 0 */
 
 	bool		 rq_body_done;		/* request body read whole */
@@ -184,6 +185,7 @@ struct request {
 	bool		 rq_pooled;		/* rq_up came from the pool */
 	bool		 rq_fresh_retry;	/* the free pooled retry is used */
 	bool		 rq_got_byte;		/* a response byte arrived */
+	bool		 rq_reframe;		/* chunked response: written anew */
 	bool		 rq_dechunk;		/* 1.0 client, chunked response */
 	int		 rq_status;		/* status sent to the client */
 	unsigned	 rq_tries;

@@ -48,6 +48,7 @@ static void	request_finish(struct request *, const char *outcome, int status);
 static void	request_task_cb(struct deadline_task *, enum scope, void *);
 static void	request_cancelled(struct request *, enum scope);
 static void	request_attempt_failed(struct request *, const char *, int, int);
+static int	request_tx_append(void *, const char *, size_t);
 
 /* Which failures of an attempt may be retried. */
 #define ATTEMPT_CONNECT		1	/* connect failed or timed out: always */
@@ -383,6 +384,12 @@ request_feed_head(struct request *rq)
 	case HTTP_ERR_HEADER:
 		request_reject(rq, 431, "reject:header_too_large");
 		return -1;
+	case HTTP_ERR_TE:
+		log_info("req %016llx: request from %s: %s",
+		    (unsigned long long)rq->rq_id, cl->cl_addr,
+		    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason : "?");
+		request_reject(rq, 501, "reject:not_implemented");
+		return -1;
 	default:
 		log_info("req %016llx: bad request from %s: %s",
 		    (unsigned long long)rq->rq_id, cl->cl_addr,
@@ -450,6 +457,9 @@ request_start(struct request *rq)
 
 	if (!(m->flags & HTTP_F_BODY))
 		rq->rq_body_done = true;
+	else if (m->flags & HTTP_F_CHUNKED)
+		http_parser_set_body_cb(&rq->rq_reqp, request_tx_append, rq,
+		    false);
 	if (!(m->flags & HTTP_F_KEEPALIVE))
 		rq->rq_close = true;
 	if (m->authority.len > 0) {
@@ -820,47 +830,82 @@ request_join(struct buf *b, const char *p, size_t len)
 }
 
 /*
+ * Append what a chunked body's decoder wrote (re-encoded framing and data,
+ * or the data alone) to rq_tx, which goes out next: behind a head that
+ * waits there, or alone.
+ */
+static int
+request_tx_append(void *arg, const char *data, size_t len)
+{
+	struct request *rq = arg;
+	struct buf *b = &rq->rq_tx;
+	size_t need;
+
+	if (b->b_data == NULL && buf_acquire(b) != 0)
+		return -1;
+	need = (size_t)b->b_len + len;
+	if (need > UINT32_MAX / 2)
+		return -1;
+	if (need > b->b_cap && buf_grow(b, (uint32_t)(need > 2 * (size_t)b->b_cap ?
+	    need : 2 * (size_t)b->b_cap)) != 0)
+		return -1;
+	memcpy(b->b_data + b->b_len, data, len);
+	b->b_len += (uint32_t)len;
+	return 0;
+}
+
+/*
  * Send what can be sent upstream: the head (once), then the body bytes
  * read so far, framed by the parser so that pipelined bytes stay behind.
- * Stops while a write is pending; UPEV_DRAINED brings us back.
+ * A Content-Length body goes as it came; a chunked one as the decoder
+ * wrote it anew into rq_tx.  Stops while a write is pending; UPEV_DRAINED
+ * brings us back.
  */
 static void
 request_pump_body(struct request *rq)
 {
 	struct client *cl = rq->rq_client;
 	struct buf *in = &cl->cl_in;
+	bool chunked = (rq->rq_reqm.flags & HTTP_F_CHUNKED) != 0;
 	struct iovec iov[2];
 	enum http_verdict v = HTTP_MORE;
+	const char *body = NULL;
 	size_t used = 0;
 	int n = 0;
 
 	if (rq->rq_up == NULL || buf_used(&rq->rq_up->up_out) > 0)
 		return;
-	if (buf_used(&rq->rq_tx) > 0) {
-		iov[n].iov_base = rq->rq_tx.b_data;
-		iov[n++].iov_len = rq->rq_tx.b_len;
-	}
 	if (!rq->rq_body_done && buf_used(in) > 0) {
-		v = http_feed(&rq->rq_reqp, in->b_data, in->b_data + in->b_off,
-		    buf_used(in), &used);
+		body = in->b_data + in->b_off;
+		v = http_feed(&rq->rq_reqp, in->b_data, body, buf_used(in),
+		    &used);
 		if (v == HTTP_DONE)
 			rq->rq_body_done = true;
 		else if (v != HTTP_MORE) {
+			log_info("req %016llx: bad request body from %s: %s",
+			    (unsigned long long)rq->rq_id, cl->cl_addr,
+			    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason :
+			    "?");
 			request_finish(rq, "reject:bad_request", 400);
 			return;
 		}
 		if (used > 0) {
-			if (n == 1 && request_join(&rq->rq_tx,
-			    in->b_data + in->b_off, used))
-				iov[0].iov_len += used;
-			else {
-				iov[n].iov_base = in->b_data + in->b_off;
-				iov[n++].iov_len = used;
-			}
 			in->b_off += (uint32_t)used;
 			rq->rq_bytes_in += used;
 			deadline_touch(&rq->rq_task, SCOPE_CLIENT_IDLE);
 			deadline_touch(&rq->rq_task, SCOPE_UPSTREAM_IDLE);
+		}
+	}
+	if (buf_used(&rq->rq_tx) > 0) {
+		iov[n].iov_base = rq->rq_tx.b_data;
+		iov[n++].iov_len = rq->rq_tx.b_len;
+	}
+	if (!chunked && used > 0) {
+		if (n == 1 && request_join(&rq->rq_tx, body, used))
+			iov[0].iov_len += used;
+		else {
+			iov[n].iov_base = (void *)body;
+			iov[n++].iov_len = used;
 		}
 	}
 	if (n > 0) {
@@ -913,19 +958,6 @@ request_begin_send(struct request *rq)
 	request_pump_body(rq);
 }
 
-/* Decoded body bytes for an HTTP/1.0 client: gather them in rq_tx. */
-static void
-request_dechunk_cb(void *arg, const char *data, size_t len)
-{
-	struct request *rq = arg;
-	struct buf *b = &rq->rq_tx;
-
-	if (buf_grow(b, b->b_len + (uint32_t)len) != 0)
-		return;
-	memcpy(b->b_data + b->b_len, data, len);
-	b->b_len += (uint32_t)len;
-}
-
 /*
  * Relay response body bytes from rq_rx to the client, framed by the
  * parser, behind the first headlen bytes of rq_tx (the response head, on
@@ -933,8 +965,9 @@ request_dechunk_cb(void *arg, const char *data, size_t len)
  * write().  The head is copied over the upstream's own head, which lies
  * right before the body in rq_rx and is no longer needed; a head longer
  * than that space takes a short body behind it in rq_tx instead, or goes
- * beside a long one in a writev().  Finishes the request when the message
- * ends.
+ * beside a long one in a writev().  A chunked body is written anew by the
+ * parser into rq_tx, behind the head on the first call.  Finishes the
+ * request when the message ends.
  */
 static void
 request_relay(struct request *rq, size_t headlen)
@@ -952,8 +985,8 @@ request_relay(struct request *rq, size_t headlen)
 		request_upstream_failed(rq, "error:upstream_protocol", 0);
 		return;
 	}
-	if (rq->rq_dechunk) {
-		/* The head and the decoded body are both in rq_tx. */
+	if (rq->rq_reframe) {
+		/* The head and the body written anew are both in rq_tx. */
 		iov[n].iov_base = rq->rq_tx.b_data;
 		iov[n++].iov_len = rq->rq_tx.b_len;
 		rq->rq_tx.b_len = 0;
@@ -990,7 +1023,7 @@ request_relay(struct request *rq, size_t headlen)
 	}
 	if (headlen > 0) {
 		rq->rq_head_sent = true;
-		if (!rq->rq_dechunk)
+		if (!rq->rq_reframe)
 			buf_release(&rq->rq_tx);
 	}
 	if (v == HTTP_DONE) {
@@ -1036,7 +1069,8 @@ request_response_head(struct request *rq)
 		if (rq->rq_t_sent == 0)
 			rq->rq_t_sent = rq->rq_t_uphead;
 	}
-	rq->rq_dechunk = client10 && (rm->flags & HTTP_F_CHUNKED);
+	rq->rq_reframe = (rm->flags & HTTP_F_CHUNKED) != 0;
+	rq->rq_dechunk = client10 && rq->rq_reframe;
 	close = rq->rq_close || (rm->flags & HTTP_F_TO_EOF) || rq->rq_dechunk;
 	rq->rq_close = close;
 
@@ -1054,8 +1088,9 @@ request_response_head(struct request *rq)
 	request_set_state(rq, REQ_RELAY);
 	rq->rq_tx.b_off = 0;
 	rq->rq_tx.b_len = (uint32_t)n;
-	if (rq->rq_dechunk)
-		http_parser_set_body_cb(&rq->rq_resp, request_dechunk_cb, rq);
+	if (rq->rq_reframe)
+		http_parser_set_body_cb(&rq->rq_resp, request_tx_append, rq,
+		    rq->rq_dechunk);
 	request_relay(rq, (size_t)n);
 }
 

@@ -81,6 +81,17 @@ reject() {
 	fd_settle "$d"
 }
 
+# notimpl DESC REQUEST: 501, reject:not_implemented, nothing upstream.
+notimpl() {
+	local d=$1 n0
+	n0=$(origin_requests)
+	raw_exchange "$T/resp" "$2"
+	expect_match "$d: 501" "$RESP_LINE" '^HTTP/1\.1 501 '
+	log_expect "$d" 501 reject:not_implemented
+	origin_quiet_since "$n0" "$d"
+	fd_settle "$d"
+}
+
 # accept DESC REQUEST: the control; 200 from the origin, logged ok, one
 # request read by the origin.
 accept() {
@@ -116,12 +127,12 @@ reject "Content-Length +5" "POST /echo HTTP/1.1\r\n${H}Content-Length: +5\r\n\r\
 reject "Content-Length -1" "POST /echo HTTP/1.1\r\n${H}Content-Length: -1\r\n\r\n"
 reject "Content-Length 0x5" "POST /echo HTTP/1.1\r\n${H}Content-Length: 0x5\r\n\r\nhello"
 reject "Content-Length over 2^64" "POST /echo HTTP/1.1\r\n${H}Content-Length: 99999999999999999999999\r\n\r\n"
-reject "TE: gzip" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\nhello"
-reject "TE: chunked, gzip" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
-reject "TE: identity" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: identity\r\n\r\nhello"
-reject "TE: chunked, chunked" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
-reject "TE chunked then TE gzip lines" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
-reject "TE: xchunked" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+notimpl "TE: gzip" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\nhello"
+notimpl "TE: chunked, gzip" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+notimpl "TE: identity" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: identity\r\n\r\nhello"
+notimpl "TE: chunked, chunked" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+notimpl "TE chunked then TE gzip lines" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+notimpl "TE: xchunked" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
 reject "TE: chunked in HTTP/1.0" "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
 reject "TE with a space before the colon" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding : chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
 
