@@ -63,7 +63,7 @@ $(shell echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(FLA
 $(FLAGS_STAMP):
 	@echo '$(FLAGS_NOW)' > $@
 
-.PHONY: all deps check run install clean tests bench-progs bench
+.PHONY: all deps deps-test check run install clean tests bench-progs bench
 all: lib/libhourglass.a hourglass $(ORIGIN)
 
 lib/%.o: lib/%.c $(FLAGS_STAMP)
@@ -107,12 +107,17 @@ bench/floor_l7: bench/floor_l7.o lib/libhourglass.a
 tests: all $(UNIT_BIN) fuzz-syntax
 bench-progs: all $(BENCH_BIN) bench/floor_l7
 
-# Install the Debian packages the build and tests need, if any is missing.
+# Install the Debian packages the build needs, if any is missing; the
+# tests need a few more tools (TEST_DEPS), which no test skips.
+TEST_DEPS = logrotate prometheus perl systemd
 deps:
 	@tools/deps.sh
 
+deps-test:
+	@tools/deps.sh $(TEST_DEPS)
+
 # deps first, then a fresh make so pkg-config sees what was just installed.
-check: deps
+check: deps-test
 	@$(MAKE) --no-print-directory tests
 	@tests/run
 

@@ -520,8 +520,8 @@ main(int argc, char **argv)
 		dm.dm_running++;
 	}
 
-	log_info("hourglass %s started: config %s, %u worker%s, precise "
-	    "timers", HOURGLASS_VERSION, dm.dm_config_path, dm.dm_nworkers,
+	log_info("hourglass %s started: config %s, %u worker%s",
+	    HOURGLASS_VERSION, dm.dm_config_path, dm.dm_nworkers,
 	    dm.dm_nworkers == 1 ? "" : "s");
 	notify_ready();
 	on_status(-1, 0, &dm);

@@ -30,7 +30,7 @@ origin_requests() {
 raw_exchange() {
 	local f=$1 req=$2 secs=${3:-3}
 	raw_open
-	printf "$req" >&3 2>/dev/null
+	raw_send "$req"
 	raw_wait_eof "$f" "$secs"
 	raw_close
 	RESP_LINE=$(status_line "$f")
@@ -44,7 +44,7 @@ raw_exchange_parts() {
 	shift 2
 	raw_open
 	for p in "$@"; do
-		printf "$p" >&3 2>/dev/null
+		raw_send "$p"
 		sleep "$(awk -v m="$pause" 'BEGIN { printf "%.3f", m / 1000 }')"
 	done
 	raw_wait_eof "$f" 3

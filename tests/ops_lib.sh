@@ -131,7 +131,7 @@ bg_result() {
 raw_get() {
 	local line len=0
 	RAW_STATUS= RAW_BODY=
-	printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3 2>/dev/null || return 1
+	raw_send 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' "$1" || return 1
 	IFS= read -r -t 3 line <&3 || return 1
 	line=${line%$'\r'}
 	RAW_STATUS=$(printf '%s\n' "$line" | awk '{print $2}')

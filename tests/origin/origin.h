@@ -58,6 +58,9 @@ enum route {
 	ROUTE_RESET,
 	ROUTE_STATUS,
 	ROUTE_ECHO,
+	ROUTE_DRIPC,
+	ROUTE_INTERIM,
+	ROUTE_DROP_NEXT,
 };
 
 /* How the response speaks of the connection. */
@@ -78,6 +81,7 @@ struct conn {
 	int			 cn_wr_on;	/* cn_ev_write is added */
 	int			 cn_peer_eof;	/* the peer closed or reset */
 	int			 cn_close_logged;
+	int			 cn_drop_next;	/* /drop-next: close at the next request */
 
 	struct evbuffer		*cn_in;
 	struct evbuffer		*cn_out;
@@ -113,6 +117,7 @@ struct conn {
 	uint64_t		 rs_left;	/* body bytes still to produce */
 	uint64_t		 rs_off;	/* body bytes produced */
 	uint64_t		 rs_chunk;	/* chunk size; 0 if not chunked */
+	int			 rs_dripc;	/* a drip of one-byte chunks */
 	int			 rs_ended;	/* the chunked terminator is queued */
 	size_t			 rs_head_left;	/* trickle: head bytes in cn_hold */
 	unsigned		 rs_ms;		/* tick interval */

@@ -7,6 +7,12 @@
  *   /delay/MS          a small 200 whose head leaves after MS ms
  *   /drip/N/MS         the head at once (Content-Length: N), then one body
  *                      byte every MS ms
+ *   /dripc/N/MS        the same, chunked: a chunk of one byte every MS ms,
+ *                      then the last chunk
+ *   /interim           100 Continue and 103 Early Hints, then as "/"
+ *   /drop-next         as "/", and the next request on the connection is
+ *                      closed without an answer (an upstream that drops a
+ *                      keep-alive connection as the proxy reuses it)
  *   /trickle-head/MS   the head one byte every MS ms (the first at once),
  *                      then a small body
  *   /hang              never answered; freed when the peer closes
@@ -220,6 +226,9 @@ routes_match(const char *url, size_t len, uint64_t *a1, uint64_t *a2)
 	if (routes_prefix(&p, end, "/drip/"))
 		return routes_args(ROUTE_DRIP, p, end, ROUTES_BODY_MAX, a1,
 		    ROUTES_MS_MAX, a2);
+	if (routes_prefix(&p, end, "/dripc/"))
+		return routes_args(ROUTE_DRIPC, p, end, ROUTES_BODY_MAX, a1,
+		    ROUTES_MS_MAX, a2);
 	if (routes_prefix(&p, end, "/trickle-head/"))
 		return routes_args(ROUTE_TRICKLE, p, end, ROUTES_MS_MAX, a1, 0,
 		    NULL);
@@ -234,6 +243,10 @@ routes_match(const char *url, size_t len, uint64_t *a1, uint64_t *a2)
 		return ROUTE_CLOSE;
 	if (n == 6 && memcmp(p, "/reset", 6) == 0)
 		return ROUTE_RESET;
+	if (n == 8 && memcmp(p, "/interim", 8) == 0)
+		return ROUTE_INTERIM;
+	if (n == 10 && memcmp(p, "/drop-next", 10) == 0)
+		return ROUTE_DROP_NEXT;
 	if ((n == 5 && memcmp(p, "/echo", 5) == 0) ||
 	    (n > 5 && memcmp(p, "/echo/", 6) == 0))
 		return ROUTE_ECHO;
@@ -415,9 +428,17 @@ routes_trickle(struct conn *c)
 void
 routes_start(struct conn *c)
 {
+	static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n"
+	    "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n"
+	    "\r\n";
 	char	 body[64];
 	int	 n, status;
 
+	if (c->cn_drop_next) {
+		origin_event(c, "done");
+		conn_close(c, 0);
+		return;
+	}
 	switch (c->rs_route) {
 	case ROUTE_NONE:
 		routes_error(c, 404);
@@ -425,6 +446,12 @@ routes_start(struct conn *c)
 	case ROUTE_BAD:
 		routes_error(c, 400);
 		break;
+	case ROUTE_INTERIM:
+		evbuffer_add(c->cn_out, interim, sizeof interim - 1);
+		/* FALLTHROUGH */
+	case ROUTE_DROP_NEXT:
+		c->cn_drop_next = c->rs_route == ROUTE_DROP_NEXT;
+		/* FALLTHROUGH */
 	case ROUTE_ROOT:
 		evbuffer_add(c->cn_out, routes_root[c->rq_ka][c->rq_head],
 		    routes_root_len[c->rq_ka][c->rq_head]);
@@ -441,7 +468,12 @@ routes_start(struct conn *c)
 		conn_timer(c, (unsigned)c->rs_arg1, 0);
 		break;
 	case ROUTE_DRIP:
-		routes_head_only(c, 200, (long long)c->rs_arg1);
+	case ROUTE_DRIPC:
+		c->rs_dripc = c->rs_route == ROUTE_DRIPC;
+		routes_head_only(c, 200, c->rs_dripc ? RS_CHUNKED :
+		    (long long)c->rs_arg1);
+		if (c->rs_dripc && !c->rq_head && c->rs_arg1 == 0)
+			evbuffer_add(c->cn_out, "0\r\n\r\n", 5);
 		if (c->rq_head || c->rs_arg1 == 0) {
 			conn_response_done(c);
 			break;
@@ -506,7 +538,12 @@ routes_tick(struct conn *c)
 		routes_simple(c, 200, body, (size_t)n);
 		break;
 	case CONN_DRIPPING:
+		if (c->rs_dripc)
+			evbuffer_add(c->cn_out, "1\r\n", 3);
 		routes_pattern_add(c, 1);
+		if (c->rs_dripc)
+			evbuffer_add(c->cn_out, c->rs_left == 0 ?
+			    "\r\n0\r\n\r\n" : "\r\n", c->rs_left == 0 ? 7 : 2);
 		if (c->rs_left == 0)
 			conn_response_done(c);
 		break;

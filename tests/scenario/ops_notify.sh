@@ -132,13 +132,8 @@ gaps=$( (echo "$first"; cat "$T/wd"; echo "$stop") |
 	awk 'NR > 1 { print $1 - p } { p = $1 }' | sort -n)
 maxgap=$(printf '%s\n' "$gaps" | tail -n 1)
 median=$(printf '%s\n' "$gaps" | awk '{ g[NR] = $1 } END { print g[int((NR + 1) / 2)] }')
-# systemd would act at 400 ms; a loaded CI machine may deliver one ping
-# late, so the bound is WATCHDOG_USEC plus 100 ms of scheduling slack.
-expect_range "longest time without WATCHDOG=1 (ms)" "${maxgap:-9999}" 0 500
-if [ "${maxgap:-9999}" -ge 400 ]; then
-	note "a gap of ${maxgap} ms would have tripped a 400 ms watchdog"
-	grep -i 'watchdog' "$HG_ERR" | sed 's/^/  hourglass: /'
-fi
+# systemd acts at 400 ms: a longer gap is a failure, whatever the load.
+expect_range "longest time without WATCHDOG=1 (ms)" "${maxgap:-9999}" 0 399
 expect_range "median WATCHDOG=1 interval (ms)" "${median:-0}" 150 260
 
 # WATCHDOG_PID names this very process (systemd sets it to MAINPID): pings.

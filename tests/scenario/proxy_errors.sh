@@ -88,7 +88,7 @@ raw_case() {
 	local d=$1 status=$2 outcome=$3 req=$4 t0 line
 	note "$d"
 	raw_open
-	printf "$req" >&3
+	raw_send "$req"
 	t0=$(now_ms)
 	IFS= read -r -t 3 line <&3
 	line=${line%$'\r'}

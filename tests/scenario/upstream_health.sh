@@ -23,6 +23,9 @@ ug_up "$T/hg.ini" \
 	"$(ups h max_fails=2 fail_timeout=${FAIL_MS}ms -- "$SA" "$SB")" \
 	"$(ups dd max_fails=1 fail_timeout=10s -- "$SD1" "$SD2")" \
 	"$(ups tr max_fails=2 fail_timeout=1s -- "$SD3" "127.0.0.1:$B_PORT")" \
+	"$(ups solo fail_timeout=10s -- "$SB")" \
+	'[route /echo/solo]' 'upstream = solo' \
+	'[route /reset]' 'upstream = solo' \
 	'[route /echo/h]' 'upstream = h' \
 	'[route /echo/dd]' 'upstream = dd' \
 	'[route /echo/tr]' 'upstream = tr' \
@@ -124,6 +127,22 @@ errlog_expect "all down: the error log says why" 1 \
 hg_curl "$U/echo/h?3"
 expect_eq "the other group still serves" "$CODE" 200
 log_take "other group" 1
+
+# As shipped (max_fails = 1, the default): a failure of the only server
+# does not take the group out of service: there is nowhere else to go.
+note "the only server of a group is never marked down"
+hg_curl "$U/reset?solo"
+expect_eq "solo: a reset is 502" "$CODE" 502
+log_take "solo reset" 1
+# retries = 1: with no other server, the retry goes to the same one
+expect_log "solo reset" status=502 outcome=error:upstream_reset tries=2
+b0=$(oreqs B /echo/solo)
+hg_curl "$U/echo/solo?after"
+expect_eq "solo: the next request is served" "$CODE" 200
+log_take "solo after" 1
+expect_log "solo after" status=200 outcome=ok
+expect_eq "solo: by the only server" "$(( $(oreqs B /echo/solo) - b0 ))" 1
+errlog_expect "solo: never marked down" 0 "upstream solo: server .* marked down"
 
 hg_alive "end" && fd_settle "end"
 finish

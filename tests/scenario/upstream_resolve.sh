@@ -14,11 +14,13 @@ grep -qE '^[[:space:]]*127\.0\.0\.1[[:space:]].*\blocalhost\b' /etc/hosts ||
 up_origin G || finish
 BAD=$(printf 'x%.0s' $(seq 64)).invalid
 
+START_MS=$(now_ms)
 ug_up "$T/hg.ini" \
 	'[timeouts]' 'request = 5s' 'retries = 1' '' \
 	"$(ups byname max_fails=0 resolve_interval=200ms -- "localhost:$G_PORT")" \
 	"$(ups ip max_fails=0 -- "127.0.0.1:$G_PORT")" \
 	"$(ups bad max_fails=0 -- "$BAD:80")" \
+	"$(ups again max_fails=0 resolve_interval=200ms -- "$BAD:81")" \
 	'[route /echo/name]' 'upstream = byname' '' \
 	'[route /echo/ip]' 'upstream = ip' '' \
 	'[route /echo/bad]' 'upstream = bad' \
@@ -47,6 +49,15 @@ expect_eq "unresolvable: 502" "$CODE" 502
 expect_range "unresolvable: answered at once (ms)" "$MS" 0 300
 log_take "unresolvable" 1
 expect_log "unresolvable" status=502 outcome=error:connect
+
+# Names are asked for again every resolve_interval, whatever the last
+# answer was: each failure of "again" (200 ms) is logged.  Counted over the
+# time since the daemon started, which the lines above took at least 1 s of.
+note "names are resolved again every resolve_interval"
+n=$(errlog_count "upstream again: cannot resolve $BAD:81")
+up_ms=$(( $(now_ms) - START_MS ))
+expect_range "again: resolutions in $up_ms ms (one every 200 ms)" "$n" \
+	$((up_ms / 200 / 2)) $((up_ms / 200 + 2))
 
 note "it does not hold up other traffic"
 slow=0 bad=0 good=0

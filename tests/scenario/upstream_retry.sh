@@ -42,6 +42,14 @@ grp cget "$SC" "$SG"
 grp rpost "$SR" "$SG"
 grp cpost "$SC" "$SG"
 grp rgetbody "$SR" "$SG"
+grp rpostnb "$SR" "$SG"
+grp rpatch "$SR" "$SG"
+grp rput "$SR" "$SG"
+grp rhead "$SR" "$SG"
+grp ropt "$SR" "$SG"
+grp tpostnb "$SH" "$SG" -- try=300ms
+sects+=("$(ups stale max_fails=0 -- "$SG")" '[route /drop-next]' 'upstream = stale' \
+	'retries = 0' '' '[route /]' 'upstream = stale' 'retries = 0' '')
 grp tget "$SH" "$SG" -- try=300ms
 grp tpost "$SH" "$SG" -- try=300ms
 grp uh "$SH" "$SG" -- upstream_header=300ms
@@ -104,6 +112,45 @@ expect_eq "closed POST: the healthy server never saw it" "$(oreqs G /echo/cpost)
 case_ "GET with a body reset: not retried (it has a body)" \
 	/echo/rgetbody 502 error:upstream_reset 1 0 300 -X GET --data-binary abc
 expect_eq "reset GET with body: the healthy server never saw it" "$(oreqs G /echo/rgetbody)" 0
+
+# The method alone decides, apart from the body: each of these has none.
+case_ "POST without a body reset: not retried (not idempotent)" \
+	/echo/rpostnb 502 error:upstream_reset 1 0 300 -X POST
+expect_eq "reset POST without body: the healthy server never saw it" \
+	"$(oreqs G /echo/rpostnb)" 0
+case_ "PATCH without a body reset: not retried" \
+	/echo/rpatch 502 error:upstream_reset 1 0 300 -X PATCH
+expect_eq "reset PATCH: the healthy server never saw it" "$(oreqs G /echo/rpatch)" 0
+case_ "PUT without a body reset: retried (idempotent)" \
+	/echo/rput 200 ok 2 0 300 -X PUT
+expect_eq "reset PUT: the healthy server answered it" "$(oreqs G /echo/rput)" 1
+case_ "HEAD reset: retried" /echo/rhead 200 ok 2 0 300 -I
+expect_eq "reset HEAD: the healthy server answered it" "$(oreqs G /echo/rhead)" 1
+case_ "OPTIONS reset: retried" /echo/ropt 200 ok 2 0 300 -X OPTIONS
+expect_eq "reset OPTIONS: the healthy server answered it" "$(oreqs G /echo/ropt)" 1
+case_ "try timeout on a POST without a body: not retried" \
+	/echo/tpostnb 504 timeout:try 1 150 450 -X POST
+expect_eq "try timeout POST without body: the healthy server never saw it" \
+	"$(oreqs G /echo/tpostnb)" 0
+
+# A pooled connection that the upstream drops as it is reused (the origin
+# closes it on the next request, unanswered): that attempt is retried at
+# once on a fresh connection, though retries = 0, and it does not count as
+# a try.
+note "a pooled connection dropped by the upstream"
+hg_curl "$U/drop-next?stale1"
+expect_eq "stale: the first request" "$CODE" 200
+# at once: the pool keeps an idle connection for 300 ms only
+d="stale: the next request on the dropped connection is retried fresh"
+hg_curl "$U/?stale2"
+expect_eq "$d: status" "$CODE" 200
+log_take "stale" 2
+LOG1=$(printf '%s\n' "$LOG_NEW" | tail -n 1)
+expect_log "$d" status=200 outcome=ok tries=1
+ID=$(rid "$LOG1")
+expect_eq "stale: the origin read it twice (dropped, then answered)" \
+	"$(oreqs G "/?stale2")" 2
+errlog_expect "stale: no try failed" 0 "req $ID: try .* failed"
 
 case_ "try timeout on an idempotent GET: retried" \
 	/echo/tget 200 ok 2 300 475
