@@ -27,6 +27,8 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
@@ -80,28 +82,6 @@ RUN=$(mktemp -d /tmp/hourglass-bench.XXXXXX) || die "mktemp failed"
 mkdir -p "$BIN" "$R/conf" "$R/logs" || die "cannot create $R"
 
 PIDS=()		# every process started, in start order
-
-# alive PID: running and not a zombie.
-alive() {
-	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	s=${s##*) }
-	[ "${s%% *}" != Z ]
-}
-
-# stop_pid PID: SIGTERM, then SIGKILL after 5 s; reap it if it is our child.
-stop_pid() {
-	local p=$1 i
-	alive "$p" || { wait "$p" 2>/dev/null; return 0; }
-	kill -TERM "$p" 2>/dev/null
-	for i in $(seq 50); do
-		alive "$p" || break
-		sleep 0.1
-	done
-	alive "$p" && kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-	return 0
-}
 
 cleanup() {
 	local i
@@ -163,30 +143,6 @@ say "results in $R"
 
 # ---------------------------------------------------------------- helpers
 
-# wait_file FILE: up to 5 s for FILE to be non-empty.
-wait_file() {
-	local i
-	for i in $(seq 100); do
-		[ -s "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# pick_port: a loopback port from the ephemeral range that no TCP socket
-# uses right now.
-pick_port() {
-	local lo hi p used i
-	read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range
-	used=" $(awk 'FNR > 1 { split($2, a, ":"); printf "%s ", a[2] }' \
-	    /proc/net/tcp /proc/net/tcp6 2>/dev/null) "
-	for i in $(seq 200); do
-		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-		[[ $used == *" $(printf '%04X' "$p") "* ]] || { echo "$p"; return 0; }
-	done
-	return 1
-}
-
 # read_cpu PID: "utime stime" in clock ticks (all threads of the process).
 read_cpu() {
 	local s
@@ -199,13 +155,6 @@ read_cpu() {
 
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
-
-# render TEMPLATE OUT PORT UPSTREAM_HEADER NGINX_DIR ERRLOG
-render() {
-	sed -e "s|@PORT@|$3|g" -e "s|@ORIGIN_PORT@|$OPORT|g" \
-	    -e "s|@UPSTREAM_HEADER@|$4|g" -e "s|@RUN@|$5|g" -e "s|@ERRLOG@|$6|g" \
-	    "bench/conf/$1" > "$2"
-}
 
 OPID='' OPORT=''
 start_origin() {
