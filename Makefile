@@ -63,7 +63,8 @@ $(shell echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(FLA
 $(FLAGS_STAMP):
 	@echo '$(FLAGS_NOW)' > $@
 
-.PHONY: all deps deps-test check run install clean tests bench-progs bench
+.PHONY: all deps deps-test check run install clean tests bench-progs bench \
+	bench-instr
 all: lib/libhourglass.a hourglass $(ORIGIN)
 
 lib/%.o: lib/%.c $(FLAGS_STAMP)
@@ -128,6 +129,11 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory bench-progs
 	@bench/run.sh
+
+# Instructions per proxied request, counted by callgrind (bench/README.md).
+bench-instr: deps
+	@$(MAKE) --no-print-directory bench-progs
+	@bench/instr.sh
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/hourglass $(DESTDIR)$(UNITDIR)

@@ -17,6 +17,8 @@
 #   SYSCALL_DURATION [5]  seconds of wrk per syscall count
 #   CONTENDERS ["floor hourglass nginx haproxy"]; floor-l7 (bench/floor_l7,
 #                         built by make bench-progs) runs only when named here
+#   SCENARIOS ["100B-c50 100B-c200 16K-c50 16K-c200 16Kch-c50"] of the
+#                         throughput part
 #   PIN [0]               1: wrk and the origin on CPU 0, the contender on CPU 1
 #   NO_DEPS [0]           1: do not call tools/deps.sh
 #
@@ -27,6 +29,8 @@
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
@@ -38,6 +42,7 @@ TIMER_MS=${TIMER_MS:-200}
 TIMER_ROUNDS=${TIMER_ROUNDS:-3}
 SYSCALL_DURATION=${SYSCALL_DURATION:-5}
 CONTENDERS=${CONTENDERS:-floor hourglass nginx haproxy}
+SCENARIOS=${SCENARIOS:-100B-c50 100B-c200 16K-c50 16K-c200 16Kch-c50}
 PIN=${PIN:-0}
 
 PARTS=("$@")
@@ -53,6 +58,16 @@ want() { local p; for p in "${PARTS[@]}"; do [ "$p" = "$1" ] && return 0; done; 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 [[ $TIMER_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "TIMER_ROUNDS must be a positive integer"
+
+# Scenarios of the throughput part.  16Kch: the origin sends 16 KiB in 4
+# chunks of 4 KiB (tests/origin/origin_routes.c).
+declare -A SC_PATH=([100B-c50]=/ [100B-c200]=/ [16K-c50]=/bytes/16384 [16K-c200]=/bytes/16384
+    [16Kch-c50]=/chunked/16384)
+declare -A SC_CONN=([100B-c50]=50 [100B-c200]=200 [16K-c50]=50 [16K-c200]=200 [16Kch-c50]=50)
+read -r -a SCENS <<< "$SCENARIOS"
+for scen in "${SCENS[@]}"; do
+	[ -n "${SC_PATH[$scen]:-}" ] || die "unknown scenario '$scen' (${!SC_PATH[*]})"
+done
 
 # ---------------------------------------------------------------- set-up
 
@@ -81,28 +96,6 @@ mkdir -p "$BIN" "$R/conf" "$R/logs" || die "cannot create $R"
 
 PIDS=()		# every process started, in start order
 
-# alive PID: running and not a zombie.
-alive() {
-	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	s=${s##*) }
-	[ "${s%% *}" != Z ]
-}
-
-# stop_pid PID: SIGTERM, then SIGKILL after 5 s; reap it if it is our child.
-stop_pid() {
-	local p=$1 i
-	alive "$p" || { wait "$p" 2>/dev/null; return 0; }
-	kill -TERM "$p" 2>/dev/null
-	for i in $(seq 50); do
-		alive "$p" || break
-		sleep 0.1
-	done
-	alive "$p" && kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null
-	return 0
-}
-
 cleanup() {
 	local i
 	trap - EXIT INT TERM
@@ -126,7 +119,7 @@ fi
 # Private copies, so that a rebuild during the run changes nothing.
 cp ./hourglass "$BIN/hourglass" && cp tests/origin/hourglass-origin "$BIN/origin" ||
     die "cannot copy the binaries"
-for t in floor idleconn timerbench; do
+for t in floor idleconn timerbench seqclient; do
 	cc -O2 -Wall -Wextra -o "$BIN/$t" "bench/$t.c" || die "cannot build bench/$t.c"
 done
 # floor-l7 needs libevent, llhttp and the daemon's flags: make builds it.
@@ -157,35 +150,12 @@ CLK_TCK=$(getconf CLK_TCK)
 	echo "wrk: $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?')"
 	[ -x "$BIN/floor-l7" ] && echo "floor-l7: binary $(sha1sum < "$BIN/floor-l7" | cut -c1-12)"
 	echo "parts: ${PARTS[*]}; contenders: $CONTENDERS"
+	want throughput && echo "scenarios: $SCENARIOS"
 	echo "ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP IDLE_CONNS=$IDLE_CONNS TIMER_CONNS=$TIMER_CONNS TIMER_SPREAD_MS=$TIMER_SPREAD_MS TIMER_MS=$TIMER_MS TIMER_ROUNDS=$TIMER_ROUNDS SYSCALL_DURATION=$SYSCALL_DURATION PIN=$PIN NOFILE=$NOFILE CLK_TCK=$CLK_TCK"
 } > "$R/env.txt"
 say "results in $R"
 
 # ---------------------------------------------------------------- helpers
-
-# wait_file FILE: up to 5 s for FILE to be non-empty.
-wait_file() {
-	local i
-	for i in $(seq 100); do
-		[ -s "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# pick_port: a loopback port from the ephemeral range that no TCP socket
-# uses right now.
-pick_port() {
-	local lo hi p used i
-	read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range
-	used=" $(awk 'FNR > 1 { split($2, a, ":"); printf "%s ", a[2] }' \
-	    /proc/net/tcp /proc/net/tcp6 2>/dev/null) "
-	for i in $(seq 200); do
-		p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-		[[ $used == *" $(printf '%04X' "$p") "* ]] || { echo "$p"; return 0; }
-	done
-	return 1
-}
 
 # read_cpu PID: "utime stime" in clock ticks (all threads of the process).
 read_cpu() {
@@ -199,13 +169,6 @@ read_cpu() {
 
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
-
-# render TEMPLATE OUT PORT UPSTREAM_HEADER NGINX_DIR ERRLOG
-render() {
-	sed -e "s|@PORT@|$3|g" -e "s|@ORIGIN_PORT@|$OPORT|g" \
-	    -e "s|@UPSTREAM_HEADER@|$4|g" -e "s|@RUN@|$5|g" -e "s|@ERRLOG@|$6|g" \
-	    "bench/conf/$1" > "$2"
-}
 
 OPID='' OPORT=''
 start_origin() {
@@ -314,11 +277,6 @@ stop_contender() {
 	unset "PORT[$name]" "MAIN[$name]" "MPID[$name]"
 }
 
-# Scenarios of the throughput part.
-SCENS=(100B-c50 100B-c200 16K-c50 16K-c200)
-declare -A SC_PATH=([100B-c50]=/ [100B-c200]=/ [16K-c50]=/bytes/16384 [16K-c200]=/bytes/16384)
-declare -A SC_CONN=([100B-c50]=50 [100B-c200]=200 [16K-c50]=50 [16K-c200]=200)
-
 # wrk_parse FILE: "requests rps p50_ms p99_ms non2xx sockerr" from wrk's output.
 wrk_parse() {
 	awk '
@@ -378,6 +336,19 @@ check_alive() {
 	return 1
 }
 
+# check_framing NAME PATH: how NAME relays the origin's chunked PATH, as
+# seqclient receives 3 responses (throughput/framing.txt); an anomaly
+# unless they came chunked.
+check_framing() {
+	local name=$1 line
+	line=$("$BIN/seqclient" "${PORT[$name]}" "$2" 3 2>&1 | tail -n 1)
+	echo "$name $2 $line" >> "$R/throughput/framing.txt"
+	say "throughput: $name relays $2 as: $line"
+	[[ $line == *" ok=3 "*" chunked=3 "* ]] && return 0
+	echo "throughput: $name did not relay $2 chunked: $line" >> "$R/anomalies.txt"
+	return 1
+}
+
 # ---------------------------------------------------------------- parts
 
 part_throughput() {
@@ -388,6 +359,12 @@ part_throughput() {
 	done
 	n=${#names[@]}
 	[ "$n" -gt 0 ] || return 1
+	for scen in "${SCENS[@]}"; do
+		[[ ${SC_PATH[$scen]} == /chunked/* ]] || continue
+		for name in "${names[@]}"; do
+			check_framing "$name" "${SC_PATH[$scen]}"
+		done
+	done
 	say "throughput: warm-up, ${WARMUP}s per contender and scenario"
 	for scen in "${SCENS[@]}"; do
 		for name in "${names[@]}"; do

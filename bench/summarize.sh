@@ -126,6 +126,18 @@ if [ -s "$d/throughput.tsv" ]; then
 			    (L_wrk[sorder[i]] ~ /[0-9]/ ? sprintf("%.2f", median(L_wrk[sorder[i]])) : "-")
 		printf "\n"
 	}' "$d/throughput.tsv"
+	# How each contender relayed the chunked scenario (run.sh checks it).
+	if [ -s "$d/throughput/framing.txt" ]; then
+		printf '\n   16Kch: GET /chunked/16384, 16 KiB the origin sends in 4 chunks of 4 KiB; as received\n'
+		printf '   through each contender (3 responses, before the warm-up):\n  '
+		awk '{
+			for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			if (v["ok"] != v["requests"]) f = "FAILED"
+			else if (v["chunked"] == 0) f = "content-length"
+			else f = sprintf("chunked, %.2f chunks", v["chunks"] / v["chunked"])
+			printf "  %s %s", $1, f
+		} END { printf "\n" }' "$d/throughput/framing.txt"
+	fi
 fi
 
 if [ -s "$d/memory.tsv" ]; then
