@@ -413,6 +413,27 @@ framing_differ(const struct framing *a, const struct framing *b)
 	return NULL;
 }
 
+/* Write len bytes at p escaped: CR as \\r, other controls and bytes
+ * 0x7f-0xff as \\xNN; LF as \\n and, with lines, a new line. */
+static void
+framing_escape(FILE *f, const uint8_t *p, size_t len, bool lines)
+{
+	for (size_t i = 0; i < len; i++) {
+		uint8_t ch = p[i];
+
+		if (ch == '\n')
+			fputs(lines ? "\\n\n" : "\\n", f);
+		else if (ch == '\r')
+			fputs("\\r", f);
+		else if (ch == '\\')
+			fputs("\\\\", f);
+		else if (ch < 0x20 || ch >= 0x7f)
+			fprintf(f, "\\x%02x", ch);
+		else
+			fputc(ch, f);
+	}
+}
+
 void
 framing_print(FILE *f, const char *title, const struct framing *fr)
 {
@@ -422,11 +443,12 @@ framing_print(FILE *f, const char *title, const struct framing *fr)
 	for (size_t i = 0; i < fr->n; i++) {
 		m = &fr->msgs[i];
 		fprintf(f, "  #%zu at %zu: ", i, m->start);
-		if (m->method >= 0)
-			fprintf(f, "%s %.*s", llhttp_method_name(
-			    (llhttp_method_t)m->method), (int)m->url_len,
-			    m->url);
-		else if (m->head_done)
+		if (m->method >= 0) {
+			fprintf(f, "%s ", llhttp_method_name(
+			    (llhttp_method_t)m->method));
+			framing_escape(f, (const uint8_t *)m->url, m->url_len,
+			    false);
+		} else if (m->head_done)
 			fprintf(f, "%d", m->status);
 		else
 			fprintf(f, "(head cut short)");
@@ -446,20 +468,7 @@ void
 framing_print_bytes(FILE *f, const char *title, const uint8_t *p, size_t len)
 {
 	fprintf(f, "%s (%zu bytes):\n", title, len);
-	for (size_t i = 0; i < len && i < 4096; i++) {
-		uint8_t ch = p[i];
-
-		if (ch == '\n')
-			fputs("\\n\n", f);
-		else if (ch == '\r')
-			fputs("\\r", f);
-		else if (ch == '\\')
-			fputs("\\\\", f);
-		else if (ch < 0x20 || ch >= 0x7f)
-			fprintf(f, "\\x%02x", ch);
-		else
-			fputc(ch, f);
-	}
+	framing_escape(f, p, len < 4096 ? len : 4096, true);
 	if (len > 4096)
 		fputs("...", f);
 	fputc('\n', f);

@@ -56,23 +56,6 @@ same_request(const struct framing_msg *f, const struct framing_msg *c)
 	return framing_body_in(f, c, true);
 }
 
-/* The framing property broken: say how, show both sides, and crash. */
-static void __attribute__((noreturn))
-framing_broken(const char *why, size_t conn, const struct framing *client,
-    const struct framing *up, const uint8_t *cb, size_t clen,
-    const uint8_t *ub, size_t ulen)
-{
-	fprintf(stderr, "fuzz_request: framing property: upstream connection "
-	    "%zu: %s\n", conn, why);
-	framing_print(stderr, "hourglass's parse of what the client sent",
-	    client);
-	framing_print(stderr, "strict llhttp's parse of what the upstream "
-	    "received", up);
-	framing_print_bytes(stderr, "the client sent", cb, clen);
-	framing_print_bytes(stderr, "the upstream received", ub, ulen);
-	abort();
-}
-
 /*
  * A known divergence, tolerated while it is open (crashers/README) so that
  * the runs go on finding others; HG_FUZZ_STRICT_ALL=1 in the environment
@@ -93,6 +76,25 @@ tolerate_target_bytes(void)
 		on = all == NULL || *all == '\0' || strcmp(all, "0") == 0;
 	}
 	return on;
+}
+
+/* The framing property broken: say how, show both sides, and crash. */
+static void __attribute__((noreturn))
+framing_broken(const char *why, size_t conn, const struct framing *client,
+    const struct framing *up, const uint8_t *cb, size_t clen,
+    const uint8_t *ub, size_t ulen)
+{
+	fprintf(stderr, "fuzz_request: framing property: upstream connection "
+	    "%zu: %s\n", conn, why);
+	framing_print(stderr, "hourglass's parse of what the client sent",
+	    client);
+	framing_print(stderr, "strict llhttp's parse of what the upstream "
+	    "received", up);
+	framing_print_bytes(stderr, "the client sent", cb, clen);
+	framing_print_bytes(stderr, tolerate_target_bytes() ? "the upstream "
+	    "received (HTAB, FF, 0x80-0xff in targets read as 'x')" :
+	    "the upstream received", ub, ulen);
+	abort();
 }
 
 /* Read the tolerated bytes of len at p as 'x'. */
