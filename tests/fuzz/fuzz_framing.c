@@ -134,14 +134,13 @@ framing_hg_body(void *arg, const char *data, size_t len)
 
 /*
  * Parse with http_feed(), as the proxy does: one parser per connection
- * direction, reset after each message.  Body bytes are fed at most step
- * at a time: a feed that meets an error hands none of its data on, so a
- * proxy reading in small pieces relays more of a body than one feed of
- * the whole shows.
+ * direction, reset after each message.  No feed of body bytes crosses
+ * cut.  Returns where llhttp failed in a body, or SIZE_MAX; *at_cut tells
+ * whether it was in a feed that stopped at cut.
  */
-static void
+static size_t
 framing_hg_run(struct framing *fr, enum http_kind kind, const uint8_t *p,
-    size_t len, bool eof, uint32_t head_mask, size_t step)
+    size_t len, bool eof, uint32_t head_mask, size_t cut, bool *at_cut)
 {
 	struct framing_run r = { fr, 0, head_mask, 0 };
 	struct http_limits lim = { 0, 0 };
@@ -150,7 +149,7 @@ framing_hg_run(struct framing *fr, enum http_kind kind, const uint8_t *p,
 	struct http_parser hp;
 	struct http_msg hm;
 	enum http_verdict v;
-	size_t pos = 0, start = 0, used;
+	size_t pos = 0, start = 0, used, n, ll_fail = SIZE_MAX;
 	bool in_body = false, head = false, drawn = false;
 
 	memset(fr, 0, sizeof *fr);
@@ -170,8 +169,11 @@ framing_hg_run(struct framing *fr, enum http_kind kind, const uint8_t *p,
 				http_parser_set_head_request(&hp, head);
 			}
 		}
-		v = http_feed(&hp, s + start, s + pos, in_body &&
-		    len - pos > step ? step : len - pos, &used);
+		n = len - pos;
+		*at_cut = in_body && pos < cut && n > cut - pos;
+		if (*at_cut)
+			n = cut - pos;
+		v = http_feed(&hp, s + start, s + pos, n, &used);
 		if (in_body && !(hm.flags & HTTP_F_CHUNKED))
 			framing_append(&m->body, &m->body_len, &m->body_cap,
 			    s + pos, used);
@@ -193,6 +195,11 @@ framing_hg_run(struct framing *fr, enum http_kind kind, const uint8_t *p,
 		}
 		if (v != HTTP_DONE) {
 			framing_fail(fr, hp.hp_reason, pos);
+			if (in_body && hp.hp_ll.error != HPE_OK &&
+			    hp.hp_ll.error != HPE_PAUSED &&
+			    hp.hp_ll.error_pos >= s + pos &&
+			    hp.hp_ll.error_pos <= s + len)
+				ll_fail = (size_t)(hp.hp_ll.error_pos - s);
 			break;
 		}
 		m->done = true;
@@ -211,18 +218,33 @@ framing_hg_run(struct framing *fr, enum http_kind kind, const uint8_t *p,
 		}
 	}
 	http_msg_free(&hm);
+	return ll_fail;
 }
 
-/* One feed per message part; again byte by byte in the body when a body
- * ends in an error, for all the data before it. */
+/*
+ * One feed per message part.  When llhttp fails in a body, that feed
+ * hands none of its data on (http_chunked.c sees the bytes only after
+ * llhttp), while a proxy reading in small pieces relays the data before
+ * the error: parse again with a feed that stops right before it.  llhttp
+ * points at the bad byte or just past it, so the stop moves back a byte
+ * while the feed that ends there fails.
+ */
 void
 framing_hourglass(struct framing *fr, enum http_kind kind, const uint8_t *p,
     size_t len, bool eof, uint32_t head_mask)
 {
-	framing_hg_run(fr, kind, p, len, eof, head_mask, SIZE_MAX);
-	if (fr->failed && fr->n > 0 && fr->msgs[fr->n - 1].head_done) {
+	size_t cut;
+	bool at_cut;
+
+	cut = framing_hg_run(fr, kind, p, len, eof, head_mask, SIZE_MAX,
+	    &at_cut);
+	for (int tries = 0; cut != SIZE_MAX && cut > 0 && tries < 4;
+	    tries++) {
 		framing_free(fr);
-		framing_hg_run(fr, kind, p, len, eof, head_mask, 1);
+		if (framing_hg_run(fr, kind, p, len, eof, head_mask, cut,
+		    &at_cut) == SIZE_MAX || !at_cut)
+			break;
+		cut--;
 	}
 }
 
