@@ -11,6 +11,11 @@
 # tests/fuzz/obj/corpus/<target>/, so the seed corpus stays as committed.
 # Crashes are saved as tests/fuzz/obj/artifacts/<target>-crash-*; the run
 # ends with a failure and the log's tail.
+#
+# The proxy targets also link a second llhttp, built with
+# LLHTTP_STRICT_MODE=1, whose global symbols are renamed llhttp_* ->
+# strict_llhttp_* so that it sits beside the library's copy: the judge of
+# what hourglass forwards (fuzz_framing.c).
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
@@ -30,7 +35,14 @@ FUZZ_LIBWARN = $(filter-out -Werror,$(WARN))
 FUZZ_LIB_OBJ    := $(patsubst lib/%.c,$(FUZZ_OBJ)/lib/%.o,$(LIB_SRC))
 FUZZ_LLHTTP_OBJ := $(FUZZ_OBJ)/llhttp/api.o $(FUZZ_OBJ)/llhttp/http.o \
                    $(FUZZ_OBJ)/llhttp/llhttp.o
+FUZZ_STRICT_OBJ := $(FUZZ_OBJ)/llhttp-strict/api.o \
+                   $(FUZZ_OBJ)/llhttp-strict/http.o \
+                   $(FUZZ_OBJ)/llhttp-strict/llhttp.o
+FUZZ_STRICT     := $(FUZZ_OBJ)/llhttp_strict.o
 FUZZ_BINS       := $(addprefix $(FUZZ_OBJ)/,$(FUZZ_TARGETS))
+FUZZ_LD      ?= ld
+FUZZ_NM      ?= nm
+FUZZ_OBJCOPY ?= objcopy
 
 FUZZ_LINK = $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ \
             $(PKG_LIBS) -lpthread -lm
@@ -41,7 +53,7 @@ FUZZ_WRAP = -Wl,--wrap=connect
 
 # Install clang and its fuzzer runtime if missing, then build and run.
 fuzz:
-	@tools/deps.sh clang libclang-rt-14-dev
+	@tools/deps.sh clang libclang-rt-14-dev binutils
 	@$(MAKE) --no-print-directory fuzz-run
 
 fuzz-build: $(FUZZ_BINS)
@@ -54,16 +66,32 @@ $(FUZZ_OBJ)/llhttp/%.o: $(LLHTTP_SRC)/%.c $(FUZZ_DIR)/fuzz.mk
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CF) -w -c -o $@ $<
 
+$(FUZZ_OBJ)/llhttp-strict/%.o: $(LLHTTP_SRC)/%.c $(FUZZ_DIR)/fuzz.mk
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CF) -DLLHTTP_STRICT_MODE=1 -w -c -o $@ $<
+
+# The strict copy as one object, every global symbol it defines prefixed
+# with strict_ (references between its parts follow, as they name the
+# same symbol-table entries).
+$(FUZZ_STRICT): $(FUZZ_STRICT_OBJ)
+	$(FUZZ_LD) -r -o $@.tmp $^
+	$(FUZZ_NM) --defined-only -g $@.tmp | \
+	    awk 'NF == 3 { print $$3, "strict_" $$3 }' >$@.syms
+	$(FUZZ_OBJCOPY) --redefine-syms=$@.syms $@.tmp $@
+	rm -f $@.tmp $@.syms
+
 $(FUZZ_OBJ)/%.o: $(FUZZ_DIR)/%.c $(FUZZ_DIR)/fuzz.mk
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CF) $(WARN) -c -o $@ $<
 
 $(FUZZ_OBJ)/fuzz_request: $(FUZZ_OBJ)/fuzz_request.o $(FUZZ_OBJ)/fuzz_rig.o \
-    $(FUZZ_LIB_OBJ) $(FUZZ_LLHTTP_OBJ)
+    $(FUZZ_OBJ)/fuzz_framing.o $(FUZZ_LIB_OBJ) $(FUZZ_LLHTTP_OBJ) \
+    $(FUZZ_STRICT)
 	$(FUZZ_LINK) $(FUZZ_WRAP)
 
 $(FUZZ_OBJ)/fuzz_response: $(FUZZ_OBJ)/fuzz_response.o $(FUZZ_OBJ)/fuzz_rig.o \
-    $(FUZZ_LIB_OBJ) $(FUZZ_LLHTTP_OBJ)
+    $(FUZZ_OBJ)/fuzz_framing.o $(FUZZ_LIB_OBJ) $(FUZZ_LLHTTP_OBJ) \
+    $(FUZZ_STRICT)
 	$(FUZZ_LINK) $(FUZZ_WRAP)
 
 $(FUZZ_OBJ)/fuzz_config: $(FUZZ_OBJ)/fuzz_config.o $(FUZZ_LIB_OBJ) \
@@ -83,4 +111,5 @@ fuzz-syntax:
 fuzz-clean:
 	rm -rf $(FUZZ_OBJ)
 
--include $(wildcard $(FUZZ_OBJ)/*.d $(FUZZ_OBJ)/lib/*.d $(FUZZ_OBJ)/llhttp/*.d)
+-include $(wildcard $(FUZZ_OBJ)/*.d $(FUZZ_OBJ)/lib/*.d $(FUZZ_OBJ)/llhttp/*.d \
+    $(FUZZ_OBJ)/llhttp-strict/*.d)

@@ -194,6 +194,9 @@ struct origin_conn {
 	size_t		 oc_inlen, oc_incap, oc_pos;
 	char		*oc_out;
 	size_t		 oc_outoff, oc_outlen, oc_outcap;
+	uint8_t		*oc_rec;		/* every byte read, the first
+						   RIG_KEEP_MAX of them */
+	size_t		 oc_reclen, oc_reccap;
 	struct http_parser oc_p;
 	struct http_msg	 oc_m;
 	enum origin_action oc_act;
@@ -221,6 +224,14 @@ static unsigned	 origin_port, tight_port, refused_port, blackhole_port;
 static unsigned	 origin_nstalled;		/* /stall connections paused */
 static struct event origin_lev, origin_tight_lev;
 
+/* What each upstream connection the origin closed since the client
+ * opened received (rig_upstream_bytes()). */
+static struct rig_upstream {
+	uint8_t		*bytes;
+	size_t		 len;
+} *rig_ups;
+static size_t	 rig_nups, rig_upscap;
+
 static struct {
 	const uint8_t	*data;
 	size_t		 len, split, sent;
@@ -243,6 +254,9 @@ static struct {
 	uint8_t		*in;		/* bytes received, the first
 					   RIG_KEEP_MAX of them */
 	size_t		 inlen, incap;
+	uint8_t		*sent;		/* bytes sent, the first
+					   RIG_KEEP_MAX of them */
+	size_t		 sentlen, sentcap;
 	bool		 eof;
 	bool		 shut;
 } rc;
@@ -569,6 +583,11 @@ origin_read_cb(evutil_socket_t fd, short what, void *arg)
 			origin_conn_free(oc, false);
 			return;
 		}
+		if (oc->oc_reclen < RIG_KEEP_MAX)
+			rig_append(&oc->oc_rec, &oc->oc_reclen,
+			    &oc->oc_reccap, oc->oc_in + oc->oc_inlen,
+			    (size_t)n < RIG_KEEP_MAX - oc->oc_reclen ?
+			    (size_t)n : RIG_KEEP_MAX - oc->oc_reclen);
 		oc->oc_inlen += (size_t)n;
 		if (oc->oc_stall) {
 			/* One bite per round: the proxy's sends block. */
@@ -641,6 +660,14 @@ origin_conn_free(struct origin_conn *oc, bool reset)
 	event_del(&oc->oc_rev);
 	event_del(&oc->oc_wev);
 	close(oc->oc_fd);
+	if (rig_nups == rig_upscap) {
+		rig_upscap = rig_upscap ? rig_upscap * 2 : 8;
+		if ((rig_ups = realloc(rig_ups, rig_upscap * sizeof *rig_ups)) ==
+		    NULL)
+			rig_fail("out of memory");
+	}
+	rig_ups[rig_nups].bytes = oc->oc_rec;
+	rig_ups[rig_nups++].len = oc->oc_reclen;
 	http_msg_free(&oc->oc_m);
 	free(oc->oc_in);
 	free(oc->oc_out);
@@ -782,6 +809,11 @@ rig_client_flush(void)
 			rc.outoff = rc.outlen;	/* the proxy is gone */
 			break;
 		}
+		if (rc.sentlen < RIG_KEEP_MAX)
+			rig_append(&rc.sent, &rc.sentlen, &rc.sentcap,
+			    rc.out + rc.outoff, (size_t)n <
+			    RIG_KEEP_MAX - rc.sentlen ? (size_t)n :
+			    RIG_KEEP_MAX - rc.sentlen);
 		rc.outoff += (size_t)n;
 	}
 	rc.outoff = rc.outlen = 0;
@@ -852,7 +884,9 @@ rig_client_open(enum rig_which which, unsigned flags)
 	rc.which = which;
 	rc.fd = sv[1];
 	rc.eof = rc.shut = false;
-	rc.inlen = rc.outoff = rc.outlen = 0;
+	rc.inlen = rc.sentlen = rc.outoff = rc.outlen = 0;
+	while (rig_nups > 0)
+		free(rig_ups[--rig_nups].bytes);
 	event_assign(&rc.rev, rig_base, rc.fd, EV_READ | EV_PERSIST,
 	    rig_client_read_cb, NULL);
 	event_assign(&rc.wev, rig_base, rc.fd, EV_WRITE | EV_PERSIST,
@@ -1072,6 +1106,26 @@ bool
 rig_client_eof(void)
 {
 	return rc.eof;
+}
+
+const uint8_t *
+rig_client_sent(size_t *len)
+{
+	*len = rc.sentlen;
+	return rc.sent;
+}
+
+size_t
+rig_upstream_count(void)
+{
+	return rig_nups;
+}
+
+const uint8_t *
+rig_upstream_bytes(size_t i, size_t *len)
+{
+	*len = rig_ups[i].len;
+	return rig_ups[i].bytes;
 }
 
 /*

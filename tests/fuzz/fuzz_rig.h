@@ -68,6 +68,18 @@ const uint8_t *rig_client_received(size_t *len);
 /* Whether the proxy closed or half-closed the client connection. */
 bool	rig_client_eof(void);
 
+/* The bytes the client has sent so far (taken by its socket). */
+const uint8_t *rig_client_sent(size_t *len);
+
+/*
+ * The upstream connections the origin has closed since the client was
+ * opened, in the order they closed (after rig_client_close(), all of
+ * them): how many, and every byte the i-th received.  Valid until the
+ * next rig_client_open().
+ */
+size_t	rig_upstream_count(void);
+const uint8_t *rig_upstream_bytes(size_t i, size_t *len);
+
 /*
  * Script the origin's answer to the next request it reads: the first split
  * bytes go out when the request is complete, the rest on rig_origin_flush().
