@@ -387,7 +387,7 @@ rec_wait_tail() {
 		sleep 0.05
 		n=$((n - 1))
 	done
-	fail "$d: the upstream did not receive the first chunk within 2 s"
+	fail "$d: what the upstream received did not end with $2 within 2 s"
 }
 
 # streamed DESC PATH PART...: send a chunked request's head with the first
