@@ -56,28 +56,6 @@ same_request(const struct framing_msg *f, const struct framing_msg *c)
 	return framing_body_in(f, c, true);
 }
 
-/*
- * A known divergence, tolerated while it is open (crashers/README) so that
- * the runs go on finding others; HG_FUZZ_STRICT_ALL=1 in the environment
- * stops tolerating it.  In a request target, hourglass's parser (llhttp
- * 8.1 loose, and http.c) takes and forwards HTAB, FF and bytes 0x80 to
- * 0xff; strict llhttp refuses them (RFC 9112 and 3986 allow none of
- * them).  The tolerance reads each of them as an 'x' on both sides of the
- * comparison, inside the targets only, so no boundary moves.
- */
-static bool
-tolerate_target_bytes(void)
-{
-	static int on = -1;
-
-	if (on < 0) {
-		const char *all = getenv("HG_FUZZ_STRICT_ALL");
-
-		on = all == NULL || *all == '\0' || strcmp(all, "0") == 0;
-	}
-	return on;
-}
-
 /* The framing property broken: say how, show both sides, and crash. */
 static void __attribute__((noreturn))
 framing_broken(const char *why, size_t conn, const struct framing *client,
@@ -91,40 +69,8 @@ framing_broken(const char *why, size_t conn, const struct framing *client,
 	framing_print(stderr, "strict llhttp's parse of what the upstream "
 	    "received", up);
 	framing_print_bytes(stderr, "the client sent", cb, clen);
-	framing_print_bytes(stderr, tolerate_target_bytes() ? "the upstream "
-	    "received (HTAB, FF, 0x80-0xff in targets read as 'x')" :
-	    "the upstream received", ub, ulen);
+	framing_print_bytes(stderr, "the upstream received", ub, ulen);
 	abort();
-}
-
-/* Read the tolerated bytes of len at p as 'x'. */
-static void
-mask_target(uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i] >= 0x80 || p[i] == '\t' || p[i] == '\f')
-			p[i] = 'x';
-}
-
-/* Mask the targets of a parse, and in copy, where they lie in the stream
- * hourglass wrote ("METHOD SP target SP"). */
-static void
-mask_targets(struct framing *fr, uint8_t *copy, size_t len)
-{
-	struct framing_msg *m;
-	size_t off;
-
-	for (size_t i = 0; i < fr->n; i++) {
-		m = &fr->msgs[i];
-		if (m->head_done && copy != NULL) {
-			off = m->start + strlen(llhttp_method_name(
-			    (llhttp_method_t)m->method)) + 1;
-			if (off + m->url_len <= len &&
-			    memcmp(copy + off, m->url, m->url_len) == 0)
-				mask_target(copy + off, m->url_len);
-		}
-		mask_target((uint8_t *)m->url, m->url_len);
-	}
 }
 
 /* Check every upstream connection against what the client sent. */
@@ -133,25 +79,15 @@ check_forwarded(void)
 {
 	struct framing client, st, hg;
 	const uint8_t *cb, *ub;
-	uint8_t *masked = NULL;
 	const char *why;
 	char msg[160];
 	size_t clen, ulen, next;
 
 	cb = rig_client_sent(&clen);
 	framing_hourglass(&client, HTTP_KIND_REQUEST, cb, clen, false, 0);
-	if (tolerate_target_bytes())
-		mask_targets(&client, NULL, 0);
 	for (size_t u = 0; u < rig_upstream_count(); u++) {
 		ub = rig_upstream_bytes(u, &ulen);
 		framing_hourglass(&hg, HTTP_KIND_REQUEST, ub, ulen, true, 0);
-		if (tolerate_target_bytes() && ulen > 0) {
-			if ((masked = malloc(ulen)) == NULL)
-				abort();
-			memcpy(masked, ub, ulen);
-			mask_targets(&hg, masked, ulen);
-			ub = masked;
-		}
 		framing_strict(&st, HTTP_KIND_REQUEST, ub, ulen, true, 0);
 		if (st.failed) {
 			snprintf(msg, sizeof msg, "strict llhttp refuses it "
@@ -185,8 +121,6 @@ check_forwarded(void)
 			next++;
 		}
 		framing_free(&st);
-		free(masked);
-		masked = NULL;
 	}
 	framing_free(&client);
 }

@@ -381,6 +381,12 @@ static const struct {
 	BAD("GET / HTTP/1.1\r\nHost: a\0\r\n\r\n"),
 	BAD("GET / HTTP/1.1\r\nHo\0st: a\r\n\r\n"),
 	BAD("GET /\0 HTTP/1.1\r\nHost: a\r\n\r\n"),
+	/* what llhttp 8.1 takes in a target and a strict parser does not */
+	BAD("GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("GET /a\fb HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("GET /?q=\xff HTTP/1.1\r\nHost: a\r\n\r\n"),
+	BAD("GET /0123456789abcdef\x80 HTTP/1.1\r\nHost: a\r\n\r\n"),
 	/* line endings */
 	BAD("GET / HTTP/1.1\nHost: a\r\n\r\n"),
 	BAD("GET / HTTP/1.1\r\nHost: a\n\r\n"),
