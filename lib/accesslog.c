@@ -384,8 +384,8 @@ accesslog_logfmt(struct accesslog *al, const struct accesslog_entry *e,
 	p = ACCESSLOG_PUT(p, " status=");
 	p = accesslog_put_opt(p, e->status, 1, 0);
 	p = ACCESSLOG_PUT(p, " outcome=");
-	p = accesslog_logfmt_str(p, ACCESSLOG_CAP_OUTCOME, e->outcome,
-	    e->outcome != NULL ? strlen(e->outcome) : 0);
+	p = accesslog_logfmt_str(p, ACCESSLOG_CAP_OUTCOME,
+	    outcome_name(e->outcome), strlen(outcome_name(e->outcome)));
 	p = ACCESSLOG_PUT(p, " upstream=");
 	p = accesslog_logfmt_str(p, ACCESSLOG_CAP_UPSTREAM, e->upstream,
 	    e->upstream_len);
@@ -433,8 +433,8 @@ accesslog_json(struct accesslog *al, const struct accesslog_entry *e,
 	p = ACCESSLOG_PUT(p, ",\"status\":");
 	p = accesslog_put_opt(p, e->status, 1, 1);
 	p = ACCESSLOG_PUT(p, ",\"outcome\":");
-	p = accesslog_json_str(p, ACCESSLOG_CAP_OUTCOME, e->outcome,
-	    e->outcome != NULL ? strlen(e->outcome) : 0);
+	p = accesslog_json_str(p, ACCESSLOG_CAP_OUTCOME,
+	    outcome_name(e->outcome), strlen(outcome_name(e->outcome)));
 	p = ACCESSLOG_PUT(p, ",\"upstream\":");
 	p = accesslog_json_str(p, ACCESSLOG_CAP_UPSTREAM, e->upstream,
 	    e->upstream_len);

@@ -103,7 +103,7 @@ client_overload(struct proxy *px, int fd, const struct sockaddr *sa)
 	e.client = tmp.cl_addr;
 	e.client_len = strlen(tmp.cl_addr);
 	e.status = 503;
-	e.outcome = "reject:overload";
+	e.outcome = OUTCOME_REJECT_OVERLOAD;
 	e.deadline_ms = -1;
 	e.bytes_out = n > 0 ? (uint64_t)n : 0;
 	e.head_us = e.connect_us = e.upstream_header_us = e.total_us = -1;

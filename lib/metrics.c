@@ -15,51 +15,10 @@
 #include <string.h>
 
 #include "metrics.h"
-#include "scope.h"
+#include "outcome.h"
 
-/* Outcome indexes: ok, one timeout per scope, the errors, the rejects. */
-#define MO_OK			0
-#define MO_TIMEOUT		1	/* + enum scope */
-#define MO_CONNECT		(MO_TIMEOUT + SCOPE_COUNT)
-#define MO_UP_RESET		(MO_CONNECT + 1)
-#define MO_UP_CLOSED		(MO_CONNECT + 2)
-#define MO_UP_PROTOCOL		(MO_CONNECT + 3)
-#define MO_NO_UPSTREAM		(MO_CONNECT + 4)
-#define MO_ABORT_CLIENT		(MO_CONNECT + 5)
-#define MO_BAD_REQUEST		(MO_CONNECT + 6)
-#define MO_BODY_TOO_LARGE	(MO_CONNECT + 7)
-#define MO_URI_TOO_LONG		(MO_CONNECT + 8)
-#define MO_HEADER_TOO_LARGE	(MO_CONNECT + 9)
-#define MO_OVERLOAD		(MO_CONNECT + 10)
-#define MO_NOT_IMPLEMENTED	(MO_CONNECT + 11)
-#define MO_OTHER		(MO_CONNECT + 12)
-#define MO_COUNT		(MO_OTHER + 1)
-
-static const char *const metrics_outcome_names[MO_COUNT] = {
-	[MO_OK] = "ok",
-	[MO_TIMEOUT + SCOPE_DRAIN] = "timeout:drain",
-	[MO_TIMEOUT + SCOPE_KEEPALIVE] = "timeout:keepalive",
-	[MO_TIMEOUT + SCOPE_CLIENT_HEADER] = "timeout:client_header",
-	[MO_TIMEOUT + SCOPE_REQUEST] = "timeout:request",
-	[MO_TIMEOUT + SCOPE_CLIENT_IDLE] = "timeout:client_idle",
-	[MO_TIMEOUT + SCOPE_TRY] = "timeout:try",
-	[MO_TIMEOUT + SCOPE_CONNECT] = "timeout:connect",
-	[MO_TIMEOUT + SCOPE_UPSTREAM_HEADER] = "timeout:upstream_header",
-	[MO_TIMEOUT + SCOPE_UPSTREAM_IDLE] = "timeout:upstream_idle",
-	[MO_CONNECT] = "error:connect",
-	[MO_UP_RESET] = "error:upstream_reset",
-	[MO_UP_CLOSED] = "error:upstream_closed",
-	[MO_UP_PROTOCOL] = "error:upstream_protocol",
-	[MO_NO_UPSTREAM] = "error:no_upstream",
-	[MO_ABORT_CLIENT] = "abort:client",
-	[MO_BAD_REQUEST] = "reject:bad_request",
-	[MO_BODY_TOO_LARGE] = "reject:body_too_large",
-	[MO_URI_TOO_LONG] = "reject:uri_too_long",
-	[MO_HEADER_TOO_LARGE] = "reject:header_too_large",
-	[MO_OVERLOAD] = "reject:overload",
-	[MO_NOT_IMPLEMENTED] = "reject:not_implemented",
-	[MO_OTHER] = "other",
-};
+/* A route's row counts its requests by enum outcome. */
+#define MO_COUNT		OUTCOME_COUNT
 
 /* Upper bounds of the request duration buckets in microseconds; +Inf last. */
 #define METRICS_DUR_BUCKETS	16
@@ -127,16 +86,10 @@ struct metrics_route_cache {
 	uint32_t	 rc_row;
 };
 
-struct metrics_outcome_cache {
-	const char	*oc_ptr;
-	uint32_t	 oc_index;
-};
-
 struct metrics {
 	struct metrics_table m_rows;		/* struct metrics_row */
 	struct metrics_counts m_counts;
 	struct metrics_route_cache m_rcache[METRICS_CACHE];
-	struct metrics_outcome_cache m_ocache[METRICS_CACHE];
 };
 
 struct metrics_snapshot {
@@ -316,37 +269,6 @@ metrics_free(struct metrics *m)
 	free(m);
 }
 
-/* The index of an outcome string, MO_OTHER when it is not in the set. */
-static unsigned
-metrics_outcome_parse(const char *s)
-{
-	int sc;
-
-	if (strncmp(s, "timeout:", 8) == 0) {
-		sc = scope_lookup(s + 8, strlen(s + 8));
-		return sc >= 0 ? MO_TIMEOUT + (unsigned)sc : MO_OTHER;
-	}
-	for (unsigned i = MO_CONNECT; i < MO_OTHER; i++) {
-		if (strcmp(s, metrics_outcome_names[i]) == 0)
-			return i;
-	}
-	return strcmp(s, "ok") == 0 ? MO_OK : MO_OTHER;
-}
-
-/* The index of an outcome, through the cache of addresses. */
-static inline unsigned
-metrics_outcome_index(struct metrics *m, const char *s)
-{
-	struct metrics_outcome_cache *c = &m->m_ocache[metrics_ptr_slot(s)];
-
-	if (c->oc_ptr == s && strcmp(metrics_outcome_names[c->oc_index], s)
-	    == 0)
-		return c->oc_index;
-	c->oc_ptr = s;
-	c->oc_index = metrics_outcome_parse(s);
-	return c->oc_index;
-}
-
 /*
  * The row of a route not in the cache, added if new, or else the "other"
  * row; -1 when even that one cannot be added.
@@ -369,7 +291,7 @@ metrics_route_lookup(struct metrics *m, const char *route)
 
 /* Count one finished request by route and outcome, and its duration. */
 void
-metrics_request(struct metrics *m, const char *route, const char *outcome,
+metrics_request(struct metrics *m, const char *route, enum outcome outcome,
     int64_t total_us)
 {
 	struct metrics_route_cache *c;
@@ -380,8 +302,8 @@ metrics_request(struct metrics *m, const char *route, const char *outcome,
 
 	if (route == NULL)
 		route = METRICS_ROUTE_NONE;
-	if (outcome == NULL)
-		outcome = metrics_outcome_names[MO_OTHER];
+	if ((unsigned)outcome >= OUTCOME_COUNT)
+		outcome = OUTCOME_ERROR_UPSTREAM_PROTOCOL;	/* cannot be */
 	c = &m->m_rcache[metrics_ptr_slot(route)];
 	if (c->rc_ptr != route || c->rc_row >= m->m_rows.mt_n ||
 	    strcmp(metrics_table_key(&m->m_rows, c->rc_row)->mk_str,
@@ -394,7 +316,7 @@ metrics_request(struct metrics *m, const char *route, const char *outcome,
 	}
 	row = (struct metrics_row *)(void *)metrics_table_key(&m->m_rows,
 	    c->rc_row);
-	row->mr_count[metrics_outcome_index(m, outcome)]++;
+	row->mr_count[outcome]++;
 duration:
 	for (b = 0; b < METRICS_DUR_BUCKETS - 1; b++) {
 		if (us <= metrics_dur_bounds[b])
@@ -886,8 +808,8 @@ metrics_out_requests(struct metrics_out *o, const struct metrics_table *t,
 			metrics_out_label(o, true, "route", row->mr_key.mk_str,
 			    row->mr_key.mk_len);
 			metrics_out_label(o, false, "outcome",
-			    metrics_outcome_names[oc],
-			    strlen(metrics_outcome_names[oc]));
+			    outcome_name((enum outcome)oc),
+			    strlen(outcome_name((enum outcome)oc)));
 			metrics_out_str(o, "} ");
 			metrics_out_u64(o, row->mr_count[oc]);
 			metrics_out_put(o, "\n", 1);

@@ -17,9 +17,8 @@
  * Labels.  A request is counted by route and outcome.  The route is the
  * route's prefix (NULL when no route matched, exported as "-"); rows are
  * keyed by the string's contents, so a reloaded config whose strings live
- * elsewhere counts into the same rows.  The outcome is one of the closed
- * set of the design ("ok", "timeout:<scope>", "error:connect", ...); a
- * string outside it (or NULL) is counted as "other".  A worker keeps at most
+ * elsewhere counts into the same rows.  The outcome is an enum outcome
+ * (outcome.h), exported under its name.  A worker keeps at most
  * METRICS_ROUTES_MAX routes (counters never disappear, and reloads may add
  * routes): requests of further routes are counted under route "other".
  * Route prefixes start with "/", so "-" and "other" never clash with one.
@@ -32,6 +31,7 @@
 #include <stdint.h>
 
 #include "deadline.h"
+#include "outcome.h"
 
 #define METRICS_ROUTES_MAX	1000
 
@@ -46,13 +46,13 @@ void		 metrics_free(struct metrics *);
 
 /*
  * Count one finished request of route (NULL: none matched) with outcome,
- * that took total_us microseconds (negative counts as 0).  Both strings
- * are only read during the call.  O(1); it allocates only for a route
+ * that took total_us microseconds (negative counts as 0).  The route string
+ * is only read during the call.  O(1); it allocates only for a route
  * string it has not seen before (if that fails, the request is counted
  * under route "other").
  */
 void		 metrics_request(struct metrics *, const char *route,
-		    const char *outcome, int64_t total_us);
+		    enum outcome, int64_t total_us);
 
 /* Count a client connection closed by its keepalive scope. */
 void		 metrics_keepalive_closed(struct metrics *);

@@ -29,6 +29,7 @@
 #include "deadline.h"
 #include "http.h"
 #include "metrics.h"
+#include "outcome.h"
 #include "proxy.h"
 #include "slab.h"
 
@@ -281,7 +282,7 @@ void	 request_client_data(struct request *);
 void	 request_client_gone(struct request *, const char *);
 void	 request_client_drained(struct request *);
 void	 request_upstream_event(struct request *, int ev, int err);
-void	 request_reject(struct request *, int status, const char *outcome);
+void	 request_reject(struct request *, enum outcome);
 
 /* upstream.c */
 struct upstream_set *upstream_set_new(struct event_base *, struct config *,

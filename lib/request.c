@@ -44,10 +44,10 @@ static int	request_build_head(struct request *);
 static void	request_connect(struct request *);
 static void	request_pump_body(struct request *);
 static void	request_read_response(struct request *);
-static void	request_finish(struct request *, const char *outcome, int status);
+static void	request_finish(struct request *, enum outcome);
 static void	request_task_cb(struct deadline_task *, enum scope, void *);
 static void	request_cancelled(struct request *, enum scope);
-static void	request_attempt_failed(struct request *, const char *, int, int);
+static void	request_attempt_failed(struct request *, enum outcome, int, int);
 static int	request_tx_append(void *, const char *, size_t);
 
 /* Which failures of an attempt may be retried. */
@@ -147,7 +147,7 @@ request_free(struct request *rq)
 
 /* Write the access-log line of a finished request. */
 static void
-request_log(struct request *rq, const char *outcome)
+request_log(struct request *rq, enum outcome outcome)
 {
 	struct client *cl = rq->rq_client;
 	struct proxy *px = cl->cl_proxy;
@@ -159,7 +159,7 @@ request_log(struct request *rq, const char *outcome)
 	metrics_request(px->px_metrics, rq->rq_route ? rq->rq_route->prefix :
 	    NULL, outcome, total_us);
 	PROXY_COUNT(px, requests, 1);
-	if (outcome[0] == 't' && strncmp(outcome, "timeout:", 8) == 0)
+	if (outcome_kind(outcome) == OUTCOME_KIND_TIMEOUT)
 		PROXY_COUNT(px, timeouts, 1);
 	if (!accesslog_enabled(px->px_alog))
 		return;
@@ -194,16 +194,17 @@ request_log(struct request *rq, const char *outcome)
 }
 
 /*
- * The one destructor.  status is what the client is told when the response
- * head has not gone out yet (0: nothing, the connection just closes); after
- * the head, the client connection is aborted so the body visibly ends short.
+ * The one destructor.  Before the response head went out, the client is
+ * answered with the outcome's status (outcome.h); after it, the client
+ * connection is aborted so the body visibly ends short.
  */
 static void
-request_finish(struct request *rq, const char *outcome, int status)
+request_finish(struct request *rq, enum outcome outcome)
 {
 	struct client *cl = rq->rq_client;
 	struct deadline_task *t = &rq->rq_task;
-	bool ok = memcmp(outcome, "ok", 3) == 0;	/* every outcome has 3 bytes */
+	bool ok = outcome == OUTCOME_OK;
+	int status = outcome_info(outcome)->oi_status;
 	bool reuse;
 	int how;
 	char out[512];
@@ -279,7 +280,7 @@ request_finish(struct request *rq, const char *outcome, int status)
 	request_log(rq, outcome);
 	if (!ok)
 		log_info("req %016llx: %s %s (client %s, upstream %s)",
-		    (unsigned long long)rq->rq_id, outcome,
+		    (unsigned long long)rq->rq_id, outcome_name(outcome),
 		    rq->rq_head_sent ? "after the response head: aborted" :
 		    "before the response head", cl->cl_addr,
 		    rq->rq_server ? rq->rq_server->us_name : "-");
@@ -288,11 +289,11 @@ request_finish(struct request *rq, const char *outcome, int status)
 	client_request_done(cl, how);
 }
 
-/* Answer a request that cannot go upstream: 400, 413, 414, 431, 503. */
+/* Answer a request that cannot go upstream: 400, 413, 414, 431, 501, 503. */
 void
-request_reject(struct request *rq, int status, const char *outcome)
+request_reject(struct request *rq, enum outcome outcome)
 {
-	request_finish(rq, outcome, status);
+	request_finish(rq, outcome);
 }
 
 /*
@@ -302,35 +303,22 @@ request_reject(struct request *rq, int status, const char *outcome)
 static void
 request_cancelled(struct request *rq, enum scope cause)
 {
-	static char outcomes[SCOPE_COUNT][32];
-	int status;
+	enum outcome o = outcome_timeout(cause);
 
-	if (outcomes[cause][0] == '\0')
-		snprintf(outcomes[cause], sizeof outcomes[cause], "timeout:%s",
-		    scope_name(cause));
 	switch (cause) {
 	case SCOPE_CONNECT:
-		request_attempt_failed(rq, outcomes[cause], ATTEMPT_CONNECT, 0);
+		request_attempt_failed(rq, o, ATTEMPT_CONNECT, 0);
 		return;
 	case SCOPE_TRY:
-		request_attempt_failed(rq, outcomes[cause], ATTEMPT_IDEMPOTENT,
-		    0);
+		request_attempt_failed(rq, o, ATTEMPT_IDEMPOTENT, 0);
 		return;
 	case SCOPE_UPSTREAM_HEADER:
-		request_attempt_failed(rq, outcomes[cause], ATTEMPT_FINAL, 0);
+		request_attempt_failed(rq, o, ATTEMPT_FINAL, 0);
 		return;
-	case SCOPE_CLIENT_HEADER:
-	case SCOPE_CLIENT_IDLE:
-		status = 408;
-		break;
-	case SCOPE_DRAIN:
-		status = 503;
-		break;
 	default:
-		status = 504;
-		break;
+		request_finish(rq, o);
+		return;
 	}
-	request_finish(rq, outcomes[cause], status);
 }
 
 /* The engine's callback: a deadline of the request's task fired. */
@@ -353,7 +341,7 @@ void
 request_client_gone(struct request *rq, const char *why)
 {
 	(void)why;
-	request_finish(rq, "abort:client", 499);
+	request_finish(rq, OUTCOME_ABORT_CLIENT);
 }
 
 /*
@@ -379,22 +367,22 @@ request_feed_head(struct request *rq)
 	case HTTP_GOT_HEAD:
 		break;
 	case HTTP_ERR_URI:
-		request_reject(rq, 414, "reject:uri_too_long");
+		request_reject(rq, OUTCOME_REJECT_URI_TOO_LONG);
 		return -1;
 	case HTTP_ERR_HEADER:
-		request_reject(rq, 431, "reject:header_too_large");
+		request_reject(rq, OUTCOME_REJECT_HEADER_TOO_LARGE);
 		return -1;
 	case HTTP_ERR_TE:
 		log_info("req %016llx: request from %s: %s",
 		    (unsigned long long)rq->rq_id, cl->cl_addr,
 		    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason : "?");
-		request_reject(rq, 501, "reject:not_implemented");
+		request_reject(rq, OUTCOME_REJECT_NOT_IMPLEMENTED);
 		return -1;
 	default:
 		log_info("req %016llx: bad request from %s: %s",
 		    (unsigned long long)rq->rq_id, cl->cl_addr,
 		    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason : "?");
-		request_reject(rq, 400, "reject:bad_request");
+		request_reject(rq, OUTCOME_REJECT_BAD_REQUEST);
 		return -1;
 	}
 	rq->rq_t_head = deadline_now_cached();
@@ -473,7 +461,7 @@ request_start(struct request *rq)
 	if (request_deadline_header(rq, to) != 0) {
 		deadline_open(t, SCOPE_REQUEST, to->ms[SCOPE_REQUEST]);
 		deadline_close(t, SCOPE_CLIENT_HEADER);
-		request_reject(rq, 400, "reject:bad_request");
+		request_reject(rq, OUTCOME_REJECT_BAD_REQUEST);
 		return;
 	}
 	deadline_open(t, SCOPE_REQUEST, (uint64_t)rq->rq_deadline_ms);
@@ -486,13 +474,13 @@ request_start(struct request *rq)
 		log_info("req %016llx: no route for %.*s (client %s)",
 		    (unsigned long long)rq->rq_id, (int)m->path.len,
 		    head + m->path.off, cl->cl_addr);
-		request_finish(rq, "error:no_upstream", 503);
+		request_finish(rq, OUTCOME_ERROR_NO_UPSTREAM);
 		return;
 	}
 	if ((m->flags & HTTP_F_LENGTH) &&
 	    rq->rq_cfg->max_body != CONFIG_SIZE_OFF &&
 	    (uint64_t)m->content_length > rq->rq_cfg->max_body) {
-		request_reject(rq, 413, "reject:body_too_large");
+		request_reject(rq, OUTCOME_REJECT_BODY_TOO_LARGE);
 		return;
 	}
 	rq->rq_server = upstream_pick(rq->rq_ups, rq->rq_route, 0, &why);
@@ -500,7 +488,7 @@ request_start(struct request *rq)
 		log_err("req %016llx: upstream %s: %s (client %s)",
 		    (unsigned long long)rq->rq_id, rq->rq_route->upstream->name,
 		    why, cl->cl_addr);
-		request_finish(rq, "error:no_upstream", 503);
+		request_finish(rq, OUTCOME_ERROR_NO_UPSTREAM);
 		return;
 	}
 	http_parser_set_head_request(&rq->rq_resp, m->method_id == HTTP_HEAD);
@@ -560,7 +548,7 @@ request_build_head(struct request *rq)
 	}
 	log_err("req %016llx: cannot build the forwarded head",
 	    (unsigned long long)rq->rq_id);
-	request_finish(rq, "reject:header_too_large", 431);
+	request_finish(rq, OUTCOME_REJECT_HEADER_TOO_LARGE);
 	return -1;
 }
 
@@ -596,7 +584,7 @@ request_connect(struct request *rq)
 		request_set_state(rq, REQ_CONNECT);
 	deadline_open(t, SCOPE_CONNECT, to->ms[SCOPE_CONNECT]);
 	if ((up = upstream_connect(cl->cl_proxy, rq->rq_server, &err)) == NULL) {
-		request_attempt_failed(rq, "error:connect", ATTEMPT_CONNECT,
+		request_attempt_failed(rq, OUTCOME_ERROR_CONNECT, ATTEMPT_CONNECT,
 		    err);
 		return;
 	}
@@ -696,7 +684,7 @@ request_rearm(struct request *rq)
  * the request ends with this cause.
  */
 static void
-request_attempt_failed(struct request *rq, const char *outcome, int kind,
+request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
     int err)
 {
 	struct client *cl = rq->rq_client;
@@ -707,11 +695,11 @@ request_attempt_failed(struct request *rq, const char *outcome, int kind,
 	int64_t cap, backoff, left;
 	bool retry;
 
-	upstream_failed(rq->rq_server, outcome);
+	upstream_failed(rq->rq_server, outcome_name(outcome));
 	rq->rq_judged = true;
 	log_warn("req %016llx: try %u on %s failed: %s%s%s while %s (client %s)",
 	    (unsigned long long)rq->rq_id, rq->rq_tries,
-	    rq->rq_server->us_name, outcome, err ? ": " : "",
+	    rq->rq_server->us_name, outcome_name(outcome), err ? ": " : "",
 	    err ? strerror(err) : "", rq->rq_state == REQ_CONNECT ?
 	    "connecting" : rq->rq_sent ? "waiting for the response head" :
 	    "sending the request", cl->cl_addr);
@@ -738,8 +726,7 @@ request_attempt_failed(struct request *rq, const char *outcome, int kind,
 	    rq->rq_tried, &why)) == NULL)
 		retry = false;
 	if (!retry) {
-		request_finish(rq, outcome, strncmp(outcome, "timeout:", 8) == 0 ?
-		    504 : 502);
+		request_finish(rq, outcome);
 		return;
 	}
 	if (rq->rq_up != NULL) {
@@ -776,26 +763,26 @@ request_attempt_failed(struct request *rq, const char *outcome, int kind,
 
 /* The upstream failed before or during the response: name the outcome. */
 static void
-request_upstream_failed(struct request *rq, const char *outcome, int err)
+request_upstream_failed(struct request *rq, enum outcome outcome, int err)
 {
 	if (!rq->rq_head_sent && request_retry_fresh(rq))
 		return;
-	if (!rq->rq_head_sent && strcmp(outcome, "error:upstream_protocol")) {
+	if (!rq->rq_head_sent && outcome != OUTCOME_ERROR_UPSTREAM_PROTOCOL) {
 		request_attempt_failed(rq, outcome, rq->rq_got_byte ?
 		    ATTEMPT_FINAL : ATTEMPT_IDEMPOTENT, err);
 		return;
 	}
 	if (!rq->rq_head_sent) {
-		upstream_failed(rq->rq_server, outcome);
+		upstream_failed(rq->rq_server, outcome_name(outcome));
 		rq->rq_judged = true;
 	}
 	log_warn("req %016llx: upstream %s: %s%s%s while %s (client %s)",
-	    (unsigned long long)rq->rq_id, rq->rq_server->us_name, outcome,
-	    err ? ": " : "", err ? strerror(err) : "",
+	    (unsigned long long)rq->rq_id, rq->rq_server->us_name,
+	    outcome_name(outcome), err ? ": " : "", err ? strerror(err) : "",
 	    rq->rq_head_sent ? "relaying the response body" :
 	    rq->rq_sent ? "waiting for the response head" :
 	    "sending the request", rq->rq_client->cl_addr);
-	request_finish(rq, outcome, 502);
+	request_finish(rq, outcome);
 }
 
 /* The request is sent whole: wait for the response head. */
@@ -886,7 +873,7 @@ request_pump_body(struct request *rq)
 			    (unsigned long long)rq->rq_id, cl->cl_addr,
 			    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason :
 			    "?");
-			request_finish(rq, "reject:bad_request", 400);
+			request_finish(rq, OUTCOME_REJECT_BAD_REQUEST);
 			return;
 		}
 		if (used > 0) {
@@ -915,7 +902,7 @@ request_pump_body(struct request *rq)
 		buf_release(&rq->rq_tx);
 		if (r != 0) {
 			request_upstream_failed(rq, errno == EPIPE ?
-			    "error:upstream_closed" : "error:upstream_reset",
+			    OUTCOME_ERROR_UPSTREAM_CLOSED : OUTCOME_ERROR_UPSTREAM_RESET,
 			    errno);
 			return;
 		}
@@ -982,7 +969,7 @@ request_relay(struct request *rq, size_t headlen)
 	v = http_feed(&rq->rq_resp, rx->b_data, rx->b_data + rx->b_off,
 	    buf_used(rx), &used);
 	if (v != HTTP_MORE && v != HTTP_DONE) {
-		request_upstream_failed(rq, "error:upstream_protocol", 0);
+		request_upstream_failed(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL, 0);
 		return;
 	}
 	if (rq->rq_reframe) {
@@ -1029,7 +1016,7 @@ request_relay(struct request *rq, size_t headlen)
 	if (v == HTTP_DONE) {
 		if (buf_used(rx) > 0)	/* bytes past the end: not reusable */
 			rq->rq_resm.flags &= ~(uint32_t)HTTP_F_KEEPALIVE;
-		request_finish(rq, "ok", rq->rq_status);
+		request_finish(rq, OUTCOME_OK);
 		return;
 	}
 	if (headlen > 0) {
@@ -1075,13 +1062,13 @@ request_response_head(struct request *rq)
 	rq->rq_close = close;
 
 	if (buf_grow(&rq->rq_tx, rm->head_len + 256) != 0) {
-		request_finish(rq, "error:upstream_protocol", 502);
+		request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);
 		return;
 	}
 	n = http_build_response(rm, rq->rq_rx.b_data, close, client10 && !close,
 	    rq->rq_dechunk, rq->rq_tx.b_data, rq->rq_tx.b_cap);
 	if (n < 0) {
-		request_upstream_failed(rq, "error:upstream_protocol", 0);
+		request_upstream_failed(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL, 0);
 		return;
 	}
 	rq->rq_status = rm->status;
@@ -1112,8 +1099,7 @@ request_parse_head(struct request *rq)
 		if (v == HTTP_MORE) {
 			if (buf_room(rx) == 0 &&
 			    buf_grow(rx, rx->b_cap * 2) != 0) {
-				request_finish(rq, "error:upstream_protocol",
-				    502);
+				request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);
 				return;
 			}
 			return;
@@ -1123,7 +1109,7 @@ request_parse_head(struct request *rq)
 			    "head: %s", (unsigned long long)rq->rq_id,
 			    rq->rq_server->us_name, rq->rq_resp.hp_reason ?
 			    rq->rq_resp.hp_reason : "?");
-			request_finish(rq, "error:upstream_protocol", 502);
+			request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);
 			return;
 		}
 		if (rq->rq_resm.status >= 200)
@@ -1147,7 +1133,7 @@ request_read_response(struct request *rq)
 	ssize_t n;
 
 	if (buf_acquire(rx) != 0) {
-		request_finish(rq, "error:upstream_protocol", 502);
+		request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);
 		return;
 	}
 	if (rq->rq_state == REQ_RELAY && buf_used(rx) == 0)
@@ -1163,16 +1149,16 @@ request_read_response(struct request *rq)
 		return;
 	if (n < 0) {
 		request_upstream_failed(rq, errno == ECONNRESET ?
-		    "error:upstream_reset" : "error:upstream_closed", errno);
+		    OUTCOME_ERROR_UPSTREAM_RESET : OUTCOME_ERROR_UPSTREAM_CLOSED, errno);
 		return;
 	}
 	if (n == 0) {
 		if (rq->rq_state == REQ_RELAY &&
 		    http_finish(&rq->rq_resp) == HTTP_DONE) {
-			request_finish(rq, "ok", rq->rq_status);
+			request_finish(rq, OUTCOME_OK);
 			return;
 		}
-		request_upstream_failed(rq, "error:upstream_closed", 0);
+		request_upstream_failed(rq, OUTCOME_ERROR_UPSTREAM_CLOSED, 0);
 		return;
 	}
 	rq->rq_got_byte = true;
@@ -1192,7 +1178,7 @@ request_upstream_event(struct request *rq, int ev, int err)
 		request_begin_send(rq);
 		break;
 	case UPEV_CONNFAIL:
-		request_attempt_failed(rq, "error:connect", ATTEMPT_CONNECT,
+		request_attempt_failed(rq, OUTCOME_ERROR_CONNECT, ATTEMPT_CONNECT,
 		    err);
 		break;
 	case UPEV_READABLE:
@@ -1204,7 +1190,7 @@ request_upstream_event(struct request *rq, int ev, int err)
 		break;
 	case UPEV_WRFAIL:
 		request_upstream_failed(rq, err == EPIPE ?
-		    "error:upstream_closed" : "error:upstream_reset", err);
+		    OUTCOME_ERROR_UPSTREAM_CLOSED : OUTCOME_ERROR_UPSTREAM_RESET, err);
 		break;
 	}
 }

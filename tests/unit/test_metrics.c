@@ -554,46 +554,23 @@ render_one(const struct metrics *m, struct prom *p)
 /* Every outcome of the closed set counts under its own name. */
 START_TEST(test_outcomes)
 {
-	static const char *const fixed[] = {
-		"ok", "error:connect", "error:upstream_reset",
-		"error:upstream_closed", "error:upstream_protocol",
-		"error:no_upstream", "abort:client", "reject:bad_request",
-		"reject:body_too_large", "reject:uri_too_long",
-		"reject:header_too_large", "reject:overload",
-	};
 	struct metrics *m = metrics_new();
-	char buf[64], series[256], *text;
+	char series[256], *text;
 	struct prom p;
 
 	ck_assert_ptr_nonnull(m);
-	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-		for (size_t k = 0; k <= i; k++)
-			metrics_request(m, "/api", fixed[i], 1000);
+	for (int o = 0; o < OUTCOME_COUNT; o++) {
+		for (int k = 0; k <= o; k++)
+			metrics_request(m, "/api", (enum outcome)o, 1000);
 	}
-	/* One buffer for every scope: same address, new contents. */
-	for (int sc = 0; sc < SCOPE_COUNT; sc++) {
-		snprintf(buf, sizeof buf, "timeout:%s", scope_name(sc));
-		for (int k = 0; k <= sc; k++)
-			metrics_request(m, "/api", buf, 1000);
-	}
-	metrics_request(m, "/api", "bogus", 1);
-	snprintf(buf, sizeof buf, "timeout:nope");
-	metrics_request(m, "/api", buf, 1);
-
 	text = render_one(m, &p);
-	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+	for (int o = 0; o < OUTCOME_COUNT; o++) {
 		snprintf(series, sizeof series, "hourglass_requests_total"
-		    "{outcome=\"%s\",route=\"/api\"}", fixed[i]);
-		ck_assert_msg(prom_get(&p, series) == (double)(i + 1), "%s",
+		    "{outcome=\"%s\",route=\"/api\"}",
+		    outcome_name((enum outcome)o));
+		ck_assert_msg(prom_get(&p, series) == (double)(o + 1), "%s",
 		    series);
 	}
-	for (int sc = 0; sc < SCOPE_COUNT; sc++) {
-		snprintf(series, sizeof series, "hourglass_requests_total"
-		    "{outcome=\"timeout:%s\",route=\"/api\"}", scope_name(sc));
-		ck_assert_msg(prom_get(&p, series) == sc + 1, "%s", series);
-	}
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"other\",route=\"/api\"}") == 2);
 	prom_free(&p);
 	free(text);
 	metrics_free(m);
@@ -610,17 +587,17 @@ START_TEST(test_routes)
 	ck_assert_ptr_nonnull(m);
 	strcpy(a, "/api");
 	strcpy(b, "/api");
-	metrics_request(m, a, "ok", 10);
-	metrics_request(m, b, "ok", 10);
-	metrics_request(m, "/api", "ok", 10);
-	metrics_request(m, NULL, "error:no_upstream", 10);
-	metrics_request(m, NULL, "error:no_upstream", 10);
+	metrics_request(m, a, OUTCOME_OK, 10);
+	metrics_request(m, b, OUTCOME_OK, 10);
+	metrics_request(m, "/api", OUTCOME_OK, 10);
+	metrics_request(m, NULL, OUTCOME_ERROR_NO_UPSTREAM, 10);
+	metrics_request(m, NULL, OUTCOME_ERROR_NO_UPSTREAM, 10);
 	/* The address of a freed route may come back with another route. */
 	strcpy(a, "/static");
-	metrics_request(m, a, "ok", 10);
-	metrics_request(m, a, "ok", 10);
+	metrics_request(m, a, OUTCOME_OK, 10);
+	metrics_request(m, a, OUTCOME_OK, 10);
 	strcpy(a, "/api");
-	metrics_request(m, a, "ok", 10);
+	metrics_request(m, a, OUTCOME_OK, 10);
 
 	text = render_one(m, &p);
 	ck_assert(prom_get(&p, "hourglass_requests_total"
@@ -654,9 +631,9 @@ START_TEST(test_route_cap)
 	ck_assert_ptr_nonnull(m);
 	for (int i = 0; i < METRICS_ROUTES_MAX + 5; i++) {
 		snprintf(route, sizeof route, "/r%d", i);
-		metrics_request(m, route, "ok", 10);
+		metrics_request(m, route, OUTCOME_OK, 10);
 	}
-	metrics_request(m, "/r0", "ok", 10);
+	metrics_request(m, "/r0", OUTCOME_OK, 10);
 	text = render_one(m, &p);
 	ck_assert(prom_get(&p, "hourglass_requests_total"
 	    "{outcome=\"ok\",route=\"/r0\"}") == 2);
@@ -680,13 +657,13 @@ START_TEST(test_histogram)
 	struct prom p;
 
 	ck_assert_ptr_nonnull(m);
-	metrics_request(m, "/", "ok", -5);		/* 0 */
-	metrics_request(m, "/", "ok", 1000);		/* le 0.001 */
-	metrics_request(m, "/", "ok", 1001);		/* le 0.0025 */
-	metrics_request(m, "/", "ok", 2500);		/* le 0.0025 */
-	metrics_request(m, "/", "ok", 750000);		/* le 1 */
-	metrics_request(m, "/", "ok", 60000000);	/* le 60 */
-	metrics_request(m, "/", "ok", 60000001);	/* +Inf */
+	metrics_request(m, "/", OUTCOME_OK, -5);		/* 0 */
+	metrics_request(m, "/", OUTCOME_OK, 1000);		/* le 0.001 */
+	metrics_request(m, "/", OUTCOME_OK, 1001);		/* le 0.0025 */
+	metrics_request(m, "/", OUTCOME_OK, 2500);		/* le 0.0025 */
+	metrics_request(m, "/", OUTCOME_OK, 750000);		/* le 1 */
+	metrics_request(m, "/", OUTCOME_OK, 60000000);	/* le 60 */
+	metrics_request(m, "/", OUTCOME_OK, 60000001);	/* +Inf */
 	text = render_one(m, &p);
 	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_bucket"
 	    "{le=\"0.001\"}") == 2);
@@ -723,13 +700,13 @@ START_TEST(test_merge)
 	struct prom p;
 
 	ck_assert(w1 && w2 && s1 && s2 && all);
-	metrics_request(w1, "/a", "ok", 2000);
-	metrics_request(w1, "/a", "ok", 2000);
-	metrics_request(w1, "/b", "timeout:connect", 2000000);
+	metrics_request(w1, "/a", OUTCOME_OK, 2000);
+	metrics_request(w1, "/a", OUTCOME_OK, 2000);
+	metrics_request(w1, "/b", OUTCOME_TIMEOUT + SCOPE_CONNECT, 2000000);
 	metrics_connection_accepted(w1);
 	metrics_keepalive_closed(w1);
-	metrics_request(w2, "/a", "ok", 20000);
-	metrics_request(w2, NULL, "reject:bad_request", 10);
+	metrics_request(w2, "/a", OUTCOME_OK, 20000);
+	metrics_request(w2, NULL, OUTCOME_REJECT_BAD_REQUEST, 10);
 	metrics_connection_accepted(w2);
 	metrics_connection_accepted(w2);
 
@@ -915,10 +892,10 @@ START_TEST(test_escaping)
 	struct prom p;
 
 	ck_assert_ptr_nonnull(m);
-	metrics_request(m, "/a\\b\"c\nd", "ok", 1);
-	metrics_request(m, "/caf\xc3\xa9", "ok", 1);
-	metrics_request(m, "/bad\xff\xc3", "ok", 1);
-	metrics_request(m, "/long\xe0\x80\x80", "ok", 1);
+	metrics_request(m, "/a\\b\"c\nd", OUTCOME_OK, 1);
+	metrics_request(m, "/caf\xc3\xa9", OUTCOME_OK, 1);
+	metrics_request(m, "/bad\xff\xc3", OUTCOME_OK, 1);
+	metrics_request(m, "/long\xe0\x80\x80", OUTCOME_OK, 1);
 	text = render_one(m, &p);
 	ck_assert_ptr_nonnull(strstr(text,
 	    "{route=\"/a\\\\b\\\"c\\nd\",outcome=\"ok\"} 1\n"));
@@ -1017,8 +994,9 @@ END_TEST
 START_TEST(test_cost)
 {
 	static const char *const routes[] = { "/api/", "/static/", "/", NULL };
-	static const char *const outcomes[] = {
-		"ok", "ok", "ok", "timeout:upstream_header", "error:connect",
+	static const enum outcome outcomes[] = {
+		OUTCOME_OK, OUTCOME_OK, OUTCOME_OK,
+		OUTCOME_TIMEOUT + SCOPE_UPSTREAM_HEADER, OUTCOME_ERROR_CONNECT,
 	};
 	struct metrics *m = metrics_new();
 	struct timespec t0, t1;
@@ -1030,7 +1008,7 @@ START_TEST(test_cost)
 
 	ck_assert_ptr_nonnull(m);
 	for (int i = 0; i < 4; i++)
-		metrics_request(m, routes[i], "ok", 1);
+		metrics_request(m, routes[i], OUTCOME_OK, 1);
 	before = mallinfo2();
 	for (int round = 0; round < 5; round++) {
 		clock_gettime(CLOCK_MONOTONIC, &t0);
