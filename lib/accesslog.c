@@ -607,6 +607,20 @@ accesslog_flush(struct accesslog *al)
 	al->al_len = 0;
 }
 
+/* Start an entry with every field absent but time, id and client. */
+void
+accesslog_entry_init(struct accesslog_entry *e, int64_t time_us, uint64_t id,
+    const char *client)
+{
+	memset(e, 0, sizeof *e);
+	e->time_us = time_us;
+	e->id = id;
+	e->client = client;
+	e->client_len = strlen(client);
+	e->deadline_ms = -1;
+	e->head_us = e->connect_us = e->upstream_header_us = e->total_us = -1;
+}
+
 /* Whether the writer writes anything. */
 bool
 accesslog_enabled(const struct accesslog *al)

@@ -105,6 +105,11 @@ void		 accesslog_write(struct accesslog *,
 /* Whether the writer writes anything ("off" and NULL do not). */
 bool		 accesslog_enabled(const struct accesslog *);
 
+/* Start an entry: the time, the id and the client address set, every
+ * other field absent ("-" or null in the line); fill in what is known. */
+void		 accesslog_entry_init(struct accesslog_entry *, int64_t time_us,
+		    uint64_t id, const char *client);
+
 /* Format one line (newline included) into buf, which must hold
  * ACCESSLOG_LINE_MAX bytes, and return its length.  Writes nothing out. */
 size_t		 accesslog_format(struct accesslog *,
