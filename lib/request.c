@@ -77,17 +77,17 @@ struct request {
 	uint64_t	 rq_bytes_in;
 	uint64_t	 rq_bytes_out;
 	int64_t		 rq_deadline_ms;	/* the request scope's length */
-	int64_t		 rq_wall_us;		/* wall clock at the first byte */
 	int64_t		 rq_t0;			/* monotonic, first byte */
 	int64_t		 rq_t_head;		/* head complete */
 	int64_t		 rq_t_conn0, rq_t_conn;	/* connect start, done */
 	int64_t		 rq_t_sent;		/* request sent upstream */
 	int64_t		 rq_t_uphead;		/* response head complete */
 	const char	*rq_gone;		/* why the client went away */
+	struct deadline_timer rq_backoff;	/* wait before a retry */
+	bool		 rq_backoff_ready;	/* rq_backoff is set up */
 
 	/* From here on, set up by their own init, not zeroed per request. */
 	struct deadline_task rq_task;		/* every scope of the request */
-	struct deadline_timer rq_backoff;	/* wait before a retry */
 	struct http_parser rq_reqp;		/* client -> us */
 	struct http_msg	 rq_reqm;
 	struct http_parser rq_resp;		/* upstream -> us */
@@ -187,11 +187,8 @@ request_new(struct proxy_ctx *ctx, const struct request_peer *peer,
 	lim.max_header = RESP_HEAD_MAX;
 	http_parser_init(&rq->rq_resp, HTTP_KIND_RESPONSE, &rq->rq_resm, &lim);
 	rq->rq_t0 = deadline_now_cached();
-	rq->rq_wall_us = deadline_wall_cached();	/* no clock read */
 	rq->rq_deadline_ms = -1;
 	deadline_task_init(&rq->rq_task, ctx->pc_base, request_task_cb, rq);
-	deadline_timer_init(&rq->rq_backoff, ctx->pc_base,
-	    request_backoff_done, rq);
 	if (header_at != DEADLINE_NEVER)
 		deadline_open_at(&rq->rq_task, SCOPE_CLIENT_HEADER, header_at);
 	PROXY_COUNT(ctx, in_flight, 1);
@@ -206,7 +203,6 @@ request_free(struct request *rq)
 	struct proxy_ctx *ctx = rq->rq_ctx;
 
 	deadline_task_clear(&rq->rq_task);
-	deadline_timer_stop(&rq->rq_backoff);
 	http_msg_free(&rq->rq_reqm);
 	http_msg_free(&rq->rq_resm);
 	buf_release(&rq->rq_tx);
@@ -286,7 +282,8 @@ request_log(struct request *rq, enum outcome outcome)
 	    NULL, outcome, total_us);
 	if (!accesslog_enabled(rq->rq_ctx->pc_alog))
 		return;
-	accesslog_entry_init(&e, rq->rq_wall_us, rq->rq_id,
+	/* The wall clock at the first byte, from the one read for now. */
+	accesslog_entry_init(&e, deadline_wall_cached() - total_us, rq->rq_id,
 	    rq->rq_peer.rp_addr);
 	if (parsed) {
 		e.method = head + rq->rq_reqm.method.off;
@@ -848,6 +845,11 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
 	    rq->rq_reqm.method_id == HTTP_HEAD);
 	if (rq->rq_state != REQ_CONNECT)
 		request_set_state(rq, REQ_CONNECT);
+	if (!rq->rq_backoff_ready) {
+		deadline_timer_init(&rq->rq_backoff, rq->rq_ctx->pc_base,
+		    request_backoff_done, rq);
+		rq->rq_backoff_ready = true;
+	}
 	deadline_timer_set(&rq->rq_backoff, deadline_now_cached() + backoff);
 }
 
