@@ -18,7 +18,6 @@
 #include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include "deadline.h"
 #include "http.h"
 #include "log.h"
+#include "netaddr.h"
 #include "request.h"
 
 #define LINGER_MS	1000	/* how long to drain input before closing */
@@ -94,44 +94,16 @@ client_wait(struct client *cl, enum scope why, int64_t when)
 		deadline_timer_set(&cl->cl_wait, when);
 }
 
-/* Write "ip:port" or "[ip]:port" for a peer address. */
-static void
-client_format_addr(char *out, size_t len, uint8_t *iplen,
-    const struct sockaddr *sa)
-{
-	char ip[INET6_ADDRSTRLEN];	/* inet_ntop writes at most 39 here:
-					   "::ffff:a.b.c.d" is its only
-					   dotted form for IPv6 */
-	unsigned port = 0;
-
-	ip[0] = '\0';
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-		port = ntohs(in->sin_port);
-		snprintf(out, len, "%s:%u", ip, port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-		port = ntohs(in6->sin6_port);
-		snprintf(out, len, "[%s]:%u", ip, port);
-	} else
-		snprintf(out, len, "unknown");
-	*iplen = (uint8_t)strlen(ip);
-}
-
 /* Refuse a connection over max_connections: 503, logged, closed. */
 static void
 client_overload(struct proxy_ctx *ctx, int fd, const struct sockaddr *sa)
 {
-	char addr[49], out[256];
+	char addr[NETADDR_TEXT_MAX], out[256];
 	uint8_t iplen;
 	ssize_t n;
 
 	deadline_now_refresh();
-	client_format_addr(addr, sizeof addr, &iplen, sa);
+	netaddr_format(sa, addr, sizeof addr, &iplen);
 	n = http_build_error(outcome_info(OUTCOME_REJECT_OVERLOAD)->oi_status,
 	    true, out, sizeof out);
 	if (n > 0 && write(fd, out, (size_t)n) < 0)
@@ -170,7 +142,7 @@ client_accept(struct proxy_ctx *ctx, int fd, const struct sockaddr *sa,
 	cl->cl_ctx = ctx;
 	cl->cl_state = CLIENT_IDLE;
 	cl->cl_in.b_pool = BUF_POOL_HELD;
-	client_format_addr(cl->cl_addr, sizeof cl->cl_addr, &cl->cl_iplen, sa);
+	netaddr_format(sa, cl->cl_addr, sizeof cl->cl_addr, &cl->cl_iplen);
 	conn_init(&cl->cl_conn, ctx->pc_base, fd, client_conn_cb);
 	deadline_timer_init(&cl->cl_wait, ctx->pc_base, client_wait_cb, cl);
 	deadline_now_refresh();

@@ -15,6 +15,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "netaddr.h"
 
 #define ACCEPT_BATCH	64	/* accepts per wake-up, at most */
 
@@ -32,51 +33,6 @@ struct listener {
 
 static void	listener_accept_cb(evutil_socket_t, short, void *);
 
-/* Fill a socket address from a config address ("*" is any IPv4). */
-static int
-listener_sockaddr(const struct config_addr *a, struct sockaddr_storage *ss,
-    socklen_t *len)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof *ss);
-	if (strcmp(a->host, "*") == 0 ||
-	    inet_pton(AF_INET, a->host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(a->port);
-		*len = sizeof *in;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, a->host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(a->port);
-		*len = sizeof *in6;
-		return 0;
-	}
-	return -1;
-}
-
-/* Name a bound address "ip:port" or "[ip]:port". */
-static void
-listener_format(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
-	} else if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-		snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
-	} else
-		snprintf(buf, len, "fd");
-}
-
 /* Make a listener of a listening socket and start accepting on it. */
 static struct listener *
 listener_add(struct event_base *base, int fd, const char *cfgtext,
@@ -91,7 +47,8 @@ listener_add(struct event_base *base, int fd, const char *cfgtext,
 	}
 	ls->ls_addrlen = sizeof ls->ls_addr;
 	getsockname(fd, (struct sockaddr *)&ls->ls_addr, &ls->ls_addrlen);
-	listener_format(&ls->ls_addr, ls->ls_name, sizeof ls->ls_name);
+	netaddr_format((struct sockaddr *)&ls->ls_addr, ls->ls_name,
+	    sizeof ls->ls_name, NULL);
 	snprintf(ls->ls_cfg, sizeof ls->ls_cfg, "%s", cfgtext);
 	ls->ls_fd = fd;
 	ls->ls_cbs = *cbs;
@@ -120,7 +77,7 @@ listener_open(struct event_base *base, const struct config_addr *a,
 	if (like != NULL) {
 		ss = like->ls_addr;
 		len = like->ls_addrlen;
-	} else if (listener_sockaddr(a, &ss, &len) != 0) {
+	} else if (netaddr_from_config(a, &ss, &len) != 0) {
 		snprintf(err, errlen, "listen %s: not a numeric address",
 		    a->text);
 		return NULL;

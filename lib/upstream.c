@@ -28,6 +28,7 @@
 #include "conn.h"
 #include "deadline.h"
 #include "log.h"
+#include "netaddr.h"
 #include "upstream.h"
 
 /* An upstream server: its address, its health and its idle pool. */
@@ -92,23 +93,9 @@ static void	upstream_resolve(struct deadline_timer *, void *);
 static bool
 upstream_numeric(struct upstream_server *us)
 {
-	const struct config_addr *a = &us->us_cfg->addr;
-	struct sockaddr_in *in = (struct sockaddr_in *)&us->us_addr;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&us->us_addr;
-
-	if (inet_pton(AF_INET, a->host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(a->port);
-		us->us_addrlen = sizeof *in;
-		return true;
-	}
-	if (inet_pton(AF_INET6, a->host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(a->port);
-		us->us_addrlen = sizeof *in6;
-		return true;
-	}
-	return false;
+	return strcmp(us->us_cfg->addr.host, "*") != 0 &&
+	    netaddr_from_config(&us->us_cfg->addr, &us->us_addr,
+	    &us->us_addrlen) == 0;
 }
 
 /*
