@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "metrics.h"
 #include "outcome.h"
 
@@ -564,67 +565,26 @@ metrics_out_str(struct metrics_out *o, const char *s)
 static void
 metrics_out_u64(struct metrics_out *o, uint64_t v)
 {
-	char tmp[24], *p = tmp + sizeof tmp;
+	char tmp[FMT_U64_MAX];
 
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	metrics_out_put(o, p, (size_t)(tmp + sizeof tmp - p));
+	metrics_out_put(o, tmp, (size_t)(fmt_u64(tmp, v) - tmp));
 }
 
 /* Append microseconds as exact decimal seconds: 2500 is "0.0025". */
 static void
 metrics_out_seconds(struct metrics_out *o, uint64_t us)
 {
-	char frac[8];
-	uint64_t f = us % 1000000;
-	int n;
+	char frac[7];
+	size_t n = 6;
 
 	metrics_out_u64(o, us / 1000000);
-	if (f == 0)
+	if (us % 1000000 == 0)
 		return;
 	frac[0] = '.';
-	for (n = 6; n >= 1; n--) {
-		frac[n] = (char)('0' + f % 10);
-		f /= 10;
-	}
-	for (n = 6; frac[n] == '0'; n--)
-		;
-	metrics_out_put(o, frac, (size_t)n + 1);
-}
-
-/* The length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t
-metrics_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
+	fmt_u32_pad(frac + 1, (uint32_t)(us % 1000000), 6);
+	while (frac[n] == '0')
+		n--;
+	metrics_out_put(o, frac, n + 1);
 }
 
 /*
@@ -641,7 +601,7 @@ metrics_out_value(struct metrics_out *o, const char *s, size_t n)
 	while (i < n) {
 		for (run = i; run < n; run += len) {
 			if (u[run] == '\\' || u[run] == '"' || u[run] == '\n' ||
-			    (len = metrics_utf8_len(u + run, n - run)) == 0)
+			    (len = fmt_utf8_len(u + run, n - run)) == 0)
 				break;
 		}
 		metrics_out_put(o, s + i, run - i);
