@@ -473,9 +473,9 @@ bench_late(int timers_too)
 	    nlate, late_timers ? "light timers" : "task deadlines",
 	    SPREAD_US / 1000);
 	late_print(late_timers ? "timers" : "engine", late, nlate);
-	printf("  stats:  expired %llu, early %llu, rearms %llu,"
+	printf("  stats:  expired %llu, rearms %llu,"
 	    " histogram max %llu us; loop lag max %llu us (%llu probes)\n",
-	    (unsigned long long)st.ds_expired, (unsigned long long)st.ds_early,
+	    (unsigned long long)st.ds_expired,
 	    (unsigned long long)st.ds_rearms,
 	    (unsigned long long)st.ds_late.dh_max_us,
 	    (unsigned long long)st.ds_lag.dh_max_us,

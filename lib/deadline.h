@@ -357,7 +357,6 @@ struct deadline_stats {
 					   cancel by deadline and timer fire */
 	struct deadline_hist ds_lag;	/* loop lag seen by the probe */
 	uint64_t	 ds_lag_last_us;	/* the probe's last sample */
-	uint64_t	 ds_early;	/* cancels before the deadline: 0 */
 	uint64_t	 ds_fires;	/* items whose instant came, and wakes
 					   of the engine's timer with none */
 	uint64_t	 ds_rearms;	/* those fires with nothing due yet */

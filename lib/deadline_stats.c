@@ -62,7 +62,6 @@ deadline_stats_add(struct deadline_stats *dst, const struct deadline_stats *src)
 	deadline_hist_add(&dst->ds_lag, &src->ds_lag);
 	if (src->ds_lag_last_us > dst->ds_lag_last_us)
 		dst->ds_lag_last_us = src->ds_lag_last_us;
-	dst->ds_early += src->ds_early;
 	dst->ds_fires += src->ds_fires;
 	dst->ds_rearms += src->ds_rearms;
 	dst->ds_expired += src->ds_expired;

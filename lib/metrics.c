@@ -883,9 +883,6 @@ metrics_out_all(struct metrics_out *o, const struct metrics_snapshot *s,
 	metrics_out_deadline_hist(o, "hourglass_timer_lateness_seconds",
 	    "How late deadline timers fired past their deadline.",
 	    &s->ms_deadline.ds_late);
-	metrics_out_single(o, "hourglass_timer_early_total", "counter",
-	    "Deadline timers that fired before their deadline (always 0).",
-	    s->ms_deadline.ds_early);
 	metrics_out_deadline_hist(o, "hourglass_loop_lag_seconds",
 	    "How late the event loop ran the lag probe.",
 	    &s->ms_deadline.ds_lag);
