@@ -14,6 +14,7 @@
 #include <event2/event_struct.h>
 
 #include "deadline.h"
+#include "deadline_stats.h"
 
 enum deadline_state {
 	DEADLINE_UNUSED,	/* zeroed or cleared: every call is a no-op */

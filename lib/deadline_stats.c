@@ -1,11 +1,7 @@
-/* deadline_stats.c: timer lateness and loop lag per thread; the lag probe. */
-#include <errno.h>
-#include <stdlib.h>
+/* deadline_stats.c: timer lateness and loop lag per thread. */
 #include <string.h>
 
-#include <event2/event_struct.h>
-
-#include "deadline.h"
+#include "deadline_stats.h"
 
 /* Upper bounds of the buckets, in microseconds; the last one is +Inf. */
 static const int64_t deadline_bounds[DEADLINE_BUCKETS - 1] = {
@@ -14,12 +10,6 @@ static const int64_t deadline_bounds[DEADLINE_BUCKETS - 1] = {
 };
 
 static __thread struct deadline_stats deadline_stats_tls;
-
-struct deadline_probe {
-	struct deadline_timer dp_tm;
-	int64_t		 dp_interval;	/* microseconds */
-	int64_t		 dp_due;	/* when the probe should fire */
-};
 
 /* The calling thread's statistics. */
 struct deadline_stats *
@@ -95,61 +85,4 @@ deadline_stats_bound(int i)
 	if (i < 0 || i >= DEADLINE_BUCKETS - 1)
 		return INT64_MAX;
 	return deadline_bounds[i];
-}
-
-/*
- * The probe fired: its lateness is how long the loop was busy past the
- * instant.  It is a quiet timer of the deadline engine, so it wakes as
- * exactly as a deadline does and is not counted as one.  The next instant
- * counts from now, so a stall gives one sample, not a burst of catch-up
- * fires.
- */
-static void
-deadline_probe_cb(struct deadline_timer *tm, void *arg)
-{
-	struct deadline_probe *p = arg;
-	int64_t now = deadline_now_cached();	/* fresh before the call */
-	int64_t lag = now > p->dp_due ? now - p->dp_due : 0;
-
-	(void)tm;
-	deadline_stats_record(&deadline_stats_tls.ds_lag, lag);
-	deadline_stats_tls.ds_lag_last_us = (uint64_t)lag;
-	p->dp_due = now + p->dp_interval;
-	(void)deadline_timer_set(&p->dp_tm, p->dp_due);
-}
-
-/* Start a timer on base that records loop lag every interval_ms. */
-struct deadline_probe *
-deadline_probe_start(struct event_base *base, unsigned interval_ms)
-{
-	struct deadline_probe *p;
-	int64_t now;
-
-	if (base == NULL || interval_ms == 0) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if ((p = calloc(1, sizeof *p)) == NULL)
-		return NULL;
-	deadline_timer_init(&p->dp_tm, base, deadline_probe_cb, p);
-	p->dp_tm.tm_quiet = 1;
-	now = deadline_now_refresh();
-	p->dp_interval = (int64_t)interval_ms * 1000;
-	p->dp_due = now + p->dp_interval;
-	if (deadline_timer_set(&p->dp_tm, p->dp_due) == -1) {
-		deadline_timer_stop(&p->dp_tm);
-		free(p);
-		return NULL;
-	}
-	return p;
-}
-
-/* Stop and free the probe. */
-void
-deadline_probe_stop(struct deadline_probe *p)
-{
-	if (p == NULL)
-		return;
-	deadline_timer_stop(&p->dp_tm);
-	free(p);
 }

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "deadline.h"
+#include "deadline_stats.h"
 #include "outcome.h"
 
 #define METRICS_ROUTES_MAX	1000

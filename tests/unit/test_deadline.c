@@ -18,6 +18,8 @@
 #include <event2/event.h>
 
 #include "deadline.h"
+#include "deadline_stats.h"
+#include "lagprobe.h"
 
 #define MS		1000LL		/* microseconds */
 #define LATE_MAX	(40 * MS)	/* lateness tolerated in these tests */
@@ -898,16 +900,16 @@ END_TEST
 START_TEST(test_probe)
 {
 	struct timeval at30 = { 0, 30 * 1000 };
-	struct deadline_probe *p;
+	struct lagprobe *p;
 	struct deadline_stats st;
 
-	ck_assert_ptr_null(deadline_probe_start(base, 0));
-	p = deadline_probe_start(base, 20);
+	ck_assert_ptr_null(lagprobe_start(base, 0));
+	p = lagprobe_start(base, 20);
 	ck_assert_ptr_nonnull(p);
 	event_base_once(base, -1, EV_TIMEOUT, blocker_cb,
 	    (void *)(intptr_t)80000, &at30);
 	run_for(250);
-	deadline_probe_stop(p);
+	lagprobe_stop(p);
 	deadline_stats_get(&st);
 	ck_assert_uint_ge(st.ds_lag.dh_count, 4);
 	ck_assert_uint_ge(st.ds_lag.dh_max_us, 30 * MS);

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "deadline.h"
+#include "deadline_stats.h"
 
 #define MS		1000LL		/* microseconds */
 
