@@ -479,9 +479,9 @@ bench_late(int timers_too)
 	    " histogram max %llu us; loop lag max %llu us (%llu probes)\n",
 	    (unsigned long long)st.ds_expired,
 	    (unsigned long long)st.ds_rearms,
-	    (unsigned long long)st.ds_late.dh_max_us,
-	    (unsigned long long)st.ds_lag.dh_max_us,
-	    (unsigned long long)st.ds_lag.dh_count);
+	    (unsigned long long)st.ds_late_max_us,
+	    (unsigned long long)st.ds_lag_max_us,
+	    (unsigned long long)hist_count(&st.ds_lag));
 	for (int i = 0; i < NLATE; i++)
 		deadline_task_clear(&lt[i].task);
 	free(lt);

@@ -13,23 +13,17 @@
 
 #include <stdint.h>
 
-/*
- * A histogram has fixed log-scale buckets of microseconds; the counts are
- * per bucket, not cumulative, and the last bucket is +Inf.
- */
-#define DEADLINE_BUCKETS	15
+#include "hist.h"
 
-struct deadline_hist {
-	uint64_t	 dh_bucket[DEADLINE_BUCKETS];
-	uint64_t	 dh_count;
-	uint64_t	 dh_sum_us;
-	uint64_t	 dh_max_us;
-};
+/* The buckets of both histograms: 10 us to 250 ms, log scale, then +Inf. */
+extern const struct hist_bounds deadline_stats_bounds;
 
 struct deadline_stats {
-	struct deadline_hist ds_late;	/* fired instant minus deadline, per
+	struct hist	 ds_late;	/* fired instant minus deadline, per
 					   cancel by deadline and timer fire */
-	struct deadline_hist ds_lag;	/* loop lag seen by the probe */
+	uint64_t	 ds_late_max_us;	/* the largest of them */
+	struct hist	 ds_lag;	/* loop lag seen by the probe */
+	uint64_t	 ds_lag_max_us;	/* the largest of them */
 	uint64_t	 ds_lag_last_us;	/* the probe's last sample */
 	uint64_t	 ds_fires;	/* items whose instant came, and wakes
 					   of the engine's timer with none */
@@ -39,7 +33,7 @@ struct deadline_stats {
 	uint64_t	 ds_arm_errors;	/* event_add() or heap failures */
 };
 
-/* The calling thread's statistics, live (for per-thread registration). */
+/* The calling thread's statistics, live. */
 struct deadline_stats *deadline_stats_local(void);
 
 /* Copy the calling thread's statistics. */
@@ -48,14 +42,14 @@ void	 deadline_stats_get(struct deadline_stats *);
 /* Zero the calling thread's statistics. */
 void	 deadline_stats_reset(void);
 
-/* Add src into dst; the maxima (and the last lag sample) take the larger. */
+/* Add src into dst; the maxima and the last lag sample take the larger. */
 void	 deadline_stats_add(struct deadline_stats *dst,
 	     const struct deadline_stats *src);
 
-/* Count one sample of us microseconds (negative counts as 0). */
-void	 deadline_stats_record(struct deadline_hist *, int64_t us);
+/* Count one lateness sample of us microseconds (negative counts as 0). */
+void	 deadline_stats_late(struct deadline_stats *, int64_t us);
 
-/* Upper bound in microseconds of bucket i; INT64_MAX for the last. */
-int64_t	 deadline_stats_bound(int i);
+/* Count one loop-lag sample (negative counts as 0); it is the last one. */
+void	 deadline_stats_lag(struct deadline_stats *, int64_t us);
 
 #endif

@@ -17,13 +17,10 @@ static void
 lagprobe_cb(struct deadline_timer *tm, void *arg)
 {
 	struct lagprobe *p = arg;
-	struct deadline_stats *st = deadline_stats_local();
 	int64_t now = deadline_now_cached();	/* fresh before the call */
-	int64_t lag = now > p->lp_due ? now - p->lp_due : 0;
 
 	(void)tm;
-	deadline_stats_record(&st->ds_lag, lag);
-	st->ds_lag_last_us = (uint64_t)lag;
+	deadline_stats_lag(deadline_stats_local(), now - p->lp_due);
 	p->lp_due = now + p->lp_interval;
 	(void)deadline_timer_set(&p->lp_tm, p->lp_due);
 }

@@ -15,17 +15,19 @@
 #include <string.h>
 
 #include "fmt.h"
+#include "hist.h"
 #include "metrics.h"
 #include "outcome.h"
 
 /* A route's row counts its requests by enum outcome. */
 #define MO_COUNT		OUTCOME_COUNT
 
-/* Upper bounds of the request duration buckets in microseconds; +Inf last. */
-#define METRICS_DUR_BUCKETS	16
-static const uint64_t metrics_dur_bounds[METRICS_DUR_BUCKETS - 1] = {
-	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-	1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
+/* The request duration buckets, 1 ms to 60 s, then +Inf. */
+static const struct hist_bounds metrics_dur_bounds = {
+	15, {
+		1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+		1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
+	},
 };
 
 static const char *const metrics_conn_states[] = {
@@ -76,8 +78,7 @@ struct metrics_server {
 
 /* Counters without labels, kept the same way live and in a snapshot. */
 struct metrics_counts {
-	uint64_t	 mc_dur[METRICS_DUR_BUCKETS];	/* per bucket */
-	uint64_t	 mc_dur_sum_us;
+	struct hist	 mc_dur;		/* request durations */
 	uint64_t	 mc_keepalive_closed;
 	uint64_t	 mc_accepted;
 };
@@ -298,7 +299,6 @@ metrics_request(struct metrics *m, const char *route, enum outcome outcome,
 	struct metrics_route_cache *c;
 	struct metrics_row *row;
 	uint64_t us = total_us > 0 ? (uint64_t)total_us : 0;
-	unsigned b;
 	long i;
 
 	if (route == NULL)
@@ -319,12 +319,7 @@ metrics_request(struct metrics *m, const char *route, enum outcome outcome,
 	    c->rc_row);
 	row->mr_count[outcome]++;
 duration:
-	for (b = 0; b < METRICS_DUR_BUCKETS - 1; b++) {
-		if (us <= metrics_dur_bounds[b])
-			break;
-	}
-	m->m_counts.mc_dur[b]++;
-	m->m_counts.mc_dur_sum_us += us;
+	hist_record(&m->m_counts.mc_dur, &metrics_dur_bounds, us);
 }
 
 /* Count a client connection closed by its keepalive scope. */
@@ -369,9 +364,7 @@ metrics_snapshot_free(struct metrics_snapshot *s)
 static void
 metrics_counts_add(struct metrics_counts *dst, const struct metrics_counts *src)
 {
-	for (int i = 0; i < METRICS_DUR_BUCKETS; i++)
-		dst->mc_dur[i] += src->mc_dur[i];
-	dst->mc_dur_sum_us += src->mc_dur_sum_us;
+	hist_add(&dst->mc_dur, &src->mc_dur);
 	dst->mc_keepalive_closed += src->mc_keepalive_closed;
 	dst->mc_accepted += src->mc_accepted;
 }
@@ -661,25 +654,23 @@ metrics_out_single(struct metrics_out *o, const char *name, const char *type,
 }
 
 /*
- * Append a histogram family without labels, in seconds, from per-bucket
- * counts of microseconds (bounds[i] is bucket i's upper bound, the last
- * bucket is +Inf).  The count is the sum of the buckets, so that it always
- * equals the +Inf bucket.
+ * Append a histogram family without labels, in seconds, from a histogram of
+ * microseconds and its bounds.  The count is the sum of the buckets, so
+ * that it always equals the +Inf bucket.
  */
 static void
 metrics_out_histogram(struct metrics_out *o, const char *name,
-    const char *help, const uint64_t *bucket, const uint64_t *bounds,
-    int nbuckets, uint64_t sum_us)
+    const char *help, const struct hist *h, const struct hist_bounds *b)
 {
 	uint64_t cum = 0;
 
 	metrics_out_family(o, name, "histogram", help);
-	for (int i = 0; i < nbuckets; i++) {
-		cum += bucket[i];
+	for (unsigned i = 0; i <= b->hb_n; i++) {
+		cum += h->h_bucket[i];
 		metrics_out_str(o, name);
 		metrics_out_str(o, "_bucket{le=\"");
-		if (i < nbuckets - 1)
-			metrics_out_seconds(o, bounds[i]);
+		if (i < b->hb_n)
+			metrics_out_seconds(o, b->hb_us[i]);
 		else
 			metrics_out_str(o, "+Inf");
 		metrics_out_str(o, "\"} ");
@@ -688,25 +679,12 @@ metrics_out_histogram(struct metrics_out *o, const char *name,
 	}
 	metrics_out_str(o, name);
 	metrics_out_str(o, "_sum ");
-	metrics_out_seconds(o, sum_us);
+	metrics_out_seconds(o, h->h_sum_us);
 	metrics_out_str(o, "\n");
 	metrics_out_str(o, name);
 	metrics_out_str(o, "_count ");
 	metrics_out_u64(o, cum);
 	metrics_out_put(o, "\n", 1);
-}
-
-/* Append a histogram of a struct deadline_hist. */
-static void
-metrics_out_deadline_hist(struct metrics_out *o, const char *name,
-    const char *help, const struct deadline_hist *h)
-{
-	uint64_t bounds[DEADLINE_BUCKETS - 1];
-
-	for (int i = 0; i < DEADLINE_BUCKETS - 1; i++)
-		bounds[i] = (uint64_t)deadline_stats_bound(i);
-	metrics_out_histogram(o, name, help, h->dh_bucket, bounds,
-	    DEADLINE_BUCKETS, h->dh_sum_us);
 }
 
 /* Compare two entries of table arg by key bytes, then length (qsort_r). */
@@ -851,8 +829,7 @@ metrics_out_all(struct metrics_out *o, const struct metrics_snapshot *s,
 	metrics_out_requests(o, &s->ms_rows, rows);
 	metrics_out_histogram(o, "hourglass_request_duration_seconds",
 	    "Time from request head to the end of the request.",
-	    s->ms_counts.mc_dur, metrics_dur_bounds, METRICS_DUR_BUCKETS,
-	    s->ms_counts.mc_dur_sum_us);
+	    &s->ms_counts.mc_dur, &metrics_dur_bounds);
 	metrics_out_family(o, "hourglass_connections", "gauge",
 	    "Open client connections by state.");
 	for (int i = 0; i < METRICS_CONN_STATES; i++) {
@@ -880,12 +857,12 @@ metrics_out_all(struct metrics_out *o, const struct metrics_snapshot *s,
 	metrics_out_servers(o, st, servers, MSF_CONNECTIONS,
 	    "hourglass_upstream_connections", "gauge",
 	    "Upstream connections by state: active (in use) or idle (pooled).");
-	metrics_out_deadline_hist(o, "hourglass_timer_lateness_seconds",
+	metrics_out_histogram(o, "hourglass_timer_lateness_seconds",
 	    "How late deadline timers fired past their deadline.",
-	    &s->ms_deadline.ds_late);
-	metrics_out_deadline_hist(o, "hourglass_loop_lag_seconds",
+	    &s->ms_deadline.ds_late, &deadline_stats_bounds);
+	metrics_out_histogram(o, "hourglass_loop_lag_seconds",
 	    "How late the event loop ran the lag probe.",
-	    &s->ms_deadline.ds_lag);
+	    &s->ms_deadline.ds_lag, &deadline_stats_bounds);
 	metrics_out_family(o, "hourglass_loop_lag_last_seconds", "gauge",
 	    "The latest loop lag sample (the largest across workers).");
 	metrics_out_str(o, "hourglass_loop_lag_last_seconds ");

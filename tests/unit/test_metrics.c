@@ -825,12 +825,12 @@ START_TEST(test_deadline)
 	ck_assert_ptr_nonnull(s);
 	memset(&a, 0, sizeof a);
 	memset(&b, 0, sizeof b);
-	deadline_stats_record(&a.ds_late, 5);		/* le 10us */
-	deadline_stats_record(&a.ds_late, 10);		/* le 10us */
-	deadline_stats_record(&a.ds_late, 900);		/* le 1ms */
-	deadline_stats_record(&b.ds_late, 300000);	/* +Inf */
-	deadline_stats_record(&b.ds_lag, 40);
-	deadline_stats_record(&b.ds_lag, 3000);
+	deadline_stats_late(&a, 5);		/* le 10us */
+	deadline_stats_late(&a, 10);		/* le 10us */
+	deadline_stats_late(&a, 900);		/* le 1ms */
+	deadline_stats_late(&b, 300000);	/* +Inf */
+	deadline_stats_lag(&b, 40);
+	deadline_stats_lag(&b, 3000);
 	a.ds_lag_last_us = 1500;
 	b.ds_lag_last_us = 3000;
 	metrics_snapshot_deadline(s, &a);
@@ -838,11 +838,11 @@ START_TEST(test_deadline)
 	text = render_checked(s, &p);
 
 	cum = 0;
-	for (int i = 0; i < DEADLINE_BUCKETS - 1; i++) {
-		int64_t us = deadline_stats_bound(i);
+	for (unsigned i = 0; i < deadline_stats_bounds.hb_n; i++) {
+		uint64_t us = deadline_stats_bounds.hb_us[i];
 
-		cum += (double)(a.ds_late.dh_bucket[i] +
-		    b.ds_late.dh_bucket[i]);
+		cum += (double)(a.ds_late.h_bucket[i] +
+		    b.ds_late.h_bucket[i]);
 		snprintf(le, sizeof le, "%g", (double)us / 1e6);
 		/* The text writes exact decimals; compare as numbers. */
 		for (size_t k = 0; k < p.n; k++) {
