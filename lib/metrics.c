@@ -30,10 +30,12 @@ static const struct hist_bounds metrics_dur_bounds = {
 	},
 };
 
-static const char *const metrics_conn_states[] = {
-	"idle", "reading", "active", "closing",
+static const char *const metrics_conn_names[METRICS_CONN_STATES] = {
+	[METRICS_CONN_IDLE] = "idle",
+	[METRICS_CONN_READING] = "reading",
+	[METRICS_CONN_ACTIVE] = "active",
+	[METRICS_CONN_CLOSING] = "closing",
 };
-#define METRICS_CONN_STATES	4
 
 #define METRICS_CACHE		16	/* entries of a pointer cache */
 #define METRICS_ROUTE_NONE	"-"
@@ -400,18 +402,24 @@ metrics_snapshot_add(struct metrics_snapshot *s, const struct metrics *m)
 	return metrics_rows_add(&s->ms_rows, &m->m_rows);
 }
 
+/* The name a connection state is exported under. */
+const char *
+metrics_conn_state_name(enum metrics_conn_state state)
+{
+	if ((unsigned)state >= METRICS_CONN_STATES)
+		return "?";
+	return metrics_conn_names[state];
+}
+
 /* Add n client connections in a state. */
 int
-metrics_snapshot_connections(struct metrics_snapshot *s, const char *state,
-    uint64_t n)
+metrics_snapshot_connections(struct metrics_snapshot *s,
+    enum metrics_conn_state state, uint64_t n)
 {
-	for (int i = 0; i < METRICS_CONN_STATES; i++) {
-		if (strcmp(state, metrics_conn_states[i]) == 0) {
-			s->ms_conns[i] += n;
-			return 0;
-		}
-	}
-	return -1;
+	if ((unsigned)state >= METRICS_CONN_STATES)
+		return -1;
+	s->ms_conns[state] += n;
+	return 0;
 }
 
 /* The server entry for (upstream, server), added if new; NULL on no memory. */
@@ -833,9 +841,10 @@ metrics_out_all(struct metrics_out *o, const struct metrics_snapshot *s,
 	metrics_out_family(o, "hourglass_connections", "gauge",
 	    "Open client connections by state.");
 	for (int i = 0; i < METRICS_CONN_STATES; i++) {
+		const char *name = metrics_conn_state_name(i);
+
 		metrics_out_str(o, "hourglass_connections{");
-		metrics_out_label(o, true, "state", metrics_conn_states[i],
-		    strlen(metrics_conn_states[i]));
+		metrics_out_label(o, true, "state", name, strlen(name));
 		metrics_out_str(o, "} ");
 		metrics_out_u64(o, s->ms_conns[i]);
 		metrics_out_put(o, "\n", 1);

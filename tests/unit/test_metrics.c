@@ -711,16 +711,24 @@ START_TEST(test_merge)
 	metrics_connection_accepted(w2);
 
 	ck_assert_int_eq(metrics_snapshot_add(s1, w1), 0);
-	ck_assert_int_eq(metrics_snapshot_connections(s1, "idle", 3), 0);
-	ck_assert_int_eq(metrics_snapshot_connections(s1, "active", 1), 0);
-	ck_assert_int_eq(metrics_snapshot_connections(s1, "bogus", 1), -1);
+	ck_assert_int_eq(metrics_snapshot_connections(s1, METRICS_CONN_IDLE,
+	    3), 0);
+	ck_assert_int_eq(metrics_snapshot_connections(s1, METRICS_CONN_ACTIVE,
+	    1), 0);
+	ck_assert_int_eq(metrics_snapshot_connections(s1, METRICS_CONN_STATES,
+	    1), -1);
+	ck_assert_str_eq(metrics_conn_state_name(METRICS_CONN_READING),
+	    "reading");
+	ck_assert_str_eq(metrics_conn_state_name(METRICS_CONN_STATES), "?");
 	ck_assert_int_eq(metrics_snapshot_server(s1, "app", "10.0.0.1:80",
 	    true, 10, 1, 2, 3), 0);
 	ck_assert_int_eq(metrics_snapshot_server(s1, "app", "10.0.0.2:80",
 	    true, 5, 0, 0, 1), 0);
 	ck_assert_int_eq(metrics_snapshot_add(s2, w2), 0);
-	ck_assert_int_eq(metrics_snapshot_connections(s2, "idle", 2), 0);
-	ck_assert_int_eq(metrics_snapshot_connections(s2, "closing", 4), 0);
+	ck_assert_int_eq(metrics_snapshot_connections(s2, METRICS_CONN_IDLE,
+	    2), 0);
+	ck_assert_int_eq(metrics_snapshot_connections(s2, METRICS_CONN_CLOSING,
+	    4), 0);
 	ck_assert_int_eq(metrics_snapshot_server(s2, "app", "10.0.0.1:80",
 	    true, 7, 2, 1, 1), 0);
 	ck_assert_int_eq(metrics_snapshot_server(s2, "app", "10.0.0.2:80",
