@@ -30,13 +30,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "deadline.h"
+#include "deadline_stats.h"
 #include "outcome.h"
 
 #define METRICS_ROUTES_MAX	1000
 
+/* The states a client connection is counted in, each under its name. */
+enum metrics_conn_state {
+	METRICS_CONN_IDLE,	/* "idle": waiting for a request */
+	METRICS_CONN_READING,	/* "reading": reading a request head */
+	METRICS_CONN_ACTIVE,	/* "active": a request in progress */
+	METRICS_CONN_CLOSING,	/* "closing": answered, lingering to close */
+	METRICS_CONN_STATES	/* the number of states */
+};
+
 struct metrics;
 struct metrics_snapshot;
+
+/* The name a connection state is exported under; "?" outside the enum. */
+const char	*metrics_conn_state_name(enum metrics_conn_state);
 
 /* A worker's live counters, all zero.  NULL when memory is exhausted. */
 struct metrics	*metrics_new(void);
@@ -76,11 +88,11 @@ int		 metrics_snapshot_add(struct metrics_snapshot *,
 		    const struct metrics *);
 
 /*
- * Add n client connections in state "idle", "reading", "active" or
- * "closing"; summed per state.  Returns 0, or -1 for another state.
+ * Add n client connections in a state; summed per state.  Returns 0, or -1
+ * for a value outside the enum.
  */
 int		 metrics_snapshot_connections(struct metrics_snapshot *,
-		    const char *state, uint64_t n);
+		    enum metrics_conn_state, uint64_t n);
 
 /*
  * Report one upstream server as one worker sees it.  Reports of the same

@@ -428,11 +428,11 @@ proxy_snapshot_server(void *arg, const struct upstream_server_info *i)
 void
 proxy_snapshot(struct proxy *px, struct metrics_snapshot *snap)
 {
-	static const char *const states[] = {
-		[CLIENT_IDLE] = "idle",
-		[CLIENT_HEAD] = "reading",
-		[CLIENT_BUSY] = "active",
-		[CLIENT_LINGER] = "closing",
+	static const enum metrics_conn_state states[CLIENT_CLOSED] = {
+		[CLIENT_IDLE] = METRICS_CONN_IDLE,
+		[CLIENT_HEAD] = METRICS_CONN_READING,
+		[CLIENT_BUSY] = METRICS_CONN_ACTIVE,
+		[CLIENT_LINGER] = METRICS_CONN_CLOSING,
 	};
 	uint64_t count[CLIENT_NSTATES];
 

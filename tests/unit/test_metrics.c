@@ -711,16 +711,24 @@ START_TEST(test_merge)
 	metrics_connection_accepted(w2);
 
 	ck_assert_int_eq(metrics_snapshot_add(s1, w1), 0);
-	ck_assert_int_eq(metrics_snapshot_connections(s1, "idle", 3), 0);
-	ck_assert_int_eq(metrics_snapshot_connections(s1, "active", 1), 0);
-	ck_assert_int_eq(metrics_snapshot_connections(s1, "bogus", 1), -1);
+	ck_assert_int_eq(metrics_snapshot_connections(s1, METRICS_CONN_IDLE,
+	    3), 0);
+	ck_assert_int_eq(metrics_snapshot_connections(s1, METRICS_CONN_ACTIVE,
+	    1), 0);
+	ck_assert_int_eq(metrics_snapshot_connections(s1, METRICS_CONN_STATES,
+	    1), -1);
+	ck_assert_str_eq(metrics_conn_state_name(METRICS_CONN_READING),
+	    "reading");
+	ck_assert_str_eq(metrics_conn_state_name(METRICS_CONN_STATES), "?");
 	ck_assert_int_eq(metrics_snapshot_server(s1, "app", "10.0.0.1:80",
 	    true, 10, 1, 2, 3), 0);
 	ck_assert_int_eq(metrics_snapshot_server(s1, "app", "10.0.0.2:80",
 	    true, 5, 0, 0, 1), 0);
 	ck_assert_int_eq(metrics_snapshot_add(s2, w2), 0);
-	ck_assert_int_eq(metrics_snapshot_connections(s2, "idle", 2), 0);
-	ck_assert_int_eq(metrics_snapshot_connections(s2, "closing", 4), 0);
+	ck_assert_int_eq(metrics_snapshot_connections(s2, METRICS_CONN_IDLE,
+	    2), 0);
+	ck_assert_int_eq(metrics_snapshot_connections(s2, METRICS_CONN_CLOSING,
+	    4), 0);
 	ck_assert_int_eq(metrics_snapshot_server(s2, "app", "10.0.0.1:80",
 	    true, 7, 2, 1, 1), 0);
 	ck_assert_int_eq(metrics_snapshot_server(s2, "app", "10.0.0.2:80",
@@ -825,25 +833,24 @@ START_TEST(test_deadline)
 	ck_assert_ptr_nonnull(s);
 	memset(&a, 0, sizeof a);
 	memset(&b, 0, sizeof b);
-	deadline_stats_record(&a.ds_late, 5);		/* le 10us */
-	deadline_stats_record(&a.ds_late, 10);		/* le 10us */
-	deadline_stats_record(&a.ds_late, 900);		/* le 1ms */
-	deadline_stats_record(&b.ds_late, 300000);	/* +Inf */
-	deadline_stats_record(&b.ds_lag, 40);
-	deadline_stats_record(&b.ds_lag, 3000);
+	deadline_stats_late(&a, 5);		/* le 10us */
+	deadline_stats_late(&a, 10);		/* le 10us */
+	deadline_stats_late(&a, 900);		/* le 1ms */
+	deadline_stats_late(&b, 300000);	/* +Inf */
+	deadline_stats_lag(&b, 40);
+	deadline_stats_lag(&b, 3000);
 	a.ds_lag_last_us = 1500;
 	b.ds_lag_last_us = 3000;
-	a.ds_early = 0;
 	metrics_snapshot_deadline(s, &a);
 	metrics_snapshot_deadline(s, &b);
 	text = render_checked(s, &p);
 
 	cum = 0;
-	for (int i = 0; i < DEADLINE_BUCKETS - 1; i++) {
-		int64_t us = deadline_stats_bound(i);
+	for (unsigned i = 0; i < deadline_stats_bounds.hb_n; i++) {
+		uint64_t us = deadline_stats_bounds.hb_us[i];
 
-		cum += (double)(a.ds_late.dh_bucket[i] +
-		    b.ds_late.dh_bucket[i]);
+		cum += (double)(a.ds_late.h_bucket[i] +
+		    b.ds_late.h_bucket[i]);
 		snprintf(le, sizeof le, "%g", (double)us / 1e6);
 		/* The text writes exact decimals; compare as numbers. */
 		for (size_t k = 0; k < p.n; k++) {
@@ -875,7 +882,7 @@ START_TEST(test_deadline)
 	    "{le=\"0.005\"}") == 2);
 	ck_assert(prom_get(&p, "hourglass_loop_lag_seconds_count") == 2);
 	ck_assert(prom_get(&p, "hourglass_loop_lag_last_seconds") == 0.003);
-	ck_assert(prom_get(&p, "hourglass_timer_early_total") == 0);
+	ck_assert(!prom_has_family(&p, "hourglass_timer_early_total"));
 	snprintf(series, sizeof series, "hourglass_loop_lag_seconds_sum");
 	ck_assert(prom_get(&p, series) == 0.00304);
 	prom_free(&p);
