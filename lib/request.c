@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "http.h"
 #include "log.h"
 #include "outcome.h"
