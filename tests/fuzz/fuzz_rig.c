@@ -48,6 +48,7 @@
 #include <event2/event_struct.h>
 
 #include "client.h"
+#include "deadline.h"
 #include "http.h"
 #include "log.h"
 #include "proxy_ctx.h"
