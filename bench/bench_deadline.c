@@ -32,6 +32,8 @@
 #include <event2/event.h>
 
 #include "deadline.h"
+#include "deadline_stats.h"
+#include "lagprobe.h"
 
 #define NTASKS		100000
 #define NTOUCH		50		/* touches per task and round */
@@ -340,7 +342,7 @@ struct late_task {
 static int64_t *late;
 static int nlate;
 static int late_timers;		/* part 2 with light timers, not tasks */
-static struct deadline_probe *probe;
+static struct lagprobe *probe;
 static struct event_base *late_base;
 
 /* Record how late an item fired, by the engine's clock at the fire. */
@@ -349,7 +351,7 @@ late_record(const struct late_task *lt)
 {
 	late[nlate++] = deadline_now_cached() - lt->due;
 	if (nlate == NLATE) {
-		deadline_probe_stop(probe);
+		lagprobe_stop(probe);
 		event_base_loopbreak(late_base);
 	}
 }
@@ -429,7 +431,7 @@ late_open_cb(evutil_socket_t fd, short what, void *arg)
 			lt[i].due = deadline_scope_at(t, SCOPE_UPSTREAM_IDLE);
 		}
 	}
-	if ((probe = deadline_probe_start(late_base, 100)) == NULL)
+	if ((probe = lagprobe_start(late_base, 100)) == NULL)
 		abort();
 }
 
@@ -473,13 +475,13 @@ bench_late(int timers_too)
 	    nlate, late_timers ? "light timers" : "task deadlines",
 	    SPREAD_US / 1000);
 	late_print(late_timers ? "timers" : "engine", late, nlate);
-	printf("  stats:  expired %llu, early %llu, rearms %llu,"
+	printf("  stats:  expired %llu, rearms %llu,"
 	    " histogram max %llu us; loop lag max %llu us (%llu probes)\n",
-	    (unsigned long long)st.ds_expired, (unsigned long long)st.ds_early,
+	    (unsigned long long)st.ds_expired,
 	    (unsigned long long)st.ds_rearms,
-	    (unsigned long long)st.ds_late.dh_max_us,
-	    (unsigned long long)st.ds_lag.dh_max_us,
-	    (unsigned long long)st.ds_lag.dh_count);
+	    (unsigned long long)st.ds_late_max_us,
+	    (unsigned long long)st.ds_lag_max_us,
+	    (unsigned long long)hist_count(&st.ds_lag));
 	for (int i = 0; i < NLATE; i++)
 		deadline_task_clear(&lt[i].task);
 	free(lt);

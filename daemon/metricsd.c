@@ -26,6 +26,7 @@
 #include "http.h"
 #include "log.h"
 #include "metricsd.h"
+#include "netaddr.h"
 
 #define METRICSD_HEAD_MAX	8192	/* request head, bytes */
 #define METRICSD_URI_MAX	1024
@@ -93,33 +94,6 @@ static void	metricsd_write_cb(evutil_socket_t, short, void *);
 static void	metricsd_timer_cb(evutil_socket_t, short, void *);
 static void	metricsd_pause_cb(evutil_socket_t, short, void *);
 
-/* Fill a socket address from a config address ("*" is any IPv4). */
-static int
-metricsd_sockaddr(const struct config_addr *a, struct sockaddr_storage *ss,
-    socklen_t *len)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof *ss);
-	if (strcmp(a->host, "*") == 0) {
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl(INADDR_ANY);
-		sin->sin_port = htons(a->port);
-		*len = sizeof *sin;
-	} else if (inet_pton(AF_INET, a->host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(a->port);
-		*len = sizeof *sin;
-	} else if (inet_pton(AF_INET6, a->host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(a->port);
-		*len = sizeof *sin6;
-	} else
-		return -1;
-	return 0;
-}
-
 /* Bind and listen on addr; the listener starts accepting at once. */
 struct metricsd *
 metricsd_new(struct event_base *base, const struct config_addr *addr,
@@ -130,7 +104,7 @@ metricsd_new(struct event_base *base, const struct config_addr *addr,
 	socklen_t len;
 	int fd, one = 1;
 
-	if (metricsd_sockaddr(addr, &ss, &len) != 0) {
+	if (netaddr_from_config(addr, &ss, &len) != 0) {
 		snprintf(err, errlen,
 		    "metrics_listen %s: not a numeric address", addr->text);
 		return NULL;

@@ -20,6 +20,7 @@
 
 #include "accesslog.h"
 #include "deadline.h"
+#include "lagprobe.h"
 #include "log.h"
 #include "worker.h"
 
@@ -57,7 +58,7 @@ struct worker {
 	struct event	*w_cmd_ev;
 	struct event	*w_rep_ev;		/* on the main base */
 	struct event	*w_hb_ev;
-	struct deadline_probe *w_probe;
+	struct lagprobe *w_probe;
 	int64_t		 w_heartbeat;
 	worker_reply_fn	 w_done;
 	void		*w_done_arg;
@@ -219,7 +220,7 @@ worker_main(void *arg)
 	struct timeval hb = { 0, HEARTBEAT_MS * 1000 };
 	struct wmsg *m;
 
-	w->w_probe = deadline_probe_start(w->w_base, PROBE_MS);
+	w->w_probe = lagprobe_start(w->w_base, PROBE_MS);
 	event_add(w->w_hb_ev, &hb);
 	worker_hb_cb(-1, 0, w);
 	event_base_dispatch(w->w_base);
@@ -228,7 +229,7 @@ worker_main(void *arg)
 	w->w_proxy = NULL;
 	accesslog_close(w->w_alog);
 	w->w_alog = NULL;
-	deadline_probe_stop(w->w_probe);
+	lagprobe_stop(w->w_probe);
 	event_free(w->w_hb_ev);
 	event_free(w->w_cmd_ev);
 	w->w_hb_ev = w->w_cmd_ev = NULL;

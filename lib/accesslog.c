@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "accesslog.h"
+#include "fmt.h"
 
 #define ACCESSLOG_BUF_SIZE	(64 * 1024)
 #define ACCESSLOG_FLUSH_MS	50
@@ -88,38 +89,6 @@ static const char accesslog_hex[] = "0123456789abcdef";
 #define ACCESSLOG_PUT(p, lit) \
 	(memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
-/* The length of the well-formed UTF-8 sequence starting at s, or 0. */
-static size_t
-accesslog_utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char	c = s[0], lo = 0x80, hi = 0xbf;
-	size_t		n, i;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;	/* overlong */
-		else if (c == 0xed)
-			hi = 0x9f;	/* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;	/* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
-	} else
-		return 0;
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	}
-	return n;
-}
-
 /*
  * The length of the prefix of s that is copied unchanged: plain bytes and
  * valid UTF-8.  With bare set (an unquoted logfmt value) ' ' and '=' end it.
@@ -141,7 +110,7 @@ accesslog_span(const unsigned char *s, size_t len, int bare)
 			i++;
 			break;
 		case AC_HIGH:
-			if ((n = accesslog_utf8_len(s + i, len - i)) == 0)
+			if ((n = fmt_utf8_len(s + i, len - i)) == 0)
 				return i;
 			i += n;
 			break;
@@ -261,37 +230,15 @@ accesslog_json_str(char *p, size_t cap, const char *s, size_t len)
 	return accesslog_quoted(p, p + cap, (const unsigned char *)s, len, 1);
 }
 
-/* Write an unsigned decimal. */
-static char *
-accesslog_put_u64(char *p, uint64_t v)
-{
-	char	 tmp[20], *t = tmp + sizeof tmp;
-	size_t	 n;
-
-	do {
-		*--t = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	n = (size_t)(tmp + sizeof tmp - t);
-	memcpy(p, t, n);
-	return p + n;
-}
-
 /* Write microseconds as milliseconds with three decimals, or absent. */
 static char *
 accesslog_put_ms(char *p, int64_t us, int json)
 {
-	unsigned	frac;
-
 	if (us < 0)
 		return json ? ACCESSLOG_PUT(p, "null") : ACCESSLOG_PUT(p, "-");
-	p = accesslog_put_u64(p, (uint64_t)us / 1000);
-	frac = (unsigned)(us % 1000);
-	p[0] = '.';
-	p[1] = (char)('0' + frac / 100);
-	p[2] = (char)('0' + frac / 10 % 10);
-	p[3] = (char)('0' + frac % 10);
-	return p + 4;
+	p = fmt_u64(p, (uint64_t)us / 1000);
+	*p++ = '.';
+	return fmt_u32_pad(p, (uint32_t)(us % 1000), 3);
 }
 
 /* Write a signed count that is absent when not positive (status) or
@@ -301,7 +248,7 @@ accesslog_put_opt(char *p, int64_t v, int64_t min, int json)
 {
 	if (v < min)
 		return json ? ACCESSLOG_PUT(p, "null") : ACCESSLOG_PUT(p, "-");
-	return accesslog_put_u64(p, (uint64_t)v);
+	return fmt_u64(p, (uint64_t)v);
 }
 
 /* Write the id as 16 hex digits. */
@@ -338,7 +285,6 @@ static char *
 accesslog_put_time(struct accesslog *al, char *p, int64_t us)
 {
 	int64_t		sec = us / 1000000, frac = us % 1000000;
-	unsigned	ms;
 
 	if (frac < 0) {
 		frac += 1000000;
@@ -351,13 +297,10 @@ accesslog_put_time(struct accesslog *al, char *p, int64_t us)
 	}
 	memcpy(p, al->al_tc_text, al->al_tc_len);
 	p += al->al_tc_len;
-	ms = (unsigned)(frac / 1000);
-	p[0] = '.';
-	p[1] = (char)('0' + ms / 100);
-	p[2] = (char)('0' + ms / 10 % 10);
-	p[3] = (char)('0' + ms % 10);
-	p[4] = 'Z';
-	return p + 5;
+	*p++ = '.';
+	p = fmt_u32_pad(p, (uint32_t)(frac / 1000), 3);
+	*p++ = 'Z';
+	return p;
 }
 
 /* Format a logfmt line. */
@@ -384,19 +327,19 @@ accesslog_logfmt(struct accesslog *al, const struct accesslog_entry *e,
 	p = ACCESSLOG_PUT(p, " status=");
 	p = accesslog_put_opt(p, e->status, 1, 0);
 	p = ACCESSLOG_PUT(p, " outcome=");
-	p = accesslog_logfmt_str(p, ACCESSLOG_CAP_OUTCOME, e->outcome,
-	    e->outcome != NULL ? strlen(e->outcome) : 0);
+	p = accesslog_logfmt_str(p, ACCESSLOG_CAP_OUTCOME,
+	    outcome_name(e->outcome), strlen(outcome_name(e->outcome)));
 	p = ACCESSLOG_PUT(p, " upstream=");
 	p = accesslog_logfmt_str(p, ACCESSLOG_CAP_UPSTREAM, e->upstream,
 	    e->upstream_len);
 	p = ACCESSLOG_PUT(p, " tries=");
-	p = accesslog_put_u64(p, e->tries);
+	p = fmt_u64(p, e->tries);
 	p = ACCESSLOG_PUT(p, " deadline_ms=");
 	p = accesslog_put_opt(p, e->deadline_ms, 0, 0);
 	p = ACCESSLOG_PUT(p, " bytes_in=");
-	p = accesslog_put_u64(p, e->bytes_in);
+	p = fmt_u64(p, e->bytes_in);
 	p = ACCESSLOG_PUT(p, " bytes_out=");
-	p = accesslog_put_u64(p, e->bytes_out);
+	p = fmt_u64(p, e->bytes_out);
 	p = ACCESSLOG_PUT(p, " head_ms=");
 	p = accesslog_put_ms(p, e->head_us, 0);
 	p = ACCESSLOG_PUT(p, " connect_ms=");
@@ -433,19 +376,19 @@ accesslog_json(struct accesslog *al, const struct accesslog_entry *e,
 	p = ACCESSLOG_PUT(p, ",\"status\":");
 	p = accesslog_put_opt(p, e->status, 1, 1);
 	p = ACCESSLOG_PUT(p, ",\"outcome\":");
-	p = accesslog_json_str(p, ACCESSLOG_CAP_OUTCOME, e->outcome,
-	    e->outcome != NULL ? strlen(e->outcome) : 0);
+	p = accesslog_json_str(p, ACCESSLOG_CAP_OUTCOME,
+	    outcome_name(e->outcome), strlen(outcome_name(e->outcome)));
 	p = ACCESSLOG_PUT(p, ",\"upstream\":");
 	p = accesslog_json_str(p, ACCESSLOG_CAP_UPSTREAM, e->upstream,
 	    e->upstream_len);
 	p = ACCESSLOG_PUT(p, ",\"tries\":");
-	p = accesslog_put_u64(p, e->tries);
+	p = fmt_u64(p, e->tries);
 	p = ACCESSLOG_PUT(p, ",\"deadline_ms\":");
 	p = accesslog_put_opt(p, e->deadline_ms, 0, 1);
 	p = ACCESSLOG_PUT(p, ",\"bytes_in\":");
-	p = accesslog_put_u64(p, e->bytes_in);
+	p = fmt_u64(p, e->bytes_in);
 	p = ACCESSLOG_PUT(p, ",\"bytes_out\":");
-	p = accesslog_put_u64(p, e->bytes_out);
+	p = fmt_u64(p, e->bytes_out);
 	p = ACCESSLOG_PUT(p, ",\"head_ms\":");
 	p = accesslog_put_ms(p, e->head_us, 1);
 	p = ACCESSLOG_PUT(p, ",\"connect_ms\":");
@@ -605,6 +548,20 @@ accesslog_flush(struct accesslog *al)
 		break;
 	}
 	al->al_len = 0;
+}
+
+/* Start an entry with every field absent but time, id and client. */
+void
+accesslog_entry_init(struct accesslog_entry *e, int64_t time_us, uint64_t id,
+    const char *client)
+{
+	memset(e, 0, sizeof *e);
+	e->time_us = time_us;
+	e->id = id;
+	e->client = client;
+	e->client_len = strlen(client);
+	e->deadline_ms = -1;
+	e->head_us = e->connect_us = e->upstream_header_us = e->total_us = -1;
 }
 
 /* Whether the writer writes anything. */

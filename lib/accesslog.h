@@ -52,6 +52,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "outcome.h"
+
 #include "config.h"
 
 struct event_base;
@@ -61,7 +63,7 @@ struct accesslog;
 #define ACCESSLOG_LINE_MAX	16384
 
 /* One finished request, filled by the proxy; strings need not be NUL
- * terminated except route and outcome.  NULL strings are absent. */
+ * terminated except route.  NULL strings are absent. */
 struct accesslog_entry {
 	int64_t		 time_us;	/* CLOCK_REALTIME at request start */
 	uint64_t	 id;
@@ -75,7 +77,7 @@ struct accesslog_entry {
 	const char	*upstream;	/* "127.0.0.1:9000" */
 	size_t		 upstream_len;
 	int		 status;	/* 0 = none sent; abort:client is 499 */
-	const char	*outcome;	/* "ok", "timeout:connect", ... */
+	enum outcome	 outcome;
 	unsigned	 tries;
 	int64_t		 deadline_ms;	/* deadline in force; < 0 = none */
 	uint64_t	 bytes_in;
@@ -102,6 +104,11 @@ void		 accesslog_write(struct accesslog *,
 
 /* Whether the writer writes anything ("off" and NULL do not). */
 bool		 accesslog_enabled(const struct accesslog *);
+
+/* Start an entry: the time, the id and the client address set, every
+ * other field absent ("-" or null in the line); fill in what is known. */
+void		 accesslog_entry_init(struct accesslog_entry *, int64_t time_us,
+		    uint64_t id, const char *client);
 
 /* Format one line (newline included) into buf, which must hold
  * ACCESSLOG_LINE_MAX bytes, and return its length.  Writes nothing out. */

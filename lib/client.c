@@ -1,39 +1,78 @@
 /*
  * client.c: client connections: reading request heads, keep-alive and
- * pipelining, writing to the client, and closing.
+ * pipelining, and what becomes of the connection after each request.
  *
  * While a request runs, the request's deadline task carries every scope.
  * Without one the connection waits under a single light timer of its own
  * (cl_wait): client_header from accept to the first byte, keep-alive
- * between requests, or the lingering close.  Between requests a client
- * holds no buffer, no request and no write event: an idle keep-alive
+ * between requests, or the lingering close; it also posts the start of a
+ * pipelined request to the next loop turn.  Between requests a client
+ * holds no buffer, no request and no write side: an idle keep-alive
  * connection costs only this struct, its read event and its socket.
  *
  * client_close() is the destructor.  It is idempotent; when it runs inside
- * one of our callbacks the memory is freed when that callback returns.
+ * one of the client's own callbacks the memory is freed when that
+ * callback returns.
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "client.h"
+#include "conn.h"
+#include "deadline.h"
+#include "http.h"
 #include "log.h"
-#include "proxy_impl.h"
-#include "sys.h"
+#include "netaddr.h"
+#include "request.h"
 
 #define LINGER_MS	1000	/* how long to drain input before closing */
 
-static void	client_read_cb(evutil_socket_t, short, void *);
-static void	client_write_cb(evutil_socket_t, short, void *);
+/* cl_wait_why beyond the scopes: not waiting, or about to start the next
+ * pipelined request. */
+#define WAIT_NONE	SCOPE_COUNT
+#define WAIT_NEXT	(SCOPE_COUNT + 1)
+
+/* A client connection.  Kept small: thousands may sit idle. */
+struct client {
+	struct conn	 cl_conn;		/* first: the conn callback's
+						   pointer is the client's */
+	TAILQ_ENTRY(client) cl_entry;
+	struct proxy_ctx *cl_ctx;
+	struct deadline_timer cl_wait;		/* no request: the one deadline */
+	struct buf	 cl_in;			/* request bytes; head at 0 */
+	struct request	*cl_req;
+	uint32_t	 cl_nreq;		/* requests begun */
+	uint8_t		 cl_state;		/* enum client_state */
+	uint8_t		 cl_wait_why;		/* enum scope of cl_wait, or
+						   WAIT_NONE, WAIT_NEXT */
+	bool		 cl_eof;		/* the client closed its side */
+	bool		 cl_in_cb;		/* a callback of ours is running */
+	uint8_t		 cl_iplen;		/* length of the ip part */
+	char		 cl_addr[49];		/* "ip:port", "[ip]:port" */
+};
+
+static const char *const client_why_names[CLIENT_WHY_COUNT] = {
+	[CLIENT_WHY_EOF] = "client closed",
+	[CLIENT_WHY_ERROR] = "read or write failed",
+	[CLIENT_WHY_ABORT] = "request aborted",
+	[CLIENT_WHY_LINGER_DONE] = "lingering close done",
+	[CLIENT_WHY_TIMEOUT] = "timed out",
+	[CLIENT_WHY_NOMEM] = "out of memory",
+	[CLIENT_WHY_DRAIN] = "draining",
+	[CLIENT_WHY_SHUTDOWN] = "shutting down",
+};
+
+static void	client_conn_cb(struct conn *, enum conn_event, int);
 static void	client_wait_cb(struct deadline_timer *, void *);
 static void	client_begin_request(struct client *);
-static int	client_want_write(struct client *, bool);
+static void	client_request_end(void *, const struct request_end *);
 
 /* The instant ms milliseconds from the cached now; 0 is never. */
 static int64_t
@@ -55,66 +94,35 @@ client_wait(struct client *cl, enum scope why, int64_t when)
 		deadline_timer_set(&cl->cl_wait, when);
 }
 
-/* Write "ip:port" or "[ip]:port" for a peer address. */
-static void
-client_format_addr(struct client *cl, const struct sockaddr *sa)
-{
-	char ip[INET6_ADDRSTRLEN];	/* inet_ntop writes at most 39 here:
-					   "::ffff:a.b.c.d" is its only
-					   dotted form for IPv6 */
-	unsigned port = 0;
-
-	ip[0] = '\0';
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-		port = ntohs(in->sin_port);
-		snprintf(cl->cl_addr, sizeof cl->cl_addr, "%s:%u", ip, port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-		port = ntohs(in6->sin6_port);
-		snprintf(cl->cl_addr, sizeof cl->cl_addr, "[%s]:%u", ip, port);
-	} else
-		snprintf(cl->cl_addr, sizeof cl->cl_addr, "unknown");
-	cl->cl_iplen = (uint8_t)strlen(ip);
-}
-
 /* Refuse a connection over max_connections: 503, logged, closed. */
 static void
-client_overload(struct proxy *px, int fd, const struct sockaddr *sa)
+client_overload(struct proxy_ctx *ctx, int fd, const struct sockaddr *sa)
 {
-	struct client tmp;
-	struct accesslog_entry e;
-	char out[256];
+	char addr[NETADDR_TEXT_MAX], out[256];
+	uint8_t iplen;
 	ssize_t n;
 
-	memset(&tmp, 0, sizeof tmp);
-	client_format_addr(&tmp, sa);
-	n = http_build_error(503, true, out, sizeof out);
+	deadline_now_refresh();
+	netaddr_format(sa, addr, sizeof addr, &iplen);
+	n = http_build_error(outcome_info(OUTCOME_REJECT_OVERLOAD)->oi_status,
+	    true, out, sizeof out);
 	if (n > 0 && write(fd, out, (size_t)n) < 0)
 		n = 0;
 	close(fd);
-	memset(&e, 0, sizeof e);
-	e.time_us = (int64_t)time(NULL) * 1000000;
-	e.id = ++px->px_next_id;
-	e.client = tmp.cl_addr;
-	e.client_len = strlen(tmp.cl_addr);
-	e.status = 503;
-	e.outcome = "reject:overload";
-	e.deadline_ms = -1;
-	e.bytes_out = n > 0 ? (uint64_t)n : 0;
-	e.head_us = e.connect_us = e.upstream_header_us = e.total_us = -1;
-	accesslog_write(px->px_alog, &e);
-	metrics_request(px->px_metrics, NULL, e.outcome, 0);
-	PROXY_COUNT(px, requests, 1);
+	request_log_refused(ctx, addr, OUTCOME_REJECT_OVERLOAD,
+	    n > 0 ? (uint64_t)n : 0);
+}
+
+/* The size of a client. */
+size_t
+client_size(void)
+{
+	return sizeof(struct client);
 }
 
 /* Take a new connection from a listener. */
 void
-client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
+client_accept(struct proxy_ctx *ctx, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
 	struct client *cl;
@@ -122,40 +130,37 @@ client_accept(struct proxy *px, int fd, const struct sockaddr *sa,
 
 	(void)salen;
 	if (__atomic_load_n(&proxy_clients_all, __ATOMIC_RELAXED) >=
-	    px->px_cfg->max_connections) {
-		client_overload(px, fd, sa);
+	    ctx->pc_cfg->max_connections) {
+		client_overload(ctx, fd, sa);
 		return;
 	}
-	if ((cl = slab_get(px->px_client_slab)) == NULL) {
+	if ((cl = slab_get(ctx->pc_client_slab)) == NULL) {
 		close(fd);
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	cl->cl_proxy = px;
-	cl->cl_fd = fd;
+	cl->cl_ctx = ctx;
 	cl->cl_state = CLIENT_IDLE;
 	cl->cl_in.b_pool = BUF_POOL_HELD;
-	client_format_addr(cl, sa);
-	event_assign(&cl->cl_rev, px->px_base, fd, EV_READ | EV_PERSIST,
-	    client_read_cb, cl);
-	deadline_timer_init(&cl->cl_wait, px->px_base, client_wait_cb, cl);
+	netaddr_format(sa, cl->cl_addr, sizeof cl->cl_addr, &cl->cl_iplen);
+	conn_init(&cl->cl_conn, ctx->pc_base, fd, client_conn_cb);
+	deadline_timer_init(&cl->cl_wait, ctx->pc_base, client_wait_cb, cl);
 	deadline_now_refresh();
 	client_wait(cl, SCOPE_CLIENT_HEADER,
-	    client_after(px->px_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]));
-	event_add(&cl->cl_rev, NULL);
-	TAILQ_INSERT_TAIL(&px->px_clients, cl, cl_entry);
+	    client_after(ctx->pc_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]));
+	conn_want_read(&cl->cl_conn, true);
+	TAILQ_INSERT_TAIL(&ctx->pc_clients, cl, cl_entry);
 	__atomic_add_fetch(&proxy_clients_all, 1, __ATOMIC_RELAXED);
-	PROXY_COUNT(px, clients, 1);
-	PROXY_COUNT(px, connections, 1);
-	metrics_connection_accepted(px->px_metrics);
+	PROXY_COUNT(ctx, clients, 1);
+	PROXY_COUNT(ctx, connections, 1);
+	metrics_connection_accepted(ctx->pc_metrics);
 }
 
 /* Free the memory of a closed client. */
-void
+static void
 client_free(struct client *cl)
 {
-	free(cl->cl_wr);	/* client_close() stopped and emptied it */
-	slab_put(cl->cl_proxy->px_client_slab, cl);
+	slab_put(cl->cl_ctx->pc_client_slab, cl);
 }
 
 /*
@@ -163,114 +168,28 @@ client_free(struct client *cl)
  * abort:client first (which comes back here).  Idempotent.
  */
 void
-client_close(struct client *cl, const char *why)
+client_close(struct client *cl, enum client_why why)
 {
-	struct proxy *px = cl->cl_proxy;
+	struct proxy_ctx *ctx = cl->cl_ctx;
 
 	if (cl->cl_state == CLIENT_CLOSED)
 		return;
 	if (cl->cl_req != NULL) {
-		request_client_gone(cl->cl_req, why);
+		request_client_gone(cl->cl_req, client_why_names[why]);
 		return;
 	}
-	log_debug("client %s: closed: %s", cl->cl_addr, why);
+	log_debug("client %s: closed: %s", cl->cl_addr, client_why_names[why]);
 	cl->cl_state = CLIENT_CLOSED;
-	event_del(&cl->cl_rev);
-	client_want_write(cl, false);
 	deadline_timer_stop(&cl->cl_wait);
-	close(cl->cl_fd);
-	cl->cl_fd = -1;
+	conn_close(&cl->cl_conn);
 	buf_release(&cl->cl_in);
-	if (cl->cl_wr != NULL)
-		buf_release(&cl->cl_wr->w_out);
-	TAILQ_REMOVE(&px->px_clients, cl, cl_entry);
+	TAILQ_REMOVE(&ctx->pc_clients, cl, cl_entry);
 	__atomic_sub_fetch(&proxy_clients_all, 1, __ATOMIC_RELAXED);
-	PROXY_COUNT(px, clients, -1);
+	PROXY_COUNT(ctx, clients, -1);
 	if (!cl->cl_in_cb)
 		client_free(cl);
-	if (px->px_counts.clients == 0)
-		proxy_idle(px);
-	if (px->px_draining && px->px_counts.clients == 0 &&
-	    px->px_drained != NULL) {
-		void (*done)(void *) = px->px_drained;
-
-		px->px_drained = NULL;
-		done(px->px_drained_arg);
-	}
-}
-
-/*
- * Send iov now as far as the socket takes it; keep the rest and send it
- * when the socket is writable.  -1 when the client is gone.
- */
-int
-client_send(struct client *cl, const struct iovec *iov, int n)
-{
-	struct buf none = { NULL, 0, 0, 0, BUF_POOL_HELD };
-	struct buf *out = cl->cl_wr != NULL ? &cl->cl_wr->w_out : &none;
-	int r = buf_send(cl->cl_fd, out, iov, n);
-
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return 0;
-	/* Bytes wait: the first time, make the write side they wait in. */
-	if (cl->cl_wr == NULL) {
-		if ((cl->cl_wr = calloc(1, sizeof *cl->cl_wr)) == NULL) {
-			buf_release(&none);
-			return -1;
-		}
-		event_assign(&cl->cl_wr->w_ev, cl->cl_proxy->px_base,
-		    cl->cl_fd, EV_WRITE | EV_PERSIST, client_write_cb, cl);
-		cl->cl_wr->w_out = none;
-	}
-	return client_want_write(cl, true);
-}
-
-/* Bytes of ours waiting for the socket to take them. */
-size_t
-client_pending(const struct client *cl)
-{
-	return cl->cl_wr != NULL ? buf_used(&cl->cl_wr->w_out) : 0;
-}
-
-int64_t
-client_deadline(const struct client *cl)
-{
-	if (cl->cl_req != NULL)
-		return deadline_armed(&cl->cl_req->rq_task);
-	if (cl->cl_wait_why == SCOPE_COUNT)
-		return DEADLINE_NEVER;
-	return deadline_timer_when(&cl->cl_wait);
-}
-
-/*
- * Start or stop waiting for the socket to take more bytes.  Most
- * connections never need to: their write side is made on first use.
- */
-static int
-client_want_write(struct client *cl, bool on)
-{
-	if (on == cl->cl_writing || cl->cl_wr == NULL)
-		return 0;
-	if (on ? event_add(&cl->cl_wr->w_ev, NULL) :
-	    event_del(&cl->cl_wr->w_ev))
-		return -1;
-	cl->cl_writing = on;
-	return 0;
-}
-
-/* Start or stop reading from the client. */
-void
-client_want_read(struct client *cl, bool on)
-{
-	if (cl->cl_state == CLIENT_CLOSED)
-		return;
-	cl->cl_paused = !on;
-	if (on)
-		event_add(&cl->cl_rev, NULL);
-	else
-		event_del(&cl->cl_rev);
+	if (ctx->pc_counts.clients == 0)
+		ctx->pc_idle(ctx);
 }
 
 /* Close once the answer is flushed: half-close, drain input, then close. */
@@ -280,47 +199,46 @@ client_linger(struct client *cl)
 	cl->cl_state = CLIENT_LINGER;
 	deadline_now_refresh();
 	client_wait(cl, SCOPE_CLIENT_IDLE, client_after(LINGER_MS));
-	if (client_pending(cl) == 0)
-		shutdown(cl->cl_fd, SHUT_WR);
-	client_want_read(cl, true);
+	conn_shutdown(&cl->cl_conn);
+	conn_want_read(&cl->cl_conn, true);
 }
 
 /*
- * The request is finished and logged.  Keep the connection for the next
- * request, linger-close it, or close it now.
+ * The request ended and is logged: the one place that decides what
+ * becomes of the connection.  Close it now after an abort (or when the
+ * client has closed its side); linger-close it when the request or the
+ * drain asks; otherwise keep it for the next request, which, if its bytes
+ * are here already, starts on the next loop turn.
  */
-void
-client_request_done(struct client *cl, int how)
+static void
+client_request_end(void *arg, const struct request_end *end)
 {
-	struct proxy *px = cl->cl_proxy;
-	struct request *rq = cl->cl_req;
+	struct client *cl = arg;
+	struct proxy_ctx *ctx = cl->cl_ctx;
 	struct buf *in = &cl->cl_in;
 
+	request_free(cl->cl_req);
 	cl->cl_req = NULL;
-	request_free(rq);
-	if (how == DONE_KEEP && cl->cl_eof)
-		how = DONE_ABORT;
-	if (how == DONE_KEEP && px->px_draining)
-		how = DONE_LINGER;
-	if (how == DONE_ABORT) {
-		client_close(cl, "request ended");
+	if (end->re_abort || (!end->re_close && cl->cl_eof)) {
+		client_close(cl, CLIENT_WHY_ABORT);
 		return;
 	}
-	if (how == DONE_LINGER) {
+	if (end->re_close || ctx->pc_draining) {
 		client_linger(cl);
 		return;
 	}
 	cl->cl_state = CLIENT_IDLE;
-	client_wait(cl, SCOPE_KEEPALIVE,
-	    client_after(px->px_cfg->timeouts.ms[SCOPE_KEEPALIVE]));
 	if (buf_used(in) == 0)
 		buf_release(in);	/* a drained write side released its own */
 	else
 		buf_compact(in);
-	if (cl->cl_paused)
-		client_want_read(cl, true);
-	if (buf_used(in) > 0)
-		client_begin_request(cl);	/* pipelined */
+	conn_want_read(&cl->cl_conn, true);
+	if (buf_used(in) > 0) {
+		cl->cl_wait_why = WAIT_NEXT;	/* pipelined */
+		deadline_timer_set(&cl->cl_wait, deadline_now_cached());
+	} else
+		client_wait(cl, SCOPE_KEEPALIVE,
+		    client_after(ctx->pc_cfg->timeouts.ms[SCOPE_KEEPALIVE]));
 }
 
 /* Feed the head parser; start the request once its head is whole. */
@@ -330,7 +248,7 @@ client_parse(struct client *cl)
 	struct request *rq = cl->cl_req;
 
 	if (request_feed_head(rq) != 1)
-		return;		/* more needed, or rejected and finished */
+		return;		/* more needed, or refused and ended */
 	cl->cl_state = CLIENT_BUSY;
 	request_start(rq);
 }
@@ -339,22 +257,30 @@ client_parse(struct client *cl)
 static void
 client_begin_request(struct client *cl)
 {
-	struct proxy *px = cl->cl_proxy;
+	struct proxy_ctx *ctx = cl->cl_ctx;
+	struct request_peer peer = {
+		.rp_conn = &cl->cl_conn,
+		.rp_in = &cl->cl_in,
+		.rp_addr = cl->cl_addr,
+		.rp_iplen = cl->cl_iplen,
+		.rp_done = client_request_end,
+		.rp_arg = cl,
+	};
 	int64_t at;
 
 	/* The first head's time counts from accept, later ones from now. */
 	if (cl->cl_nreq++ == 0)
 		at = deadline_timer_when(&cl->cl_wait);
 	else
-		at = client_after(px->px_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]);
+		at = client_after(ctx->pc_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]);
 	/*
 	 * The wait timer stays set: the next keep-alive wait moves it, which
 	 * costs less than stopping and setting it again.  If it fires while
 	 * the request runs, client_wait_cb() lets it go.
 	 */
-	cl->cl_wait_why = SCOPE_COUNT;
-	if ((cl->cl_req = request_new(cl, at)) == NULL) {
-		client_close(cl, "out of memory");
+	cl->cl_wait_why = WAIT_NONE;
+	if ((cl->cl_req = request_new(ctx, &peer, at)) == NULL) {
+		client_close(cl, CLIENT_WHY_NOMEM);
 		return;
 	}
 	cl->cl_state = CLIENT_HEAD;
@@ -377,7 +303,7 @@ client_make_room(struct client *cl)
 			return 0;
 		return buf_room(in);
 	}
-	keep = cl->cl_req != NULL ? cl->cl_req->rq_reqm.head_len : 0;
+	keep = cl->cl_req != NULL ? request_head_len(cl->cl_req) : 0;
 	if (in->b_off == in->b_len && in->b_off > keep)
 		in->b_off = in->b_len = keep;
 	else if (buf_room(in) == 0 && in->b_off > keep) {
@@ -398,27 +324,25 @@ client_on_readable(struct client *cl)
 	ssize_t n;
 
 	if (cl->cl_state == CLIENT_LINGER) {
-		n = read(cl->cl_fd, scratch, sizeof scratch);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			client_close(cl, "lingering close done");
+		n = conn_read(&cl->cl_conn, scratch, sizeof scratch);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			client_close(cl, CLIENT_WHY_LINGER_DONE);
 		return;
 	}
 	if (buf_acquire(in) != 0) {
-		client_close(cl, "out of memory");
+		client_close(cl, CLIENT_WHY_NOMEM);
 		return;
 	}
 	if (client_make_room(cl) == 0) {
-		client_want_read(cl, false);	/* resumed when consumed */
+		conn_want_read(&cl->cl_conn, false);	/* resumed when consumed */
 		return;
 	}
-	do
-		n = sys_read(cl->cl_fd, in->b_data + in->b_len, buf_room(in));
-	while (n < 0 && errno == EINTR);
+	n = conn_read(&cl->cl_conn, in->b_data + in->b_len, buf_room(in));
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n <= 0) {
 		cl->cl_eof = true;
-		client_close(cl, n == 0 ? "client closed" : strerror(errno));
+		client_close(cl, n == 0 ? CLIENT_WHY_EOF : CLIENT_WHY_ERROR);
 		return;
 	}
 	in->b_len += (uint32_t)n;
@@ -437,45 +361,28 @@ client_on_readable(struct client *cl)
 	}
 }
 
-/* libevent: the client socket is readable. */
+/* News of the connection's stream. */
 static void
-client_read_cb(evutil_socket_t fd, short what, void *arg)
+client_conn_cb(struct conn *c, enum conn_event ev, int err)
 {
-	struct client *cl = arg;
+	struct client *cl = (struct client *)(void *)c;
 
-	(void)fd;
-	(void)what;
+	(void)err;
 	deadline_now_refresh();
 	cl->cl_in_cb = true;
-	client_on_readable(cl);
-	cl->cl_in_cb = false;
-	if (cl->cl_state == CLIENT_CLOSED)
-		client_free(cl);
-}
-
-/* libevent: the client can take the bytes a write left behind. */
-static void
-client_write_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct client *cl = arg;
-	struct buf *out = &cl->cl_wr->w_out;
-	ssize_t w;
-
-	(void)what;
-	deadline_now_refresh();
-	cl->cl_in_cb = true;
-	do
-		w = write(fd, out->b_data + out->b_off, buf_used(out));
-	while (w < 0 && errno == EINTR);
-	if (w < 0 && errno != EAGAIN)
-		client_close(cl, strerror(errno));
-	else if (w > 0 && (out->b_off += (uint32_t)w) == out->b_len) {
-		client_want_write(cl, false);
-		buf_release(out);
-		if (cl->cl_state == CLIENT_LINGER)
-			shutdown(cl->cl_fd, SHUT_WR);
-		else if (cl->cl_req != NULL)
+	switch (ev) {
+	case CONN_READABLE:
+		client_on_readable(cl);
+		break;
+	case CONN_DRAINED:
+		if (cl->cl_req != NULL)
 			request_client_drained(cl->cl_req);
+		break;
+	case CONN_WRFAIL:
+		client_close(cl, CLIENT_WHY_ERROR);
+		break;
+	default:
+		break;
 	}
 	cl->cl_in_cb = false;
 	if (cl->cl_state == CLIENT_CLOSED)
@@ -483,9 +390,10 @@ client_write_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * The connection's own deadline fired: no request runs.  A keep-alive
- * timeout, a client_header timeout before any byte (not a request, so no
- * log line), or the end of a lingering close.
+ * The connection's own timer fired: no request runs.  The next pipelined
+ * request starts; or a keep-alive timeout, a client_header timeout before
+ * any byte (not a request, so no log line), or the end of a lingering
+ * close closes the connection.
  */
 static void
 client_wait_cb(struct deadline_timer *tm, void *arg)
@@ -493,13 +401,88 @@ client_wait_cb(struct deadline_timer *tm, void *arg)
 	struct client *cl = arg;
 
 	(void)tm;
-	if (cl->cl_wait_why == SCOPE_COUNT)
+	if (cl->cl_wait_why == WAIT_NONE)
 		return;		/* a request runs: not waiting */
-	if (cl->cl_wait_why == SCOPE_KEEPALIVE)
-		metrics_keepalive_closed(cl->cl_proxy->px_metrics);
 	cl->cl_in_cb = true;
-	client_close(cl, scope_name(cl->cl_wait_why));
+	if (cl->cl_wait_why == WAIT_NEXT) {
+		client_begin_request(cl);
+	} else {
+		if (cl->cl_wait_why == SCOPE_KEEPALIVE)
+			metrics_keepalive_closed(cl->cl_ctx->pc_metrics);
+		log_debug("client %s: %s timed out", cl->cl_addr,
+		    scope_name(cl->cl_wait_why));
+		client_close(cl, CLIENT_WHY_TIMEOUT);
+	}
 	cl->cl_in_cb = false;
 	if (cl->cl_state == CLIENT_CLOSED)
 		client_free(cl);
+}
+
+/* The drain began: close the idle, bound the requests in flight. */
+void
+client_drain_all(struct proxy_ctx *ctx, int64_t drain_at)
+{
+	struct client *cl, *next;
+
+	for (cl = TAILQ_FIRST(&ctx->pc_clients); cl != NULL; cl = next) {
+		next = TAILQ_NEXT(cl, cl_entry);
+		if (cl->cl_req == NULL)
+			client_close(cl, CLIENT_WHY_DRAIN);
+		else
+			request_drain(cl->cl_req, drain_at);
+	}
+}
+
+/* Close every connection. */
+void
+client_close_all(struct proxy_ctx *ctx)
+{
+	struct client *cl;
+
+	while ((cl = TAILQ_FIRST(&ctx->pc_clients)) != NULL)
+		client_close(cl, CLIENT_WHY_SHUTDOWN);
+}
+
+/* How many connections are in each state. */
+void
+client_count_states(const struct proxy_ctx *ctx,
+    uint64_t count[CLIENT_NSTATES])
+{
+	const struct client *cl;
+
+	memset(count, 0, CLIENT_NSTATES * sizeof count[0]);
+	TAILQ_FOREACH(cl, &ctx->pc_clients, cl_entry)
+		count[cl->cl_state]++;
+}
+
+/* The first connection of the context, and the next one. */
+struct client *
+client_first(const struct proxy_ctx *ctx)
+{
+	return TAILQ_FIRST(&ctx->pc_clients);
+}
+
+struct client *
+client_next(const struct client *cl)
+{
+	return TAILQ_NEXT(cl, cl_entry);
+}
+
+/* What a connection is doing, for tests. */
+void
+client_describe(const struct client *cl, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s state %u request %s", cl->cl_addr,
+	    cl->cl_state, cl->cl_req ? request_state_name(cl->cl_req) : "-");
+}
+
+/* When a deadline will next wake the client, or DEADLINE_NEVER. */
+int64_t
+client_deadline(const struct client *cl)
+{
+	if (cl->cl_req != NULL)
+		return request_deadline(cl->cl_req);
+	if (cl->cl_wait_why == WAIT_NONE)
+		return DEADLINE_NEVER;
+	return deadline_timer_when(&cl->cl_wait);
 }

@@ -14,6 +14,7 @@
 #include <event2/event_struct.h>
 
 #include "deadline.h"
+#include "deadline_stats.h"
 
 enum deadline_state {
 	DEADLINE_UNUSED,	/* zeroed or cleared: every call is a no-op */
@@ -657,7 +658,7 @@ deadline_task_due(struct deadline_heap *h, struct deadline_task *t,
 		return;
 	}
 	deadline_heap_remove(h, 1);
-	deadline_stats_record(&st->ds_late, now - due);
+	deadline_stats_late(st, now - due);
 	st->ds_expired++;
 	t->dt_open = 0;
 	t->dt_state = DEADLINE_CANCELLED;
@@ -734,8 +735,7 @@ deadline_heap_cb(evutil_socket_t fd, short what, void *arg)
 			deadline_heap_remove(h, 1);
 			if (!tm->tm_quiet) {
 				st->ds_fires++;
-				deadline_stats_record(&st->ds_late,
-				    now - tm->tm_when);
+				deadline_stats_late(st, now - tm->tm_when);
 			}
 			tm->tm_cb(tm, tm->tm_arg);
 		} else {

@@ -126,7 +126,7 @@
  *   It may cancel other tasks, whose callbacks then run nested.
  *
  * A task or timer belongs to the thread that runs its event base; nothing
- * here locks.  The statistics (timer lateness, loop lag) are per thread too.
+ * here locks.  The statistics (deadline_stats.h) are per thread too.
  */
 #ifndef HG_DEADLINE_H
 #define HG_DEADLINE_H
@@ -336,63 +336,5 @@ int64_t	 deadline_lead(struct event_base *);
  * deadline.  0 if sound, else -1.  For tests and debugging.
  */
 int	 deadline_verify(struct event_base *);
-
-/*
- * Statistics, per thread, without locks.  A histogram has fixed log-scale
- * buckets of microseconds; the counts are per bucket, not cumulative, and
- * the last bucket is +Inf.  A struct deadline_stats can be summed with
- * deadline_stats_add() to merge threads.
- */
-#define DEADLINE_BUCKETS	15
-
-struct deadline_hist {
-	uint64_t	 dh_bucket[DEADLINE_BUCKETS];
-	uint64_t	 dh_count;
-	uint64_t	 dh_sum_us;
-	uint64_t	 dh_max_us;
-};
-
-struct deadline_stats {
-	struct deadline_hist ds_late;	/* fired instant minus deadline, per
-					   cancel by deadline and timer fire */
-	struct deadline_hist ds_lag;	/* loop lag seen by the probe */
-	uint64_t	 ds_lag_last_us;	/* the probe's last sample */
-	uint64_t	 ds_early;	/* cancels before the deadline: 0 */
-	uint64_t	 ds_fires;	/* items whose instant came, and wakes
-					   of the engine's timer with none */
-	uint64_t	 ds_rearms;	/* those fires with nothing due yet */
-	uint64_t	 ds_expired;	/* tasks cancelled by their deadline */
-	uint64_t	 ds_cancelled;	/* tasks cancelled by a call */
-	uint64_t	 ds_arm_errors;	/* event_add() or heap failures */
-};
-
-/* The calling thread's statistics, live (for per-thread registration). */
-struct deadline_stats *deadline_stats_local(void);
-
-/* Copy the calling thread's statistics. */
-void	 deadline_stats_get(struct deadline_stats *);
-
-/* Zero the calling thread's statistics. */
-void	 deadline_stats_reset(void);
-
-/* Add src into dst; the maxima (and the last lag sample) take the larger. */
-void	 deadline_stats_add(struct deadline_stats *dst,
-	     const struct deadline_stats *src);
-
-/* Count one sample of us microseconds (negative counts as 0). */
-void	 deadline_stats_record(struct deadline_hist *, int64_t us);
-
-/* Upper bound in microseconds of bucket i; INT64_MAX for the last. */
-int64_t	 deadline_stats_bound(int i);
-
-/*
- * The loop-lag probe: a timer on base every interval_ms that records how
- * late it fired into the running thread's ds_lag.  Returns NULL on failure.
- * Stop it before freeing the base.
- */
-struct deadline_probe;
-struct deadline_probe *deadline_probe_start(struct event_base *,
-	     unsigned interval_ms);
-void	 deadline_probe_stop(struct deadline_probe *);
 
 #endif

@@ -1,25 +1,16 @@
-/* deadline_stats.c: timer lateness and loop lag per thread; the lag probe. */
-#include <errno.h>
-#include <stdlib.h>
+/* deadline_stats.c: timer lateness and loop lag per thread. */
 #include <string.h>
 
-#include <event2/event_struct.h>
+#include "deadline_stats.h"
 
-#include "deadline.h"
-
-/* Upper bounds of the buckets, in microseconds; the last one is +Inf. */
-static const int64_t deadline_bounds[DEADLINE_BUCKETS - 1] = {
-	10, 25, 50, 100, 250, 500,
-	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+const struct hist_bounds deadline_stats_bounds = {
+	14, {
+		10, 25, 50, 100, 250, 500,
+		1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+	},
 };
 
 static __thread struct deadline_stats deadline_stats_tls;
-
-struct deadline_probe {
-	struct deadline_timer dp_tm;
-	int64_t		 dp_interval;	/* microseconds */
-	int64_t		 dp_due;	/* when the probe should fire */
-};
 
 /* The calling thread's statistics. */
 struct deadline_stats *
@@ -42,27 +33,25 @@ deadline_stats_reset(void)
 	memset(&deadline_stats_tls, 0, sizeof deadline_stats_tls);
 }
 
-/* Add histogram src into dst. */
-static void
-deadline_hist_add(struct deadline_hist *dst, const struct deadline_hist *src)
+/* The larger of two. */
+static uint64_t
+deadline_stats_max(uint64_t a, uint64_t b)
 {
-	for (int i = 0; i < DEADLINE_BUCKETS; i++)
-		dst->dh_bucket[i] += src->dh_bucket[i];
-	dst->dh_count += src->dh_count;
-	dst->dh_sum_us += src->dh_sum_us;
-	if (src->dh_max_us > dst->dh_max_us)
-		dst->dh_max_us = src->dh_max_us;
+	return a > b ? a : b;
 }
 
 /* Add the statistics of another thread into dst. */
 void
 deadline_stats_add(struct deadline_stats *dst, const struct deadline_stats *src)
 {
-	deadline_hist_add(&dst->ds_late, &src->ds_late);
-	deadline_hist_add(&dst->ds_lag, &src->ds_lag);
-	if (src->ds_lag_last_us > dst->ds_lag_last_us)
-		dst->ds_lag_last_us = src->ds_lag_last_us;
-	dst->ds_early += src->ds_early;
+	hist_add(&dst->ds_late, &src->ds_late);
+	hist_add(&dst->ds_lag, &src->ds_lag);
+	dst->ds_late_max_us = deadline_stats_max(dst->ds_late_max_us,
+	    src->ds_late_max_us);
+	dst->ds_lag_max_us = deadline_stats_max(dst->ds_lag_max_us,
+	    src->ds_lag_max_us);
+	dst->ds_lag_last_us = deadline_stats_max(dst->ds_lag_last_us,
+	    src->ds_lag_last_us);
 	dst->ds_fires += src->ds_fires;
 	dst->ds_rearms += src->ds_rearms;
 	dst->ds_expired += src->ds_expired;
@@ -70,87 +59,23 @@ deadline_stats_add(struct deadline_stats *dst, const struct deadline_stats *src)
 	dst->ds_arm_errors += src->ds_arm_errors;
 }
 
-/* Count one sample into its bucket; the first bound not below it. */
+/* Count one lateness sample. */
 void
-deadline_stats_record(struct deadline_hist *h, int64_t us)
+deadline_stats_late(struct deadline_stats *st, int64_t us)
 {
-	int i;
+	uint64_t v = us > 0 ? (uint64_t)us : 0;
 
-	if (us < 0)
-		us = 0;
-	for (i = 0; i < DEADLINE_BUCKETS - 1; i++) {
-		if (us <= deadline_bounds[i])
-			break;
-	}
-	h->dh_bucket[i]++;
-	h->dh_count++;
-	h->dh_sum_us += (uint64_t)us;
-	if ((uint64_t)us > h->dh_max_us)
-		h->dh_max_us = (uint64_t)us;
+	hist_record(&st->ds_late, &deadline_stats_bounds, v);
+	st->ds_late_max_us = deadline_stats_max(st->ds_late_max_us, v);
 }
 
-/* Upper bound of bucket i in microseconds; INT64_MAX for +Inf. */
-int64_t
-deadline_stats_bound(int i)
-{
-	if (i < 0 || i >= DEADLINE_BUCKETS - 1)
-		return INT64_MAX;
-	return deadline_bounds[i];
-}
-
-/*
- * The probe fired: its lateness is how long the loop was busy past the
- * instant.  It is a quiet timer of the deadline engine, so it wakes as
- * exactly as a deadline does and is not counted as one.  The next instant
- * counts from now, so a stall gives one sample, not a burst of catch-up
- * fires.
- */
-static void
-deadline_probe_cb(struct deadline_timer *tm, void *arg)
-{
-	struct deadline_probe *p = arg;
-	int64_t now = deadline_now_cached();	/* fresh before the call */
-	int64_t lag = now > p->dp_due ? now - p->dp_due : 0;
-
-	(void)tm;
-	deadline_stats_record(&deadline_stats_tls.ds_lag, lag);
-	deadline_stats_tls.ds_lag_last_us = (uint64_t)lag;
-	p->dp_due = now + p->dp_interval;
-	(void)deadline_timer_set(&p->dp_tm, p->dp_due);
-}
-
-/* Start a timer on base that records loop lag every interval_ms. */
-struct deadline_probe *
-deadline_probe_start(struct event_base *base, unsigned interval_ms)
-{
-	struct deadline_probe *p;
-	int64_t now;
-
-	if (base == NULL || interval_ms == 0) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if ((p = calloc(1, sizeof *p)) == NULL)
-		return NULL;
-	deadline_timer_init(&p->dp_tm, base, deadline_probe_cb, p);
-	p->dp_tm.tm_quiet = 1;
-	now = deadline_now_refresh();
-	p->dp_interval = (int64_t)interval_ms * 1000;
-	p->dp_due = now + p->dp_interval;
-	if (deadline_timer_set(&p->dp_tm, p->dp_due) == -1) {
-		deadline_timer_stop(&p->dp_tm);
-		free(p);
-		return NULL;
-	}
-	return p;
-}
-
-/* Stop and free the probe. */
+/* Count one loop-lag sample, the last one now. */
 void
-deadline_probe_stop(struct deadline_probe *p)
+deadline_stats_lag(struct deadline_stats *st, int64_t us)
 {
-	if (p == NULL)
-		return;
-	deadline_timer_stop(&p->dp_tm);
-	free(p);
+	uint64_t v = us > 0 ? (uint64_t)us : 0;
+
+	hist_record(&st->ds_lag, &deadline_stats_bounds, v);
+	st->ds_lag_max_us = deadline_stats_max(st->ds_lag_max_us, v);
+	st->ds_lag_last_us = v;
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fmt.h"
 #include "http_int.h"
 
 /* Fields that concern one connection only, never relayed. */
@@ -111,44 +112,18 @@ http_put_str(struct http_out *o, const char *s)
 	http_put(o, s, strlen(s));
 }
 
-/* The decimal digits of 0 to 99, two by two. */
-static const char http_digits[200] =
-    "00010203040506070809101112131415161718192021222324252627282930313233"
-    "34353637383940414243444546474849505152535455565758596061626364656667"
-    "6869707172737475767778798081828384858687888990919293949596979899";
-
-/* The number of decimal digits of v. */
-static HTTP_INLINE size_t
-http_num_len(uint64_t v)
-{
-	size_t n = 1;
-
-	for (; v >= 100; v /= 100)
-		n += 2;
-	return n + (v >= 10);
-}
-
-/* Append a number in decimal, two digits a turn, from the last one: it is
- * written in place, its length known first. */
+/* Append a number in decimal (fmt.h), its length known first. */
 static HTTP_INLINE void
 http_put_num(struct http_out *o, uint64_t v)
 {
-	size_t n = http_num_len(v);
-	char *p;
+	size_t n = fmt_u64_len(v);
 
 	if (o->o_check && (size_t)(o->o_end - o->o_p) < n) {
 		o->o_full = true;
 		return;
 	}
+	fmt_u64_in(o->o_p, n, v);
 	o->o_p += n;
-	for (p = o->o_p; v >= 100; v /= 100) {
-		p -= 2;
-		memcpy(p, http_digits + v % 100 * 2, 2);
-	}
-	if (v >= 10)
-		memcpy(p - 2, http_digits + v * 2, 2);
-	else
-		p[-1] = (char)('0' + v);
 }
 
 /* Append "name: value\r\n", with one bound check. */
@@ -438,8 +413,7 @@ http_response_write(struct http_out *o, const struct http_msg *m,
 	 * as two overlapping words (the reason phrase begins after them). */
 	if (m->status >= 100 && m->status <= 999) {
 		memcpy(line, "HTTP/1.1 ", 9);
-		code[0] = (char)('0' + m->status / 100);
-		memcpy(code + 1, http_digits + m->status % 100 * 2, 2);
+		fmt_u32_pad(code, (uint32_t)m->status, 3);
 		code[3] = ' ';
 		end = m->reason.off + m->reason.len;
 		if (m->reason.len > 0 && m->reason.off == 13 &&
@@ -508,9 +482,7 @@ http_build_error(int status, bool close, char *out, size_t cap)
 
 	if (status < 100 || status > 999)
 		return -1;
-	code[0] = (char)('0' + status / 100);
-	code[1] = (char)('0' + status / 10 % 10);
-	code[2] = (char)('0' + status % 10);
+	fmt_u32_pad(code, (uint32_t)status, 3);
 	code[3] = ' ';
 
 	HTTP_PUT_LIT(&o, "HTTP/1.1 ");

@@ -1,9 +1,5 @@
 /*
- * listener.c: listening sockets and accept with backpressure.
- *
- * When accept(2) runs out of descriptors (EMFILE, ENFILE) every listener of
- * the proxy pauses for a second; the proxy keeps a few descriptors in
- * reserve so that requests in flight can still open their upstream legs.
+ * listener.c: listening sockets, accepting in batches; see listener.h.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -15,84 +11,53 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event_struct.h>
+
+#include "listener.h"
 #include "log.h"
-#include "proxy_impl.h"
+#include "netaddr.h"
 
 #define ACCEPT_BATCH	64	/* accepts per wake-up, at most */
-#define ACCEPT_PAUSE_MS	1000
+
+/* One listening socket. */
+struct listener {
+	int		 ls_fd;
+	struct event	 ls_ev;
+	bool		 ls_paused;
+	struct listener_cbs ls_cbs;
+	struct sockaddr_storage ls_addr;	/* as bound */
+	socklen_t	 ls_addrlen;
+	char		 ls_cfg[96];		/* the listen line; "" if adopted */
+	char		 ls_name[64];
+};
 
 static void	listener_accept_cb(evutil_socket_t, short, void *);
 
-/* Fill a socket address from a config address ("*" is any IPv4). */
-static int
-listener_sockaddr(const struct config_addr *a, struct sockaddr_storage *ss,
-    socklen_t *len)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof *ss);
-	if (strcmp(a->host, "*") == 0 ||
-	    inet_pton(AF_INET, a->host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(a->port);
-		*len = sizeof *in;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, a->host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(a->port);
-		*len = sizeof *in6;
-		return 0;
-	}
-	return -1;
-}
-
-/* Name a bound address "ip:port" or "[ip]:port". */
-static void
-listener_name(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
-	} else if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-		snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
-	} else
-		snprintf(buf, len, "fd");
-}
-
 /* Make a listener of a listening socket and start accepting on it. */
-static int
-listener_add(struct proxy *px, int fd, const char *cfgtext, char *err,
-    size_t errlen)
+static struct listener *
+listener_add(struct event_base *base, int fd, const char *cfgtext,
+    const struct listener_cbs *cbs, bool paused, char *err, size_t errlen)
 {
 	struct listener *ls;
 
 	if ((ls = calloc(1, sizeof *ls)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		close(fd);
-		return -1;
+		return NULL;
 	}
 	ls->ls_addrlen = sizeof ls->ls_addr;
 	getsockname(fd, (struct sockaddr *)&ls->ls_addr, &ls->ls_addrlen);
-	listener_name(&ls->ls_addr, ls->ls_name, sizeof ls->ls_name);
+	netaddr_format((struct sockaddr *)&ls->ls_addr, ls->ls_name,
+	    sizeof ls->ls_name, NULL);
 	snprintf(ls->ls_cfg, sizeof ls->ls_cfg, "%s", cfgtext);
-	ls->ls_proxy = px;
 	ls->ls_fd = fd;
-	event_assign(&ls->ls_ev, px->px_base, fd, EV_READ | EV_PERSIST,
+	ls->ls_cbs = *cbs;
+	ls->ls_paused = true;
+	event_assign(&ls->ls_ev, base, fd, EV_READ | EV_PERSIST,
 	    listener_accept_cb, ls);
-	if (!px->px_accept_paused)
-		event_add(&ls->ls_ev, NULL);
-	TAILQ_INSERT_TAIL(&px->px_listeners, ls, ls_entry);
+	listener_pause(ls, paused);
 	log_info("listening on %s", ls->ls_name);
-	return 0;
+	return ls;
 }
 
 /*
@@ -100,9 +65,10 @@ listener_add(struct proxy *px, int fd, const char *cfgtext, char *err,
  * can have its own socket.  With like, bind like's address and port (the
  * port 0 of the first worker resolved).  Logs the address bound.
  */
-int
-listener_open(struct proxy *px, const struct config_addr *a,
-    const struct listener *like, char *err, size_t errlen)
+struct listener *
+listener_open(struct event_base *base, const struct config_addr *a,
+    const struct listener *like, const struct listener_cbs *cbs, bool paused,
+    char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -111,17 +77,17 @@ listener_open(struct proxy *px, const struct config_addr *a,
 	if (like != NULL) {
 		ss = like->ls_addr;
 		len = like->ls_addrlen;
-	} else if (listener_sockaddr(a, &ss, &len) != 0) {
+	} else if (netaddr_from_config(a, &ss, &len) != 0) {
 		snprintf(err, errlen, "listen %s: not a numeric address",
 		    a->text);
-		return -1;
+		return NULL;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (fd < 0) {
 		snprintf(err, errlen, "listen %s: socket: %s", a->text,
 		    strerror(errno));
-		return -1;
+		return NULL;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
@@ -133,46 +99,58 @@ listener_open(struct proxy *px, const struct config_addr *a,
 		snprintf(err, errlen, "listen %s: %s", a->text,
 		    strerror(errno));
 		close(fd);
-		return -1;
+		return NULL;
 	}
-	return listener_add(px, fd, a->text, err, errlen);
+	return listener_add(base, fd, a->text, cbs, paused, err, errlen);
 }
 
 /* Accept on a socket someone else bound (socket activation). */
-int
-listener_adopt(struct proxy *px, int fd, char *err, size_t errlen)
+struct listener *
+listener_adopt(struct event_base *base, int fd,
+    const struct listener_cbs *cbs, bool paused, char *err, size_t errlen)
 {
 	int one = 1;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	evutil_make_socket_nonblocking(fd);
 	evutil_make_socket_closeonexec(fd);
-	return listener_add(px, fd, "", err, errlen);
+	return listener_add(base, fd, "", cbs, paused, err, errlen);
 }
 
 /* Stop listening and free the listener. */
 void
 listener_close(struct listener *ls)
 {
-	TAILQ_REMOVE(&ls->ls_proxy->px_listeners, ls, ls_entry);
 	event_del(&ls->ls_ev);
 	close(ls->ls_fd);
 	free(ls);
 }
 
-/* Pause or resume accepting on every listener of the proxy. */
+/* Stop or resume accepting. */
 void
-listener_pause_all(struct proxy *px, bool pause)
+listener_pause(struct listener *ls, bool pause)
 {
-	struct listener *ls;
+	if (pause == ls->ls_paused)
+		return;
+	ls->ls_paused = pause;
+	if (pause)
+		event_del(&ls->ls_ev);
+	else
+		event_add(&ls->ls_ev, NULL);
+}
 
-	px->px_accept_paused = pause;
-	TAILQ_FOREACH(ls, &px->px_listeners, ls_entry) {
-		if (pause)
-			event_del(&ls->ls_ev);
-		else
-			event_add(&ls->ls_ev, NULL);
-	}
+/* The listen line it was opened from, "" when adopted. */
+const char *
+listener_config(const struct listener *ls)
+{
+	return ls->ls_cfg;
+}
+
+/* The address it is bound to. */
+const char *
+listener_name(const struct listener *ls)
+{
+	return ls->ls_name;
 }
 
 /* Accept the connections waiting on a listener. */
@@ -180,10 +158,7 @@ static void
 listener_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener *ls = arg;
-	struct proxy *px = ls->ls_proxy;
 	struct sockaddr_storage ss;
-	struct timeval tv = { ACCEPT_PAUSE_MS / 1000,
-	    (ACCEPT_PAUSE_MS % 1000) * 1000 };
 	socklen_t len;
 	int cfd;
 
@@ -193,19 +168,16 @@ listener_accept_cb(evutil_socket_t fd, short what, void *arg)
 		cfd = accept4(fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd >= 0) {
-			client_accept(px, cfd, (struct sockaddr *)&ss, len);
+			ls->ls_cbs.lc_accept(ls->ls_cbs.lc_arg, cfd,
+			    (struct sockaddr *)&ss, len);
+			if (ls->ls_paused)
+				break;
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
-		if (errno == EMFILE || errno == ENFILE) {
-			log_warn("accept on %s: %s: pausing accepts for %d ms",
-			    ls->ls_name, strerror(errno), ACCEPT_PAUSE_MS);
-			listener_pause_all(px, true);
-			evtimer_add(&px->px_accept_pause, &tv);
-		} else if (errno != EAGAIN)
-			log_err("accept on %s: %s", ls->ls_name,
-			    strerror(errno));
+		if (errno != EAGAIN)
+			ls->ls_cbs.lc_error(ls->ls_cbs.lc_arg, ls, errno);
 		break;
 	}
 }

@@ -1,177 +1,48 @@
 /*
- * metrics.c: per-worker counters, snapshots, and the Prometheus text.
+ * metrics.c: a worker's counters, and the snapshots they are copied into
+ * and merged in.
  *
- * Rows of counters (a route's requests by outcome, an upstream server's
- * health) live in a small open-addressing hash table keyed by string
- * contents.  The hot path finds a route's row through a direct-mapped cache
- * keyed by the string's address and checked against the row's own copy of
- * the string: a config freed by a reload may leave a new route at an old
- * address, so the address alone proves nothing.  Outcomes map to an index
- * the same way, so the steady state is two hashes of a pointer, two short
- * strcmp() calls and a few increments.
+ * The hot path finds a route's row through a direct-mapped cache keyed by
+ * the string's address and checked against the row's own copy of the
+ * string: a config freed by a reload may leave a new route at an old
+ * address, so the address alone proves nothing.  The outcome is an enum,
+ * an index already, so the steady state is one hash of a pointer, one
+ * short strcmp() and a few increments.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "scope.h"
-
-/* Outcome indexes: ok, one timeout per scope, the errors, the rejects. */
-#define MO_OK			0
-#define MO_TIMEOUT		1	/* + enum scope */
-#define MO_CONNECT		(MO_TIMEOUT + SCOPE_COUNT)
-#define MO_UP_RESET		(MO_CONNECT + 1)
-#define MO_UP_CLOSED		(MO_CONNECT + 2)
-#define MO_UP_PROTOCOL		(MO_CONNECT + 3)
-#define MO_NO_UPSTREAM		(MO_CONNECT + 4)
-#define MO_ABORT_CLIENT		(MO_CONNECT + 5)
-#define MO_BAD_REQUEST		(MO_CONNECT + 6)
-#define MO_BODY_TOO_LARGE	(MO_CONNECT + 7)
-#define MO_URI_TOO_LONG		(MO_CONNECT + 8)
-#define MO_HEADER_TOO_LARGE	(MO_CONNECT + 9)
-#define MO_OVERLOAD		(MO_CONNECT + 10)
-#define MO_NOT_IMPLEMENTED	(MO_CONNECT + 11)
-#define MO_OTHER		(MO_CONNECT + 12)
-#define MO_COUNT		(MO_OTHER + 1)
-
-static const char *const metrics_outcome_names[MO_COUNT] = {
-	[MO_OK] = "ok",
-	[MO_TIMEOUT + SCOPE_DRAIN] = "timeout:drain",
-	[MO_TIMEOUT + SCOPE_KEEPALIVE] = "timeout:keepalive",
-	[MO_TIMEOUT + SCOPE_CLIENT_HEADER] = "timeout:client_header",
-	[MO_TIMEOUT + SCOPE_REQUEST] = "timeout:request",
-	[MO_TIMEOUT + SCOPE_CLIENT_IDLE] = "timeout:client_idle",
-	[MO_TIMEOUT + SCOPE_TRY] = "timeout:try",
-	[MO_TIMEOUT + SCOPE_CONNECT] = "timeout:connect",
-	[MO_TIMEOUT + SCOPE_UPSTREAM_HEADER] = "timeout:upstream_header",
-	[MO_TIMEOUT + SCOPE_UPSTREAM_IDLE] = "timeout:upstream_idle",
-	[MO_CONNECT] = "error:connect",
-	[MO_UP_RESET] = "error:upstream_reset",
-	[MO_UP_CLOSED] = "error:upstream_closed",
-	[MO_UP_PROTOCOL] = "error:upstream_protocol",
-	[MO_NO_UPSTREAM] = "error:no_upstream",
-	[MO_ABORT_CLIENT] = "abort:client",
-	[MO_BAD_REQUEST] = "reject:bad_request",
-	[MO_BODY_TOO_LARGE] = "reject:body_too_large",
-	[MO_URI_TOO_LONG] = "reject:uri_too_long",
-	[MO_HEADER_TOO_LARGE] = "reject:header_too_large",
-	[MO_OVERLOAD] = "reject:overload",
-	[MO_NOT_IMPLEMENTED] = "reject:not_implemented",
-	[MO_OTHER] = "other",
-};
-
-/* Upper bounds of the request duration buckets in microseconds; +Inf last. */
-#define METRICS_DUR_BUCKETS	16
-static const uint64_t metrics_dur_bounds[METRICS_DUR_BUCKETS - 1] = {
-	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-	1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
-};
-
-static const char *const metrics_conn_states[] = {
-	"idle", "reading", "active", "closing",
-};
-#define METRICS_CONN_STATES	4
+#include "metrics_int.h"
 
 #define METRICS_CACHE		16	/* entries of a pointer cache */
 #define METRICS_ROUTE_NONE	"-"
 #define METRICS_ROUTE_OTHER	"other"
 
-/* A row's key: its own copy of the string, which may hold a NUL inside. */
-struct metrics_key {
-	char		*mk_str;	/* NUL-terminated too */
-	size_t		 mk_len;
-	uint32_t	 mk_hash;
+const struct hist_bounds metrics_dur_bounds = {
+	15, {
+		1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+		1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
+	},
 };
 
-/*
- * Rows of one kind: an array of entries of mt_esz bytes that each start
- * with a struct metrics_key, and an open-addressing index of them.
- */
-struct metrics_table {
-	char		*mt_ents;
-	size_t		 mt_esz;
-	size_t		 mt_n;
-	size_t		 mt_cap;
-	uint32_t	*mt_slots;	/* entry index + 1; 0 is empty */
-	size_t		 mt_nslots;	/* a power of two, > 2 * mt_n */
+static const char *const metrics_conn_names[METRICS_CONN_STATES] = {
+	[METRICS_CONN_IDLE] = "idle",
+	[METRICS_CONN_READING] = "reading",
+	[METRICS_CONN_ACTIVE] = "active",
+	[METRICS_CONN_CLOSING] = "closing",
 };
 
-/* A route's requests by outcome. */
-struct metrics_row {
-	struct metrics_key mr_key;	/* the route prefix, "-" or "other" */
-	uint64_t	 mr_count[MO_COUNT];
-};
-
-/* An upstream server, as reported by the workers. */
-struct metrics_server {
-	struct metrics_key ms_key;	/* upstream NUL server */
-	size_t		 ms_upstream_len;
-	bool		 ms_down;	/* some report said down */
-	uint64_t	 ms_tries;
-	uint64_t	 ms_failures;
-	uint64_t	 ms_active;
-	uint64_t	 ms_idle;
-};
-
-/* Counters without labels, kept the same way live and in a snapshot. */
-struct metrics_counts {
-	uint64_t	 mc_dur[METRICS_DUR_BUCKETS];	/* per bucket */
-	uint64_t	 mc_dur_sum_us;
-	uint64_t	 mc_keepalive_closed;
-	uint64_t	 mc_accepted;
-};
-
+/* A cached route: its string's address and its row. */
 struct metrics_route_cache {
 	const char	*rc_ptr;
 	uint32_t	 rc_row;
-};
-
-struct metrics_outcome_cache {
-	const char	*oc_ptr;
-	uint32_t	 oc_index;
 };
 
 struct metrics {
 	struct metrics_table m_rows;		/* struct metrics_row */
 	struct metrics_counts m_counts;
 	struct metrics_route_cache m_rcache[METRICS_CACHE];
-	struct metrics_outcome_cache m_ocache[METRICS_CACHE];
 };
-
-struct metrics_snapshot {
-	struct metrics_table ms_rows;		/* struct metrics_row */
-	struct metrics_table ms_servers;	/* struct metrics_server */
-	struct metrics_counts ms_counts;
-	uint64_t	 ms_conns[METRICS_CONN_STATES];
-	struct deadline_stats ms_deadline;
-	unsigned	 ms_generation;
-	unsigned	 ms_workers;
-	uint64_t	 ms_reloads;
-	uint64_t	 ms_reload_failures;
-	uint64_t	 ms_in_flight;
-};
-
-/* The text being rendered; an allocation failure sticks. */
-struct metrics_out {
-	char		*mo_buf;
-	size_t		 mo_len;
-	size_t		 mo_cap;
-	bool		 mo_err;
-};
-
-/* FNV-1a of a string of len bytes. */
-static uint32_t
-metrics_hash(const char *s, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
-	return h;
-}
 
 /* The pointer cache slot of an address (strings need not be aligned). */
 static inline unsigned
@@ -179,120 +50,6 @@ metrics_ptr_slot(const void *p)
 {
 	return (unsigned)(((uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull) >>
 	    60) & (METRICS_CACHE - 1);
-}
-
-/* Set up an empty table of entries of esz bytes. */
-static void
-metrics_table_init(struct metrics_table *t, size_t esz)
-{
-	memset(t, 0, sizeof *t);
-	t->mt_esz = esz;
-}
-
-/* The key of entry i. */
-static inline struct metrics_key *
-metrics_table_key(const struct metrics_table *t, size_t i)
-{
-	return (struct metrics_key *)(void *)(t->mt_ents + i * t->mt_esz);
-}
-
-/* Free a table's entries, their keys and its index. */
-static void
-metrics_table_clear(struct metrics_table *t)
-{
-	for (size_t i = 0; i < t->mt_n; i++)
-		free(metrics_table_key(t, i)->mk_str);
-	free(t->mt_ents);
-	free(t->mt_slots);
-	metrics_table_init(t, t->mt_esz);
-}
-
-/* The entry with key s (len bytes, hash h), or -1. */
-static long
-metrics_table_find(const struct metrics_table *t, const char *s, size_t len,
-    uint32_t h)
-{
-	size_t mask = t->mt_nslots - 1, i;
-	struct metrics_key *k;
-
-	if (t->mt_nslots == 0)
-		return -1;
-	for (i = h & mask; t->mt_slots[i] != 0; i = (i + 1) & mask) {
-		k = metrics_table_key(t, t->mt_slots[i] - 1);
-		if (k->mk_hash == h && k->mk_len == len &&
-		    memcmp(k->mk_str, s, len) == 0)
-			return (long)t->mt_slots[i] - 1;
-	}
-	return -1;
-}
-
-/* Rebuild the index with nslots slots (a power of two); -1 on no memory. */
-static int
-metrics_table_rehash(struct metrics_table *t, size_t nslots)
-{
-	uint32_t *slots;
-	size_t mask = nslots - 1, i, j;
-
-	if ((slots = calloc(nslots, sizeof *slots)) == NULL)
-		return -1;
-	for (j = 0; j < t->mt_n; j++) {
-		i = metrics_table_key(t, j)->mk_hash & mask;
-		while (slots[i] != 0)
-			i = (i + 1) & mask;
-		slots[i] = (uint32_t)j + 1;
-	}
-	free(t->mt_slots);
-	t->mt_slots = slots;
-	t->mt_nslots = nslots;
-	return 0;
-}
-
-/* Append a zeroed entry with a copy of key s; its index, or -1. */
-static long
-metrics_table_add(struct metrics_table *t, const char *s, size_t len,
-    uint32_t h)
-{
-	struct metrics_key *k;
-	size_t i, mask;
-	char *copy;
-
-	if (t->mt_n == t->mt_cap) {
-		size_t cap = t->mt_cap != 0 ? t->mt_cap * 2 : 8;
-		char *ents = realloc(t->mt_ents, cap * t->mt_esz);
-
-		if (ents == NULL)
-			return -1;
-		t->mt_ents = ents;
-		t->mt_cap = cap;
-	}
-	if ((t->mt_n + 1) * 2 > t->mt_nslots &&
-	    metrics_table_rehash(t, t->mt_nslots != 0 ? t->mt_nslots * 2 : 16)
-	    != 0)
-		return -1;
-	if ((copy = malloc(len + 1)) == NULL)
-		return -1;
-	memcpy(copy, s, len);
-	copy[len] = '\0';
-	k = metrics_table_key(t, t->mt_n);
-	memset(k, 0, t->mt_esz);
-	k->mk_str = copy;
-	k->mk_len = len;
-	k->mk_hash = h;
-	mask = t->mt_nslots - 1;
-	for (i = h & mask; t->mt_slots[i] != 0; i = (i + 1) & mask)
-		;
-	t->mt_slots[i] = (uint32_t)t->mt_n + 1;
-	return (long)t->mt_n++;
-}
-
-/* The entry with key s, added zeroed if it is new; -1 on no memory. */
-static long
-metrics_table_get(struct metrics_table *t, const char *s, size_t len)
-{
-	uint32_t h = metrics_hash(s, len);
-	long i = metrics_table_find(t, s, len, h);
-
-	return i >= 0 ? i : metrics_table_add(t, s, len, h);
 }
 
 /* A worker's live counters, all zero. */
@@ -316,37 +73,6 @@ metrics_free(struct metrics *m)
 	free(m);
 }
 
-/* The index of an outcome string, MO_OTHER when it is not in the set. */
-static unsigned
-metrics_outcome_parse(const char *s)
-{
-	int sc;
-
-	if (strncmp(s, "timeout:", 8) == 0) {
-		sc = scope_lookup(s + 8, strlen(s + 8));
-		return sc >= 0 ? MO_TIMEOUT + (unsigned)sc : MO_OTHER;
-	}
-	for (unsigned i = MO_CONNECT; i < MO_OTHER; i++) {
-		if (strcmp(s, metrics_outcome_names[i]) == 0)
-			return i;
-	}
-	return strcmp(s, "ok") == 0 ? MO_OK : MO_OTHER;
-}
-
-/* The index of an outcome, through the cache of addresses. */
-static inline unsigned
-metrics_outcome_index(struct metrics *m, const char *s)
-{
-	struct metrics_outcome_cache *c = &m->m_ocache[metrics_ptr_slot(s)];
-
-	if (c->oc_ptr == s && strcmp(metrics_outcome_names[c->oc_index], s)
-	    == 0)
-		return c->oc_index;
-	c->oc_ptr = s;
-	c->oc_index = metrics_outcome_parse(s);
-	return c->oc_index;
-}
-
 /*
  * The row of a route not in the cache, added if new, or else the "other"
  * row; -1 when even that one cannot be added.
@@ -356,7 +82,7 @@ metrics_route_lookup(struct metrics *m, const char *route)
 {
 	struct metrics_table *t = &m->m_rows;
 	size_t len = strlen(route);
-	uint32_t h = metrics_hash(route, len);
+	uint32_t h = metrics_table_hash(route, len);
 	long i = metrics_table_find(t, route, len, h);
 
 	if (i < 0 && t->mt_n < METRICS_ROUTES_MAX)
@@ -369,19 +95,18 @@ metrics_route_lookup(struct metrics *m, const char *route)
 
 /* Count one finished request by route and outcome, and its duration. */
 void
-metrics_request(struct metrics *m, const char *route, const char *outcome,
+metrics_request(struct metrics *m, const char *route, enum outcome outcome,
     int64_t total_us)
 {
 	struct metrics_route_cache *c;
 	struct metrics_row *row;
 	uint64_t us = total_us > 0 ? (uint64_t)total_us : 0;
-	unsigned b;
 	long i;
 
 	if (route == NULL)
 		route = METRICS_ROUTE_NONE;
-	if (outcome == NULL)
-		outcome = metrics_outcome_names[MO_OTHER];
+	if ((unsigned)outcome >= OUTCOME_COUNT)
+		outcome = OUTCOME_ERROR_UPSTREAM_PROTOCOL;	/* cannot be */
 	c = &m->m_rcache[metrics_ptr_slot(route)];
 	if (c->rc_ptr != route || c->rc_row >= m->m_rows.mt_n ||
 	    strcmp(metrics_table_key(&m->m_rows, c->rc_row)->mk_str,
@@ -394,14 +119,9 @@ metrics_request(struct metrics *m, const char *route, const char *outcome,
 	}
 	row = (struct metrics_row *)(void *)metrics_table_key(&m->m_rows,
 	    c->rc_row);
-	row->mr_count[metrics_outcome_index(m, outcome)]++;
+	row->mr_count[outcome]++;
 duration:
-	for (b = 0; b < METRICS_DUR_BUCKETS - 1; b++) {
-		if (us <= metrics_dur_bounds[b])
-			break;
-	}
-	m->m_counts.mc_dur[b]++;
-	m->m_counts.mc_dur_sum_us += us;
+	hist_record(&m->m_counts.mc_dur, &metrics_dur_bounds, us);
 }
 
 /* Count a client connection closed by its keepalive scope. */
@@ -446,9 +166,7 @@ metrics_snapshot_free(struct metrics_snapshot *s)
 static void
 metrics_counts_add(struct metrics_counts *dst, const struct metrics_counts *src)
 {
-	for (int i = 0; i < METRICS_DUR_BUCKETS; i++)
-		dst->mc_dur[i] += src->mc_dur[i];
-	dst->mc_dur_sum_us += src->mc_dur_sum_us;
+	hist_add(&dst->mc_dur, &src->mc_dur);
 	dst->mc_keepalive_closed += src->mc_keepalive_closed;
 	dst->mc_accepted += src->mc_accepted;
 }
@@ -470,7 +188,7 @@ metrics_rows_add(struct metrics_table *dst, const struct metrics_table *src)
 			return -1;
 		to = (struct metrics_row *)(void *)metrics_table_key(dst,
 		    (size_t)j);
-		for (int o = 0; o < MO_COUNT; o++)
+		for (int o = 0; o < OUTCOME_COUNT; o++)
 			to->mr_count[o] += from->mr_count[o];
 	}
 	return 0;
@@ -484,18 +202,24 @@ metrics_snapshot_add(struct metrics_snapshot *s, const struct metrics *m)
 	return metrics_rows_add(&s->ms_rows, &m->m_rows);
 }
 
+/* The name a connection state is exported under. */
+const char *
+metrics_conn_state_name(enum metrics_conn_state state)
+{
+	if ((unsigned)state >= METRICS_CONN_STATES)
+		return "?";
+	return metrics_conn_names[state];
+}
+
 /* Add n client connections in a state. */
 int
-metrics_snapshot_connections(struct metrics_snapshot *s, const char *state,
-    uint64_t n)
+metrics_snapshot_connections(struct metrics_snapshot *s,
+    enum metrics_conn_state state, uint64_t n)
 {
-	for (int i = 0; i < METRICS_CONN_STATES; i++) {
-		if (strcmp(state, metrics_conn_states[i]) == 0) {
-			s->ms_conns[i] += n;
-			return 0;
-		}
-	}
-	return -1;
+	if ((unsigned)state >= METRICS_CONN_STATES)
+		return -1;
+	s->ms_conns[state] += n;
+	return 0;
 }
 
 /* The server entry for (upstream, server), added if new; NULL on no memory. */
@@ -595,454 +319,5 @@ metrics_snapshot_merge(struct metrics_snapshot *dst,
 		to->ms_active += from->ms_active;
 		to->ms_idle += from->ms_idle;
 	}
-	return 0;
-}
-
-/* Make room for n more bytes and a NUL; false once memory ran out. */
-static bool
-metrics_out_room(struct metrics_out *o, size_t n)
-{
-	size_t cap;
-	char *buf;
-
-	if (o->mo_err)
-		return false;
-	if (o->mo_len + n + 1 <= o->mo_cap)
-		return true;
-	for (cap = o->mo_cap != 0 ? o->mo_cap : 4096; cap < o->mo_len + n + 1;)
-		cap *= 2;
-	if ((buf = realloc(o->mo_buf, cap)) == NULL) {
-		o->mo_err = true;
-		return false;
-	}
-	o->mo_buf = buf;
-	o->mo_cap = cap;
-	return true;
-}
-
-/* Append n bytes. */
-static void
-metrics_out_put(struct metrics_out *o, const char *s, size_t n)
-{
-	if (!metrics_out_room(o, n))
-		return;
-	memcpy(o->mo_buf + o->mo_len, s, n);
-	o->mo_len += n;
-	o->mo_buf[o->mo_len] = '\0';
-}
-
-/* Append a NUL-terminated string. */
-static void
-metrics_out_str(struct metrics_out *o, const char *s)
-{
-	metrics_out_put(o, s, strlen(s));
-}
-
-/* Append an unsigned integer in decimal. */
-static void
-metrics_out_u64(struct metrics_out *o, uint64_t v)
-{
-	char tmp[24], *p = tmp + sizeof tmp;
-
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	metrics_out_put(o, p, (size_t)(tmp + sizeof tmp - p));
-}
-
-/* Append microseconds as exact decimal seconds: 2500 is "0.0025". */
-static void
-metrics_out_seconds(struct metrics_out *o, uint64_t us)
-{
-	char frac[8];
-	uint64_t f = us % 1000000;
-	int n;
-
-	metrics_out_u64(o, us / 1000000);
-	if (f == 0)
-		return;
-	frac[0] = '.';
-	for (n = 6; n >= 1; n--) {
-		frac[n] = (char)('0' + f % 10);
-		f /= 10;
-	}
-	for (n = 6; frac[n] == '0'; n--)
-		;
-	metrics_out_put(o, frac, (size_t)n + 1);
-}
-
-/* The length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t
-metrics_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-/*
- * Append a label value, escaped: backslash, double quote and newline get a
- * backslash, and a byte that is not valid UTF-8 (the format requires it)
- * becomes "?".
- */
-static void
-metrics_out_value(struct metrics_out *o, const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, run, len;
-
-	while (i < n) {
-		for (run = i; run < n; run += len) {
-			if (u[run] == '\\' || u[run] == '"' || u[run] == '\n' ||
-			    (len = metrics_utf8_len(u + run, n - run)) == 0)
-				break;
-		}
-		metrics_out_put(o, s + i, run - i);
-		if (run == n)
-			break;
-		if (u[run] == '\\')
-			metrics_out_put(o, "\\\\", 2);
-		else if (u[run] == '"')
-			metrics_out_put(o, "\\\"", 2);
-		else if (u[run] == '\n')
-			metrics_out_put(o, "\\n", 2);
-		else
-			metrics_out_put(o, "?", 1);
-		i = run + 1;
-	}
-}
-
-/* Append one label, name="value", after a comma unless it is the first. */
-static void
-metrics_out_label(struct metrics_out *o, bool first, const char *name,
-    const char *value, size_t len)
-{
-	if (!first)
-		metrics_out_put(o, ",", 1);
-	metrics_out_str(o, name);
-	metrics_out_put(o, "=\"", 2);
-	metrics_out_value(o, value, len);
-	metrics_out_put(o, "\"", 1);
-}
-
-/* Append the HELP and TYPE lines of a family. */
-static void
-metrics_out_family(struct metrics_out *o, const char *name, const char *type,
-    const char *help)
-{
-	metrics_out_str(o, "# HELP ");
-	metrics_out_str(o, name);
-	metrics_out_put(o, " ", 1);
-	metrics_out_str(o, help);
-	metrics_out_str(o, "\n# TYPE ");
-	metrics_out_str(o, name);
-	metrics_out_put(o, " ", 1);
-	metrics_out_str(o, type);
-	metrics_out_put(o, "\n", 1);
-}
-
-/* Append a whole family of one sample without labels. */
-static void
-metrics_out_single(struct metrics_out *o, const char *name, const char *type,
-    const char *help, uint64_t v)
-{
-	metrics_out_family(o, name, type, help);
-	metrics_out_str(o, name);
-	metrics_out_put(o, " ", 1);
-	metrics_out_u64(o, v);
-	metrics_out_put(o, "\n", 1);
-}
-
-/*
- * Append a histogram family without labels, in seconds, from per-bucket
- * counts of microseconds (bounds[i] is bucket i's upper bound, the last
- * bucket is +Inf).  The count is the sum of the buckets, so that it always
- * equals the +Inf bucket.
- */
-static void
-metrics_out_histogram(struct metrics_out *o, const char *name,
-    const char *help, const uint64_t *bucket, const uint64_t *bounds,
-    int nbuckets, uint64_t sum_us)
-{
-	uint64_t cum = 0;
-
-	metrics_out_family(o, name, "histogram", help);
-	for (int i = 0; i < nbuckets; i++) {
-		cum += bucket[i];
-		metrics_out_str(o, name);
-		metrics_out_str(o, "_bucket{le=\"");
-		if (i < nbuckets - 1)
-			metrics_out_seconds(o, bounds[i]);
-		else
-			metrics_out_str(o, "+Inf");
-		metrics_out_str(o, "\"} ");
-		metrics_out_u64(o, cum);
-		metrics_out_put(o, "\n", 1);
-	}
-	metrics_out_str(o, name);
-	metrics_out_str(o, "_sum ");
-	metrics_out_seconds(o, sum_us);
-	metrics_out_str(o, "\n");
-	metrics_out_str(o, name);
-	metrics_out_str(o, "_count ");
-	metrics_out_u64(o, cum);
-	metrics_out_put(o, "\n", 1);
-}
-
-/* Append a histogram of a struct deadline_hist. */
-static void
-metrics_out_deadline_hist(struct metrics_out *o, const char *name,
-    const char *help, const struct deadline_hist *h)
-{
-	uint64_t bounds[DEADLINE_BUCKETS - 1];
-
-	for (int i = 0; i < DEADLINE_BUCKETS - 1; i++)
-		bounds[i] = (uint64_t)deadline_stats_bound(i);
-	metrics_out_histogram(o, name, help, h->dh_bucket, bounds,
-	    DEADLINE_BUCKETS, h->dh_sum_us);
-}
-
-/* Compare two entries of table arg by key bytes, then length (qsort_r). */
-static int
-metrics_key_cmp(const void *a, const void *b, void *arg)
-{
-	const struct metrics_table *t = arg;
-	const struct metrics_key *ka, *kb;
-	size_t n;
-	int c;
-
-	ka = metrics_table_key(t, *(const size_t *)a);
-	kb = metrics_table_key(t, *(const size_t *)b);
-	n = ka->mk_len < kb->mk_len ? ka->mk_len : kb->mk_len;
-	if ((c = memcmp(ka->mk_str, kb->mk_str, n)) != 0)
-		return c;
-	return ka->mk_len < kb->mk_len ? -1 : ka->mk_len > kb->mk_len;
-}
-
-/*
- * The entries of t in key order, as a malloc'd array of indexes; NULL when
- * t is empty or memory is exhausted (*err is then set).
- */
-static size_t *
-metrics_sorted(const struct metrics_table *t, bool *err)
-{
-	size_t *order;
-
-	if (t->mt_n == 0)
-		return NULL;
-	if ((order = malloc(t->mt_n * sizeof *order)) == NULL) {
-		*err = true;
-		return NULL;
-	}
-	for (size_t i = 0; i < t->mt_n; i++)
-		order[i] = i;
-	qsort_r(order, t->mt_n, sizeof *order, metrics_key_cmp, (void *)t);
-	return order;
-}
-
-/* Append the requests counter family, by route and outcome. */
-static void
-metrics_out_requests(struct metrics_out *o, const struct metrics_table *t,
-    const size_t *order)
-{
-	const struct metrics_row *row;
-
-	if (t->mt_n == 0)
-		return;
-	metrics_out_family(o, "hourglass_requests_total", "counter",
-	    "Finished requests by route prefix (- for none) and outcome.");
-	for (size_t i = 0; i < t->mt_n; i++) {
-		row = (const struct metrics_row *)(void *)
-		    metrics_table_key(t, order[i]);
-		for (int oc = 0; oc < MO_COUNT; oc++) {
-			if (row->mr_count[oc] == 0)
-				continue;
-			metrics_out_str(o, "hourglass_requests_total{");
-			metrics_out_label(o, true, "route", row->mr_key.mk_str,
-			    row->mr_key.mk_len);
-			metrics_out_label(o, false, "outcome",
-			    metrics_outcome_names[oc],
-			    strlen(metrics_outcome_names[oc]));
-			metrics_out_str(o, "} ");
-			metrics_out_u64(o, row->mr_count[oc]);
-			metrics_out_put(o, "\n", 1);
-		}
-	}
-}
-
-/* What one server family shows. */
-enum metrics_server_field {
-	MSF_UP,
-	MSF_TRIES,
-	MSF_FAILURES,
-	MSF_CONNECTIONS,
-};
-
-/* Append one sample of a server family, with state="..." when given. */
-static void
-metrics_out_server_sample(struct metrics_out *o, const char *name,
-    const struct metrics_server *sv, const char *state, uint64_t v)
-{
-	const char *key = sv->ms_key.mk_str;
-
-	metrics_out_str(o, name);
-	metrics_out_put(o, "{", 1);
-	metrics_out_label(o, true, "upstream", key, sv->ms_upstream_len);
-	metrics_out_label(o, false, "server", key + sv->ms_upstream_len + 1,
-	    sv->ms_key.mk_len - sv->ms_upstream_len - 1);
-	if (state != NULL)
-		metrics_out_label(o, false, "state", state, strlen(state));
-	metrics_out_str(o, "} ");
-	metrics_out_u64(o, v);
-	metrics_out_put(o, "\n", 1);
-}
-
-/* Append one server family, every server in key order. */
-static void
-metrics_out_servers(struct metrics_out *o, const struct metrics_table *t,
-    const size_t *order, enum metrics_server_field f, const char *name,
-    const char *type, const char *help)
-{
-	const struct metrics_server *sv;
-
-	if (t->mt_n == 0)
-		return;
-	metrics_out_family(o, name, type, help);
-	for (size_t i = 0; i < t->mt_n; i++) {
-		sv = (const struct metrics_server *)(void *)
-		    metrics_table_key(t, order[i]);
-		switch (f) {
-		case MSF_UP:
-			metrics_out_server_sample(o, name, sv, NULL,
-			    !sv->ms_down);
-			break;
-		case MSF_TRIES:
-			metrics_out_server_sample(o, name, sv, NULL,
-			    sv->ms_tries);
-			break;
-		case MSF_FAILURES:
-			metrics_out_server_sample(o, name, sv, NULL,
-			    sv->ms_failures);
-			break;
-		case MSF_CONNECTIONS:
-			metrics_out_server_sample(o, name, sv, "active",
-			    sv->ms_active);
-			metrics_out_server_sample(o, name, sv, "idle",
-			    sv->ms_idle);
-			break;
-		}
-	}
-}
-
-/* Append every family but the daemon-wide ones. */
-static void
-metrics_out_all(struct metrics_out *o, const struct metrics_snapshot *s,
-    const size_t *rows, const size_t *servers)
-{
-	const struct metrics_table *st = &s->ms_servers;
-
-	metrics_out_requests(o, &s->ms_rows, rows);
-	metrics_out_histogram(o, "hourglass_request_duration_seconds",
-	    "Time from request head to the end of the request.",
-	    s->ms_counts.mc_dur, metrics_dur_bounds, METRICS_DUR_BUCKETS,
-	    s->ms_counts.mc_dur_sum_us);
-	metrics_out_family(o, "hourglass_connections", "gauge",
-	    "Open client connections by state.");
-	for (int i = 0; i < METRICS_CONN_STATES; i++) {
-		metrics_out_str(o, "hourglass_connections{");
-		metrics_out_label(o, true, "state", metrics_conn_states[i],
-		    strlen(metrics_conn_states[i]));
-		metrics_out_str(o, "} ");
-		metrics_out_u64(o, s->ms_conns[i]);
-		metrics_out_put(o, "\n", 1);
-	}
-	metrics_out_single(o, "hourglass_connections_accepted_total",
-	    "counter", "Client connections accepted.",
-	    s->ms_counts.mc_accepted);
-	metrics_out_single(o, "hourglass_keepalive_closed_total", "counter",
-	    "Client connections closed by the keepalive timeout.",
-	    s->ms_counts.mc_keepalive_closed);
-	metrics_out_servers(o, st, servers, MSF_UP, "hourglass_upstream_up",
-	    "gauge", "Whether the server is up (0 if any worker has it down).");
-	metrics_out_servers(o, st, servers, MSF_TRIES,
-	    "hourglass_upstream_tries_total", "counter",
-	    "Attempts sent to the server.");
-	metrics_out_servers(o, st, servers, MSF_FAILURES,
-	    "hourglass_upstream_failures_total", "counter",
-	    "Attempts to the server that failed.");
-	metrics_out_servers(o, st, servers, MSF_CONNECTIONS,
-	    "hourglass_upstream_connections", "gauge",
-	    "Upstream connections by state: active (in use) or idle (pooled).");
-	metrics_out_deadline_hist(o, "hourglass_timer_lateness_seconds",
-	    "How late deadline timers fired past their deadline.",
-	    &s->ms_deadline.ds_late);
-	metrics_out_single(o, "hourglass_timer_early_total", "counter",
-	    "Deadline timers that fired before their deadline (always 0).",
-	    s->ms_deadline.ds_early);
-	metrics_out_deadline_hist(o, "hourglass_loop_lag_seconds",
-	    "How late the event loop ran the lag probe.",
-	    &s->ms_deadline.ds_lag);
-	metrics_out_family(o, "hourglass_loop_lag_last_seconds", "gauge",
-	    "The latest loop lag sample (the largest across workers).");
-	metrics_out_str(o, "hourglass_loop_lag_last_seconds ");
-	metrics_out_seconds(o, s->ms_deadline.ds_lag_last_us);
-	metrics_out_put(o, "\n", 1);
-	metrics_out_single(o, "hourglass_config_generation", "gauge",
-	    "Generation of the configuration in force.", s->ms_generation);
-	metrics_out_single(o, "hourglass_reloads_total", "counter",
-	    "Configuration reloads done.", s->ms_reloads);
-	metrics_out_single(o, "hourglass_reload_failures_total", "counter",
-	    "Configuration reloads refused.", s->ms_reload_failures);
-	metrics_out_single(o, "hourglass_workers", "gauge",
-	    "Worker threads.", s->ms_workers);
-	metrics_out_single(o, "hourglass_requests_in_flight", "gauge",
-	    "Requests in flight.", s->ms_in_flight);
-}
-
-/* Render the snapshot in the Prometheus text format 0.0.4. */
-int
-metrics_render(const struct metrics_snapshot *s, char **text, size_t *len)
-{
-	struct metrics_out o = { NULL, 0, 0, false };
-	size_t *rows, *servers;
-
-	rows = metrics_sorted(&s->ms_rows, &o.mo_err);
-	servers = metrics_sorted(&s->ms_servers, &o.mo_err);
-	if (!o.mo_err)
-		metrics_out_all(&o, s, rows, servers);
-	free(rows);
-	free(servers);
-	if (o.mo_err) {
-		free(o.mo_buf);
-		errno = ENOMEM;
-		return -1;
-	}
-	*text = o.mo_buf;
-	*len = o.mo_len;
 	return 0;
 }

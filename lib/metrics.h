@@ -17,9 +17,8 @@
  * Labels.  A request is counted by route and outcome.  The route is the
  * route's prefix (NULL when no route matched, exported as "-"); rows are
  * keyed by the string's contents, so a reloaded config whose strings live
- * elsewhere counts into the same rows.  The outcome is one of the closed
- * set of the design ("ok", "timeout:<scope>", "error:connect", ...); a
- * string outside it (or NULL) is counted as "other".  A worker keeps at most
+ * elsewhere counts into the same rows.  The outcome is an enum outcome
+ * (outcome.h), exported under its name.  A worker keeps at most
  * METRICS_ROUTES_MAX routes (counters never disappear, and reloads may add
  * routes): requests of further routes are counted under route "other".
  * Route prefixes start with "/", so "-" and "other" never clash with one.
@@ -31,12 +30,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "deadline.h"
+#include "deadline_stats.h"
+#include "outcome.h"
 
 #define METRICS_ROUTES_MAX	1000
 
+/* The states a client connection is counted in, each under its name. */
+enum metrics_conn_state {
+	METRICS_CONN_IDLE,	/* "idle": waiting for a request */
+	METRICS_CONN_READING,	/* "reading": reading a request head */
+	METRICS_CONN_ACTIVE,	/* "active": a request in progress */
+	METRICS_CONN_CLOSING,	/* "closing": answered, lingering to close */
+	METRICS_CONN_STATES	/* the number of states */
+};
+
 struct metrics;
 struct metrics_snapshot;
+
+/* The name a connection state is exported under; "?" outside the enum. */
+const char	*metrics_conn_state_name(enum metrics_conn_state);
 
 /* A worker's live counters, all zero.  NULL when memory is exhausted. */
 struct metrics	*metrics_new(void);
@@ -46,13 +58,13 @@ void		 metrics_free(struct metrics *);
 
 /*
  * Count one finished request of route (NULL: none matched) with outcome,
- * that took total_us microseconds (negative counts as 0).  Both strings
- * are only read during the call.  O(1); it allocates only for a route
+ * that took total_us microseconds (negative counts as 0).  The route string
+ * is only read during the call.  O(1); it allocates only for a route
  * string it has not seen before (if that fails, the request is counted
  * under route "other").
  */
 void		 metrics_request(struct metrics *, const char *route,
-		    const char *outcome, int64_t total_us);
+		    enum outcome, int64_t total_us);
 
 /* Count a client connection closed by its keepalive scope. */
 void		 metrics_keepalive_closed(struct metrics *);
@@ -76,11 +88,11 @@ int		 metrics_snapshot_add(struct metrics_snapshot *,
 		    const struct metrics *);
 
 /*
- * Add n client connections in state "idle", "reading", "active" or
- * "closing"; summed per state.  Returns 0, or -1 for another state.
+ * Add n client connections in a state; summed per state.  Returns 0, or -1
+ * for a value outside the enum.
  */
 int		 metrics_snapshot_connections(struct metrics_snapshot *,
-		    const char *state, uint64_t n);
+		    enum metrics_conn_state, uint64_t n);
 
 /*
  * Report one upstream server as one worker sees it.  Reports of the same

@@ -72,6 +72,9 @@ void		 proxy_drain(struct proxy *, int64_t drain_at,
 /* Log to another writer from now on (a reload changed access_log). */
 void		 proxy_set_accesslog(struct proxy *, struct accesslog *);
 
+/* The context the proxy lends its clients (proxy_ctx.h), for tests. */
+struct proxy_ctx *proxy_ctx(struct proxy *);
+
 /* Close every connection and listener and free the proxy. */
 void		 proxy_free(struct proxy *);
 

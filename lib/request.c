@@ -1,17 +1,18 @@
 /*
  * request.c: one request as a task, from the first byte of its head to its
- * access-log line.
+ * access-log line; see request.h.
  *
- * The states are in enum req_state (proxy_impl.h); request_set_state() is
- * the one place that changes them.  request_finish() is the one
- * destructor: whatever ends a request (a response relayed whole, a deadline,
- * an error on either side, a reject) comes through it exactly once, and it
- * closes or pools the upstream socket, answers or aborts the client, writes
- * the log line and frees the request.
+ * The states are in enum req_state; request_set_state() is the one place
+ * that changes them.  request_finish() is the one destructor: whatever
+ * ends a request (a response relayed whole, a deadline, an error on either
+ * side, a reject) comes through it exactly once, and it closes or pools
+ * the upstream socket, answers or aborts the client, writes the log line,
+ * and tells the client, which frees the request.
  *
- * Contract for callers: request_finish() may close and free the client
- * (and with it the request).  Every function here that can reach it
- * returns right after, and its callers do not touch the request again.
+ * Contract for callers: request_finish() ends with the done callback, after
+ * which the request may be freed (and its client closed).  Every function
+ * here that can reach it returns right after, and its callers do not touch
+ * the request again.
  */
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -22,12 +23,77 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "deadline.h"
+#include "http.h"
 #include "log.h"
-#include "proxy_impl.h"
-#include "sys.h"
+#include "outcome.h"
+#include "request.h"
+#include "upstream.h"
 
 #define RESP_HEAD_MAX	65536	/* the longest response head we take */
 #define REQUEST_JOIN_MAX 2048	/* body bytes copied behind a head */
+
+enum req_state {
+	REQ_HEAD,		/* reading the request head */
+	REQ_CONNECT,		/* connecting to the upstream server */
+	REQ_SEND,		/* sending the request upstream */
+	REQ_WAIT,		/* request sent: waiting for the response head */
+	REQ_RELAY,		/* response head sent: relaying the body */
+	REQ_DONE,		/* finished and logged */
+	REQ_NSTATES
+};
+
+/* One request on a client connection, from its first byte to its log line. */
+struct request {
+	struct proxy_ctx *rq_ctx;
+	struct request_peer rq_peer;		/* the client's, lent */
+	enum req_state	 rq_state;
+	uint64_t	 rq_id;
+	struct config	*rq_cfg;		/* a reference */
+	struct upstream_set *rq_ups;		/* a reference */
+	const struct config_route *rq_route;
+	struct upstream_server *rq_server;
+	struct upconn	*rq_up;
+
+	struct buf	 rq_tx;			/* a head (either way) until it is
+						 * sent, and a chunked body written
+						 * anew */
+	struct buf	 rq_rx;			/* response bytes; head at 0 */
+
+	bool		 rq_body_done;		/* request body read whole */
+	bool		 rq_sent;		/* request sent whole upstream */
+	bool		 rq_head_sent;		/* response head went out */
+	bool		 rq_close;		/* close the client afterwards */
+	bool		 rq_pooled;		/* rq_up came from the pool */
+	bool		 rq_fresh_retry;	/* the free pooled retry is used */
+	bool		 rq_got_byte;		/* a response byte arrived */
+	bool		 rq_reframe;		/* chunked response: written anew */
+	bool		 rq_dechunk;		/* 1.0 client, chunked response */
+	int		 rq_status;		/* status sent to the client */
+	unsigned	 rq_tries;
+	bool		 rq_judged;		/* the server's health was told */
+	uint64_t	 rq_tried;		/* servers tried, a bit per index */
+	int64_t		 rq_request_at;		/* the request scope's instant */
+	int64_t		 rq_drain_at;		/* the drain's instant, or 0 */
+	uint64_t	 rq_bytes_in;
+	uint64_t	 rq_bytes_out;
+	int64_t		 rq_deadline_ms;	/* the request scope's length */
+	int64_t		 rq_t0;			/* monotonic, first byte */
+	int64_t		 rq_t_head;		/* head complete */
+	int64_t		 rq_t_conn0, rq_t_conn;	/* connect start, done */
+	int64_t		 rq_t_sent;		/* request sent upstream */
+	int64_t		 rq_t_uphead;		/* response head complete */
+	const char	*rq_gone;		/* why the client went away */
+	struct deadline_timer rq_backoff;	/* wait before a retry */
+	bool		 rq_backoff_ready;	/* rq_backoff is set up */
+
+	/* From here on, set up by their own init, not zeroed per request. */
+	struct deadline_task rq_task;		/* every scope of the request */
+	struct http_parser rq_reqp;		/* client -> us */
+	struct http_msg	 rq_reqm;
+	struct http_parser rq_resp;		/* upstream -> us */
+	struct http_msg	 rq_resm;
+};
 
 _Static_assert(sizeof(struct request) <= 4096, "requests live in a slab");
 
@@ -44,11 +110,13 @@ static int	request_build_head(struct request *);
 static void	request_connect(struct request *);
 static void	request_pump_body(struct request *);
 static void	request_read_response(struct request *);
-static void	request_finish(struct request *, const char *outcome, int status);
+static void	request_finish(struct request *, enum outcome);
 static void	request_task_cb(struct deadline_task *, enum scope, void *);
 static void	request_cancelled(struct request *, enum scope);
-static void	request_attempt_failed(struct request *, const char *, int, int);
+static void	request_attempt_failed(struct request *, enum outcome, int, int);
 static int	request_tx_append(void *, const char *, size_t);
+static void	request_upstream_cb(void *, enum upstream_event, int);
+static void	request_backoff_done(struct deadline_timer *, void *);
 
 /* Which failures of an attempt may be retried. */
 #define ATTEMPT_CONNECT		1	/* connect failed or timed out: always */
@@ -87,22 +155,30 @@ since(const struct request *rq, int64_t t)
 	return t > 0 ? t - rq->rq_t0 : -1;
 }
 
+/* The size of a request. */
+size_t
+request_size(void)
+{
+	return sizeof(struct request);
+}
+
 /* Take a request struct (recycled when possible) for a new request. */
 struct request *
-request_new(struct client *cl, int64_t header_at)
+request_new(struct proxy_ctx *ctx, const struct request_peer *peer,
+    int64_t header_at)
 {
-	struct proxy *px = cl->cl_proxy;
 	struct request *rq;
 	struct http_limits lim;
 
-	if ((rq = slab_get(px->px_req_slab)) == NULL)
+	if ((rq = slab_get(ctx->pc_req_slab)) == NULL)
 		return NULL;
-	memset(rq, 0, offsetof(struct request, rq_backoff));
-	rq->rq_client = cl;
+	memset(rq, 0, offsetof(struct request, rq_task));
+	rq->rq_ctx = ctx;
+	rq->rq_peer = *peer;
 	rq->rq_state = REQ_HEAD;
-	rq->rq_id = ++px->px_next_id;
-	rq->rq_cfg = config_ref(px->px_cfg);
-	rq->rq_ups = px->px_ups;
+	rq->rq_id = ++ctx->pc_next_id;
+	rq->rq_cfg = config_ref(ctx->pc_cfg);
+	rq->rq_ups = ctx->pc_ups;
 	lim.max_uri = rq->rq_cfg->max_uri > UINT32_MAX ? UINT32_MAX :
 	    (uint32_t)rq->rq_cfg->max_uri;
 	lim.max_header = rq->rq_cfg->max_header > UINT32_MAX ? UINT32_MAX :
@@ -112,13 +188,12 @@ request_new(struct client *cl, int64_t header_at)
 	lim.max_header = RESP_HEAD_MAX;
 	http_parser_init(&rq->rq_resp, HTTP_KIND_RESPONSE, &rq->rq_resm, &lim);
 	rq->rq_t0 = deadline_now_cached();
-	rq->rq_wall_us = deadline_wall_cached();	/* no clock read */
 	rq->rq_deadline_ms = -1;
-	deadline_task_init(&rq->rq_task, px->px_base, request_task_cb, rq);
+	deadline_task_init(&rq->rq_task, ctx->pc_base, request_task_cb, rq);
 	if (header_at != DEADLINE_NEVER)
 		deadline_open_at(&rq->rq_task, SCOPE_CLIENT_HEADER, header_at);
-	PROXY_COUNT(px, in_flight, 1);
-	rq->rq_ups->ups_refs++;
+	PROXY_COUNT(ctx, in_flight, 1);
+	upstream_set_ref(rq->rq_ups);
 	return rq;
 }
 
@@ -126,7 +201,7 @@ request_new(struct client *cl, int64_t header_at)
 void
 request_free(struct request *rq)
 {
-	struct proxy *px = rq->rq_client->cl_proxy;
+	struct proxy_ctx *ctx = rq->rq_ctx;
 
 	deadline_task_clear(&rq->rq_task);
 	http_msg_free(&rq->rq_reqm);
@@ -138,36 +213,79 @@ request_free(struct request *rq)
 		rq->rq_up = NULL;
 	}
 	config_unref(rq->rq_cfg);
-	PROXY_COUNT(px, in_flight, -1);
-	if (px->px_counts.in_flight == 0)
-		proxy_idle(px);
+	PROXY_COUNT(ctx, in_flight, -1);
+	if (ctx->pc_counts.in_flight == 0)
+		ctx->pc_idle(ctx);
 	upstream_set_unref(rq->rq_ups);
-	slab_put(px->px_req_slab, rq);
+	slab_put(ctx->pc_req_slab, rq);
 }
 
-/* Write the access-log line of a finished request. */
-static void
-request_log(struct request *rq, const char *outcome)
+/* Bytes of the head at the start of the input buffer. */
+uint32_t
+request_head_len(const struct request *rq)
 {
-	struct client *cl = rq->rq_client;
-	struct proxy *px = cl->cl_proxy;
-	const char *head = cl->cl_in.b_data;
+	return rq->rq_reqm.head_len;
+}
+
+/* When the task is armed for. */
+int64_t
+request_deadline(const struct request *rq)
+{
+	return deadline_armed(&rq->rq_task);
+}
+
+/* The state's name. */
+const char *
+request_state_name(const struct request *rq)
+{
+	return req_state_names[rq->rq_state];
+}
+
+/* Count a finished request by route and outcome. */
+static void
+request_account(struct proxy_ctx *ctx, const char *route,
+    enum outcome outcome, int64_t total_us)
+{
+	metrics_request(ctx->pc_metrics, route, outcome, total_us);
+	PROXY_COUNT(ctx, requests, 1);
+	if (outcome_kind(outcome) == OUTCOME_KIND_TIMEOUT)
+		PROXY_COUNT(ctx, timeouts, 1);
+}
+
+/* Log and count a connection refused before any request began. */
+void
+request_log_refused(struct proxy_ctx *ctx, const char *addr,
+    enum outcome outcome, uint64_t bytes_out)
+{
+	struct accesslog_entry e;
+
+	request_account(ctx, NULL, outcome, 0);
+	if (!accesslog_enabled(ctx->pc_alog))
+		return;
+	accesslog_entry_init(&e, deadline_wall_cached(), ++ctx->pc_next_id,
+	    addr);
+	e.status = outcome_info(outcome)->oi_status;
+	e.outcome = outcome;
+	e.bytes_out = bytes_out;
+	accesslog_write(ctx->pc_alog, &e);
+}
+
+/* Count a finished request and write its access-log line. */
+static void
+request_log(struct request *rq, enum outcome outcome)
+{
+	const char *head = rq->rq_peer.rp_in->b_data;
 	struct accesslog_entry e;
 	bool parsed = rq->rq_t_head > 0 && head != NULL;
 	int64_t total_us = deadline_now_refresh() - rq->rq_t0;
 
-	metrics_request(px->px_metrics, rq->rq_route ? rq->rq_route->prefix :
+	request_account(rq->rq_ctx, rq->rq_route ? rq->rq_route->prefix :
 	    NULL, outcome, total_us);
-	PROXY_COUNT(px, requests, 1);
-	if (outcome[0] == 't' && strncmp(outcome, "timeout:", 8) == 0)
-		PROXY_COUNT(px, timeouts, 1);
-	if (!accesslog_enabled(px->px_alog))
+	if (!accesslog_enabled(rq->rq_ctx->pc_alog))
 		return;
-	memset(&e, 0, sizeof e);
-	e.time_us = rq->rq_wall_us;
-	e.id = rq->rq_id;
-	e.client = cl->cl_addr;
-	e.client_len = strlen(cl->cl_addr);
+	/* The wall clock at the first byte, from the one read for now. */
+	accesslog_entry_init(&e, deadline_wall_cached() - total_us, rq->rq_id,
+	    rq->rq_peer.rp_addr);
 	if (parsed) {
 		e.method = head + rq->rq_reqm.method.off;
 		e.method_len = rq->rq_reqm.method.len;
@@ -176,7 +294,7 @@ request_log(struct request *rq, const char *outcome)
 	}
 	e.route = rq->rq_route ? rq->rq_route->prefix : NULL;
 	if (rq->rq_server != NULL) {
-		e.upstream = rq->rq_server->us_name;
+		e.upstream = upstream_name(rq->rq_server);
 		e.upstream_len = strlen(e.upstream);
 	}
 	e.status = rq->rq_status;
@@ -190,35 +308,31 @@ request_log(struct request *rq, const char *outcome)
 	e.upstream_header_us = rq->rq_t_uphead > 0 && rq->rq_t_sent > 0 ?
 	    rq->rq_t_uphead - rq->rq_t_sent : -1;
 	e.total_us = total_us;
-	accesslog_write(px->px_alog, &e);
+	accesslog_write(rq->rq_ctx->pc_alog, &e);
 }
 
 /*
- * The one destructor.  status is what the client is told when the response
- * head has not gone out yet (0: nothing, the connection just closes); after
- * the head, the client connection is aborted so the body visibly ends short.
+ * The one destructor.  Before the response head went out, the client is
+ * answered with the outcome's status (outcome.h); after it, the client
+ * connection is aborted so the body visibly ends short.
  */
 static void
-request_finish(struct request *rq, const char *outcome, int status)
+request_finish(struct request *rq, enum outcome outcome)
 {
-	struct client *cl = rq->rq_client;
 	struct deadline_task *t = &rq->rq_task;
-	bool ok = memcmp(outcome, "ok", 3) == 0;	/* every outcome has 3 bytes */
-	bool reuse;
-	int how;
+	struct request_end end;
+	bool ok = outcome == OUTCOME_OK, reuse;
+	int status = outcome_info(outcome)->oi_status;
 	char out[512];
 	ssize_t n;
 
 	if (rq->rq_state == REQ_DONE)
 		return;
 	request_set_state(rq, REQ_DONE);
-	if (rq->rq_backoff_armed) {
-		evtimer_del(&rq->rq_backoff);
-		rq->rq_backoff_armed = false;
-	}
+	deadline_timer_stop(&rq->rq_backoff);
 	/* A trial request that ended without a verdict frees the trial. */
-	if (rq->rq_server != NULL && !rq->rq_judged && rq->rq_server->us_trial)
-		rq->rq_server->us_trial = false;
+	if (rq->rq_server != NULL && !rq->rq_judged)
+		upstream_abandoned(rq->rq_server);
 	/* The request scope stays until the client picks the next scope. */
 	deadline_close(t, SCOPE_CLIENT_IDLE);
 	deadline_close(t, SCOPE_TRY);
@@ -226,7 +340,7 @@ request_finish(struct request *rq, const char *outcome, int status)
 	deadline_close(t, SCOPE_UPSTREAM_HEADER);
 	deadline_close(t, SCOPE_UPSTREAM_IDLE);
 
-	how = ok ? DONE_KEEP : DONE_ABORT;
+	end.re_abort = !ok;
 	if (!ok && !rq->rq_head_sent && status != 0 && status != 499) {
 		/*
 		 * After our own 502 or 504 the connection stays open, as
@@ -242,17 +356,17 @@ request_finish(struct request *rq, const char *outcome, int status)
 		if (n > 0 && rq->rq_t_head > 0 &&
 		    rq->rq_reqm.method_id == HTTP_HEAD) {
 			/* The answer to HEAD is the head alone. */
-			const char *end = memmem(out, (size_t)n, "\r\n\r\n", 4);
+			const char *e = memmem(out, (size_t)n, "\r\n\r\n", 4);
 
-			if (end != NULL)
-				n = end + 4 - out;
+			if (e != NULL)
+				n = e + 4 - out;
 		}
 		if (n > 0) {
 			struct iovec iov = { out, (size_t)n };
 
-			if (client_send(cl, &iov, 1) == 0) {
+			if (conn_send(rq->rq_peer.rp_conn, &iov, 1) == 0) {
 				rq->rq_bytes_out += (uint64_t)n;
-				how = rq->rq_close ? DONE_LINGER : DONE_KEEP;
+				end.re_abort = false;	/* answered */
 			}
 		}
 	} else if (!ok) {
@@ -278,21 +392,15 @@ request_finish(struct request *rq, const char *outcome, int status)
 	}
 	request_log(rq, outcome);
 	if (!ok)
-		log_info("req %016llx: %s %s (client %s, upstream %s)",
-		    (unsigned long long)rq->rq_id, outcome,
+		log_info("req %016llx: %s %s (client %s%s%s, upstream %s)",
+		    (unsigned long long)rq->rq_id, outcome_name(outcome),
 		    rq->rq_head_sent ? "after the response head: aborted" :
-		    "before the response head", cl->cl_addr,
-		    rq->rq_server ? rq->rq_server->us_name : "-");
-	if (how == DONE_KEEP && rq->rq_close)
-		how = DONE_LINGER;
-	client_request_done(cl, how);
-}
-
-/* Answer a request that cannot go upstream: 400, 413, 414, 431, 503. */
-void
-request_reject(struct request *rq, int status, const char *outcome)
-{
-	request_finish(rq, outcome, status);
+		    "before the response head", rq->rq_peer.rp_addr,
+		    rq->rq_gone != NULL ? ": " : "",
+		    rq->rq_gone != NULL ? rq->rq_gone : "",
+		    rq->rq_server ? upstream_name(rq->rq_server) : "-");
+	end.re_close = rq->rq_close;
+	rq->rq_peer.rp_done(rq->rq_peer.rp_arg, &end);
 }
 
 /*
@@ -302,58 +410,47 @@ request_reject(struct request *rq, int status, const char *outcome)
 static void
 request_cancelled(struct request *rq, enum scope cause)
 {
-	static char outcomes[SCOPE_COUNT][32];
-	int status;
+	enum outcome o = outcome_timeout(cause);
 
-	if (outcomes[cause][0] == '\0')
-		snprintf(outcomes[cause], sizeof outcomes[cause], "timeout:%s",
-		    scope_name(cause));
 	switch (cause) {
 	case SCOPE_CONNECT:
-		request_attempt_failed(rq, outcomes[cause], ATTEMPT_CONNECT, 0);
+		request_attempt_failed(rq, o, ATTEMPT_CONNECT, 0);
 		return;
 	case SCOPE_TRY:
-		request_attempt_failed(rq, outcomes[cause], ATTEMPT_IDEMPOTENT,
-		    0);
+		request_attempt_failed(rq, o, ATTEMPT_IDEMPOTENT, 0);
 		return;
 	case SCOPE_UPSTREAM_HEADER:
-		request_attempt_failed(rq, outcomes[cause], ATTEMPT_FINAL, 0);
+		request_attempt_failed(rq, o, ATTEMPT_FINAL, 0);
 		return;
-	case SCOPE_CLIENT_HEADER:
-	case SCOPE_CLIENT_IDLE:
-		status = 408;
-		break;
-	case SCOPE_DRAIN:
-		status = 503;
-		break;
 	default:
-		status = 504;
-		break;
+		request_finish(rq, o);
+		return;
 	}
-	request_finish(rq, outcomes[cause], status);
 }
 
 /* The engine's callback: a deadline of the request's task fired. */
 static void
 request_task_cb(struct deadline_task *t, enum scope cause, void *arg)
 {
-	struct request *rq = arg;
-	struct client *cl = rq->rq_client;
-
 	(void)t;
-	cl->cl_in_cb = true;
-	request_cancelled(rq, cause);
-	cl->cl_in_cb = false;
-	if (cl->cl_state == CLIENT_CLOSED)
-		client_free(cl);
+	request_cancelled(arg, cause);
 }
 
 /* The client closed or reset its connection while we worked. */
 void
 request_client_gone(struct request *rq, const char *why)
 {
-	(void)why;
-	request_finish(rq, "abort:client", 499);
+	rq->rq_gone = why;
+	request_finish(rq, OUTCOME_ABORT_CLIENT);
+}
+
+/* The drain began: end by drain_at, and close the connection after. */
+void
+request_drain(struct request *rq, int64_t drain_at)
+{
+	rq->rq_close = true;
+	rq->rq_drain_at = drain_at;
+	deadline_open_at(&rq->rq_task, SCOPE_DRAIN, drain_at);
 }
 
 /*
@@ -364,8 +461,7 @@ request_client_gone(struct request *rq, const char *why)
 int
 request_feed_head(struct request *rq)
 {
-	struct client *cl = rq->rq_client;
-	struct buf *in = &cl->cl_in;
+	struct buf *in = rq->rq_peer.rp_in;
 	enum http_verdict v;
 	size_t used;
 
@@ -379,22 +475,22 @@ request_feed_head(struct request *rq)
 	case HTTP_GOT_HEAD:
 		break;
 	case HTTP_ERR_URI:
-		request_reject(rq, 414, "reject:uri_too_long");
+		request_finish(rq, OUTCOME_REJECT_URI_TOO_LONG);
 		return -1;
 	case HTTP_ERR_HEADER:
-		request_reject(rq, 431, "reject:header_too_large");
+		request_finish(rq, OUTCOME_REJECT_HEADER_TOO_LARGE);
 		return -1;
 	case HTTP_ERR_TE:
 		log_info("req %016llx: request from %s: %s",
-		    (unsigned long long)rq->rq_id, cl->cl_addr,
+		    (unsigned long long)rq->rq_id, rq->rq_peer.rp_addr,
 		    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason : "?");
-		request_reject(rq, 501, "reject:not_implemented");
+		request_finish(rq, OUTCOME_REJECT_NOT_IMPLEMENTED);
 		return -1;
 	default:
 		log_info("req %016llx: bad request from %s: %s",
-		    (unsigned long long)rq->rq_id, cl->cl_addr,
+		    (unsigned long long)rq->rq_id, rq->rq_peer.rp_addr,
 		    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason : "?");
-		request_reject(rq, 400, "reject:bad_request");
+		request_finish(rq, OUTCOME_REJECT_BAD_REQUEST);
 		return -1;
 	}
 	rq->rq_t_head = deadline_now_cached();
@@ -409,7 +505,7 @@ request_feed_head(struct request *rq)
 static int
 request_deadline_header(struct request *rq, const struct config_timeouts *to)
 {
-	const char *head = rq->rq_client->cl_in.b_data, *p, *end;
+	const char *head = rq->rq_peer.rp_in->b_data, *p, *end;
 	const struct http_field *f;
 	uint64_t v = 0, mult = 1;
 	int i;
@@ -447,9 +543,8 @@ request_deadline_header(struct request *rq, const struct config_timeouts *to)
 void
 request_start(struct request *rq)
 {
-	struct client *cl = rq->rq_client;
 	struct http_msg *m = &rq->rq_reqm;
-	const char *head = cl->cl_in.b_data;
+	const char *head = rq->rq_peer.rp_in->b_data;
 	const struct config_timeouts *to;
 	struct deadline_task *t = &rq->rq_task;
 	const char *host = NULL, *why;
@@ -473,7 +568,7 @@ request_start(struct request *rq)
 	if (request_deadline_header(rq, to) != 0) {
 		deadline_open(t, SCOPE_REQUEST, to->ms[SCOPE_REQUEST]);
 		deadline_close(t, SCOPE_CLIENT_HEADER);
-		request_reject(rq, 400, "reject:bad_request");
+		request_finish(rq, OUTCOME_REJECT_BAD_REQUEST);
 		return;
 	}
 	deadline_open(t, SCOPE_REQUEST, (uint64_t)rq->rq_deadline_ms);
@@ -485,22 +580,22 @@ request_start(struct request *rq)
 	if (rq->rq_route == NULL) {
 		log_info("req %016llx: no route for %.*s (client %s)",
 		    (unsigned long long)rq->rq_id, (int)m->path.len,
-		    head + m->path.off, cl->cl_addr);
-		request_finish(rq, "error:no_upstream", 503);
+		    head + m->path.off, rq->rq_peer.rp_addr);
+		request_finish(rq, OUTCOME_ERROR_NO_UPSTREAM);
 		return;
 	}
 	if ((m->flags & HTTP_F_LENGTH) &&
 	    rq->rq_cfg->max_body != CONFIG_SIZE_OFF &&
 	    (uint64_t)m->content_length > rq->rq_cfg->max_body) {
-		request_reject(rq, 413, "reject:body_too_large");
+		request_finish(rq, OUTCOME_REJECT_BODY_TOO_LARGE);
 		return;
 	}
 	rq->rq_server = upstream_pick(rq->rq_ups, rq->rq_route, 0, &why);
 	if (rq->rq_server == NULL) {
 		log_err("req %016llx: upstream %s: %s (client %s)",
 		    (unsigned long long)rq->rq_id, rq->rq_route->upstream->name,
-		    why, cl->cl_addr);
-		request_finish(rq, "error:no_upstream", 503);
+		    why, rq->rq_peer.rp_addr);
+		request_finish(rq, OUTCOME_ERROR_NO_UPSTREAM);
 		return;
 	}
 	http_parser_set_head_request(&rq->rq_resp, m->method_id == HTTP_HEAD);
@@ -522,20 +617,20 @@ request_timeouts(const struct request *rq)
 static int
 request_build_head(struct request *rq)
 {
-	struct client *cl = rq->rq_client;
 	const struct config_timeouts *to = request_timeouts(rq);
 	struct http_fwd fwd;
-	char ip[sizeof cl->cl_addr];
+	char ip[64];
 	uint32_t cap;
 	ssize_t n;
 
-	memcpy(ip, cl->cl_addr + (cl->cl_addr[0] == '['), cl->cl_iplen);
-	ip[cl->cl_iplen] = '\0';
+	memcpy(ip, rq->rq_peer.rp_addr + (rq->rq_peer.rp_addr[0] == '['),
+	    rq->rq_peer.rp_iplen);
+	ip[rq->rq_peer.rp_iplen] = '\0';
 	memset(&fwd, 0, sizeof fwd);
 	fwd.client_ip = ip;
 	fwd.proto = "http";
 	fwd.via = "1.1 hourglass";
-	fwd.host = rq->rq_server->us_name;	/* an HTTP/1.0 request without Host */
+	fwd.host = upstream_name(rq->rq_server);	/* an HTTP/1.0 request without Host */
 	fwd.strip_expect = (rq->rq_reqm.flags & HTTP_F_EXPECT_100) != 0;
 	if (to->propagate_deadline && to->deadline_header[0] != '\0') {
 		fwd.deadline_name = to->deadline_header;
@@ -547,7 +642,8 @@ request_build_head(struct request *rq)
 	for (;;) {
 		if (buf_grow(&rq->rq_tx, cap) != 0)
 			break;
-		n = http_build_request(&rq->rq_reqm, cl->cl_in.b_data, &fwd,
+		n = http_build_request(&rq->rq_reqm, rq->rq_peer.rp_in->b_data,
+		    &fwd,
 		    rq->rq_tx.b_data, rq->rq_tx.b_cap);
 		if (n >= 0) {
 			rq->rq_tx.b_off = 0;
@@ -560,7 +656,7 @@ request_build_head(struct request *rq)
 	}
 	log_err("req %016llx: cannot build the forwarded head",
 	    (unsigned long long)rq->rq_id);
-	request_finish(rq, "reject:header_too_large", 431);
+	request_finish(rq, OUTCOME_REJECT_HEADER_TOO_LARGE);
 	return -1;
 }
 
@@ -568,7 +664,6 @@ request_build_head(struct request *rq)
 static void
 request_connect(struct request *rq)
 {
-	struct client *cl = rq->rq_client;
 	const struct config_timeouts *to = request_timeouts(rq);
 	struct deadline_task *t = &rq->rq_task;
 	struct upconn *up;
@@ -585,25 +680,25 @@ request_connect(struct request *rq)
 	    (up = upstream_pool_get(rq->rq_server)) != NULL) {
 		rq->rq_pooled = true;
 		rq->rq_up = up;
-		upstream_attach(up, rq);
+		upstream_attach(up, request_upstream_cb, rq);
 		if (rq->rq_state != REQ_CONNECT)
 			request_set_state(rq, REQ_CONNECT);
-		request_upstream_event(rq, UPEV_CONNECTED, 0);
+		request_upstream_cb(rq, UPSTREAM_CONNECTED, 0);
 		return;
 	}
 	rq->rq_pooled = false;
 	if (rq->rq_state != REQ_CONNECT)
 		request_set_state(rq, REQ_CONNECT);
 	deadline_open(t, SCOPE_CONNECT, to->ms[SCOPE_CONNECT]);
-	if ((up = upstream_connect(cl->cl_proxy, rq->rq_server, &err)) == NULL) {
-		request_attempt_failed(rq, "error:connect", ATTEMPT_CONNECT,
+	if ((up = upstream_connect(rq->rq_server, &err)) == NULL) {
+		request_attempt_failed(rq, OUTCOME_ERROR_CONNECT, ATTEMPT_CONNECT,
 		    err);
 		return;
 	}
 	rq->rq_up = up;
-	upstream_attach(up, rq);
+	upstream_attach(up, request_upstream_cb, rq);
 	if (upstream_connected(up))
-		request_upstream_event(rq, UPEV_CONNECTED, 0);
+		request_upstream_cb(rq, UPSTREAM_CONNECTED, 0);
 }
 
 /*
@@ -619,7 +714,7 @@ request_retry_fresh(struct request *rq)
 		return 0;
 	log_debug("req %016llx: pooled connection to %s was closed, retrying "
 	    "on a fresh one", (unsigned long long)rq->rq_id,
-	    rq->rq_server->us_name);
+	    upstream_name(rq->rq_server));
 	upstream_release(rq->rq_up, false);
 	rq->rq_up = NULL;
 	rq->rq_fresh_retry = true;
@@ -652,20 +747,10 @@ request_idempotent(const struct request *rq)
 
 /* The backoff is over: try the next server. */
 static void
-request_backoff_done(evutil_socket_t fd, short what, void *arg)
+request_backoff_done(struct deadline_timer *tm, void *arg)
 {
-	struct request *rq = arg;
-	struct client *cl = rq->rq_client;
-
-	(void)fd;
-	(void)what;
-	deadline_now_refresh();
-	cl->cl_in_cb = true;
-	rq->rq_backoff_armed = false;
-	request_connect(rq);
-	cl->cl_in_cb = false;
-	if (cl->cl_state == CLIENT_CLOSED)
-		client_free(cl);
+	(void)tm;
+	request_connect(arg);
 }
 
 /*
@@ -676,11 +761,10 @@ request_backoff_done(evutil_socket_t fd, short what, void *arg)
 static void
 request_rearm(struct request *rq)
 {
-	struct client *cl = rq->rq_client;
 	struct deadline_task *t = &rq->rq_task;
 
 	deadline_task_clear(t);
-	deadline_task_init(t, cl->cl_proxy->px_base, request_task_cb, rq);
+	deadline_task_init(t, rq->rq_ctx->pc_base, request_task_cb, rq);
 	deadline_open_at(t, SCOPE_REQUEST, rq->rq_request_at);
 	if (rq->rq_drain_at != 0)
 		deadline_open_at(t, SCOPE_DRAIN, rq->rq_drain_at);
@@ -696,10 +780,9 @@ request_rearm(struct request *rq)
  * the request ends with this cause.
  */
 static void
-request_attempt_failed(struct request *rq, const char *outcome, int kind,
+request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
     int err)
 {
-	struct client *cl = rq->rq_client;
 	const struct config_timeouts *to = request_timeouts(rq);
 	struct deadline_task *t = &rq->rq_task;
 	struct upstream_server *next;
@@ -707,14 +790,14 @@ request_attempt_failed(struct request *rq, const char *outcome, int kind,
 	int64_t cap, backoff, left;
 	bool retry;
 
-	upstream_failed(rq->rq_server, outcome);
+	upstream_failed(rq->rq_server, outcome_name(outcome));
 	rq->rq_judged = true;
 	log_warn("req %016llx: try %u on %s failed: %s%s%s while %s (client %s)",
 	    (unsigned long long)rq->rq_id, rq->rq_tries,
-	    rq->rq_server->us_name, outcome, err ? ": " : "",
+	    upstream_name(rq->rq_server), outcome_name(outcome), err ? ": " : "",
 	    err ? strerror(err) : "", rq->rq_state == REQ_CONNECT ?
 	    "connecting" : rq->rq_sent ? "waiting for the response head" :
-	    "sending the request", cl->cl_addr);
+	    "sending the request", rq->rq_peer.rp_addr);
 
 	retry = !rq->rq_head_sent && rq->rq_tries <= to->retries &&
 	    (kind == ATTEMPT_CONNECT ||
@@ -738,8 +821,7 @@ request_attempt_failed(struct request *rq, const char *outcome, int kind,
 	    rq->rq_tried, &why)) == NULL)
 		retry = false;
 	if (!retry) {
-		request_finish(rq, outcome, strncmp(outcome, "timeout:", 8) == 0 ?
-		    504 : 502);
+		request_finish(rq, outcome);
 		return;
 	}
 	if (rq->rq_up != NULL) {
@@ -764,38 +846,36 @@ request_attempt_failed(struct request *rq, const char *outcome, int kind,
 	    rq->rq_reqm.method_id == HTTP_HEAD);
 	if (rq->rq_state != REQ_CONNECT)
 		request_set_state(rq, REQ_CONNECT);
-	evtimer_assign(&rq->rq_backoff, cl->cl_proxy->px_base,
-	    request_backoff_done, rq);
-	{
-		struct timeval tv = { backoff / 1000000, backoff % 1000000 };
-
-		evtimer_add(&rq->rq_backoff, &tv);
+	if (!rq->rq_backoff_ready) {
+		deadline_timer_init(&rq->rq_backoff, rq->rq_ctx->pc_base,
+		    request_backoff_done, rq);
+		rq->rq_backoff_ready = true;
 	}
-	rq->rq_backoff_armed = true;
+	deadline_timer_set(&rq->rq_backoff, deadline_now_cached() + backoff);
 }
 
 /* The upstream failed before or during the response: name the outcome. */
 static void
-request_upstream_failed(struct request *rq, const char *outcome, int err)
+request_upstream_failed(struct request *rq, enum outcome outcome, int err)
 {
 	if (!rq->rq_head_sent && request_retry_fresh(rq))
 		return;
-	if (!rq->rq_head_sent && strcmp(outcome, "error:upstream_protocol")) {
+	if (!rq->rq_head_sent && outcome != OUTCOME_ERROR_UPSTREAM_PROTOCOL) {
 		request_attempt_failed(rq, outcome, rq->rq_got_byte ?
 		    ATTEMPT_FINAL : ATTEMPT_IDEMPOTENT, err);
 		return;
 	}
 	if (!rq->rq_head_sent) {
-		upstream_failed(rq->rq_server, outcome);
+		upstream_failed(rq->rq_server, outcome_name(outcome));
 		rq->rq_judged = true;
 	}
 	log_warn("req %016llx: upstream %s: %s%s%s while %s (client %s)",
-	    (unsigned long long)rq->rq_id, rq->rq_server->us_name, outcome,
-	    err ? ": " : "", err ? strerror(err) : "",
+	    (unsigned long long)rq->rq_id, upstream_name(rq->rq_server),
+	    outcome_name(outcome), err ? ": " : "", err ? strerror(err) : "",
 	    rq->rq_head_sent ? "relaying the response body" :
 	    rq->rq_sent ? "waiting for the response head" :
-	    "sending the request", rq->rq_client->cl_addr);
-	request_finish(rq, outcome, 502);
+	    "sending the request", rq->rq_peer.rp_addr);
+	request_finish(rq, outcome);
 }
 
 /* The request is sent whole: wait for the response head. */
@@ -858,14 +938,13 @@ request_tx_append(void *arg, const char *data, size_t len)
  * Send what can be sent upstream: the head (once), then the body bytes
  * read so far, framed by the parser so that pipelined bytes stay behind.
  * A Content-Length body goes as it came; a chunked one as the decoder
- * wrote it anew into rq_tx.  Stops while a write is pending; UPEV_DRAINED
+ * wrote it anew into rq_tx.  Stops while a write is pending; UPSTREAM_DRAINED
  * brings us back.
  */
 static void
 request_pump_body(struct request *rq)
 {
-	struct client *cl = rq->rq_client;
-	struct buf *in = &cl->cl_in;
+	struct buf *in = rq->rq_peer.rp_in;
 	bool chunked = (rq->rq_reqm.flags & HTTP_F_CHUNKED) != 0;
 	struct iovec iov[2];
 	enum http_verdict v = HTTP_MORE;
@@ -873,7 +952,7 @@ request_pump_body(struct request *rq)
 	size_t used = 0;
 	int n = 0;
 
-	if (rq->rq_up == NULL || buf_used(&rq->rq_up->up_out) > 0)
+	if (rq->rq_up == NULL || upstream_pending(rq->rq_up) > 0)
 		return;
 	if (!rq->rq_body_done && buf_used(in) > 0) {
 		body = in->b_data + in->b_off;
@@ -883,10 +962,10 @@ request_pump_body(struct request *rq)
 			rq->rq_body_done = true;
 		else if (v != HTTP_MORE) {
 			log_info("req %016llx: bad request body from %s: %s",
-			    (unsigned long long)rq->rq_id, cl->cl_addr,
+			    (unsigned long long)rq->rq_id, rq->rq_peer.rp_addr,
 			    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason :
 			    "?");
-			request_finish(rq, "reject:bad_request", 400);
+			request_finish(rq, OUTCOME_REJECT_BAD_REQUEST);
 			return;
 		}
 		if (used > 0) {
@@ -915,25 +994,24 @@ request_pump_body(struct request *rq)
 		buf_release(&rq->rq_tx);
 		if (r != 0) {
 			request_upstream_failed(rq, errno == EPIPE ?
-			    "error:upstream_closed" : "error:upstream_reset",
+			    OUTCOME_ERROR_UPSTREAM_CLOSED : OUTCOME_ERROR_UPSTREAM_RESET,
 			    errno);
 			return;
 		}
 	}
 	if (rq->rq_body_done) {
 		deadline_close(&rq->rq_task, SCOPE_CLIENT_IDLE);
-		if (buf_used(&rq->rq_up->up_out) == 0 && !rq->rq_sent)
+		if (upstream_pending(rq->rq_up) == 0 && !rq->rq_sent)
 			request_sent(rq);
 	}
-	if (cl->cl_paused)
-		client_want_read(cl, true);
+	if (!conn_reading(rq->rq_peer.rp_conn))
+		conn_want_read(rq->rq_peer.rp_conn, true);
 }
 
 /* The upstream connection is ready: send the head and what body we have. */
 static void
 request_begin_send(struct request *rq)
 {
-	struct client *cl = rq->rq_client;
 	const struct config_timeouts *to = request_timeouts(rq);
 	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -947,10 +1025,10 @@ request_begin_send(struct request *rq)
 		    to->ms[SCOPE_UPSTREAM_IDLE]);
 	/* The client waits for our word before it sends the body. */
 	if ((rq->rq_reqm.flags & HTTP_F_EXPECT_100) && !rq->rq_body_done &&
-	    buf_used(&cl->cl_in) == 0 && !rq->rq_fresh_retry) {
+	    buf_used(rq->rq_peer.rp_in) == 0 && !rq->rq_fresh_retry) {
 		struct iovec iov = { (void *)cont, sizeof cont - 1 };
 
-		if (client_send(cl, &iov, 1) != 0) {
+		if (conn_send(rq->rq_peer.rp_conn, &iov, 1) != 0) {
 			request_client_gone(rq, "write failed");
 			return;
 		}
@@ -972,7 +1050,6 @@ request_begin_send(struct request *rq)
 static void
 request_relay(struct request *rq, size_t headlen)
 {
-	struct client *cl = rq->rq_client;
 	struct buf *rx = &rq->rq_rx;
 	enum http_verdict v;
 	struct iovec iov[2];
@@ -982,7 +1059,7 @@ request_relay(struct request *rq, size_t headlen)
 	v = http_feed(&rq->rq_resp, rx->b_data, rx->b_data + rx->b_off,
 	    buf_used(rx), &used);
 	if (v != HTTP_MORE && v != HTTP_DONE) {
-		request_upstream_failed(rq, "error:upstream_protocol", 0);
+		request_upstream_failed(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL, 0);
 		return;
 	}
 	if (rq->rq_reframe) {
@@ -1015,7 +1092,7 @@ request_relay(struct request *rq, size_t headlen)
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	if (total > 0) {
-		if (client_send(cl, iov, n) != 0) {
+		if (conn_send(rq->rq_peer.rp_conn, iov, n) != 0) {
 			request_client_gone(rq, "write failed");
 			return;
 		}
@@ -1029,7 +1106,7 @@ request_relay(struct request *rq, size_t headlen)
 	if (v == HTTP_DONE) {
 		if (buf_used(rx) > 0)	/* bytes past the end: not reusable */
 			rq->rq_resm.flags &= ~(uint32_t)HTTP_F_KEEPALIVE;
-		request_finish(rq, "ok", rq->rq_status);
+		request_finish(rq, OUTCOME_OK);
 		return;
 	}
 	if (headlen > 0) {
@@ -1043,7 +1120,7 @@ request_relay(struct request *rq, size_t headlen)
 		deadline_open(&rq->rq_task, SCOPE_CLIENT_IDLE,
 		    request_timeouts(rq)->ms[SCOPE_CLIENT_IDLE]);
 	}
-	if (client_pending(cl) > 0)
+	if (conn_pending(rq->rq_peer.rp_conn) > 0)
 		upstream_want_read(rq->rq_up, false);
 }
 
@@ -1075,13 +1152,13 @@ request_response_head(struct request *rq)
 	rq->rq_close = close;
 
 	if (buf_grow(&rq->rq_tx, rm->head_len + 256) != 0) {
-		request_finish(rq, "error:upstream_protocol", 502);
+		request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);
 		return;
 	}
 	n = http_build_response(rm, rq->rq_rx.b_data, close, client10 && !close,
 	    rq->rq_dechunk, rq->rq_tx.b_data, rq->rq_tx.b_cap);
 	if (n < 0) {
-		request_upstream_failed(rq, "error:upstream_protocol", 0);
+		request_upstream_failed(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL, 0);
 		return;
 	}
 	rq->rq_status = rm->status;
@@ -1112,8 +1189,7 @@ request_parse_head(struct request *rq)
 		if (v == HTTP_MORE) {
 			if (buf_room(rx) == 0 &&
 			    buf_grow(rx, rx->b_cap * 2) != 0) {
-				request_finish(rq, "error:upstream_protocol",
-				    502);
+				request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);
 				return;
 			}
 			return;
@@ -1121,9 +1197,9 @@ request_parse_head(struct request *rq)
 		if (v != HTTP_GOT_HEAD) {
 			log_warn("req %016llx: upstream %s sent a bad response "
 			    "head: %s", (unsigned long long)rq->rq_id,
-			    rq->rq_server->us_name, rq->rq_resp.hp_reason ?
+			    upstream_name(rq->rq_server), rq->rq_resp.hp_reason ?
 			    rq->rq_resp.hp_reason : "?");
-			request_finish(rq, "error:upstream_protocol", 502);
+			request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);
 			return;
 		}
 		if (rq->rq_resm.status >= 200)
@@ -1147,7 +1223,7 @@ request_read_response(struct request *rq)
 	ssize_t n;
 
 	if (buf_acquire(rx) != 0) {
-		request_finish(rq, "error:upstream_protocol", 502);
+		request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);
 		return;
 	}
 	if (rq->rq_state == REQ_RELAY && buf_used(rx) == 0)
@@ -1156,23 +1232,22 @@ request_read_response(struct request *rq)
 		upstream_want_read(rq->rq_up, false);
 		return;
 	}
-	do
-		n = sys_read(rq->rq_up->up_fd, rx->b_data + rx->b_len, buf_room(rx));
-	while (n < 0 && errno == EINTR);
+	n = upstream_recv(rq->rq_up, rx->b_data + rx->b_len, buf_room(rx));
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n < 0) {
 		request_upstream_failed(rq, errno == ECONNRESET ?
-		    "error:upstream_reset" : "error:upstream_closed", errno);
+		    OUTCOME_ERROR_UPSTREAM_RESET : OUTCOME_ERROR_UPSTREAM_CLOSED,
+		    errno);
 		return;
 	}
 	if (n == 0) {
 		if (rq->rq_state == REQ_RELAY &&
 		    http_finish(&rq->rq_resp) == HTTP_DONE) {
-			request_finish(rq, "ok", rq->rq_status);
+			request_finish(rq, OUTCOME_OK);
 			return;
 		}
-		request_upstream_failed(rq, "error:upstream_closed", 0);
+		request_upstream_failed(rq, OUTCOME_ERROR_UPSTREAM_CLOSED, 0);
 		return;
 	}
 	rq->rq_got_byte = true;
@@ -1183,28 +1258,31 @@ request_read_response(struct request *rq)
 		request_parse_head(rq);
 }
 
-/* What the upstream connection reports, in its own callback. */
-void
-request_upstream_event(struct request *rq, int ev, int err)
+/* What the upstream connection reports: the callback given at attach. */
+static void
+request_upstream_cb(void *arg, enum upstream_event ev, int err)
 {
+	struct request *rq = arg;
+
 	switch (ev) {
-	case UPEV_CONNECTED:
+	case UPSTREAM_CONNECTED:
 		request_begin_send(rq);
 		break;
-	case UPEV_CONNFAIL:
-		request_attempt_failed(rq, "error:connect", ATTEMPT_CONNECT,
-		    err);
+	case UPSTREAM_CONNFAIL:
+		request_attempt_failed(rq, OUTCOME_ERROR_CONNECT,
+		    ATTEMPT_CONNECT, err);
 		break;
-	case UPEV_READABLE:
+	case UPSTREAM_READABLE:
 		request_read_response(rq);
 		break;
-	case UPEV_DRAINED:
+	case UPSTREAM_DRAINED:
 		if (rq->rq_state == REQ_SEND)
 			request_pump_body(rq);
 		break;
-	case UPEV_WRFAIL:
+	case UPSTREAM_WRFAIL:
 		request_upstream_failed(rq, err == EPIPE ?
-		    "error:upstream_closed" : "error:upstream_reset", err);
+		    OUTCOME_ERROR_UPSTREAM_CLOSED :
+		    OUTCOME_ERROR_UPSTREAM_RESET, err);
 		break;
 	}
 }

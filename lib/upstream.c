@@ -1,10 +1,13 @@
 /*
  * upstream.c: upstream servers, their pools of idle keep-alive connections,
- * and non-blocking connects.
+ * and non-blocking connects; see upstream.h.
  *
  * Names are resolved asynchronously with evdns (which also reads
- * /etc/hosts), so the loop never blocks on the resolver.
+ * /etc/hosts), so the loop never blocks on the resolver.  The waits (the
+ * next resolution, a pooled connection's idle time) are light timers of
+ * the deadline engine.
  */
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
@@ -21,36 +24,78 @@
 #include <event2/dns.h>
 #include <event2/util.h>
 
+#include "buf.h"
+#include "conn.h"
+#include "deadline.h"
 #include "log.h"
-#include "proxy_impl.h"
+#include "netaddr.h"
+#include "upstream.h"
 
-static void	upconn_read_cb(evutil_socket_t, short, void *);
-static void	upconn_write_cb(evutil_socket_t, short, void *);
-static void	upconn_idle_cb(evutil_socket_t, short, void *);
+/* An upstream server: its address, its health and its idle pool. */
+struct upstream_server {
+	const struct config_server_addr *us_cfg;
+	const struct config_upstream *us_group;
+	struct upstream_set *us_set;
+	struct sockaddr_storage us_addr;
+	socklen_t	 us_addrlen;		/* 0: the name never resolved */
+	const char	*us_name;		/* as configured */
+	TAILQ_HEAD(upconn_list, upconn) us_idle; /* pooled, most recent first */
+	unsigned	 us_nidle;
+	unsigned	 us_active;		/* connections carrying requests */
+	int		 us_cw;			/* smooth round robin weight */
+	unsigned	 us_fails;		/* failures in the window */
+	int64_t		 us_fail_since;		/* the window's start */
+	int64_t		 us_down_until;		/* 0: up */
+	bool		 us_trial;		/* down, one trial request out */
+	uint64_t	 us_tries;		/* attempts sent to it */
+	uint64_t	 us_failures;		/* attempts that failed */
+	struct deadline_timer us_resolve;	/* next resolution */
+	struct evdns_getaddrinfo_request *us_dnsreq;
+};
+
+/* The servers of one configuration generation. */
+struct upstream_set {
+	unsigned	 ups_refs;		/* the proxy and each request */
+	struct config	*ups_cfg;
+	struct event_base *ups_base;
+	struct evdns_base *ups_dns;		/* only when a name needs it */
+	struct upstream_server **ups_groups;	/* per config upstream */
+	size_t		 ups_ngroups;
+	int		(*ups_spare)(void *);	/* give a descriptor back */
+	void		*ups_spare_arg;
+};
+
+enum upconn_state {
+	UPCONN_CONNECTING,	/* non-blocking connect in progress */
+	UPCONN_ACTIVE,		/* carrying a request */
+	UPCONN_IDLE,		/* in its server's pool */
+};
+
+/* A connection to an upstream server. */
+struct upconn {
+	struct conn	 up_conn;		/* the byte stream */
+	TAILQ_ENTRY(upconn) up_entry;		/* pool link */
+	struct upstream_server *up_server;
+	upstream_cb	 up_cb;			/* the request it carries */
+	void		*up_arg;
+	enum upconn_state up_state;
+	struct deadline_timer up_timer;		/* pool idle timeout, lazy */
+	int64_t		 up_idle_since;		/* when it went into the pool */
+};
+
+static void	upconn_conn_cb(struct conn *, enum conn_event, int);
+static void	upconn_idle_cb(struct deadline_timer *, void *);
 static void	upconn_free(struct upconn *);
 static void	upstream_set_free(struct upstream_set *);
+static void	upstream_resolve(struct deadline_timer *, void *);
 
 /* Take a numeric host at once; names go to the asynchronous resolver. */
 static bool
 upstream_numeric(struct upstream_server *us)
 {
-	const struct config_addr *a = &us->us_cfg->addr;
-	struct sockaddr_in *in = (struct sockaddr_in *)&us->us_addr;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&us->us_addr;
-
-	if (inet_pton(AF_INET, a->host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(a->port);
-		us->us_addrlen = sizeof *in;
-		return true;
-	}
-	if (inet_pton(AF_INET6, a->host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(a->port);
-		us->us_addrlen = sizeof *in6;
-		return true;
-	}
-	return false;
+	return strcmp(us->us_cfg->addr.host, "*") != 0 &&
+	    netaddr_from_config(&us->us_cfg->addr, &us->us_addr,
+	    &us->us_addrlen) == 0;
 }
 
 /*
@@ -62,7 +107,6 @@ upstream_resolved(int result, struct evutil_addrinfo *res, void *arg)
 {
 	struct upstream_server *us = arg;
 	const struct config_upstream *cu = us->us_group;
-	struct timeval tv;
 
 	us->us_dnsreq = NULL;
 	if (result == DNS_ERR_CANCEL)
@@ -86,23 +130,20 @@ upstream_resolved(int result, struct evutil_addrinfo *res, void *arg)
 	}
 	if (res != NULL)
 		evutil_freeaddrinfo(res);
-	if (cu->resolve_interval_ms > 0) {
-		tv.tv_sec = cu->resolve_interval_ms / 1000;
-		tv.tv_usec = (cu->resolve_interval_ms % 1000) * 1000;
-		evtimer_add(&us->us_resolve_ev, &tv);
-	}
+	if (cu->resolve_interval_ms > 0)
+		deadline_timer_set(&us->us_resolve, deadline_now_refresh() +
+		    (int64_t)cu->resolve_interval_ms * 1000);
 }
 
 /* Ask the resolver for a server's name; never blocks the loop. */
 static void
-upstream_resolve(evutil_socket_t fd, short what, void *arg)
+upstream_resolve(struct deadline_timer *tm, void *arg)
 {
 	struct upstream_server *us = arg;
 	struct evutil_addrinfo hints;
 	char port[8];
 
-	(void)fd;
-	(void)what;
+	(void)tm;
 	if (us->us_dnsreq != NULL)
 		return;
 	memset(&hints, 0, sizeof hints);
@@ -122,8 +163,8 @@ upstream_resolve(evutil_socket_t fd, short what, void *arg)
  * its server without an address: requests to it end in error:connect.
  */
 struct upstream_set *
-upstream_set_new(struct event_base *base, struct config *cfg, char *err,
-    size_t errlen)
+upstream_set_new(struct event_base *base, struct config *cfg,
+    int (*spare)(void *), void *spare_arg, char *err, size_t errlen)
 {
 	struct upstream_set *ups;
 
@@ -131,6 +172,8 @@ upstream_set_new(struct event_base *base, struct config *cfg, char *err,
 		goto nomem;
 	ups->ups_refs = 1;
 	ups->ups_base = base;
+	ups->ups_spare = spare;
+	ups->ups_spare_arg = spare_arg;
 	ups->ups_ngroups = cfg->nupstreams;
 	ups->ups_groups = calloc(cfg->nupstreams + 1, sizeof *ups->ups_groups);
 	if (ups->ups_groups == NULL)
@@ -149,7 +192,7 @@ upstream_set_new(struct event_base *base, struct config *cfg, char *err,
 			us[i].us_set = ups;
 			us[i].us_name = cu->servers[i].addr.text;
 			TAILQ_INIT(&us[i].us_idle);
-			evtimer_assign(&us[i].us_resolve_ev, base,
+			deadline_timer_init(&us[i].us_resolve, base,
 			    upstream_resolve, &us[i]);
 		}
 	}
@@ -166,7 +209,7 @@ upstream_set_new(struct event_base *base, struct config *cfg, char *err,
 				upstream_set_free(ups);
 				return NULL;
 			}
-			upstream_resolve(-1, 0, us);
+			upstream_resolve(NULL, us);
 		}
 	}
 	return ups;
@@ -174,6 +217,13 @@ nomem:
 	snprintf(err, errlen, "out of memory");
 	upstream_set_free(ups);
 	return NULL;
+}
+
+/* Take a reference. */
+void
+upstream_set_ref(struct upstream_set *ups)
+{
+	ups->ups_refs++;
 }
 
 /* Drop a reference; the last one frees the set and drains its pools. */
@@ -273,7 +323,7 @@ upstream_set_free(struct upstream_set *ups)
 
 			while ((up = TAILQ_FIRST(&us[i].us_idle)) != NULL)
 				upconn_free(up);
-			evtimer_del(&us[i].us_resolve_ev);
+			deadline_timer_stop(&us[i].us_resolve);
 			if (us[i].us_dnsreq != NULL)
 				evdns_getaddrinfo_cancel(us[i].us_dnsreq);
 		}
@@ -286,6 +336,56 @@ upstream_set_free(struct upstream_set *ups)
 	if (ups->ups_cfg != NULL)
 		config_unref(ups->ups_cfg);
 	free(ups);
+}
+
+/* Call fn for every server of the set. */
+void
+upstream_set_walk(const struct upstream_set *ups,
+    void (*fn)(void *, const struct upstream_server_info *), void *arg)
+{
+	struct upstream_server_info i;
+	int64_t now = deadline_now_cached();
+
+	for (size_t g = 0; g < ups->ups_ngroups; g++) {
+		const struct config_upstream *cu = &ups->ups_cfg->upstreams[g];
+
+		for (size_t k = 0; k < cu->nservers; k++) {
+			const struct upstream_server *us = &ups->ups_groups[g][k];
+
+			i.usi_group = cu->name;
+			i.usi_name = us->us_name;
+			i.usi_up = us->us_down_until == 0 ||
+			    now >= us->us_down_until;
+			i.usi_tries = us->us_tries;
+			i.usi_failures = us->us_failures;
+			i.usi_active = us->us_active;
+			i.usi_idle = us->us_nidle;
+			fn(arg, &i);
+		}
+	}
+}
+
+/* Connections to the set's servers, carrying requests or pooled. */
+size_t
+upstream_set_connections(const struct upstream_set *ups)
+{
+	size_t n = 0;
+
+	for (size_t g = 0; g < ups->ups_ngroups; g++) {
+		const struct config_upstream *cu = &ups->ups_cfg->upstreams[g];
+
+		for (size_t k = 0; k < cu->nservers; k++)
+			n += ups->ups_groups[g][k].us_active +
+			    ups->ups_groups[g][k].us_nidle;
+	}
+	return n;
+}
+
+/* A server's name as configured. */
+const char *
+upstream_name(const struct upstream_server *us)
+{
+	return us->us_name;
 }
 
 /* A server's position in its group, for the tried-servers mask. */
@@ -395,6 +495,13 @@ upstream_failed(struct upstream_server *us, const char *cause)
 	}
 }
 
+/* A request ended without a verdict on the server: give back its trial. */
+void
+upstream_abandoned(struct upstream_server *us)
+{
+	us->us_trial = false;
+}
+
 /* An attempt on the server got its response head: it is healthy. */
 void
 upstream_succeeded(struct upstream_server *us)
@@ -405,33 +512,6 @@ upstream_succeeded(struct upstream_server *us)
 	us->us_down_until = 0;
 	us->us_trial = false;
 	us->us_fails = 0;
-}
-
-/* Add or delete an event whose state is in *state, only on a change. */
-static void
-upconn_event(struct event *ev, bool *state, bool on)
-{
-	if (on == *state)
-		return;
-	*state = on;
-	if (on)
-		event_add(ev, NULL);
-	else
-		event_del(ev);
-}
-
-/* Start or stop waiting for the connection to be readable. */
-static void
-upconn_read(struct upconn *up, bool on)
-{
-	upconn_event(&up->up_rev, &up->up_reading, on);
-}
-
-/* Start or stop waiting for the connection to be writable. */
-static void
-upconn_write(struct upconn *up, bool on)
-{
-	upconn_event(&up->up_wev, &up->up_writing, on);
 }
 
 /* Take the most recently used idle connection of a server, if any. */
@@ -474,8 +554,9 @@ upconn_established(int fd)
  * loop.  NULL with *err set when it fails at once.
  */
 struct upconn *
-upstream_connect(struct proxy *px, struct upstream_server *us, int *err)
+upstream_connect(struct upstream_server *us, int *err)
 {
+	struct upstream_set *ups = us->us_set;
 	struct upconn *up;
 	int fd, one = 1;
 	bool done;
@@ -487,7 +568,7 @@ upstream_connect(struct proxy *px, struct upstream_server *us, int *err)
 	fd = socket(us->us_addr.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 && (errno == EMFILE || errno == ENFILE) &&
-	    proxy_reserve_use(px) == 0)
+	    ups->ups_spare != NULL && ups->ups_spare(ups->ups_spare_arg) == 0)
 		fd = socket(us->us_addr.ss_family,
 		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -509,21 +590,20 @@ upstream_connect(struct proxy *px, struct upstream_server *us, int *err)
 		close(fd);
 		return NULL;
 	}
-	up->up_fd = fd;
-	up->up_out.b_pool = BUF_POOL_HELD;
+	conn_init(&up->up_conn, ups->ups_base, fd, upconn_conn_cb);
 	up->up_server = us;
-	up->up_proxy = px;
-	event_assign(&up->up_rev, px->px_base, fd, EV_READ | EV_PERSIST,
-	    upconn_read_cb, up);
-	event_assign(&up->up_wev, px->px_base, fd, EV_WRITE | EV_PERSIST,
-	    upconn_write_cb, up);
-	evtimer_assign(&up->up_timer, px->px_base, upconn_idle_cb, up);
+	deadline_timer_init(&up->up_timer, ups->ups_base, upconn_idle_cb, up);
 	if (done) {
 		up->up_state = UPCONN_ACTIVE;
-		upconn_read(up, true);
+		conn_want_read(&up->up_conn, true);
 	} else {
 		up->up_state = UPCONN_CONNECTING;
-		upconn_write(up, true);
+		if (conn_connect_wait(&up->up_conn) != 0) {
+			*err = ENOMEM;
+			conn_close(&up->up_conn);
+			free(up);
+			return NULL;
+		}
 	}
 	us->us_active++;
 	return up;
@@ -536,12 +616,12 @@ upstream_connected(const struct upconn *up)
 	return up->up_state == UPCONN_ACTIVE;
 }
 
-/* Bind a connection to the request it now carries. */
+/* Give a connection to the request it now carries. */
 void
-upstream_attach(struct upconn *up, struct request *rq)
+upstream_attach(struct upconn *up, upstream_cb cb, void *arg)
 {
-	up->up_req = rq;
-	up->up_nreq++;
+	up->up_cb = cb;
+	up->up_arg = arg;
 }
 
 /*
@@ -555,116 +635,95 @@ upstream_release(struct upconn *up, bool reuse)
 	struct upstream_server *us = up->up_server;
 	const struct config_upstream *cu = us->us_group;
 
-	up->up_req = NULL;
-	if (!reuse || up->up_state != UPCONN_ACTIVE || buf_used(&up->up_out) ||
-	    us->us_nidle >= cu->keepalive) {
+	up->up_cb = NULL;
+	up->up_arg = NULL;
+	if (!reuse || up->up_state != UPCONN_ACTIVE ||
+	    conn_pending(&up->up_conn) > 0 || us->us_nidle >= cu->keepalive) {
 		upconn_free(up);
 		return;
 	}
 	us->us_active--;
-	buf_release(&up->up_out);
-	upconn_write(up, false);
-	upconn_read(up, true);		/* a close while idle is noticed */
+	conn_want_read(&up->up_conn, true);	/* a close while idle is noticed */
 	up->up_state = UPCONN_IDLE;
 	TAILQ_INSERT_HEAD(&us->us_idle, up, up_entry);
 	us->us_nidle++;
 	/*
-	 * The idle timeout is kept lazily: stamp the time, and arm the timer
-	 * only if it is not already running; when it fires it checks the
-	 * stamp and re-arms for the rest.  No timer work per request.
+	 * The idle timeout is kept lazily: stamp the time, and set the timer
+	 * only if it is not already set; when it fires it checks the stamp
+	 * and sets itself for the rest.  No timer work per request.
 	 */
 	up->up_idle_since = deadline_now_cached();
-	if (cu->keepalive_idle_ms > 0 && !up->up_timing) {
-		struct timeval tv = {
-			.tv_sec = cu->keepalive_idle_ms / 1000,
-			.tv_usec = (cu->keepalive_idle_ms % 1000) * 1000,
-		};
-
-		up->up_timing = true;
-		evtimer_add(&up->up_timer, &tv);
-	}
+	if (cu->keepalive_idle_ms > 0 &&
+	    deadline_timer_when(&up->up_timer) == DEADLINE_NEVER)
+		deadline_timer_set(&up->up_timer, up->up_idle_since +
+		    (int64_t)cu->keepalive_idle_ms * 1000);
 }
 
-/*
- * Send iov now as far as the socket takes it; what is left is kept and
- * sent when the socket is writable (UPEV_DRAINED follows).  -1 on error.
- */
+/* Send iov, queueing what the socket does not take. */
 int
 upstream_send(struct upconn *up, const struct iovec *iov, int n)
 {
-	int r = buf_send(up->up_fd, &up->up_out, iov, n);
+	return conn_send(&up->up_conn, iov, n);
+}
 
-	if (r > 0)
-		upconn_write(up, true);
-	return r < 0 ? -1 : 0;
+/* Bytes a send left behind. */
+size_t
+upstream_pending(const struct upconn *up)
+{
+	return conn_pending(&up->up_conn);
+}
+
+/* Read what the server sent. */
+ssize_t
+upstream_recv(struct upconn *up, void *buf, size_t len)
+{
+	return conn_read(&up->up_conn, buf, len);
 }
 
 /* Start or stop reading (backpressure from a slow client). */
 void
 upstream_want_read(struct upconn *up, bool on)
 {
-	upconn_read(up, on);
+	conn_want_read(&up->up_conn, on);
 }
 
-/* Readable: the request reads; an idle pooled connection was closed. */
+/*
+ * News of the connection's stream.  An idle pooled connection that turns
+ * readable (EOF or stray bytes) is done; a connect that completed starts
+ * reading; everything else goes to the request it carries.
+ */
 static void
-upconn_read_cb(evutil_socket_t fd, short what, void *arg)
+upconn_conn_cb(struct conn *c, enum conn_event ev, int err)
 {
-	struct upconn *up = arg;
+	struct upconn *up = (struct upconn *)(void *)c;
+	enum upstream_event uev;
 
-	(void)fd;
-	(void)what;
 	if (up->up_state == UPCONN_IDLE) {
-		/* EOF or stray bytes on an idle connection: it is done. */
 		upconn_free(up);
 		return;
 	}
 	deadline_now_refresh();
-	if (up->up_req != NULL)
-		request_upstream_event(up->up_req, UPEV_READABLE, 0);
-}
-
-/* Writable: a connect completed, or queued bytes can go. */
-static void
-upconn_write_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct upconn *up = arg;
-	socklen_t len = sizeof(int);
-	ssize_t w;
-	int err = 0;
-
-	(void)what;
-	deadline_now_refresh();
-	if (up->up_state == UPCONN_CONNECTING) {
-		upconn_write(up, false);
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-			err = errno;
-		if (err != 0) {
-			request_upstream_event(up->up_req, UPEV_CONNFAIL, err);
-			return;
-		}
+	switch (ev) {
+	case CONN_CONNECTED:
 		up->up_state = UPCONN_ACTIVE;
-		upconn_read(up, true);
-		request_upstream_event(up->up_req, UPEV_CONNECTED, 0);
-		return;
+		conn_want_read(c, true);
+		uev = UPSTREAM_CONNECTED;
+		break;
+	case CONN_CONNFAIL:
+		uev = UPSTREAM_CONNFAIL;
+		break;
+	case CONN_READABLE:
+		uev = UPSTREAM_READABLE;
+		break;
+	case CONN_DRAINED:
+		uev = UPSTREAM_DRAINED;
+		break;
+	default:
+		uev = UPSTREAM_WRFAIL;
+		break;
 	}
-	do
-		w = write(fd, up->up_out.b_data + up->up_out.b_off,
-		    buf_used(&up->up_out));
-	while (w < 0 && errno == EINTR);
-	if (w < 0 && errno == EAGAIN)
-		return;
-	if (w < 0) {
-		upconn_write(up, false);
-		request_upstream_event(up->up_req, UPEV_WRFAIL, errno);
-		return;
-	}
-	up->up_out.b_off += (uint32_t)w;
-	if (buf_used(&up->up_out) == 0) {
-		buf_release(&up->up_out);
-		upconn_write(up, false);
-		request_upstream_event(up->up_req, UPEV_DRAINED, 0);
-	}
+	if (up->up_cb != NULL)
+		up->up_cb(up->up_arg, uev, err);
 }
 
 /*
@@ -673,27 +732,20 @@ upconn_write_cb(evutil_socket_t fd, short what, void *arg)
  * connection carrying a request lets the timer lapse.
  */
 static void
-upconn_idle_cb(evutil_socket_t fd, short what, void *arg)
+upconn_idle_cb(struct deadline_timer *tm, void *arg)
 {
 	struct upconn *up = arg;
-	int64_t len, left;
-	struct timeval tv;
+	int64_t end;
 
-	(void)fd;
-	(void)what;
-	up->up_timing = false;
 	if (up->up_state != UPCONN_IDLE)
 		return;
-	len = (int64_t)up->up_server->us_group->keepalive_idle_ms * 1000;
-	left = up->up_idle_since + len - deadline_now_refresh();
-	if (left <= 0) {
+	end = up->up_idle_since +
+	    (int64_t)up->up_server->us_group->keepalive_idle_ms * 1000;
+	if (deadline_now_cached() >= end) {
 		upconn_free(up);
 		return;
 	}
-	tv.tv_sec = left / 1000000;
-	tv.tv_usec = left % 1000000;
-	up->up_timing = true;
-	evtimer_add(&up->up_timer, &tv);
+	deadline_timer_set(tm, end);
 }
 
 /* Close a connection and free it, unlinking it from its pool. */
@@ -707,11 +759,7 @@ upconn_free(struct upconn *up)
 		us->us_nidle--;
 	} else
 		us->us_active--;
-	upconn_read(up, false);
-	upconn_write(up, false);
-	if (up->up_timing)
-		evtimer_del(&up->up_timer);
-	buf_release(&up->up_out);
-	close(up->up_fd);
+	deadline_timer_stop(&up->up_timer);
+	conn_close(&up->up_conn);
 	free(up);
 }

@@ -45,9 +45,14 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
+#include "client.h"
+#include "deadline.h"
+#include "http.h"
 #include "log.h"
-#include "proxy_impl.h"
+#include "proxy_ctx.h"
+#include "upstream.h"
 #include "fuzz_rig.h"
 
 #define PRIO_QUIET	2		/* below libevent's default, 1 */
@@ -893,7 +898,8 @@ rig_client_open(enum rig_which which, unsigned flags)
 	    rig_client_write_cb, NULL);
 	event_add(&rc.rev, NULL);
 	deadline_now_refresh();
-	client_accept(rig_px[which], sv[0], (struct sockaddr *)&ss, sslen);
+	client_accept(proxy_ctx(rig_px[which]), sv[0], (struct sockaddr *)&ss,
+	    sslen);
 	if (rig_counts(which).clients != 1)
 		rig_fail("client_accept did not take the connection");
 }
@@ -943,22 +949,21 @@ rig_fast_gone(void)
 	return rig_counts(RIG_FAST).clients == 0;
 }
 
+/* A server must have no connection left in use or pooled. */
+static void
+rig_check_server(void *arg, const struct upstream_server_info *i)
+{
+	(void)arg;
+	if (i->usi_active != 0 || i->usi_idle != 0)
+		rig_fail("server %s: %u active, %u idle connections left",
+		    i->usi_name, i->usi_active, i->usi_idle);
+}
+
 /* Check the servers of a proxy: no connection may be left in use. */
 static void
 rig_check_servers(struct proxy *px)
 {
-	struct upstream_set *ups = px->px_ups;
-
-	for (size_t g = 0; g < ups->ups_ngroups; g++)
-		for (size_t i = 0; i < ups->ups_cfg->upstreams[g].nservers;
-		    i++) {
-			struct upstream_server *us = &ups->ups_groups[g][i];
-
-			if (us->us_active != 0 || us->us_nidle != 0)
-				rig_fail("server %s: %u active, %u idle "
-				    "connections left", us->us_name,
-				    us->us_active, us->us_nidle);
-		}
+	upstream_set_walk(proxy_ctx(px)->pc_ups, rig_check_server, NULL);
 }
 
 /*
@@ -1020,6 +1025,7 @@ rig_client_close(void)
 	struct client *cl;
 	struct proxy_counts c;
 	unsigned nsock, nnull;
+	char what[128];
 
 	if (rig_debug)
 		rig_dump_received();
@@ -1038,20 +1044,20 @@ rig_client_close(void)
 	if (rc.which == RIG_FAST &&
 	    !rig_run_until(rig_fast_gone, FAST_CLOSE_US))
 		rig_fail("a client of the fast proxy outlived its deadlines");
-	while ((cl = TAILQ_FIRST(&px->px_clients)) != NULL) {
+	while ((cl = client_first(proxy_ctx(px))) != NULL) {
 		uint64_t before = rig_counts(rc.which).clients;
 
-		if (client_deadline(cl) == DEADLINE_NEVER)
-			rig_fail("zombie client %s: state %d, request state %d, "
-			    "no deadline armed", cl->cl_addr, cl->cl_state,
-			    cl->cl_req ? (int)cl->cl_req->rq_state : -1);
-		client_close(cl, "fuzz input over");
+		if (client_deadline(cl) == DEADLINE_NEVER) {
+			client_describe(cl, what, sizeof what);
+			rig_fail("zombie client %s: no deadline armed", what);
+		}
+		client_close(cl, CLIENT_WHY_SHUTDOWN);
 		if (rig_counts(rc.which).clients != before - 1)
 			rig_fail("client_close did not close the client");
 	}
 	rig_settle();
 	for (int w = RIG_SLOW; w <= RIG_FAST; w++)
-		upstream_set_close_idle(rig_px[w]->px_ups);
+		upstream_set_close_idle(proxy_ctx(rig_px[w])->pc_ups);
 	rig_settle();
 
 	for (int w = RIG_SLOW; w <= RIG_FAST; w++) {

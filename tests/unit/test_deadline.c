@@ -18,6 +18,8 @@
 #include <event2/event.h>
 
 #include "deadline.h"
+#include "deadline_stats.h"
+#include "lagprobe.h"
 
 #define MS		1000LL		/* microseconds */
 #define LATE_MAX	(40 * MS)	/* lateness tolerated in these tests */
@@ -316,7 +318,7 @@ START_TEST(test_idle_touched)
 	deadline_stats_get(&st);
 	ck_assert_uint_ge(st.ds_rearms, 1);
 	ck_assert_uint_eq(st.ds_expired, 1);
-	ck_assert_uint_eq(st.ds_late.dh_count, 1);
+	ck_assert_uint_eq(hist_count(&st.ds_late), 1);
 }
 END_TEST
 
@@ -536,9 +538,8 @@ START_TEST(test_two_in_one_turn)
 	run_for(50);
 	ck_assert_int_eq(r.calls, 1);
 	deadline_stats_get(&st);
-	ck_assert_uint_eq(st.ds_late.dh_count, 1);
+	ck_assert_uint_eq(hist_count(&st.ds_late), 1);
 	ck_assert_uint_eq(st.ds_expired, 1);
-	ck_assert_uint_eq(st.ds_early, 0);
 }
 END_TEST
 
@@ -885,13 +886,12 @@ START_TEST(test_many)
 	ck_assert_msg(worst <= 100 * MS, "worst lateness %lld us",
 	    (long long)worst);
 	deadline_stats_get(&st);
-	ck_assert_uint_eq(st.ds_late.dh_count, MANY);
+	ck_assert_uint_eq(hist_count(&st.ds_late), MANY);
 	ck_assert_uint_eq(st.ds_expired, MANY);
-	ck_assert_uint_eq(st.ds_early, 0);
-	for (int i = 0; i < DEADLINE_BUCKETS; i++)
-		total += st.ds_late.dh_bucket[i];
+	for (int i = 0; i < HIST_BUCKETS_MAX; i++)
+		total += st.ds_late.h_bucket[i];
 	ck_assert_uint_eq(total, MANY);
-	ck_assert_uint_ge(st.ds_late.dh_max_us, (uint64_t)worst);
+	ck_assert_uint_ge(st.ds_late_max_us, (uint64_t)worst);
 	free(m);
 }
 END_TEST
@@ -900,24 +900,24 @@ END_TEST
 START_TEST(test_probe)
 {
 	struct timeval at30 = { 0, 30 * 1000 };
-	struct deadline_probe *p;
+	struct lagprobe *p;
 	struct deadline_stats st;
 
-	ck_assert_ptr_null(deadline_probe_start(base, 0));
-	p = deadline_probe_start(base, 20);
+	ck_assert_ptr_null(lagprobe_start(base, 0));
+	p = lagprobe_start(base, 20);
 	ck_assert_ptr_nonnull(p);
 	event_base_once(base, -1, EV_TIMEOUT, blocker_cb,
 	    (void *)(intptr_t)80000, &at30);
 	run_for(250);
-	deadline_probe_stop(p);
+	lagprobe_stop(p);
 	deadline_stats_get(&st);
-	ck_assert_uint_ge(st.ds_lag.dh_count, 4);
-	ck_assert_uint_ge(st.ds_lag.dh_max_us, 30 * MS);
-	ck_assert_uint_lt(st.ds_lag.dh_max_us, 1000 * MS);
-	ck_assert_uint_le(st.ds_lag_last_us, st.ds_lag.dh_max_us);
+	ck_assert_uint_ge(hist_count(&st.ds_lag), 4);
+	ck_assert_uint_ge(st.ds_lag_max_us, 30 * MS);
+	ck_assert_uint_lt(st.ds_lag_max_us, 1000 * MS);
+	ck_assert_uint_le(st.ds_lag_last_us, st.ds_lag_max_us);
 	/* The probe is quiet: not a deadline fire, no lateness sample. */
 	ck_assert_uint_eq(st.ds_fires, 0);
-	ck_assert_uint_eq(st.ds_late.dh_count, 0);
+	ck_assert_uint_eq(hist_count(&st.ds_late), 0);
 }
 END_TEST
 
@@ -1074,31 +1074,32 @@ START_TEST(test_stats)
 	memset(&a, 0, sizeof a);
 	memset(&b, 0, sizeof b);
 	for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++)
-		deadline_stats_record(&a.ds_late, samples[i]);
-	ck_assert_uint_eq(a.ds_late.dh_bucket[0], 3);	/* <= 10 */
-	ck_assert_uint_eq(a.ds_late.dh_bucket[1], 1);	/* <= 25 */
-	ck_assert_uint_eq(a.ds_late.dh_bucket[6], 1);	/* <= 1 ms */
-	ck_assert_uint_eq(a.ds_late.dh_bucket[7], 1);	/* <= 2.5 ms */
-	ck_assert_uint_eq(a.ds_late.dh_bucket[13], 1);	/* <= 250 ms */
-	ck_assert_uint_eq(a.ds_late.dh_bucket[14], 2);	/* +Inf */
-	ck_assert_uint_eq(a.ds_late.dh_count, 9);
-	ck_assert_uint_eq(a.ds_late.dh_max_us, INT64_MAX / 2);
-	ck_assert_int_eq(deadline_stats_bound(0), 10);
-	ck_assert_int_eq(deadline_stats_bound(13), 250000);
-	ck_assert_int_eq(deadline_stats_bound(14), INT64_MAX);
-	for (int i = 1; i < DEADLINE_BUCKETS; i++)
-		ck_assert_int_gt(deadline_stats_bound(i),
-		    deadline_stats_bound(i - 1));
+		deadline_stats_late(&a, samples[i]);
+	ck_assert_uint_eq(a.ds_late.h_bucket[0], 3);	/* <= 10 */
+	ck_assert_uint_eq(a.ds_late.h_bucket[1], 1);	/* <= 25 */
+	ck_assert_uint_eq(a.ds_late.h_bucket[6], 1);	/* <= 1 ms */
+	ck_assert_uint_eq(a.ds_late.h_bucket[7], 1);	/* <= 2.5 ms */
+	ck_assert_uint_eq(a.ds_late.h_bucket[13], 1);	/* <= 250 ms */
+	ck_assert_uint_eq(a.ds_late.h_bucket[14], 2);	/* +Inf */
+	ck_assert_uint_eq(hist_count(&a.ds_late), 9);
+	ck_assert_uint_eq(a.ds_late_max_us, INT64_MAX / 2);
+	ck_assert_uint_eq(deadline_stats_bounds.hb_n, 14);
+	ck_assert_uint_eq(deadline_stats_bounds.hb_us[0], 10);
+	ck_assert_uint_eq(deadline_stats_bounds.hb_us[13], 250000);
+	for (unsigned i = 1; i < deadline_stats_bounds.hb_n; i++)
+		ck_assert_uint_gt(deadline_stats_bounds.hb_us[i],
+		    deadline_stats_bounds.hb_us[i - 1]);
 
-	deadline_stats_record(&b.ds_late, 7);
-	deadline_stats_record(&b.ds_lag, 300);
-	b.ds_lag_last_us = 300;
+	deadline_stats_late(&b, 7);
+	deadline_stats_lag(&b, 300);
+	ck_assert_uint_eq(b.ds_lag_last_us, 300);
+	ck_assert_uint_eq(b.ds_lag_max_us, 300);
 	b.ds_expired = 2;
 	deadline_stats_add(&b, &a);
-	ck_assert_uint_eq(b.ds_late.dh_count, 10);
-	ck_assert_uint_eq(b.ds_late.dh_bucket[0], 4);
-	ck_assert_uint_eq(b.ds_late.dh_max_us, INT64_MAX / 2);
-	ck_assert_uint_eq(b.ds_lag.dh_count, 1);
+	ck_assert_uint_eq(hist_count(&b.ds_late), 10);
+	ck_assert_uint_eq(b.ds_late.h_bucket[0], 4);
+	ck_assert_uint_eq(b.ds_late_max_us, INT64_MAX / 2);
+	ck_assert_uint_eq(hist_count(&b.ds_lag), 1);
 	ck_assert_uint_eq(b.ds_lag_last_us, 300);
 	ck_assert_uint_eq(b.ds_expired, 2);
 	ck_assert_ptr_eq(deadline_stats_local(), deadline_stats_local());
