@@ -409,11 +409,36 @@ upstream_eligible(const struct upstream_server *us, int64_t now)
 	return now >= us->us_down_until && !us->us_trial;
 }
 
+/* Whether server i may be picked: eligible, and, on the first pass, not
+ * tried yet by this request. */
+static inline bool
+upstream_candidate(const struct upstream_server *us, size_t i, int64_t now,
+    uint64_t tried, int pass)
+{
+	if (!upstream_eligible(&us[i], now))
+		return false;
+	return pass != 0 || i >= 64 || !(tried & (1ULL << i));
+}
+
+/* Whether a's active connections per weight are fewer than b's (-1), the
+ * same (0) or more (1), compared without division. */
+static inline int
+upstream_load_cmp(const struct upstream_server *a,
+    const struct upstream_server *b)
+{
+	uint64_t x = (uint64_t)a->us_active * b->us_cfg->weight;
+	uint64_t y = (uint64_t)b->us_active * a->us_cfg->weight;
+
+	return x < y ? -1 : x > y;
+}
+
 /*
  * Choose a server of the route's upstream: smooth weighted round robin
- * (nginx's), or the fewest active connections per weight.  Servers in
- * tried (a bit per index) are avoided while another is eligible.  NULL
- * with *why set when every server is down.
+ * (nginx's), or the fewest active connections per weight, ties broken by
+ * smooth weighted round robin among the tied servers (so idle servers
+ * share the load by weight, as nginx's least_conn does).  Servers in tried
+ * (a bit per index) are avoided while another is eligible.  NULL with *why
+ * set when every server is down.
  */
 struct upstream_server *
 upstream_pick(struct upstream_set *ups, const struct config_route *route,
@@ -421,8 +446,9 @@ upstream_pick(struct upstream_set *ups, const struct config_route *route,
 {
 	const struct config_upstream *cu = route->upstream;
 	size_t g = (size_t)(cu - ups->ups_cfg->upstreams);
-	struct upstream_server *us, *best = NULL;
+	struct upstream_server *us, *best = NULL, *least;
 	int64_t now = deadline_now_cached();
+	bool lc = cu->balance == CONFIG_BALANCE_LEAST_CONN;
 	int total = 0;
 
 	if (g >= ups->ups_ngroups || cu->nservers == 0) {
@@ -431,20 +457,21 @@ upstream_pick(struct upstream_set *ups, const struct config_route *route,
 	}
 	us = ups->ups_groups[g];
 	for (int pass = 0; pass < 2 && best == NULL; pass++) {
+		least = NULL;
+		if (lc) {
+			for (size_t i = 0; i < cu->nservers; i++)
+				if (upstream_candidate(us, i, now, tried, pass) &&
+				    (least == NULL ||
+				    upstream_load_cmp(&us[i], least) < 0))
+					least = &us[i];
+			if (least == NULL)
+				continue;
+		}
 		total = 0;
 		for (size_t i = 0; i < cu->nservers; i++) {
-			if (!upstream_eligible(&us[i], now))
+			if (!upstream_candidate(us, i, now, tried, pass) ||
+			    (lc && upstream_load_cmp(&us[i], least) != 0))
 				continue;
-			if (pass == 0 && i < 64 && (tried & (1ULL << i)))
-				continue;
-			if (cu->balance == CONFIG_BALANCE_LEAST_CONN) {
-				/* active/weight, compared without division */
-				if (best == NULL || (uint64_t)us[i].us_active *
-				    best->us_cfg->weight < (uint64_t)
-				    best->us_active * us[i].us_cfg->weight)
-					best = &us[i];
-				continue;
-			}
 			us[i].us_cw += (int)us[i].us_cfg->weight;
 			total += (int)us[i].us_cfg->weight;
 			if (best == NULL || us[i].us_cw > best->us_cw)
@@ -455,8 +482,7 @@ upstream_pick(struct upstream_set *ups, const struct config_route *route,
 		*why = "every server is marked down";
 		return NULL;
 	}
-	if (cu->balance == CONFIG_BALANCE_ROUND_ROBIN)
-		best->us_cw -= total;
+	best->us_cw -= total;
 	if (best->us_down_until != 0)
 		best->us_trial = true;	/* the one trial request */
 	best->us_tries++;

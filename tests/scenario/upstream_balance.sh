@@ -2,7 +2,7 @@
 # Balancing: round_robin spreads requests evenly over equal servers and
 # exactly by weight over weighted ones (smooth weighted round robin: 3:1
 # gives 750/250 of 1,000); least_conn sends a new request to the server with
-# the fewest requests in flight.  Counted by what each origin read (its
+# the fewest requests in flight, ties broken by weight.  Counted by what each origin read (its
 # event log).  About 5 s.
 source "$(dirname "$0")/../upstream_lib.sh"
 
@@ -18,9 +18,11 @@ ug_up "$T/hg.ini" \
 	"$(ups rr max_fails=0 -- "$SA" "$SB" "$SC")" \
 	"$(ups w max_fails=0 -- "$SA weight=3" "$SB weight=1")" \
 	"$(ups lc balance=least_conn max_fails=0 -- "$SA" "$SB")" \
+	"$(ups lcw balance=least_conn max_fails=0 -- "$SA" "$SB weight=2")" \
 	'[route /echo/rr]' 'upstream = rr' \
 	'[route /echo/w]' 'upstream = w' \
 	'[route /delay/]' 'upstream = lc' \
+	'[route /echo/lcw]' 'upstream = lcw' \
 	|| finish
 U=http://127.0.0.1:$HG_PORT
 
@@ -59,6 +61,15 @@ log_take "weighted" 1000
 seq4=$(printf '%s\n' "$LOG_NEW" | sed -n 's/.* upstream=\([^ ]*\) .*/\1/p' |
 	sed "s/^$SA\$/A/; s/^$SB\$/B/" | tr -d '\n')
 expect_eq "weighted: the order repeats A A B A" "${seq4//AABA/}" ""
+
+# Nothing in flight at each pick: every server ties at 0, and the tie is
+# broken by weight (smooth weighted round robin among the tied), 1:2.
+note "least_conn with weights 1:2, requests one at a time"
+many /echo/lcw 30
+expect_eq "least_conn, idle: all answered 200" "$GOT" 30
+expect_eq "least_conn, idle: A (weight 1) got a third" "$(oreqs A /echo/lcw)" 10
+expect_eq "least_conn, idle: B (weight 2) got two thirds" "$(oreqs B /echo/lcw)" 20
+log_take "least_conn, idle" 30
 
 note "least_conn: requests in flight steer new ones to the other server"
 fd_settle "before least_conn"
