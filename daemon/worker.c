@@ -288,6 +288,7 @@ worker_new(unsigned id, struct config *cfg, const struct worker *like,
 	w->w_proxy = proxy_new(w->w_base, cfg, w->w_alog, err, errlen);
 	if (w->w_proxy == NULL)
 		goto fail;
+	proxy_set_worker(w->w_proxy, id);
 	if (nfds > 0 ? proxy_adopt(w->w_proxy, fds, nfds, err, errlen) :
 	    proxy_listen(w->w_proxy, like ? like->w_proxy : NULL, err,
 	    errlen) != 0)

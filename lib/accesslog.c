@@ -34,10 +34,12 @@
 #define ACCESSLOG_CAP_ROUTE	1024
 #define ACCESSLOG_CAP_UPSTREAM	512
 #define ACCESSLOG_CAP_OUTCOME	128
+#define ACCESSLOG_CAP_ID	288
 
 _Static_assert(ACCESSLOG_FIXED + ACCESSLOG_CAP_CLIENT + ACCESSLOG_CAP_METHOD +
     ACCESSLOG_CAP_TARGET + ACCESSLOG_CAP_ROUTE + ACCESSLOG_CAP_UPSTREAM +
-    ACCESSLOG_CAP_OUTCOME <= ACCESSLOG_LINE_MAX, "caps exceed the line");
+    ACCESSLOG_CAP_OUTCOME + ACCESSLOG_CAP_ID <= ACCESSLOG_LINE_MAX,
+    "caps exceed the line");
 _Static_assert(ACCESSLOG_LINE_MAX <= ACCESSLOG_BUF_SIZE, "buffer too small");
 
 struct accesslog {
@@ -251,17 +253,6 @@ accesslog_put_opt(char *p, int64_t v, int64_t min, int json)
 	return fmt_u64(p, (uint64_t)v);
 }
 
-/* Write the id as 16 hex digits. */
-static char *
-accesslog_put_id(char *p, uint64_t id)
-{
-	int	i;
-
-	for (i = 0; i < 16; i++)
-		p[i] = accesslog_hex[(id >> (60 - 4 * i)) & 0xf];
-	return p + 16;
-}
-
 /* Format a second as RFC 3339 UTC without a fraction. */
 static size_t
 accesslog_fmt_sec(char *buf, size_t len, int64_t sec)
@@ -311,7 +302,7 @@ accesslog_logfmt(struct accesslog *al, const struct accesslog_entry *e,
 	p = ACCESSLOG_PUT(p, "time=");
 	p = accesslog_put_time(al, p, e->time_us);
 	p = ACCESSLOG_PUT(p, " id=");
-	p = accesslog_put_id(p, e->id);
+	p = accesslog_logfmt_str(p, ACCESSLOG_CAP_ID, e->id, e->id_len);
 	p = ACCESSLOG_PUT(p, " client=");
 	p = accesslog_logfmt_str(p, ACCESSLOG_CAP_CLIENT, e->client,
 	    e->client_len);
@@ -359,9 +350,9 @@ accesslog_json(struct accesslog *al, const struct accesslog_entry *e,
 {
 	p = ACCESSLOG_PUT(p, "{\"time\":\"");
 	p = accesslog_put_time(al, p, e->time_us);
-	p = ACCESSLOG_PUT(p, "\",\"id\":\"");
-	p = accesslog_put_id(p, e->id);
-	p = ACCESSLOG_PUT(p, "\",\"client\":");
+	p = ACCESSLOG_PUT(p, "\",\"id\":");
+	p = accesslog_json_str(p, ACCESSLOG_CAP_ID, e->id, e->id_len);
+	p = ACCESSLOG_PUT(p, ",\"client\":");
 	p = accesslog_json_str(p, ACCESSLOG_CAP_CLIENT, e->client,
 	    e->client_len);
 	p = ACCESSLOG_PUT(p, ",\"method\":");
@@ -427,6 +418,7 @@ static size_t
 accesslog_bound(const struct accesslog_entry *e)
 {
 	return ACCESSLOG_FIXED + ACCESSLOG_CAP_ROUTE + ACCESSLOG_CAP_OUTCOME +
+	    accesslog_str_bound(e->id_len, ACCESSLOG_CAP_ID) +
 	    accesslog_str_bound(e->client_len, ACCESSLOG_CAP_CLIENT) +
 	    accesslog_str_bound(e->method_len, ACCESSLOG_CAP_METHOD) +
 	    accesslog_str_bound(e->target_len, ACCESSLOG_CAP_TARGET) +
@@ -552,12 +544,13 @@ accesslog_flush(struct accesslog *al)
 
 /* Start an entry with every field absent but time, id and client. */
 void
-accesslog_entry_init(struct accesslog_entry *e, int64_t time_us, uint64_t id,
-    const char *client)
+accesslog_entry_init(struct accesslog_entry *e, int64_t time_us,
+    const char *id, size_t id_len, const char *client)
 {
 	memset(e, 0, sizeof *e);
 	e->time_us = time_us;
 	e->id = id;
+	e->id_len = id_len;
 	e->client = client;
 	e->client_len = strlen(client);
 	e->deadline_ms = -1;

@@ -27,7 +27,8 @@
  * Format.  Fields, in this order: time id client method target route status
  * outcome upstream tries deadline_ms bytes_in bytes_out head_ms connect_ms
  * upstream_header_ms total_ms.  time is RFC 3339 UTC with milliseconds; id is
- * 16 lowercase hex digits; durations are milliseconds with three decimals.
+ * the request id (the client's X-Request-Id, or 16 lowercase hex digits of
+ * ours); durations are milliseconds with three decimals.
  * An absent value (NULL string, negative timing or deadline, status 0) is
  * "-" in logfmt and null in JSON.
  *
@@ -66,7 +67,8 @@ struct accesslog;
  * terminated except route.  NULL strings are absent. */
 struct accesslog_entry {
 	int64_t		 time_us;	/* CLOCK_REALTIME at request start */
-	uint64_t	 id;
+	const char	*id;		/* the request id */
+	size_t		 id_len;
 	const char	*client;	/* "127.0.0.1:5555", "[::1]:5555" */
 	size_t		 client_len;
 	const char	*method;
@@ -105,10 +107,11 @@ void		 accesslog_write(struct accesslog *,
 /* Whether the writer writes anything ("off" and NULL do not). */
 bool		 accesslog_enabled(const struct accesslog *);
 
-/* Start an entry: the time, the id and the client address set, every
+/* Start an entry: the time, the id (id_len bytes) and the client address
+ * (a C string) set, every
  * other field absent ("-" or null in the line); fill in what is known. */
 void		 accesslog_entry_init(struct accesslog_entry *, int64_t time_us,
-		    uint64_t id, const char *client);
+		    const char *id, size_t id_len, const char *client);
 
 /* Format one line (newline included) into buf, which must hold
  * ACCESSLOG_LINE_MAX bytes, and return its length.  Writes nothing out. */

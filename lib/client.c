@@ -238,7 +238,7 @@ client_request_end(void *arg, const struct request_end *end)
 		deadline_timer_set(&cl->cl_wait, deadline_now_cached());
 	} else
 		client_wait(cl, SCOPE_KEEPALIVE,
-		    client_after(ctx->pc_cfg->timeouts.ms[SCOPE_KEEPALIVE]));
+		    client_after(end->re_keepalive_ms));
 }
 
 /* Feed the head parser; start the request once its head is whole. */

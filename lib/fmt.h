@@ -81,6 +81,34 @@ fmt_u32_pad(char *p, uint32_t v, size_t n)
 	return end;
 }
 
+/* The 8 lowercase hex digits of v, most significant first, as the bytes of
+ * a word in memory order: each nibble spread to a byte, then turned into
+ * '0'-'9' or 'a'-'f' without a branch. */
+static inline uint64_t
+fmt_hex32_word(uint32_t v)
+{
+	uint64_t x = v, gt9;
+
+	x = (x | (x << 16)) & 0x0000ffff0000ffffULL;
+	x = (x | (x << 8)) & 0x00ff00ff00ff00ffULL;
+	x = (x | (x << 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	gt9 = ((x + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL;
+	x += 0x3030303030303030ULL + gt9 * ('a' - '0' - 10);
+	return __builtin_bswap64(x);
+}
+
+/* Write v as 16 lowercase hex digits; returns the end. */
+static inline char *
+fmt_hex64(char *p, uint64_t v)
+{
+	uint64_t hi = fmt_hex32_word((uint32_t)(v >> 32));
+	uint64_t lo = fmt_hex32_word((uint32_t)v);
+
+	memcpy(p, &hi, 8);
+	memcpy(p + 8, &lo, 8);
+	return p + 16;
+}
+
 /*
  * The length of the well-formed UTF-8 sequence that starts at s, which has
  * n >= 1 bytes, or 0 when there is none: a byte below 0x80 is one; else

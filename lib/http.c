@@ -231,6 +231,10 @@ http_name_kind(const char *s, size_t n)
 		if (HTTP_ARE(a, b, "upgrade"))
 			return HTTP_FK_UPGRADE;
 		break;
+	case 12:
+		if (HTTP_ARE(a, b, "x-request-id"))
+			return HTTP_FK_REQUEST_ID;
+		break;
 	case 10:
 		if (HTTP_ARE(a, b, "connection"))
 			return HTTP_FK_CONNECTION;

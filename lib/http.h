@@ -87,6 +87,7 @@ enum http_field_kind {
 	HTTP_FK_XFP,			/* X-Forwarded-Proto */
 	HTTP_FK_XFH,			/* X-Forwarded-Host */
 	HTTP_FK_VIA,
+	HTTP_FK_REQUEST_ID,		/* X-Request-Id */
 	HTTP_FK_CONN_NAMED,		/* another field Connection lists */
 };
 #define HTTP_FK_BIT(k)		(1u << (k))
@@ -255,6 +256,8 @@ struct http_fwd {
 	const char	*via;		/* Via is appended to, e.g. "1.1 hourglass" */
 	const char	*deadline_name;	/* NULL: do not set */
 	int64_t		 deadline_ms;	/* value for deadline_name */
+	const char	*request_id;	/* X-Request-Id; NULL: relayed as sent */
+	size_t		 request_id_len;
 	bool		 strip_expect;	/* the proxy answers 100-continue itself */
 	const char	*host;		/* Host when the client sent none and the
 					 * target names no authority (HTTP/1.0);
@@ -277,8 +280,9 @@ struct http_fwd {
  * none.  An absolute-form target is sent in origin-form, with a Host from
  * its authority when the client sent none; a request with neither gets
  * fwd->host.  Then "deadline_name: deadline_ms" when deadline_name is set,
- * and Expect is dropped when strip_expect.  Connection cannot remove Host
- * or the framing fields.
+ * and Expect is dropped when strip_expect; X-Request-Id is request_id when
+ * set (the client's own fields dropped).  Connection cannot remove Host or
+ * the framing fields.
  */
 ssize_t	http_build_request(const struct http_msg *, const char *head,
 	    const struct http_fwd *, char *out, size_t cap);

@@ -281,6 +281,8 @@ http_request_write(struct http_out *o, const struct http_msg *m,
 		drop |= HTTP_FK_BIT(HTTP_FK_VIA);
 	if (fwd->strip_expect)
 		drop |= HTTP_FK_BIT(HTTP_FK_EXPECT);
+	if (fwd->request_id != NULL)
+		drop |= HTTP_FK_BIT(HTTP_FK_REQUEST_ID);
 
 	/* A request line that is already "METHOD target HTTP/1.1" starts
 	 * the run of lines copied as they stand. */
@@ -344,6 +346,11 @@ http_request_write(struct http_out *o, const struct http_msg *m,
 		http_put_joined(o, m, head, "Via", HTTP_FK_VIA, fwd->via,
 		    l->via);
 	}
+	if (fwd->request_id != NULL) {
+		HTTP_PUT_LIT(o, "X-Request-Id: ");
+		http_put(o, fwd->request_id, fwd->request_id_len);
+		HTTP_PUT_LIT(o, "\r\n");
+	}
 	if (l->deadline != 0) {
 		http_put(o, fwd->deadline_name, l->deadline);
 		HTTP_PUT_LIT(o, ": ");
@@ -380,7 +387,8 @@ http_build_request(const struct http_msg *m, const char *head,
 	if (m->host < 0 && m->authority.len == 0 && fwd->host != NULL)
 		l.host = strlen(fwd->host);
 	bound = (size_t)m->head_len + m->nfields + 2 * m->authority.len +
-	    l.ip + l.proto + l.via + l.deadline + l.host + HTTP_BUILD_EXTRA;
+	    l.ip + l.proto + l.via + l.deadline + l.host + HTTP_BUILD_EXTRA +
+	    (fwd->request_id != NULL ? fwd->request_id_len + 16 : 0);
 	if (m->head_len != 0 && bound <= cap)
 		http_request_write(&o, m, head, fwd, &l);
 	else {

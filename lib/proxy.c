@@ -7,6 +7,7 @@
  * client is gone through its pc_idle hook, the one place that gives memory
  * back and completes a drain.
  */
+#include <sys/random.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -155,6 +156,10 @@ proxy_new(struct event_base *base, struct config *cfg,
 	ctx->pc_base = base;
 	ctx->pc_alog = alog;
 	ctx->pc_idle = proxy_idle;
+	if (getrandom(&ctx->pc_next_id, sizeof ctx->pc_next_id, 0) !=
+	    (ssize_t)sizeof ctx->pc_next_id)
+		ctx->pc_next_id = (uint64_t)deadline_now_refresh() *
+		    0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
 	TAILQ_INIT(&ctx->pc_clients);
 	for (size_t i = 0; i < sizeof px->px_reserve / sizeof(int); i++)
 		px->px_reserve[i] = -1;
@@ -456,6 +461,13 @@ proxy_counts(const struct proxy *px, struct proxy_counts *c)
 	c->timeouts = __atomic_load_n(&p->timeouts, __ATOMIC_RELAXED);
 	c->clients = __atomic_load_n(&p->clients, __ATOMIC_RELAXED);
 	c->in_flight = __atomic_load_n(&p->in_flight, __ATOMIC_RELAXED);
+}
+
+/* Set the worker this proxy runs in: its index goes into request ids. */
+void
+proxy_set_worker(struct proxy *px, unsigned index)
+{
+	px->px_ctx.pc_id_hi = (uint64_t)(index & 0xff) << 56;
 }
 
 /* The context the proxy lends its clients, for tests. */

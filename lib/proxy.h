@@ -72,6 +72,10 @@ void		 proxy_drain(struct proxy *, int64_t drain_at,
 /* Log to another writer from now on (a reload changed access_log). */
 void		 proxy_set_accesslog(struct proxy *, struct accesslog *);
 
+/* Set the worker (0, 1, ...) the proxy runs in: request ids carry it, so
+ * that they never repeat across workers. */
+void		 proxy_set_worker(struct proxy *, unsigned index);
+
 /* The context the proxy lends its clients (proxy_ctx.h), for tests. */
 struct proxy_ctx *proxy_ctx(struct proxy *);
 

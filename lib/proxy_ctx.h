@@ -34,7 +34,9 @@ struct proxy_ctx {
 	struct slab	*pc_client_slab;	/* where clients live */
 	struct slab	*pc_req_slab;		/* where requests live */
 	struct proxy_counts pc_counts;
-	uint64_t	 pc_next_id;		/* the last request id given */
+	uint64_t	 pc_next_id;		/* the last request counter given:
+						   from a random start */
+	uint64_t	 pc_id_hi;		/* the worker, in the top byte */
 	bool		 pc_draining;
 	TAILQ_HEAD(client_list, client) pc_clients;
 	/* No request runs any more, or no client is left: the proxy may
@@ -47,6 +49,17 @@ struct proxy_ctx {
 #define PROXY_COUNT(ctx, field, delta)					\
 	__atomic_store_n(&(ctx)->pc_counts.field,			\
 	    (ctx)->pc_counts.field + (delta), __ATOMIC_RELAXED)
+
+/*
+ * A new request id: the worker in the top byte, a counter from a random
+ * start below, so that ids are unique across the workers of a run and,
+ * but for a 2^-56 chance, across restarts.
+ */
+static inline uint64_t
+proxy_next_id(struct proxy_ctx *ctx)
+{
+	return ctx->pc_id_hi | (++ctx->pc_next_id & ((1ULL << 56) - 1));
+}
 
 /* Client connections of every worker, for max_connections. */
 extern unsigned	 proxy_clients_all;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "deadline.h"
+#include "fmt.h"
 #include "http.h"
 #include "log.h"
 #include "outcome.h"
@@ -31,6 +32,7 @@
 #include "upstream.h"
 
 #define RESP_HEAD_MAX	65536	/* the longest response head we take */
+#define RID_MAX		64	/* the longest X-Request-Id taken from a client */
 #define REQUEST_JOIN_MAX 2048	/* body bytes copied behind a head */
 
 enum req_state {
@@ -48,7 +50,10 @@ struct request {
 	struct proxy_ctx *rq_ctx;
 	struct request_peer rq_peer;		/* the client's, lent */
 	enum req_state	 rq_state;
-	uint64_t	 rq_id;
+	uint64_t	 rq_id;			/* ours: worker and counter */
+	uint8_t		 rq_rid_len;		/* of rq_rid; 0 until needed */
+	char		 rq_rid[RID_MAX + 1];	/* the id as text: the client's
+						   X-Request-Id, or rq_id in hex */
 	struct config	*rq_cfg;		/* a reference */
 	struct upstream_set *rq_ups;		/* a reference */
 	const struct config_route *rq_route;
@@ -124,6 +129,58 @@ static void	request_backoff_done(struct deadline_timer *, void *);
 					   response byte: idempotent, no body */
 #define ATTEMPT_FINAL		3	/* never */
 
+/*
+ * The request's id as text, as the logs and the upstream see it: the
+ * client's X-Request-Id when it sent a well-formed one, else our own id
+ * in 16 hex digits (written the first time it is asked for).
+ */
+static const char *
+request_rid(struct request *rq)
+{
+	if (rq->rq_rid_len == 0) {
+		fmt_hex64(rq->rq_rid, rq->rq_id);
+		rq->rq_rid[16] = '\0';
+		rq->rq_rid_len = 16;
+	}
+	return rq->rq_rid;
+}
+
+/*
+ * Take the client's X-Request-Id as the request's id when it is one field
+ * of 1 to RID_MAX bytes of letters, digits and "-_.:+/=" (a UUID, a hex or
+ * base64 token): what the logs can show bare and a header can carry.
+ * Anything else is replaced by our own id.
+ */
+static void
+request_take_rid(struct request *rq, const char *head)
+{
+	const struct http_msg *m = &rq->rq_reqm;
+	const struct http_field *f = NULL;
+	const char *v;
+	unsigned char c;
+
+	for (int i = 0; i < m->nfields; i++) {
+		if (m->fields[i].kind != HTTP_FK_REQUEST_ID)
+			continue;
+		if (f != NULL)
+			return;		/* two of them: ours */
+		f = &m->fields[i];
+	}
+	if (f == NULL || f->value.len == 0 || f->value.len > RID_MAX)
+		return;
+	v = head + f->value.off;
+	for (uint32_t i = 0; i < f->value.len; i++) {
+		c = (unsigned char)v[i];
+		if (!((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' &&
+		    (c | 0x20) <= 'z') || c == '-' || c == '_' || c == '.' ||
+		    c == ':' || c == '+' || c == '/' || c == '='))
+			return;
+	}
+	memcpy(rq->rq_rid, v, f->value.len);
+	rq->rq_rid[f->value.len] = '\0';
+	rq->rq_rid_len = (uint8_t)f->value.len;
+}
+
 /* The one transition function: assert the move is legal and log it. */
 static void
 request_set_state(struct request *rq, enum req_state to)
@@ -138,12 +195,12 @@ request_set_state(struct request *rq, enum req_state to)
 	};
 
 	if (!(legal[rq->rq_state] & (1 << to))) {
-		log_crit("req %016llx: illegal transition %s -> %s",
-		    (unsigned long long)rq->rq_id, req_state_names[rq->rq_state],
+		log_crit("req %s: illegal transition %s -> %s",
+		    request_rid(rq), req_state_names[rq->rq_state],
 		    req_state_names[to]);
 		abort();
 	}
-	log_debug("req %016llx: %s -> %s", (unsigned long long)rq->rq_id,
+	log_debug("req %s: %s -> %s", request_rid(rq),
 	    req_state_names[rq->rq_state], req_state_names[to]);
 	rq->rq_state = to;
 }
@@ -176,7 +233,7 @@ request_new(struct proxy_ctx *ctx, const struct request_peer *peer,
 	rq->rq_ctx = ctx;
 	rq->rq_peer = *peer;
 	rq->rq_state = REQ_HEAD;
-	rq->rq_id = ++ctx->pc_next_id;
+	rq->rq_id = proxy_next_id(ctx);
 	rq->rq_cfg = config_ref(ctx->pc_cfg);
 	rq->rq_ups = ctx->pc_ups;
 	lim.max_uri = rq->rq_cfg->max_uri > UINT32_MAX ? UINT32_MAX :
@@ -241,6 +298,13 @@ request_state_name(const struct request *rq)
 	return req_state_names[rq->rq_state];
 }
 
+/* The timeouts in force for this request: its route's, or the defaults. */
+static const struct config_timeouts *
+request_timeouts(const struct request *rq)
+{
+	return rq->rq_route ? &rq->rq_route->timeouts : &rq->rq_cfg->timeouts;
+}
+
 /* Count a finished request by route and outcome. */
 static void
 request_account(struct proxy_ctx *ctx, const char *route,
@@ -258,12 +322,15 @@ request_log_refused(struct proxy_ctx *ctx, const char *addr,
     enum outcome outcome, uint64_t bytes_out)
 {
 	struct accesslog_entry e;
+	char id[17];
 
 	request_account(ctx, NULL, outcome, 0);
 	if (!accesslog_enabled(ctx->pc_alog))
 		return;
-	accesslog_entry_init(&e, deadline_wall_cached(), ++ctx->pc_next_id,
-	    addr);
+
+	fmt_hex64(id, proxy_next_id(ctx));
+	id[16] = '\0';
+	accesslog_entry_init(&e, deadline_wall_cached(), id, 16, addr);
 	e.status = outcome_info(outcome)->oi_status;
 	e.outcome = outcome;
 	e.bytes_out = bytes_out;
@@ -284,8 +351,8 @@ request_log(struct request *rq, enum outcome outcome)
 	if (!accesslog_enabled(rq->rq_ctx->pc_alog))
 		return;
 	/* The wall clock at the first byte, from the one read for now. */
-	accesslog_entry_init(&e, deadline_wall_cached() - total_us, rq->rq_id,
-	    rq->rq_peer.rp_addr);
+	accesslog_entry_init(&e, deadline_wall_cached() - total_us,
+	    request_rid(rq), rq->rq_rid_len, rq->rq_peer.rp_addr);
 	if (parsed) {
 		e.method = head + rq->rq_reqm.method.off;
 		e.method_len = rq->rq_reqm.method.len;
@@ -392,14 +459,15 @@ request_finish(struct request *rq, enum outcome outcome)
 	}
 	request_log(rq, outcome);
 	if (!ok)
-		log_info("req %016llx: %s %s (client %s%s%s, upstream %s)",
-		    (unsigned long long)rq->rq_id, outcome_name(outcome),
+		log_info("req %s: %s %s (client %s%s%s, upstream %s)",
+		    request_rid(rq), outcome_name(outcome),
 		    rq->rq_head_sent ? "after the response head: aborted" :
 		    "before the response head", rq->rq_peer.rp_addr,
 		    rq->rq_gone != NULL ? ": " : "",
 		    rq->rq_gone != NULL ? rq->rq_gone : "",
 		    rq->rq_server ? upstream_name(rq->rq_server) : "-");
 	end.re_close = rq->rq_close;
+	end.re_keepalive_ms = request_timeouts(rq)->ms[SCOPE_KEEPALIVE];
 	rq->rq_peer.rp_done(rq->rq_peer.rp_arg, &end);
 }
 
@@ -481,14 +549,14 @@ request_feed_head(struct request *rq)
 		request_finish(rq, OUTCOME_REJECT_HEADER_TOO_LARGE);
 		return -1;
 	case HTTP_ERR_TE:
-		log_info("req %016llx: request from %s: %s",
-		    (unsigned long long)rq->rq_id, rq->rq_peer.rp_addr,
+		log_info("req %s: request from %s: %s",
+		    request_rid(rq), rq->rq_peer.rp_addr,
 		    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason : "?");
 		request_finish(rq, OUTCOME_REJECT_NOT_IMPLEMENTED);
 		return -1;
 	default:
-		log_info("req %016llx: bad request from %s: %s",
-		    (unsigned long long)rq->rq_id, rq->rq_peer.rp_addr,
+		log_info("req %s: bad request from %s: %s",
+		    request_rid(rq), rq->rq_peer.rp_addr,
 		    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason : "?");
 		request_finish(rq, OUTCOME_REJECT_BAD_REQUEST);
 		return -1;
@@ -563,6 +631,8 @@ request_start(struct request *rq)
 	}
 	rq->rq_route = config_route_match(rq->rq_cfg, head + m->path.off,
 	    m->path.len, host, hostlen);
+	if (m->known & HTTP_FK_BIT(HTTP_FK_REQUEST_ID))
+		request_take_rid(rq, head);
 	to = rq->rq_route ? &rq->rq_route->timeouts : &rq->rq_cfg->timeouts;
 	rq->rq_deadline_ms = to->ms[SCOPE_REQUEST];
 	if (request_deadline_header(rq, to) != 0) {
@@ -578,8 +648,8 @@ request_start(struct request *rq)
 		deadline_open(t, SCOPE_CLIENT_IDLE, to->ms[SCOPE_CLIENT_IDLE]);
 
 	if (rq->rq_route == NULL) {
-		log_info("req %016llx: no route for %.*s (client %s)",
-		    (unsigned long long)rq->rq_id, (int)m->path.len,
+		log_info("req %s: no route for %.*s (client %s)",
+		    request_rid(rq), (int)m->path.len,
 		    head + m->path.off, rq->rq_peer.rp_addr);
 		request_finish(rq, OUTCOME_ERROR_NO_UPSTREAM);
 		return;
@@ -592,8 +662,8 @@ request_start(struct request *rq)
 	}
 	rq->rq_server = upstream_pick(rq->rq_ups, rq->rq_route, 0, &why);
 	if (rq->rq_server == NULL) {
-		log_err("req %016llx: upstream %s: %s (client %s)",
-		    (unsigned long long)rq->rq_id, rq->rq_route->upstream->name,
+		log_err("req %s: upstream %s: %s (client %s)",
+		    request_rid(rq), rq->rq_route->upstream->name,
 		    why, rq->rq_peer.rp_addr);
 		request_finish(rq, OUTCOME_ERROR_NO_UPSTREAM);
 		return;
@@ -602,12 +672,6 @@ request_start(struct request *rq)
 	request_connect(rq);
 }
 
-/* The timeouts in force for this request: its route's, or the defaults. */
-static const struct config_timeouts *
-request_timeouts(const struct request *rq)
-{
-	return rq->rq_route ? &rq->rq_route->timeouts : &rq->rq_cfg->timeouts;
-}
 
 /*
  * Build the head to forward into rq_tx.  It is built when the upstream
@@ -632,6 +696,8 @@ request_build_head(struct request *rq)
 	fwd.via = "1.1 hourglass";
 	fwd.host = upstream_name(rq->rq_server);	/* an HTTP/1.0 request without Host */
 	fwd.strip_expect = (rq->rq_reqm.flags & HTTP_F_EXPECT_100) != 0;
+	fwd.request_id = request_rid(rq);
+	fwd.request_id_len = rq->rq_rid_len;
 	if (to->propagate_deadline && to->deadline_header[0] != '\0') {
 		fwd.deadline_name = to->deadline_header;
 		fwd.deadline_ms = deadline_left_ms(&rq->rq_task);
@@ -654,8 +720,8 @@ request_build_head(struct request *rq)
 			break;
 		cap *= 2;
 	}
-	log_err("req %016llx: cannot build the forwarded head",
-	    (unsigned long long)rq->rq_id);
+	log_err("req %s: cannot build the forwarded head",
+	    request_rid(rq));
 	request_finish(rq, OUTCOME_REJECT_HEADER_TOO_LARGE);
 	return -1;
 }
@@ -712,8 +778,8 @@ request_retry_fresh(struct request *rq)
 	if (!rq->rq_pooled || rq->rq_fresh_retry || rq->rq_got_byte ||
 	    (rq->rq_reqm.flags & HTTP_F_BODY))
 		return 0;
-	log_debug("req %016llx: pooled connection to %s was closed, retrying "
-	    "on a fresh one", (unsigned long long)rq->rq_id,
+	log_debug("req %s: pooled connection to %s was closed, retrying "
+	    "on a fresh one", request_rid(rq),
 	    upstream_name(rq->rq_server));
 	upstream_release(rq->rq_up, false);
 	rq->rq_up = NULL;
@@ -792,8 +858,8 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
 
 	upstream_failed(rq->rq_server, outcome_name(outcome));
 	rq->rq_judged = true;
-	log_warn("req %016llx: try %u on %s failed: %s%s%s while %s (client %s)",
-	    (unsigned long long)rq->rq_id, rq->rq_tries,
+	log_warn("req %s: try %u on %s failed: %s%s%s while %s (client %s)",
+	    request_rid(rq), rq->rq_tries,
 	    upstream_name(rq->rq_server), outcome_name(outcome), err ? ": " : "",
 	    err ? strerror(err) : "", rq->rq_state == REQ_CONNECT ?
 	    "connecting" : rq->rq_sent ? "waiting for the response head" :
@@ -811,8 +877,8 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
 		    (uint64_t)random()) % (uint64_t)cap);
 		left = rq->rq_request_at - deadline_now_refresh();
 		if (left <= backoff) {
-			log_info("req %016llx: no retry: %lld us left on the request, "
-			    "backoff %lld us", (unsigned long long)rq->rq_id,
+			log_info("req %s: no retry: %lld us left on the request, "
+			    "backoff %lld us", request_rid(rq),
 			    (long long)left, (long long)backoff);
 			retry = false;
 		}
@@ -869,8 +935,8 @@ request_upstream_failed(struct request *rq, enum outcome outcome, int err)
 		upstream_failed(rq->rq_server, outcome_name(outcome));
 		rq->rq_judged = true;
 	}
-	log_warn("req %016llx: upstream %s: %s%s%s while %s (client %s)",
-	    (unsigned long long)rq->rq_id, upstream_name(rq->rq_server),
+	log_warn("req %s: upstream %s: %s%s%s while %s (client %s)",
+	    request_rid(rq), upstream_name(rq->rq_server),
 	    outcome_name(outcome), err ? ": " : "", err ? strerror(err) : "",
 	    rq->rq_head_sent ? "relaying the response body" :
 	    rq->rq_sent ? "waiting for the response head" :
@@ -961,8 +1027,8 @@ request_pump_body(struct request *rq)
 		if (v == HTTP_DONE)
 			rq->rq_body_done = true;
 		else if (v != HTTP_MORE) {
-			log_info("req %016llx: bad request body from %s: %s",
-			    (unsigned long long)rq->rq_id, rq->rq_peer.rp_addr,
+			log_info("req %s: bad request body from %s: %s",
+			    request_rid(rq), rq->rq_peer.rp_addr,
 			    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason :
 			    "?");
 			request_finish(rq, OUTCOME_REJECT_BAD_REQUEST);
@@ -1195,8 +1261,8 @@ request_parse_head(struct request *rq)
 			return;
 		}
 		if (v != HTTP_GOT_HEAD) {
-			log_warn("req %016llx: upstream %s sent a bad response "
-			    "head: %s", (unsigned long long)rq->rq_id,
+			log_warn("req %s: upstream %s sent a bad response "
+			    "head: %s", request_rid(rq),
 			    upstream_name(rq->rq_server), rq->rq_resp.hp_reason ?
 			    rq->rq_resp.hp_reason : "?");
 			request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);

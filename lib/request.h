@@ -28,6 +28,8 @@ struct request_end {
 	bool	 re_abort;	/* close now: a response cut short, a client
 				   gone, or an answer that could not go */
 	bool	 re_close;	/* do not take another request on it */
+	uint32_t re_keepalive_ms; /* the keep-alive wait that follows: the
+				   request's route's, or the default */
 };
 typedef void (*request_done_cb)(void *arg, const struct request_end *);
 

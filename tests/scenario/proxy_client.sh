@@ -9,6 +9,7 @@ origin_up || finish
 hg_up "$T/hg.ini" \
 	'client_header = 500ms' 'client_idle = 600ms' 'keepalive = 700ms' \
 	'request = 10s' 'upstream_header = 5s' 'upstream_idle = 5s' \
+	'' '[route /bytes/]' 'upstream = o' 'keepalive = 300ms' \
 	|| finish
 
 hg_curl "http://127.0.0.1:$HG_PORT/"
@@ -77,14 +78,28 @@ expect_eq "$d: the whole body and nothing after it" \
 log_expect "$d" 200 ok
 fd_settle "$d"
 
+# A route's keepalive is the wait after a response on that route.
+d="a route's keepalive"
+note "$d"
+raw_open
+printf 'GET /bytes/5 HTTP/1.1\r\nHost: ka.test\r\n\r\n' >&3
+t0=$(now_ms)
+raw_wait_eof "$T/out" 3
+raw_close
+expect_eq "$d: closed by the daemon" "$EOF_RC" 0
+expect_near "$d: at the route's keepalive (300 ms)" $((EOF_AT - t0)) 300
+log_expect "$d" 200 ok
+fd_settle "$d"
+
 # keepalive is idle time between requests: a second request 400 ms after
-# the first moves the close to 700 ms after the second.
+# the first moves the close to 700 ms after the second (the first is on
+# the 300 ms route, the second on the default one).
 d="keepalive restarts per request"
 note "$d"
 raw_open
 printf 'GET /bytes/5 HTTP/1.1\r\nHost: ka.test\r\n\r\n' >&3
-sleep 0.4
-printf 'GET /bytes/6 HTTP/1.1\r\nHost: ka.test\r\n\r\n' >&3
+sleep 0.2
+printf 'GET /?second HTTP/1.1\r\nHost: ka.test\r\n\r\n' >&3
 t0=$(now_ms)
 raw_wait_eof "$T/out" 3
 raw_close

@@ -77,9 +77,21 @@ slurp(const char *p, size_t *lenp)
 	return buf;
 }
 
-/* The request of the example line, 2026-11-24T12:00:00.123456Z. */
+/* Give an entry the id v, as 16 hex digits (in a buffer of this thread's,
+ * good until the next call: accesslog_write() formats at once). */
+static void
+set_id(struct accesslog_entry *e, uint64_t v)
+{
+	static __thread char buf[17];
+
+	snprintf(buf, sizeof buf, "%016llx", (unsigned long long)v);
+	e->id = buf;
+	e->id_len = 16;
+}
+
+/* The request of the example line in the README, 2026-11-24T12:00:00.123456Z. */
 static const struct accesslog_entry fixed = {
-	.time_us = 1795521600123456LL, .id = 42,
+	.time_us = 1795521600123456LL, .id = S("000000000000002a"),
 	.client = S("127.0.0.1:40312"), .method = S("GET"),
 	.target = S("/delay/5000"), .route = "/",
 	.upstream = S("127.0.0.1:9000"), .status = 504,
@@ -92,7 +104,7 @@ static const struct accesslog_entry fixed = {
 /* A request rejected before anything was parsed or connected, a second
  * later: the time is cut, not rounded, to milliseconds. */
 static const struct accesslog_entry absent = {
-	.time_us = 1795521601999999LL, .id = UINT64_MAX,
+	.time_us = 1795521601999999LL, .id = S("ffffffffffffffff"),
 	.client = S("[::1]:5555"), .outcome = OUTCOME_REJECT_BAD_REQUEST,
 	.deadline_ms = -1,
 	.bytes_in = UINT64_MAX, .head_us = -1, .connect_us = -1,
@@ -650,7 +662,7 @@ START_TEST(test_timer_flush)
 	 * by the others, and accesslog_write() itself never writes. */
 	for (i = 0; i < 40; i++) {
 		sz = file_size(path);
-		e.id = (uint64_t)i;
+		set_id(&e, (uint64_t)i);
 		accesslog_write(al, &e);
 		ck_assert_int_eq(file_size(path), sz);
 		event_base_loopexit(base, &tv);
@@ -682,7 +694,7 @@ START_TEST(test_buffer_full)
 	e.target_len = sizeof target;
 	fmt_line(LOGFMT, &e, &linelen);
 	while (file_size(path) == 0 && n < 1000) {
-		e.id = n++;
+		set_id(&e, n++);
 		accesslog_write(al, &e);
 	}
 	/* The buffer went out whole, once it could not take another line. */
@@ -718,7 +730,7 @@ thread_main(void *arg)
 
 	e.target = pad;
 	for (i = 0; i < THREAD_LINES; i++) {
-		e.id = w << 32 | i;
+		set_id(&e, w << 32 | i);
 		e.target_len = i * 37 % 700;
 		accesslog_write(al, &e);
 		if (i % 500 == 0)
@@ -800,7 +812,7 @@ START_TEST(test_stderr_and_off)
 	/* "stderr": the pipe takes whole lines, a little; the rest waits ... */
 	al = open_ok(base, "stderr", JSON);
 	for (i = 0; i < 100; i++) {
-		e.id = i;
+		set_id(&e, i);
 		accesslog_write(al, &e);
 	}
 	accesslog_flush(al);
@@ -852,11 +864,11 @@ START_TEST(test_reopen)
 	ck_assert_int_eq(st.st_mode & 0777, 0640);
 
 	/* logrotate renames; the buffered line still goes to the old file */
-	e.id = 1;
+	set_id(&e, 1);
 	accesslog_write(al, &e);
 	ck_assert_int_eq(rename(p, old), 0);
 	ck_assert_int_eq(accesslog_reopen(al, err, sizeof err), 0);
-	e.id = 2;
+	set_id(&e, 2);
 	accesslog_write(al, &e);
 	accesslog_flush(al);
 	ck_assert_uint_eq(file_lines(old, LOGFMT, record_id), 1);
@@ -866,12 +878,12 @@ START_TEST(test_reopen)
 
 	/* A failed reopen keeps writing to the file it had. */
 	ck_assert_int_eq(rename(dir, moved), 0);
-	e.id = 3;
+	set_id(&e, 3);
 	accesslog_write(al, &e);
 	ck_assert_int_eq(accesslog_reopen(al, err, sizeof err), -1);
 	ck_assert_ptr_nonnull(strstr(err, p));
 	ck_assert_ptr_nonnull(strstr(err, strerror(ENOENT)));
-	e.id = 4;
+	set_id(&e, 4);
 	accesslog_write(al, &e);
 	accesslog_close(al);
 	snprintf(p, sizeof p, "%s/access.log", moved);
