@@ -10,10 +10,10 @@
  * Free buffers are handed out last in, first out, so the next taker gets
  * the one whose cache lines are still warm.  A buffer that will be held
  * across a wait (a client's request head, kept while its request runs;
- * bytes a slow peer has not taken yet) comes from a pool of its own:
- * were it to take the warm buffer, the relay's next read would land in a
- * cold one.  On a 16 KiB response that cost the kernel's copy into it 0.4
- * to 0.5 us (perf, 50 connections).
+ * bytes a slow peer has not taken yet) comes from a pool of its own
+ * (b_pool = BUF_POOL_HELD before buf_acquire()): were it to take the warm
+ * buffer, the relay's next read would land in a cold one, and the kernel's
+ * copy into a cold buffer costs more (bench/README.md has the figure).
  */
 #ifndef HG_BUF_H
 #define HG_BUF_H

@@ -54,7 +54,8 @@ static const struct config_key config_limits_keys[] = {
 	    "1g, 100m, off" },
 };
 
-/* In the order of the design's table; offsets are into config_timeouts. */
+/* In the order of the README's timeout table; offsets are into
+ * config_timeouts. */
 #define TMO(f)	offsetof(struct config_timeouts, f)
 #define SCOPE_KEY(s, fl) \
 	{ NULL, (s), CT_DURATION, TMO(ms[s]), (fl), 0, 0, NULL, CONFIG_DUR_EG }

@@ -394,10 +394,12 @@ deadline_heap_release(struct deadline_heap *h)
 }
 
 /*
- * Arm the heap's timer to fire at when (not before).  A timerfd takes the
- * absolute instant on the engine's own clock: exact, with no reading and
- * no rounding.  Setting it also clears an expiry not yet read, so a fire
- * never needs a read(): it always ends by arming again or disarming.
+ * Arm the heap's timer for when; nothing runs before it.  A timerfd takes
+ * an absolute instant on the engine's own clock, with no reading and no
+ * rounding: when less the learnt lead (deadline_heap_wait() waits out the
+ * rest), or a day from now for a farther instant.  Setting it also clears
+ * an expiry not yet read, so a fire never needs a read(): it always ends
+ * by arming again or disarming.
  *
  * libevent's timer, the fallback, adds a relative interval to its own
  * cached time of the loop turn, which may be older than the clock reading

@@ -77,20 +77,25 @@
  * next loop turn, after I/O, so a timer that keeps re-setting itself
  * cannot starve the loop.
  *
- * The timer.  Each heap sleeps on its own timerfd, armed with the
- * absolute instant on CLOCK_MONOTONIC, the engine's clock: no reading, no
- * rounding, and one timerfd_settime() only when the minimum moves earlier
- * or a fire ends.  The timerfd is watched by the base while the heap has
- * items, which costs an epoll_ctl() when a heap fills or empties.  The
- * base needs no EVENT_BASE_FLAG_PRECISE_TIMER (which would make libevent
- * set its own timerfd on every loop turn).  Should timerfd_create() fail
- * (no descriptor to spare), the heap falls back to a libevent timer: it
- * is then only as exact as the base, to the millisecond without that
- * flag.
+ * The timer.  Each heap sleeps on its own timerfd, armed with an absolute
+ * instant on CLOCK_MONOTONIC, the engine's clock: no reading, no rounding,
+ * and one timerfd_settime() only when the minimum moves earlier or a fire
+ * ends.  Waking a sleeping thread takes the kernel some microseconds, so
+ * the timerfd is set that much before the minimum: each heap learns the
+ * latency of its wake-ups (a moving average of samples capped at 100 us;
+ * deadline_lead() reports it), and a fire waits out on the clock what is
+ * left of the lead before it runs anything.
+ * The timerfd is watched by the base while the heap has items, which
+ * costs an epoll_ctl() when a heap fills or empties.  The base needs no
+ * EVENT_BASE_FLAG_PRECISE_TIMER (which would make libevent set its own
+ * timerfd on every loop turn).  Should timerfd_create() fail (no
+ * descriptor to spare), the heap falls back to a libevent timer, with no
+ * lead: it is then only as exact as the base, to the millisecond without
+ * that flag.
  *
  * Never early.  An item is run only when the engine's fresh clock reading
- * is at or past its instant, even when a wake comes early.  The timerfd
- * cannot fire before its instant.  libevent, the fallback, adds a
+ * is at or past its instant, even when a wake comes early (by the lead, or
+ * for a minimum that has moved later).  libevent, the fallback, adds a
  * relative timeout to its cached time of the loop turn, which lags the
  * real now by the callbacks run so far, so before each event_add() the
  * engine refreshes that cache (event_base_update_cache_time()): the timer

@@ -1,4 +1,4 @@
-/* outcome.c: the table of outcomes (design.md, "Outcomes"). */
+/* outcome.c: the table of outcomes (README, "Deadlines and outcomes"). */
 #include <stddef.h>
 
 #include "outcome.h"

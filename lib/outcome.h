@@ -1,10 +1,10 @@
 /*
- * outcome.h: how a request ended, the closed set of design.md's outcome
- * table.  One row per outcome: its log name, the status hourglass answers
- * with when it ends the request before a response head went out, its kind,
- * and its RFC 9209 Proxy-Status error type.  The request, the access log
- * and the metrics use the enum; the names are for output only, and nothing
- * parses them back.
+ * outcome.h: how a request ended, the closed set of outcomes (README,
+ * "Deadlines and outcomes").  One row per outcome: its log name, the
+ * status hourglass answers with when it ends the request before a response
+ * head went out, its kind, and its RFC 9209 Proxy-Status error type.  The
+ * request, the access log and the metrics use the enum; the names are for
+ * output only, and nothing parses them back.
  */
 #ifndef HG_OUTCOME_H
 #define HG_OUTCOME_H

@@ -841,9 +841,9 @@ request_rearm(struct request *rq)
 
 /*
  * One attempt failed before the response head.  Count it against the
- * server's health, log it, and retry on another server when the rules of
- * design.md allow it and the request budget covers the backoff; otherwise
- * the request ends with this cause.
+ * server's health, log it, and retry on another server when the retry
+ * rules (README, "Deadlines and outcomes") allow it and the request budget
+ * covers the backoff; otherwise the request ends with this cause.
  */
 static void
 request_attempt_failed(struct request *rq, enum outcome outcome, int kind,

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Retries within the budget (design.md): a connect failure or connect
-# timeout is always retried, on the other server; a try timeout, reset or
-# close before any response byte is retried only for an idempotent request
-# without a body; an upstream_header timeout is not retried; a retry never
-# extends `request` (when the budget left is shorter than the backoff the
-# request ends with the original cause), and the backoff (full jitter in
-# [0, min(250ms, 25ms*2^n))) stays inside the budget.  Each group below
-# lists the failing server first: a fresh group's first pick is its first
-# server, and each group serves one request only (or only failing ones).
+# Retries within the budget (README, "Deadlines and outcomes"): a connect
+# failure or connect timeout is always retried, on the other server; a try
+# timeout, reset or close before any response byte is retried only for an
+# idempotent request without a body; an upstream_header timeout is not
+# retried; a retry never extends `request` (when the budget left is shorter
+# than the backoff the request ends with the original cause), and the
+# backoff (full jitter in [0, min(250ms, 25ms*2^n))) stays inside the
+# budget.  Each group below lists the failing server first: a fresh group's
+# first pick is its first server, and each group serves one request only
+# (or only failing ones).
 # About 10 s.
 source "$(dirname "$0")/../upstream_lib.sh"
 
@@ -174,9 +175,10 @@ case_ "connect refused: retried at once on the other server" \
 	/echo/refused 200 ok 2 0 300
 try_failed 1 "$SD1" error:connect
 
-# design.md: "with connect = 5s and 1 s left on request, a blackholed
-# connect fails at 1 s as timeout:request" -- the request scope is the
-# earliest, so it is the cause, and nothing is left to retry in.
+# The design (README, "Deadlines and outcomes"): "with connect = 5s and 1 s
+# left on request, a blackholed connect fails at 1 s as timeout:request" --
+# the request scope is the earliest, so it is the cause, and nothing is left
+# to retry in.
 case_ "connect longer than the request: timeout:request, no retry" \
 	/echo/short 504 timeout:request 1 250 550
 expect_eq "short budget: the healthy server never saw it" "$(oreqs G /echo/short)" 0
