@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Framing: hourglass forwards only framing it wrote itself (design.md,
+# Framing: hourglass forwards only framing it wrote itself (README,
 # "Framing").  A recording upstream keeps every byte it receives, one file
 # a connection, and each case asserts what the client got and exactly what
 # reached the upstream: the request line, the client's fields and the
