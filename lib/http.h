@@ -302,6 +302,11 @@ ssize_t	http_build_response(const struct http_msg *, const char *head,
  * text body, and Connection: close when close is set. */
 ssize_t	http_build_error(int status, bool close, char *out, size_t cap);
 
+/* The same, its body's line followed by ": " and detail (detail_len bytes,
+ * printable ASCII; NULL for none). */
+ssize_t	http_build_error_detail(int status, bool close, const char *detail,
+	    size_t detail_len, char *out, size_t cap);
+
 /* The reason phrase for a status code ("Unknown" for one we do not know). */
 const char *http_reason(int status);
 

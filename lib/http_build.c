@@ -484,6 +484,14 @@ http_build_response(const struct http_msg *m, const char *head, bool close,
 ssize_t
 http_build_error(int status, bool close, char *out, size_t cap)
 {
+	return http_build_error_detail(status, close, NULL, 0, out, cap);
+}
+
+/* The same, with a detail on the body's line: "<status> <reason>: detail". */
+ssize_t
+http_build_error_detail(int status, bool close, const char *detail,
+    size_t detail_len, char *out, size_t cap)
+{
 	struct http_out o = { out, out + cap, true, false };
 	const char *reason = http_reason(status);
 	char code[4];
@@ -497,13 +505,18 @@ http_build_error(int status, bool close, char *out, size_t cap)
 	http_put(&o, code, sizeof code);
 	http_put_str(&o, reason);
 	HTTP_PUT_LIT(&o, "\r\nContent-Type: text/plain\r\nContent-Length: ");
-	http_put_num(&o, sizeof code + strlen(reason) + 1);
+	http_put_num(&o, sizeof code + strlen(reason) + 1 +
+	    (detail != NULL ? 2 + detail_len : 0));
 	HTTP_PUT_LIT(&o, "\r\n");
 	if (close)
 		HTTP_PUT_LIT(&o, "Connection: close\r\n");
 	HTTP_PUT_LIT(&o, "\r\n");
 	http_put(&o, code, sizeof code);
 	http_put_str(&o, reason);
+	if (detail != NULL) {
+		HTTP_PUT_LIT(&o, ": ");
+		http_put(&o, detail, detail_len);
+	}
 	HTTP_PUT_LIT(&o, "\n");
 	return http_out_len(&o, out);
 }

@@ -89,10 +89,14 @@ struct request {
 	int64_t		 rq_t_sent;		/* request sent upstream */
 	int64_t		 rq_t_uphead;		/* response head complete */
 	const char	*rq_gone;		/* why the client went away */
+	const char	*rq_why;		/* said in our answer's body, or
+						   NULL; rq_why_len bytes */
+	uint32_t	 rq_why_len;
 	struct deadline_timer rq_backoff;	/* wait before a retry */
 	bool		 rq_backoff_ready;	/* rq_backoff is set up */
 
 	/* From here on, set up by their own init, not zeroed per request. */
+	char		 rq_whybuf[160];	/* rq_why's bytes, when ours */
 	struct deadline_task rq_task;		/* every scope of the request */
 	struct http_parser rq_reqp;		/* client -> us */
 	struct http_msg	 rq_reqm;
@@ -419,7 +423,8 @@ request_finish(struct request *rq, enum outcome outcome)
 		    rq->rq_t_head == 0)
 			rq->rq_close = true;
 		rq->rq_status = status;
-		n = http_build_error(status, rq->rq_close, out, sizeof out);
+		n = http_build_error_detail(status, rq->rq_close, rq->rq_why,
+		    rq->rq_why_len, out, sizeof out);
 		if (n > 0 && rq->rq_t_head > 0 &&
 		    rq->rq_reqm.method_id == HTTP_HEAD) {
 			/* The answer to HEAD is the head alone. */
@@ -566,6 +571,35 @@ request_feed_head(struct request *rq)
 }
 
 /*
+ * Refuse a deadline header: the answer's body and the error log name the
+ * header and the value (printable ASCII of it, cut to 64 bytes).  A request
+ * that asks for a deadline must not run under another one.
+ */
+static int
+request_bad_deadline(struct request *rq, const char *name, const char *v,
+    size_t len)
+{
+	char *p = rq->rq_whybuf, *end = p + sizeof rq->rq_whybuf;
+	size_t n = strlen(name);
+
+	if (n > 40)
+		n = 40;
+	memcpy(p, name, n);
+	p += n;
+	memcpy(p, ": \"", 3);
+	p += 3;
+	for (size_t i = 0; i < len && i < 64 && p < end - 40; i++)
+		*p++ = (v[i] >= 0x20 && v[i] < 0x7f && v[i] != '"') ? v[i] : '?';
+	memcpy(p, "\" is not a deadline (digits, then ms or s)", 39);
+	p += 39;
+	rq->rq_why = rq->rq_whybuf;
+	rq->rq_why_len = (uint32_t)(p - rq->rq_whybuf);
+	log_info("req %s: bad request from %s: %.*s", request_rid(rq),
+	    rq->rq_peer.rp_addr, (int)rq->rq_why_len, rq->rq_why);
+	return -1;
+}
+
+/*
  * Parse the client's deadline header (digits, then "ms", "s" or nothing for
  * ms) and shorten the request scope to it.  -1 for a malformed or zero
  * value, which the caller answers with 400.
@@ -573,23 +607,24 @@ request_feed_head(struct request *rq)
 static int
 request_deadline_header(struct request *rq, const struct config_timeouts *to)
 {
-	const char *head = rq->rq_peer.rp_in->b_data, *p, *end;
+	const char *head = rq->rq_peer.rp_in->b_data, *p, *end, *v;
 	const struct http_field *f;
-	uint64_t v = 0, mult = 1;
+	uint64_t val = 0, mult = 1;
 	int i;
 
 	if (to->deadline_header[0] == '\0' ||
 	    (i = http_find(&rq->rq_reqm, head, to->deadline_header)) < 0)
 		return 0;
 	f = &rq->rq_reqm.fields[i];
-	p = head + f->value.off;
+	p = v = head + f->value.off;
 	end = p + f->value.len;
 	if (p == end || *p < '0' || *p > '9')
-		return -1;
+		return request_bad_deadline(rq, to->deadline_header, v,
+		    f->value.len);
 	for (; p < end && *p >= '0' && *p <= '9'; p++) {
-		v = v * 10 + (uint64_t)(*p - '0');
-		if (v > CONFIG_DURATION_MAX)
-			v = CONFIG_DURATION_MAX + 1ULL;	/* clamped below */
+		val = val * 10 + (uint64_t)(*p - '0');
+		if (val > CONFIG_DURATION_MAX)
+			val = CONFIG_DURATION_MAX + 1ULL;	/* clamped below */
 	}
 	if (end - p == 2 && p[0] == 'm' && p[1] == 's')
 		p = end;
@@ -597,11 +632,12 @@ request_deadline_header(struct request *rq, const struct config_timeouts *to)
 		mult = 1000;
 		p = end;
 	}
-	if (p != end || v == 0)
-		return -1;
-	v *= mult;
-	if (v < (uint64_t)rq->rq_deadline_ms)
-		rq->rq_deadline_ms = (int64_t)v;
+	if (p != end || val == 0)
+		return request_bad_deadline(rq, to->deadline_header, v,
+		    f->value.len);
+	val *= mult;
+	if (val < (uint64_t)rq->rq_deadline_ms)
+		rq->rq_deadline_ms = (int64_t)val;
 	return 0;
 }
 

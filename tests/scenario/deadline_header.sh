@@ -69,7 +69,14 @@ for h in 'X-Request-Timeout: abc' 'X-Request-Timeout: 10x' \
 	expect_range "$d: answered at once (ms)" "$MS" 0 300
 	log_take "$d" 1
 	expect_log "$d" status=400 outcome=reject:bad_request
+	# The answer and the error log say which header and which value.
+	v=${h#*[:;]}; v=${v# }
+	check "$d: the body names the header and the value" \
+	    grep -qF "400 Bad Request: X-Request-Timeout: \"$v\" is not a deadline" "$T/body"
+	check "$d: so does the error log" grep -qF \
+	    "req $(rid "$LOG1"): bad request from 127.0.0.1:" "$HG_ERR"
 done
+check "the error log quotes a value" grep -qF 'X-Request-Timeout: "300 ms" is not a deadline' "$HG_ERR"
 expect_eq "malformed: the origin saw none of them" "$(oreqs G /echo/malformed)" 0
 note "the header is the route's deadline_header only"
 hg_curl -H 'X-Request-Timeout: abc' "$U/echo/custom"
