@@ -184,6 +184,31 @@ scrape_worker(struct worker *w, void *arg)
 		proxy_snapshot(worker_proxy(w), sp->sp_snap);
 }
 
+/*
+ * The daemon-wide part of a scrape, on the main thread: a row for every
+ * route of the config in force and for "-", so that each shows its zero
+ * series; the build and the process.  Returns 0, or -1 on no memory.
+ */
+static int
+scrape_daemon(struct daemon *dm, struct metrics_snapshot *s)
+{
+	struct metrics_process mp;
+	struct proxy_counts c;
+
+	if (metrics_snapshot_route(s, NULL) != 0)
+		return -1;
+	for (size_t i = 0; i < dm->dm_cfg->nroutes; i++) {
+		if (metrics_snapshot_route(s, dm->dm_cfg->routes[i].prefix)
+		    != 0)
+			return -1;
+	}
+	daemon_counts(dm, &c);
+	metrics_snapshot_info(s, dm->dm_generation, dm->dm_reloads,
+	    dm->dm_reload_failures, dm->dm_nworkers, c.in_flight);
+	metrics_process_read(&mp);
+	return metrics_snapshot_process(s, HOURGLASS_VERSION, &mp);
+}
+
 /* On the main thread: merge a worker's part; answer after the last one. */
 static void
 scrape_merge(struct worker *w, void *arg)
@@ -191,7 +216,6 @@ scrape_merge(struct worker *w, void *arg)
 	struct scrape_part *sp = arg;
 	struct scrape *sc = sp->sp_scrape;
 	struct daemon *dm = sc->sc_dm;
-	struct proxy_counts c;
 	char *text;
 	size_t len;
 
@@ -203,9 +227,8 @@ scrape_merge(struct worker *w, void *arg)
 	free(sp);
 	if (--sc->sc_pending > 0)
 		return;
-	daemon_counts(dm, &c);
-	metrics_snapshot_info(sc->sc_all, dm->dm_generation, dm->dm_reloads,
-	    dm->dm_reload_failures, dm->dm_nworkers, c.in_flight);
+	if (scrape_daemon(dm, sc->sc_all) != 0)
+		sc->sc_failed = true;
 	if (sc->sc_failed || metrics_render(sc->sc_all, &text, &len) != 0)
 		metricsd_reply_fail(sc->sc_reply, 500);
 	else {

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 /* The most buckets a histogram has, +Inf included. */
-#define HIST_BUCKETS_MAX	16
+#define HIST_BUCKETS_MAX	20
 
 /* A histogram's buckets: hb_n finite ones, then +Inf. */
 struct hist_bounds {

@@ -2,26 +2,32 @@
  * metrics.c: a worker's counters, and the snapshots they are copied into
  * and merged in.
  *
- * The hot path finds a route's row through a direct-mapped cache keyed by
- * the string's address and checked against the row's own copy of the
- * string: a config freed by a reload may leave a new route at an old
- * address, so the address alone proves nothing.  The outcome is an enum,
- * an index already, so the steady state is one hash of a pointer, one
- * short strcmp() and a few increments.
+ * The hot path finds a route's row, and an upstream's, through a cache
+ * keyed by the string's address and checked against the row's own copy
+ * of the string: a config freed by a reload may leave a new route at an
+ * old address, so the address alone proves nothing.  The cache is a small
+ * open-addressing table of addresses with linear probing, so two routes
+ * whose addresses hash alike sit side by side instead of evicting each
+ * other; it grows when three quarters full, and is emptied once it would
+ * pass METRICS_CACHE_MAX (addresses of old configs pile up over reloads).
+ * The outcome is an enum, an index already, so the steady state is one
+ * hash of a pointer, one short strcmp() per string and a few increments.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "metrics_int.h"
 
-#define METRICS_CACHE		16	/* entries of a pointer cache */
+#define METRICS_CACHE_MIN	64	/* slots of a pointer cache at first */
+#define METRICS_CACHE_MAX	4096	/* slots it may grow to */
 #define METRICS_ROUTE_NONE	"-"
 #define METRICS_ROUTE_OTHER	"other"
 
 const struct hist_bounds metrics_dur_bounds = {
-	15, {
-		1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-		1000000, 2500000, 5000000, 10000000, 30000000, 60000000,
+	18, {
+		100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+		250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000,
+		60000000,
 	},
 };
 
@@ -32,24 +38,144 @@ static const char *const metrics_conn_names[METRICS_CONN_STATES] = {
 	[METRICS_CONN_CLOSING] = "closing",
 };
 
-/* A cached route: its string's address and its row. */
-struct metrics_route_cache {
-	const char	*rc_ptr;
-	uint32_t	 rc_row;
+static const char *const metrics_code_names[METRICS_CODES] = {
+	"1xx", "2xx", "3xx", "4xx", "5xx", "other",
+};
+
+/* A cached string: its address and its row; an empty slot has no address. */
+struct metrics_cache_ent {
+	const char	*ce_ptr;
+	uint32_t	 ce_row;
+};
+
+/* Rows by string address; see the top of the file. */
+struct metrics_cache {
+	struct metrics_cache_ent *mc_ent;
+	unsigned	 mc_mask;	/* slots - 1; slots a power of two */
+	unsigned	 mc_shift;	/* 64 - log2(slots) */
+	unsigned	 mc_n;		/* slots used */
 };
 
 struct metrics {
 	struct metrics_table m_rows;		/* struct metrics_row */
+	struct metrics_table m_upstreams;	/* struct metrics_upstream */
 	struct metrics_counts m_counts;
-	struct metrics_route_cache m_rcache[METRICS_CACHE];
+	struct metrics_cache m_rcache;		/* into m_rows */
+	struct metrics_cache m_ucache;		/* into m_upstreams */
+	uint8_t		 m_kind[OUTCOME_COUNT];	/* outcome_kind(), at hand */
 };
 
-/* The pointer cache slot of an address (strings need not be aligned). */
+/*
+ * The cache's home slot of an address: the top bits of a Fibonacci hash,
+ * which every bit of the address stirs (strings need not be aligned).
+ */
 static inline unsigned
-metrics_ptr_slot(const void *p)
+metrics_cache_slot(const struct metrics_cache *c, const void *p)
 {
 	return (unsigned)(((uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull) >>
-	    60) & (METRICS_CACHE - 1);
+	    c->mc_shift);
+}
+
+/* Set up an empty cache of n slots (a power of two); -1 on no memory. */
+static int
+metrics_cache_init(struct metrics_cache *c, unsigned n)
+{
+	if ((c->mc_ent = calloc(n, sizeof *c->mc_ent)) == NULL)
+		return -1;
+	c->mc_mask = n - 1;
+	c->mc_shift = 64 - (unsigned)__builtin_ctz(n);
+	c->mc_n = 0;
+	return 0;
+}
+
+/* Put an address known to be absent into its first free slot. */
+static struct metrics_cache_ent *
+metrics_cache_put(struct metrics_cache *c, const char *p, uint32_t row)
+{
+	unsigned i = metrics_cache_slot(c, p);
+
+	while (c->mc_ent[i].ce_ptr != NULL)
+		i = (i + 1) & c->mc_mask;
+	c->mc_ent[i].ce_ptr = p;
+	c->mc_ent[i].ce_row = row;
+	c->mc_n++;
+	return &c->mc_ent[i];
+}
+
+/*
+ * Make room for one more address: double the slots while below
+ * METRICS_CACHE_MAX, else (or when memory is short) empty the cache.
+ */
+static void
+metrics_cache_room(struct metrics_cache *c)
+{
+	struct metrics_cache old = *c;
+
+	if ((c->mc_n + 1) * 4 <= (c->mc_mask + 1) * 3)
+		return;
+	if (old.mc_mask + 1 < METRICS_CACHE_MAX &&
+	    metrics_cache_init(c, (old.mc_mask + 1) * 2) == 0) {
+		for (unsigned i = 0; i <= old.mc_mask; i++) {
+			if (old.mc_ent[i].ce_ptr != NULL)
+				metrics_cache_put(c, old.mc_ent[i].ce_ptr,
+				    old.mc_ent[i].ce_row);
+		}
+		free(old.mc_ent);
+		return;
+	}
+	*c = old;
+	memset(c->mc_ent, 0, (c->mc_mask + 1) * sizeof *c->mc_ent);
+	c->mc_n = 0;
+}
+
+/*
+ * The row of string s in table t, not cached at address s (or cached with
+ * other contents, in *stale): found or added, or else the row of the
+ * overflow key (NULL: none); then cached.  -1 when there is no row.
+ */
+static long
+metrics_cache_miss(struct metrics_cache *c, struct metrics_table *t,
+    const char *s, struct metrics_cache_ent *stale, size_t max,
+    const char *overflow)
+{
+	size_t len = strlen(s);
+	uint32_t h = metrics_table_hash(s, len);
+	long i = metrics_table_find(t, s, len, h);
+
+	if (i < 0 && t->mt_n < max)
+		i = metrics_table_add(t, s, len, h);
+	if (i < 0 && overflow != NULL)
+		i = metrics_table_get(t, overflow, strlen(overflow));
+	if (i < 0)
+		return -1;
+	if (stale != NULL)
+		stale->ce_row = (uint32_t)i;
+	else {
+		metrics_cache_room(c);
+		metrics_cache_put(c, s, (uint32_t)i);
+	}
+	return i;
+}
+
+/* The row of string s in table t, through the cache c. */
+static inline long
+metrics_cache_row(struct metrics_cache *c, struct metrics_table *t,
+    const char *s, size_t max, const char *overflow)
+{
+	struct metrics_cache_ent *e;
+	unsigned i = metrics_cache_slot(c, s);
+
+	for (;; i = (i + 1) & c->mc_mask) {
+		e = &c->mc_ent[i];
+		if (e->ce_ptr == s) {
+			if (strcmp(metrics_table_key(t, e->ce_row)->mk_str, s)
+			    == 0)
+				return e->ce_row;
+			return metrics_cache_miss(c, t, s, e, max, overflow);
+		}
+		if (e->ce_ptr == NULL)
+			return metrics_cache_miss(c, t, s, NULL, max, overflow);
+	}
 }
 
 /* A worker's live counters, all zero. */
@@ -58,8 +184,17 @@ metrics_new(void)
 {
 	struct metrics *m = calloc(1, sizeof *m);
 
-	if (m != NULL)
-		metrics_table_init(&m->m_rows, sizeof(struct metrics_row));
+	if (m == NULL)
+		return NULL;
+	metrics_table_init(&m->m_rows, sizeof(struct metrics_row));
+	metrics_table_init(&m->m_upstreams, sizeof(struct metrics_upstream));
+	if (metrics_cache_init(&m->m_rcache, METRICS_CACHE_MIN) != 0 ||
+	    metrics_cache_init(&m->m_ucache, METRICS_CACHE_MIN) != 0) {
+		metrics_free(m);
+		return NULL;
+	}
+	for (int o = 0; o < OUTCOME_COUNT; o++)
+		m->m_kind[o] = (uint8_t)outcome_kind((enum outcome)o);
 	return m;
 }
 
@@ -70,58 +205,60 @@ metrics_free(struct metrics *m)
 	if (m == NULL)
 		return;
 	metrics_table_clear(&m->m_rows);
+	metrics_table_clear(&m->m_upstreams);
+	free(m->m_rcache.mc_ent);
+	free(m->m_ucache.mc_ent);
 	free(m);
 }
 
-/*
- * The row of a route not in the cache, added if new, or else the "other"
- * row; -1 when even that one cannot be added.
- */
-static long
-metrics_route_lookup(struct metrics *m, const char *route)
+/* The code slot of a status: its class, or "other" outside 100-599. */
+static inline unsigned
+metrics_code(int status)
 {
-	struct metrics_table *t = &m->m_rows;
-	size_t len = strlen(route);
-	uint32_t h = metrics_table_hash(route, len);
-	long i = metrics_table_find(t, route, len, h);
-
-	if (i < 0 && t->mt_n < METRICS_ROUTES_MAX)
-		i = metrics_table_add(t, route, len, h);
-	if (i < 0)
-		i = metrics_table_get(t, METRICS_ROUTE_OTHER,
-		    sizeof METRICS_ROUTE_OTHER - 1);
-	return i;
+	if ((unsigned)(status - 100) >= 500)
+		return METRICS_CODE_OTHER;
+	return (unsigned)status / 100 - 1;
 }
 
-/* Count one finished request by route and outcome, and its duration. */
+/* Count one finished request. */
 void
-metrics_request(struct metrics *m, const char *route, enum outcome outcome,
-    int64_t total_us)
+metrics_request(struct metrics *m, const struct metrics_req *rq)
 {
-	struct metrics_route_cache *c;
+	struct metrics_upstream *up;
 	struct metrics_row *row;
-	uint64_t us = total_us > 0 ? (uint64_t)total_us : 0;
+	enum outcome outcome = rq->outcome;
+	const char *route = rq->route != NULL ? rq->route : METRICS_ROUTE_NONE;
 	long i;
 
-	if (route == NULL)
-		route = METRICS_ROUTE_NONE;
 	if ((unsigned)outcome >= OUTCOME_COUNT)
 		outcome = OUTCOME_ERROR_UPSTREAM_PROTOCOL;	/* cannot be */
-	c = &m->m_rcache[metrics_ptr_slot(route)];
-	if (c->rc_ptr != route || c->rc_row >= m->m_rows.mt_n ||
-	    strcmp(metrics_table_key(&m->m_rows, c->rc_row)->mk_str,
-	    route) != 0) {
-		i = metrics_route_lookup(m, route);
-		c->rc_ptr = i >= 0 ? route : NULL;
-		c->rc_row = (uint32_t)i;
-		if (i < 0)
-			goto duration;
+	i = metrics_cache_row(&m->m_rcache, &m->m_rows, route,
+	    METRICS_ROUTES_MAX, METRICS_ROUTE_OTHER);
+	if (i >= 0) {
+		row = (struct metrics_row *)(void *)metrics_table_key(
+		    &m->m_rows, (size_t)i);
+		row->mr_count[outcome][metrics_code(rq->status)]++;
+		hist_record(&row->mr_dur[m->m_kind[outcome]],
+		    &metrics_dur_bounds,
+		    rq->total_us > 0 ? (uint64_t)rq->total_us : 0);
+		row->mr_bytes_in += rq->bytes_in;
+		row->mr_bytes_out += rq->bytes_out;
 	}
-	row = (struct metrics_row *)(void *)metrics_table_key(&m->m_rows,
-	    c->rc_row);
-	row->mr_count[outcome]++;
-duration:
-	hist_record(&m->m_counts.mc_dur, &metrics_dur_bounds, us);
+	if (rq->upstream == NULL || (rq->connect_us < 0 &&
+	    rq->upstream_header_us < 0))
+		return;
+	i = metrics_cache_row(&m->m_ucache, &m->m_upstreams, rq->upstream,
+	    METRICS_UPSTREAMS_MAX, NULL);
+	if (i < 0)
+		return;
+	up = (struct metrics_upstream *)(void *)metrics_table_key(
+	    &m->m_upstreams, (size_t)i);
+	if (rq->connect_us >= 0)
+		hist_record(&up->mu_connect, &metrics_dur_bounds,
+		    (uint64_t)rq->connect_us);
+	if (rq->upstream_header_us >= 0)
+		hist_record(&up->mu_header, &metrics_dur_bounds,
+		    (uint64_t)rq->upstream_header_us);
 }
 
 /* Count a client connection closed by its keepalive scope. */
@@ -138,6 +275,26 @@ metrics_connection_accepted(struct metrics *m)
 	m->m_counts.mc_accepted++;
 }
 
+/* The label value of a code slot. */
+const char *
+metrics_code_name(unsigned code)
+{
+	return code < METRICS_CODES ? metrics_code_names[code] : "?";
+}
+
+/* The code slot of an outcome's zero series, or -1 for none. */
+int
+metrics_zero_code(enum outcome o)
+{
+	int status = outcome_info(o)->oi_status;
+
+	if (o == OUTCOME_OK)
+		return 1;			/* "2xx": the upstream's */
+	if (status == 0)
+		return -1;	/* timeout:keepalive: between requests */
+	return (int)metrics_code(status);
+}
+
 /* An empty snapshot. */
 struct metrics_snapshot *
 metrics_snapshot_new(void)
@@ -147,7 +304,9 @@ metrics_snapshot_new(void)
 	if (s == NULL)
 		return NULL;
 	metrics_table_init(&s->ms_rows, sizeof(struct metrics_row));
+	metrics_table_init(&s->ms_upstreams, sizeof(struct metrics_upstream));
 	metrics_table_init(&s->ms_servers, sizeof(struct metrics_server));
+	s->ms_process = (struct metrics_process){ -1, -1, -1, -1, -1, -1 };
 	return s;
 }
 
@@ -158,7 +317,9 @@ metrics_snapshot_free(struct metrics_snapshot *s)
 	if (s == NULL)
 		return;
 	metrics_table_clear(&s->ms_rows);
+	metrics_table_clear(&s->ms_upstreams);
 	metrics_table_clear(&s->ms_servers);
+	free(s->ms_version);
 	free(s);
 }
 
@@ -166,7 +327,6 @@ metrics_snapshot_free(struct metrics_snapshot *s)
 static void
 metrics_counts_add(struct metrics_counts *dst, const struct metrics_counts *src)
 {
-	hist_add(&dst->mc_dur, &src->mc_dur);
 	dst->mc_keepalive_closed += src->mc_keepalive_closed;
 	dst->mc_accepted += src->mc_accepted;
 }
@@ -188,8 +348,38 @@ metrics_rows_add(struct metrics_table *dst, const struct metrics_table *src)
 			return -1;
 		to = (struct metrics_row *)(void *)metrics_table_key(dst,
 		    (size_t)j);
-		for (int o = 0; o < OUTCOME_COUNT; o++)
-			to->mr_count[o] += from->mr_count[o];
+		for (int o = 0; o < OUTCOME_COUNT; o++) {
+			for (int c = 0; c < METRICS_CODES; c++)
+				to->mr_count[o][c] += from->mr_count[o][c];
+		}
+		for (int k = 0; k < OUTCOME_KIND_COUNT; k++)
+			hist_add(&to->mr_dur[k], &from->mr_dur[k]);
+		to->mr_bytes_in += from->mr_bytes_in;
+		to->mr_bytes_out += from->mr_bytes_out;
+	}
+	return 0;
+}
+
+/* Add the upstream rows of table src into table dst. */
+static int
+metrics_upstreams_add(struct metrics_table *dst,
+    const struct metrics_table *src)
+{
+	const struct metrics_upstream *from;
+	struct metrics_upstream *to;
+	long j;
+
+	for (size_t i = 0; i < src->mt_n; i++) {
+		from = (const struct metrics_upstream *)(void *)
+		    metrics_table_key(src, i);
+		j = metrics_table_get(dst, from->mu_key.mk_str,
+		    from->mu_key.mk_len);
+		if (j < 0)
+			return -1;
+		to = (struct metrics_upstream *)(void *)metrics_table_key(dst,
+		    (size_t)j);
+		hist_add(&to->mu_connect, &from->mu_connect);
+		hist_add(&to->mu_header, &from->mu_header);
 	}
 	return 0;
 }
@@ -199,7 +389,19 @@ int
 metrics_snapshot_add(struct metrics_snapshot *s, const struct metrics *m)
 {
 	metrics_counts_add(&s->ms_counts, &m->m_counts);
-	return metrics_rows_add(&s->ms_rows, &m->m_rows);
+	if (metrics_rows_add(&s->ms_rows, &m->m_rows) != 0)
+		return -1;
+	return metrics_upstreams_add(&s->ms_upstreams, &m->m_upstreams);
+}
+
+/* Make sure the snapshot has a row for route. */
+int
+metrics_snapshot_route(struct metrics_snapshot *s, const char *route)
+{
+	if (route == NULL)
+		route = METRICS_ROUTE_NONE;
+	return metrics_table_get(&s->ms_rows, route, strlen(route)) < 0 ?
+	    -1 : 0;
 }
 
 /* The name a connection state is exported under. */
@@ -289,6 +491,21 @@ metrics_snapshot_info(struct metrics_snapshot *s, unsigned generation,
 	s->ms_in_flight = in_flight;
 }
 
+/* Set the build's version and the process values. */
+int
+metrics_snapshot_process(struct metrics_snapshot *s, const char *version,
+    const struct metrics_process *p)
+{
+	char *v = NULL;
+
+	if (version != NULL && (v = strdup(version)) == NULL)
+		return -1;
+	free(s->ms_version);
+	s->ms_version = v;
+	s->ms_process = *p;
+	return 0;
+}
+
 /* Add snapshot src into dst, but for the daemon-wide values. */
 int
 metrics_snapshot_merge(struct metrics_snapshot *dst,
@@ -302,7 +519,8 @@ metrics_snapshot_merge(struct metrics_snapshot *dst,
 	for (int i = 0; i < METRICS_CONN_STATES; i++)
 		dst->ms_conns[i] += src->ms_conns[i];
 	deadline_stats_add(&dst->ms_deadline, &src->ms_deadline);
-	if (metrics_rows_add(&dst->ms_rows, &src->ms_rows) != 0)
+	if (metrics_rows_add(&dst->ms_rows, &src->ms_rows) != 0 ||
+	    metrics_upstreams_add(&dst->ms_upstreams, &src->ms_upstreams) != 0)
 		return -1;
 	for (size_t i = 0; i < src->ms_servers.mt_n; i++) {
 		from = (const struct metrics_server *)(void *)

@@ -2,8 +2,8 @@
  * metrics_int.h: private to the metrics module (metrics.c, metrics_table.c,
  * metrics_text.c); nothing else includes it.
  *
- * Rows of counters (a route's requests by outcome, an upstream server's
- * health) live in a small open-addressing hash table keyed by string
+ * Rows of counters (a route's requests, an upstream's times, an upstream
+ * server's health) live in a small open-addressing hash table keyed by string
  * contents (metrics_table.c).  The worker's counters and the snapshots
  * (metrics.c) keep their rows in such tables; the renderer
  * (metrics_text.c) reads a snapshot's layout, declared here.
@@ -42,10 +42,24 @@ struct metrics_table {
 	size_t		 mt_nslots;	/* a power of two, > 2 * mt_n */
 };
 
-/* A route's requests by outcome. */
+/* The status classes of the code label: "1xx" to "5xx", then "other". */
+#define METRICS_CODES		6
+#define METRICS_CODE_OTHER	5
+
+/* A route's requests by outcome and code, durations by kind, and bytes. */
 struct metrics_row {
 	struct metrics_key mr_key;	/* the route prefix, "-" or "other" */
-	uint64_t	 mr_count[OUTCOME_COUNT];
+	uint64_t	 mr_count[OUTCOME_COUNT][METRICS_CODES];
+	struct hist	 mr_dur[OUTCOME_KIND_COUNT];
+	uint64_t	 mr_bytes_in;
+	uint64_t	 mr_bytes_out;
+};
+
+/* An upstream group's connect and response head times. */
+struct metrics_upstream {
+	struct metrics_key mu_key;	/* the group's name */
+	struct hist	 mu_connect;
+	struct hist	 mu_header;
 };
 
 /* An upstream server, as reported by the workers. */
@@ -61,13 +75,13 @@ struct metrics_server {
 
 /* Counters without labels, kept the same way live and in a snapshot. */
 struct metrics_counts {
-	struct hist	 mc_dur;		/* request durations */
 	uint64_t	 mc_keepalive_closed;
 	uint64_t	 mc_accepted;
 };
 
 struct metrics_snapshot {
 	struct metrics_table ms_rows;		/* struct metrics_row */
+	struct metrics_table ms_upstreams;	/* struct metrics_upstream */
 	struct metrics_table ms_servers;	/* struct metrics_server */
 	struct metrics_counts ms_counts;
 	uint64_t	 ms_conns[METRICS_CONN_STATES];
@@ -77,10 +91,22 @@ struct metrics_snapshot {
 	uint64_t	 ms_reloads;
 	uint64_t	 ms_reload_failures;
 	uint64_t	 ms_in_flight;
+	char		*ms_version;		/* NULL: no build_info */
+	struct metrics_process ms_process;
 };
 
-/* The request duration buckets, 1 ms to 60 s, then +Inf. */
+/*
+ * The buckets of the request, connect and upstream header times: 100 us to
+ * 60 s, then +Inf, so that a loopback request lands in a low bucket.
+ */
 extern const struct hist_bounds metrics_dur_bounds;
+
+/* The label value of a code slot: "1xx" ... "5xx", "other". */
+const char	*metrics_code_name(unsigned);
+
+/* The code slot of an outcome's zero series, or -1 when the outcome
+ * cannot end a request (timeout:keepalive) and has none. */
+int		 metrics_zero_code(enum outcome);
 
 /* The hash of a key of len bytes. */
 uint32_t	 metrics_table_hash(const char *, size_t len);

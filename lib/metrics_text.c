@@ -9,6 +9,9 @@
 #include "fmt.h"
 #include "metrics_int.h"
 
+/* Room for seconds written from microseconds: digits, '.', 6 digits. */
+#define METRICS_SECONDS_MAX	(FMT_U64_MAX + 7)
+
 /* The text being rendered; an allocation failure sticks. */
 struct metrics_text {
 	char		*tx_buf;
@@ -66,21 +69,32 @@ metrics_text_u64(struct metrics_text *o, uint64_t v)
 	metrics_text_put(o, tmp, (size_t)(fmt_u64(tmp, v) - tmp));
 }
 
-/* Append microseconds as exact decimal seconds: 2500 is "0.0025". */
+/*
+ * Write microseconds as exact decimal seconds into out (room for
+ * METRICS_SECONDS_MAX bytes), 2500 as "0.0025"; the length.
+ */
+static size_t
+metrics_seconds(char *out, uint64_t us)
+{
+	char *p = fmt_u64(out, us / 1000000);
+	size_t n = 6;
+
+	if (us % 1000000 == 0)
+		return (size_t)(p - out);
+	p[0] = '.';
+	fmt_u32_pad(p + 1, (uint32_t)(us % 1000000), 6);
+	while (p[n] == '0')
+		n--;
+	return (size_t)(p + n + 1 - out);
+}
+
+/* Append microseconds as exact decimal seconds. */
 static void
 metrics_text_seconds(struct metrics_text *o, uint64_t us)
 {
-	char frac[7];
-	size_t n = 6;
+	char tmp[METRICS_SECONDS_MAX];
 
-	metrics_text_u64(o, us / 1000000);
-	if (us % 1000000 == 0)
-		return;
-	frac[0] = '.';
-	fmt_u32_pad(frac + 1, (uint32_t)(us % 1000000), 6);
-	while (frac[n] == '0')
-		n--;
-	metrics_text_put(o, frac, n + 1);
+	metrics_text_put(o, tmp, metrics_seconds(tmp, us));
 }
 
 /*
@@ -156,67 +170,211 @@ metrics_text_single(struct metrics_text *o, const char *name, const char *type,
 	metrics_text_put(o, "\n", 1);
 }
 
+/* A label of a series: its name and value (len bytes). */
+struct metrics_label {
+	const char	*ml_name;
+	const char	*ml_value;
+	size_t		 ml_len;
+};
+
+/* Append a series' name and labels, then a last label when lname is set. */
+static void
+metrics_text_series(struct metrics_text *o, const char *name,
+    const char *suffix, const struct metrics_label *l, int nl,
+    const char *lname, const char *lvalue)
+{
+	metrics_text_str(o, name);
+	metrics_text_str(o, suffix);
+	if (nl == 0 && lname == NULL)
+		return;
+	metrics_text_put(o, "{", 1);
+	for (int i = 0; i < nl; i++)
+		metrics_text_label(o, i == 0, l[i].ml_name, l[i].ml_value,
+		    l[i].ml_len);
+	if (lname != NULL)
+		metrics_text_label(o, nl == 0, lname, lvalue, strlen(lvalue));
+	metrics_text_put(o, "}", 1);
+}
+
 /*
- * Append a histogram family without labels, in seconds, from a histogram of
- * microseconds and its bounds.  The count is the sum of the buckets, so
- * that it always equals the +Inf bucket.
+ * Append the series of one histogram with labels l, in seconds, from a
+ * histogram of microseconds and its bounds.  The count is the sum of the
+ * buckets, so that it always equals the +Inf bucket.
  */
 static void
-metrics_text_histogram(struct metrics_text *o, const char *name,
-    const char *help, const struct hist *h, const struct hist_bounds *b)
+metrics_text_hist(struct metrics_text *o, const char *name,
+    const struct metrics_label *l, int nl, const struct hist *h,
+    const struct hist_bounds *b)
 {
+	char le[METRICS_SECONDS_MAX + 1];
 	uint64_t cum = 0;
 
-	metrics_text_family(o, name, "histogram", help);
 	for (unsigned i = 0; i <= b->hb_n; i++) {
 		cum += h->h_bucket[i];
-		metrics_text_str(o, name);
-		metrics_text_str(o, "_bucket{le=\"");
 		if (i < b->hb_n)
-			metrics_text_seconds(o, b->hb_us[i]);
+			le[metrics_seconds(le, b->hb_us[i])] = '\0';
 		else
-			metrics_text_str(o, "+Inf");
-		metrics_text_str(o, "\"} ");
+			strcpy(le, "+Inf");
+		metrics_text_series(o, name, "_bucket", l, nl, "le", le);
+		metrics_text_put(o, " ", 1);
 		metrics_text_u64(o, cum);
 		metrics_text_put(o, "\n", 1);
 	}
-	metrics_text_str(o, name);
-	metrics_text_str(o, "_sum ");
+	metrics_text_series(o, name, "_sum", l, nl, NULL, NULL);
+	metrics_text_put(o, " ", 1);
 	metrics_text_seconds(o, h->h_sum_us);
-	metrics_text_str(o, "\n");
-	metrics_text_str(o, name);
-	metrics_text_str(o, "_count ");
+	metrics_text_put(o, "\n", 1);
+	metrics_text_series(o, name, "_count", l, nl, NULL, NULL);
+	metrics_text_put(o, " ", 1);
 	metrics_text_u64(o, cum);
 	metrics_text_put(o, "\n", 1);
 }
 
-/* Append the requests counter family, by route and outcome. */
+/* Append a histogram family without labels. */
+static void
+metrics_text_histogram(struct metrics_text *o, const char *name,
+    const char *help, const struct hist *h, const struct hist_bounds *b)
+{
+	metrics_text_family(o, name, "histogram", help);
+	metrics_text_hist(o, name, NULL, 0, h, b);
+}
+
+/* The route row i in key order. */
+static const struct metrics_row *
+metrics_text_row(const struct metrics_table *t, const size_t *order, size_t i)
+{
+	return (const struct metrics_row *)(void *)metrics_table_key(t,
+	    order[i]);
+}
+
+/*
+ * Append the requests counter family, by route, outcome and code: every
+ * outcome that can end a request under its zero code, and every code
+ * counted.
+ */
 static void
 metrics_text_requests(struct metrics_text *o, const struct metrics_table *t,
     const size_t *order)
 {
 	const struct metrics_row *row;
+	const char *name;
+	int zero;
 
 	if (t->mt_n == 0)
 		return;
 	metrics_text_family(o, "hourglass_requests_total", "counter",
-	    "Finished requests by route prefix (- for none) and outcome.");
+	    "Finished requests by route prefix (- for none), outcome and "
+	    "status class (code: of the status logged, 499 for abort:client).");
 	for (size_t i = 0; i < t->mt_n; i++) {
-		row = (const struct metrics_row *)(void *)
-		    metrics_table_key(t, order[i]);
+		row = metrics_text_row(t, order, i);
 		for (int oc = 0; oc < OUTCOME_COUNT; oc++) {
-			if (row->mr_count[oc] == 0)
-				continue;
-			metrics_text_str(o, "hourglass_requests_total{");
-			metrics_text_label(o, true, "route", row->mr_key.mk_str,
-			    row->mr_key.mk_len);
-			metrics_text_label(o, false, "outcome",
-			    outcome_name((enum outcome)oc),
-			    strlen(outcome_name((enum outcome)oc)));
-			metrics_text_str(o, "} ");
-			metrics_text_u64(o, row->mr_count[oc]);
-			metrics_text_put(o, "\n", 1);
+			zero = metrics_zero_code((enum outcome)oc);
+			name = outcome_name((enum outcome)oc);
+			for (int c = 0; c < METRICS_CODES; c++) {
+				if (row->mr_count[oc][c] == 0 && c != zero)
+					continue;
+				metrics_text_str(o,
+				    "hourglass_requests_total{");
+				metrics_text_label(o, true, "route",
+				    row->mr_key.mk_str, row->mr_key.mk_len);
+				metrics_text_label(o, false, "outcome", name,
+				    strlen(name));
+				metrics_text_label(o, false, "code",
+				    metrics_code_name((unsigned)c),
+				    strlen(metrics_code_name((unsigned)c)));
+				metrics_text_str(o, "} ");
+				metrics_text_u64(o, row->mr_count[oc][c]);
+				metrics_text_put(o, "\n", 1);
+			}
 		}
+	}
+}
+
+/* Append the duration histograms by route and outcome kind, those with
+ * samples. */
+static void
+metrics_text_durations(struct metrics_text *o, const struct metrics_table *t,
+    const size_t *order)
+{
+	static const char name[] = "hourglass_request_duration_seconds";
+	struct metrics_label l[2];
+	const struct metrics_row *row;
+	bool first = true;
+
+	for (size_t i = 0; i < t->mt_n; i++) {
+		row = metrics_text_row(t, order, i);
+		for (int k = 0; k < OUTCOME_KIND_COUNT; k++) {
+			if (hist_count(&row->mr_dur[k]) == 0)
+				continue;
+			if (first)
+				metrics_text_family(o, name, "histogram",
+				    "Time from a request's first byte to its "
+				    "end, by route prefix and outcome kind.");
+			first = false;
+			l[0] = (struct metrics_label){ "route",
+			    row->mr_key.mk_str, row->mr_key.mk_len };
+			l[1] = (struct metrics_label){ "kind",
+			    outcome_kind_name((enum outcome_kind)k),
+			    strlen(outcome_kind_name((enum outcome_kind)k)) };
+			metrics_text_hist(o, name, l, 2, &row->mr_dur[k],
+			    &metrics_dur_bounds);
+		}
+	}
+}
+
+/* Append one of the bytes counter families by route. */
+static void
+metrics_text_bytes(struct metrics_text *o, const struct metrics_table *t,
+    const size_t *order, bool in)
+{
+	const char *name = in ? "hourglass_request_bytes_total" :
+	    "hourglass_response_bytes_total";
+	const struct metrics_row *row;
+	struct metrics_label l;
+
+	if (t->mt_n == 0)
+		return;
+	metrics_text_family(o, name, "counter", in ?
+	    "Bytes read from clients (request heads and bodies), by route "
+	    "prefix, counted when the request ends." :
+	    "Bytes written to clients (response heads and bodies), by route "
+	    "prefix, counted when the request ends.");
+	for (size_t i = 0; i < t->mt_n; i++) {
+		row = metrics_text_row(t, order, i);
+		l = (struct metrics_label){ "route", row->mr_key.mk_str,
+		    row->mr_key.mk_len };
+		metrics_text_series(o, name, "", &l, 1, NULL, NULL);
+		metrics_text_put(o, " ", 1);
+		metrics_text_u64(o, in ? row->mr_bytes_in : row->mr_bytes_out);
+		metrics_text_put(o, "\n", 1);
+	}
+}
+
+/* Append one of the upstream time histogram families, by upstream. */
+static void
+metrics_text_upstream_times(struct metrics_text *o,
+    const struct metrics_table *t, const size_t *order, bool connect)
+{
+	const char *name = connect ?
+	    "hourglass_upstream_connect_duration_seconds" :
+	    "hourglass_upstream_header_duration_seconds";
+	const struct metrics_upstream *up;
+	struct metrics_label l;
+
+	if (t->mt_n == 0)
+		return;
+	metrics_text_family(o, name, "histogram", connect ?
+	    "Time to connect to a server of the upstream group, for the "
+	    "connects that completed (a pooled connection has none)." :
+	    "Time from the request sent whole upstream to the response head, "
+	    "for the heads that came, by upstream group.");
+	for (size_t i = 0; i < t->mt_n; i++) {
+		up = (const struct metrics_upstream *)(void *)
+		    metrics_table_key(t, order[i]);
+		l = (struct metrics_label){ "upstream", up->mu_key.mk_str,
+		    up->mu_key.mk_len };
+		metrics_text_hist(o, name, &l, 1, connect ? &up->mu_connect :
+		    &up->mu_header, &metrics_dur_bounds);
 	}
 }
 
@@ -284,17 +442,78 @@ metrics_text_servers(struct metrics_text *o, const struct metrics_table *t,
 	}
 }
 
-/* Append every family but the daemon-wide ones. */
+/* Append a family of one sample in seconds, from microseconds. */
+static void
+metrics_text_single_seconds(struct metrics_text *o, const char *name,
+    const char *type, const char *help, uint64_t us)
+{
+	metrics_text_family(o, name, type, help);
+	metrics_text_str(o, name);
+	metrics_text_put(o, " ", 1);
+	metrics_text_seconds(o, us);
+	metrics_text_put(o, "\n", 1);
+}
+
+/* Append the build's version and the standard process_* families, those
+ * whose value could be read. */
+static void
+metrics_text_process(struct metrics_text *o, const struct metrics_snapshot *s)
+{
+	const struct metrics_process *p = &s->ms_process;
+
+	if (s->ms_version != NULL) {
+		metrics_text_family(o, "hourglass_build_info", "gauge",
+		    "Always 1, with the version of hourglass in a label.");
+		metrics_text_str(o, "hourglass_build_info{");
+		metrics_text_label(o, true, "version", s->ms_version,
+		    strlen(s->ms_version));
+		metrics_text_str(o, "} 1\n");
+	}
+	if (p->cpu_us >= 0)
+		metrics_text_single_seconds(o, "process_cpu_seconds_total",
+		    "counter", "Total user and system CPU time spent in "
+		    "seconds.", (uint64_t)p->cpu_us);
+	if (p->resident_bytes >= 0)
+		metrics_text_single(o, "process_resident_memory_bytes",
+		    "gauge", "Resident memory size in bytes.",
+		    (uint64_t)p->resident_bytes);
+	if (p->virtual_bytes >= 0)
+		metrics_text_single(o, "process_virtual_memory_bytes",
+		    "gauge", "Virtual memory size in bytes.",
+		    (uint64_t)p->virtual_bytes);
+	if (p->open_fds >= 0)
+		metrics_text_single(o, "process_open_fds", "gauge",
+		    "Number of open file descriptors.",
+		    (uint64_t)p->open_fds);
+	if (p->max_fds >= 0)
+		metrics_text_single(o, "process_max_fds", "gauge",
+		    "Maximum number of open file descriptors.",
+		    (uint64_t)p->max_fds);
+	if (p->start_us >= 0)
+		metrics_text_single_seconds(o, "process_start_time_seconds",
+		    "gauge", "Start time of the process since unix epoch in "
+		    "seconds.", (uint64_t)p->start_us);
+}
+
+/* The sorted orders of a snapshot's tables (NULL for an empty one). */
+struct metrics_order {
+	size_t		*mo_rows;
+	size_t		*mo_upstreams;
+	size_t		*mo_servers;
+};
+
+/* Append every family. */
 static void
 metrics_text_all(struct metrics_text *o, const struct metrics_snapshot *s,
-    const size_t *rows, const size_t *servers)
+    const struct metrics_order *ord)
 {
 	const struct metrics_table *st = &s->ms_servers;
+	const size_t *rows = ord->mo_rows, *servers = ord->mo_servers;
 
 	metrics_text_requests(o, &s->ms_rows, rows);
-	metrics_text_histogram(o, "hourglass_request_duration_seconds",
-	    "Time from request head to the end of the request.",
-	    &s->ms_counts.mc_dur, &metrics_dur_bounds);
+	metrics_text_durations(o, &s->ms_rows, rows);
+	metrics_text_bytes(o, &s->ms_rows, rows, true);
+	metrics_text_bytes(o, &s->ms_rows, rows, false);
 	metrics_text_family(o, "hourglass_connections", "gauge",
 	    "Open client connections by state.");
 	for (int i = 0; i < METRICS_CONN_STATES; i++) {
@@ -323,6 +542,10 @@ metrics_text_all(struct metrics_text *o, const struct metrics_snapshot *s,
 	metrics_text_servers(o, st, servers, MSF_CONNECTIONS,
 	    "hourglass_upstream_connections", "gauge",
 	    "Upstream connections by state: active (in use) or idle (pooled).");
+	metrics_text_upstream_times(o, &s->ms_upstreams, ord->mo_upstreams,
+	    true);
+	metrics_text_upstream_times(o, &s->ms_upstreams, ord->mo_upstreams,
+	    false);
 	metrics_text_histogram(o, "hourglass_timer_lateness_seconds",
 	    "How late deadline timers fired past their deadline.",
 	    &s->ms_deadline.ds_late, &deadline_stats_bounds);
@@ -344,6 +567,7 @@ metrics_text_all(struct metrics_text *o, const struct metrics_snapshot *s,
 	    "Worker threads.", s->ms_workers);
 	metrics_text_single(o, "hourglass_requests_in_flight", "gauge",
 	    "Requests in flight.", s->ms_in_flight);
+	metrics_text_process(o, s);
 }
 
 /* Render the snapshot in the Prometheus text format 0.0.4. */
@@ -351,14 +575,16 @@ int
 metrics_render(const struct metrics_snapshot *s, char **text, size_t *len)
 {
 	struct metrics_text o = { NULL, 0, 0, false };
-	size_t *rows, *servers;
+	struct metrics_order ord;
 
-	rows = metrics_table_sorted(&s->ms_rows, &o.tx_err);
-	servers = metrics_table_sorted(&s->ms_servers, &o.tx_err);
+	ord.mo_rows = metrics_table_sorted(&s->ms_rows, &o.tx_err);
+	ord.mo_upstreams = metrics_table_sorted(&s->ms_upstreams, &o.tx_err);
+	ord.mo_servers = metrics_table_sorted(&s->ms_servers, &o.tx_err);
 	if (!o.tx_err)
-		metrics_text_all(&o, s, rows, servers);
-	free(rows);
-	free(servers);
+		metrics_text_all(&o, s, &ord);
+	free(ord.mo_rows);
+	free(ord.mo_upstreams);
+	free(ord.mo_servers);
 	if (o.tx_err) {
 		free(o.tx_buf);
 		errno = ENOMEM;

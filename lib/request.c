@@ -309,14 +309,13 @@ request_timeouts(const struct request *rq)
 	return rq->rq_route ? &rq->rq_route->timeouts : &rq->rq_cfg->timeouts;
 }
 
-/* Count a finished request by route and outcome. */
+/* Count a finished request: the metrics and the proxy's counters. */
 static void
-request_account(struct proxy_ctx *ctx, const char *route,
-    enum outcome outcome, int64_t total_us)
+request_account(struct proxy_ctx *ctx, const struct metrics_req *mr)
 {
-	metrics_request(ctx->pc_metrics, route, outcome, total_us);
+	metrics_request(ctx->pc_metrics, mr);
 	PROXY_COUNT(ctx, requests, 1);
-	if (outcome_kind(outcome) == OUTCOME_KIND_TIMEOUT)
+	if (outcome_kind(mr->outcome) == OUTCOME_KIND_TIMEOUT)
 		PROXY_COUNT(ctx, timeouts, 1);
 }
 
@@ -326,16 +325,22 @@ request_log_refused(struct proxy_ctx *ctx, const char *addr,
     enum outcome outcome, uint64_t bytes_out)
 {
 	struct accesslog_entry e;
+	struct metrics_req mr = {
+		.outcome = outcome,
+		.status = outcome_info(outcome)->oi_status,
+		.connect_us = -1,
+		.upstream_header_us = -1,
+		.bytes_out = bytes_out,
+	};
 	char id[17];
 
-	request_account(ctx, NULL, outcome, 0);
+	request_account(ctx, &mr);
 	if (!accesslog_enabled(ctx->pc_alog))
 		return;
-
 	fmt_hex64(id, proxy_next_id(ctx));
 	id[16] = '\0';
 	accesslog_entry_init(&e, deadline_wall_cached(), id, 16, addr);
-	e.status = outcome_info(outcome)->oi_status;
+	e.status = mr.status;
 	e.outcome = outcome;
 	e.bytes_out = bytes_out;
 	accesslog_write(ctx->pc_alog, &e);
@@ -349,9 +354,22 @@ request_log(struct request *rq, enum outcome outcome)
 	struct accesslog_entry e;
 	bool parsed = rq->rq_t_head > 0 && head != NULL;
 	int64_t total_us = deadline_now_refresh() - rq->rq_t0;
+	struct metrics_req mr = {
+		.route = rq->rq_route ? rq->rq_route->prefix : NULL,
+		.upstream = rq->rq_route && rq->rq_route->upstream ?
+		    rq->rq_route->upstream->name : NULL,
+		.outcome = outcome,
+		.status = rq->rq_status,
+		.total_us = total_us,
+		.connect_us = rq->rq_t_conn > 0 ?
+		    rq->rq_t_conn - rq->rq_t_conn0 : -1,
+		.upstream_header_us = rq->rq_t_uphead > 0 && rq->rq_t_sent > 0 ?
+		    rq->rq_t_uphead - rq->rq_t_sent : -1,
+		.bytes_in = rq->rq_bytes_in,
+		.bytes_out = rq->rq_bytes_out,
+	};
 
-	request_account(rq->rq_ctx, rq->rq_route ? rq->rq_route->prefix :
-	    NULL, outcome, total_us);
+	request_account(rq->rq_ctx, &mr);
 	if (!accesslog_enabled(rq->rq_ctx->pc_alog))
 		return;
 	/* The wall clock at the first byte, from the one read for now. */
@@ -375,9 +393,8 @@ request_log(struct request *rq, enum outcome outcome)
 	e.bytes_in = rq->rq_bytes_in;
 	e.bytes_out = rq->rq_bytes_out;
 	e.head_us = since(rq, rq->rq_t_head);
-	e.connect_us = rq->rq_t_conn > 0 ? rq->rq_t_conn - rq->rq_t_conn0 : -1;
-	e.upstream_header_us = rq->rq_t_uphead > 0 && rq->rq_t_sent > 0 ?
-	    rq->rq_t_uphead - rq->rq_t_sent : -1;
+	e.connect_us = mr.connect_us;
+	e.upstream_header_us = mr.upstream_header_us;
 	e.total_us = total_us;
 	accesslog_write(rq->rq_ctx->pc_alog, &e);
 }

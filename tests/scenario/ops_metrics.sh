@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# /metrics: after a mix of requests on two workers, the counters per outcome
-# equal the access log's counts, and the text is valid Prometheus exposition
-# format (promtool, and a strict check of our own).
+# /metrics: after a mix of requests on two workers, the counters per
+# outcome and status class, the durations, the bytes and the upstream times
+# agree with the access log; every route has its zero series; build_info
+# and the process_* metrics describe the daemon; and the text is valid
+# Prometheus exposition format (promtool, and a strict check of our own).
 source "$(dirname "$0")/../proxy_lib.sh"
 
 origin_up || finish
@@ -31,50 +33,155 @@ upstream = o
 upstream = o
 upstream_header = 200ms
 
+[route /delay]
+upstream = o
+
 [route /dead]
 upstream = dead
+
+[route /quiet]
+upstream = o
 EOT
+t_start=$(date +%s)
 start_hourglass "$T/hg.ini" || finish
 MPORT=$(sed -n 's/.*metrics on .*:\([0-9][0-9]*\)$/\1/p' "$HG_ERR" | head -n 1)
 [ -n "$MPORT" ] || { fail "no 'metrics on' line"; finish; }
 
-# The mix: ok, timeout:upstream_header, error:connect, reject:bad_request,
-# error:upstream_reset, each on its own connection so both workers serve.
+# Before any request, every configured route and "-" has its zero series.
+curl -s -o "$T/metrics0" "http://127.0.0.1:$MPORT/metrics"
+for r in - / /hang /delay /dead /quiet; do
+	n=$(grep -c "^hourglass_requests_total{route=\"$r\",.*} 0\$" "$T/metrics0")
+	expect_eq "route $r starts with 21 zero series" "$n" 21
+done
+check "timeout:connect starts at 0 under its code" grep -qx \
+    'hourglass_requests_total{route="/dead",outcome="timeout:connect",code="5xx"} 0' \
+    "$T/metrics0"
+check "ok starts at 0 under 2xx" grep -qx \
+    'hourglass_requests_total{route="/",outcome="ok",code="2xx"} 0' "$T/metrics0"
+check "no zero series for timeout:keepalive, which ends no request" \
+    test "$(grep -c 'outcome="timeout:keepalive"' "$T/metrics0")" = 0
+
+# The mix: ok (200, 404, 503), timeout:upstream_header, error:connect,
+# reject:bad_request, error:upstream_reset, abort:client, each on its own
+# connection so both workers serve.
 url=http://127.0.0.1:$HG_PORT
 for i in $(seq 12); do curl -s -o /dev/null "$url/bytes/$i"; done
+for i in 1 2; do curl -s -o /dev/null "$url/status/404"; done
+curl -s -o /dev/null "$url/status/503"
 for i in 1 2 3; do curl -s -o /dev/null "$url/hang"; done
 for i in 1 2 3 4; do curl -s -o /dev/null "$url/dead/x"; done
 for i in 1 2; do curl -s -o /dev/null "$url/reset"; done
+for i in 1 2; do curl -s -o /dev/null -m 0.5 "$url/delay/3000"; done
 for i in 1 2 3 4 5; do
 	printf 'GET / HTTP/1.1\r\n\r\n' | timeout 2 bash -c \
 	    "exec 3<>/dev/tcp/127.0.0.1/$HG_PORT; cat >&3; timeout 1 cat <&3 >/dev/null"
 done
-wait_lines "$ACCESS" 26 || fail "access log has $(wc -l < "$ACCESS") lines, want 26"
+N=31
+wait_lines "$ACCESS" $N || fail "access log has $(wc -l < "$ACCESS") lines, want $N"
 sleep 0.2
 
 curl -s -D "$T/m.head" -o "$T/metrics" "http://127.0.0.1:$MPORT/metrics"
+t_end=$(date +%s)
 expect_match "GET /metrics answers 200" "$(head -n 1 "$T/m.head" | tr -d '\r')" \
     '^HTTP/1\.1 200 '
 check "the content type is the exposition format 0.0.4" \
     grep -qi '^Content-Type: text/plain; version=0.0.4' "$T/m.head"
 
-# Counters per outcome equal the access log's counts per outcome.
-outcomes "$ACCESS" | sort | uniq -c | awk '{ print $2, $1 }' |
-    sort > "$T/log.counts"
-awk '/^hourglass_requests_total\{/ {
+# Counters per outcome and code equal the access log's counts (the code is
+# the class of the status logged: abort:client is logged 499).
+sed -n 's/.* status=\([^ ]*\) outcome=\([^ ]*\).*/\2 \1/p' "$ACCESS" |
+    awk '{ c = $2 ~ /^[1-5][0-9][0-9]$/ ? substr($2, 1, 1) "xx" : "other"
+	n[$1 " " c]++ } END { for (k in n) print k, n[k] }' | sort > "$T/log.counts"
+awk '/^hourglass_requests_total\{/ && $NF > 0 {
 	match($0, /outcome="[^"]*"/); o = substr($0, RSTART + 9, RLENGTH - 10)
-	sum[o] += $NF } END { for (o in sum) print o, sum[o] }' "$T/metrics" |
+	match($0, /code="[^"]*"/); c = substr($0, RSTART + 6, RLENGTH - 7)
+	sum[o " " c] += $NF } END { for (k in sum) print k, sum[k] }' "$T/metrics" |
     sort > "$T/metric.counts"
-check "requests_total per outcome equals the access log" \
+check "requests_total per outcome and code equals the access log" \
     cmp -s "$T/log.counts" "$T/metric.counts"
 cmp -s "$T/log.counts" "$T/metric.counts" ||
     diff "$T/log.counts" "$T/metric.counts" | sed 's/^/  /'
-for o in ok timeout:upstream_header error:connect reject:bad_request \
-    error:upstream_reset; do
-	check "the mix produced $o" grep -q "^$o " "$T/metric.counts"
+for oc in "ok 2xx 12" "ok 4xx 2" "ok 5xx 1" "timeout:upstream_header 5xx 3" \
+    "error:connect 5xx 4" "reject:bad_request 4xx 5" \
+    "error:upstream_reset 5xx 2" "abort:client 4xx 2"; do
+	check "the mix produced $oc" grep -qx "$oc" "$T/metric.counts"
 done
-n=$(awk '/^hourglass_request_duration_seconds_count/ { print $NF }' "$T/metrics")
-expect_eq "the duration histogram counts every request" "$n" 26
+
+# Durations by route and outcome kind: every request counted once; the
+# 200 ms upstream_header timeouts all past 100 ms; a loopback ok request
+# in a low bucket (25 ms, generous for a loaded machine).
+n=$(awk '/^hourglass_request_duration_seconds_count/ { s += $NF } END { print s }' \
+    "$T/metrics")
+expect_eq "the duration histograms count every request" "$n" $N
+hd() { awk -v k="$1" '$1 == k { print $2 }' "$T/metrics"; }
+expect_eq "the /hang timeouts are counted under kind timeout" \
+    "$(hd 'hourglass_request_duration_seconds_count{route="/hang",kind="timeout"}')" 3
+expect_eq "none of them under 100 ms" \
+    "$(hd 'hourglass_request_duration_seconds_bucket{route="/hang",kind="timeout",le="0.1"}')" 0
+expect_eq "the aborts are counted under kind abort" \
+    "$(hd 'hourglass_request_duration_seconds_count{route="/delay",kind="abort"}')" 2
+low=$(hd 'hourglass_request_duration_seconds_bucket{route="/",kind="ok",le="0.025"}')
+check "loopback ok requests land in low buckets ($low of 15 within 25 ms)" \
+    test "${low:-0}" -ge 1
+check "the first bucket is 100 us" grep -q \
+    '^hourglass_request_duration_seconds_bucket{route="/",kind="ok",le="0.0001"} ' \
+    "$T/metrics"
+
+# Bytes by route equal the access log's sums.
+for dir in in:request out:response; do
+	f=${dir%%:*} fam=hourglass_${dir##*:}_bytes_total
+	sed -n "s/.* route=\([^ ]*\) .* bytes_$f=\([0-9]*\) .*/\1 \2/p" "$ACCESS" |
+	    awk '{ s[$1] += $2 } END { for (r in s) if (s[r] > 0) print r, s[r] }' |
+	    sort > "$T/log.bytes"
+	awk -v fam="$fam" 'index($0, fam "{route=\"") == 1 && $NF > 0 {
+		r = $1; sub(/^[^"]*"/, "", r); sub(/".*/, "", r); print r, $NF }' \
+	    "$T/metrics" | sort > "$T/metric.bytes"
+	check "$fam by route equals the access log's bytes_$f" \
+	    cmp -s "$T/log.bytes" "$T/metric.bytes"
+	cmp -s "$T/log.bytes" "$T/metric.bytes" ||
+	    diff "$T/log.bytes" "$T/metric.bytes" | sed 's/^/  /'
+done
+
+# Upstream connect and header times by group: as many as the access log
+# has connect_ms and upstream_header_ms values on the routes of group o;
+# the dead group never connected, so it has none.
+routes_o='^(/|/hang|/delay)$'
+lc=$(awk -v re="$routes_o" '{ r = ""; c = ""
+	for (i = 1; i <= NF; i++) { if ($i ~ /^route=/) r = substr($i, 7)
+		if ($i ~ /^connect_ms=/) c = substr($i, 12) }
+	if (r ~ re && c != "-") n++ } END { print n + 0 }' "$ACCESS")
+lh=$(awk -v re="$routes_o" '{ r = ""; h = ""
+	for (i = 1; i <= NF; i++) { if ($i ~ /^route=/) r = substr($i, 7)
+		if ($i ~ /^upstream_header_ms=/) h = substr($i, 20) }
+	if (r ~ re && h != "-") n++ } END { print n + 0 }' "$ACCESS")
+check "some requests of group o connected ($lc)" test "$lc" -ge 1
+expect_eq "connect times of o equal the access log's" \
+    "$(hd 'hourglass_upstream_connect_duration_seconds_count{upstream="o"}')" "$lc"
+expect_eq "header times of o equal the access log's (ok requests: 15)" \
+    "$(hd 'hourglass_upstream_header_duration_seconds_count{upstream="o"}')" "$lh"
+expect_eq "15 heads came from o" "$lh" 15
+check "the dead group has no connect times" \
+    test -z "$(hd 'hourglass_upstream_connect_duration_seconds_count{upstream="dead"}')"
+
+# The build and the process.
+version=$("$HOURGLASS" -V | awk '{ print $2 }')
+expect_eq "build_info carries the version" \
+    "$(hd "hourglass_build_info{version=\"$version\"}")" 1
+# The scrape's own connection was open then; give or take a few.
+fds=$(hd process_open_fds) now=$(fd_count "$HG_PID")
+check "process_open_fds ($fds) is /proc's count ($now)" \
+    test "$fds" -ge $((now - 3)) -a "$fds" -le $((now + 3))
+check "process_max_fds is above it" test "$(hd process_max_fds)" -gt "$fds"
+check "process_resident_memory_bytes is a few MB" \
+    test "$(hd process_resident_memory_bytes)" -gt 1000000
+check "process_virtual_memory_bytes is above it" \
+    test "$(hd process_virtual_memory_bytes)" -gt "$(hd process_resident_memory_bytes)"
+start=$(hd process_start_time_seconds); start=${start%.*}
+check "process_start_time_seconds is when the daemon started" \
+    test "$start" -ge $((t_start - 2)) -a "$start" -le "$t_end"
+check "process_cpu_seconds_total has counted" awk -v v="$(hd process_cpu_seconds_total)" \
+    'BEGIN { exit !(v > 0) }'
+
 expect_eq "workers gauge" \
     "$(awk '/^hourglass_workers / { print $NF }' "$T/metrics")" 2
 check "the timer lateness histogram is exported" \
@@ -84,6 +191,8 @@ check "the loop lag is exported" \
 check "upstream health is exported" grep -q \
     "^hourglass_upstream_up{upstream=\"o\",server=\"127.0.0.1:$ORIGIN_PORT\"} 1" \
     "$T/metrics"
+check "every family has HELP text" \
+    test "$(grep -c '^# HELP [^ ]* [^ ]' "$T/metrics")" = "$(grep -c '^# TYPE ' "$T/metrics")"
 
 # Our own strict check of the format: every line a HELP, a TYPE or a sample
 # of the family declared last; counters end in _total; no duplicate series;

@@ -7,6 +7,7 @@
  * The unit-test rule of the Makefile links the library only, so the
  * daemon's listener is compiled into this test from its source.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -53,13 +54,15 @@ struct prom_group {
 struct prom {
 	struct prom_sample *s;
 	size_t		 n;
+	size_t		 cap;
 	char		 fam[128];	/* the open family, or "" */
 	char		 type[16];
 	char		 help_for[128];	/* HELP seen, TYPE not yet */
 	char		 (*seen)[128];	/* families declared so far */
 	size_t		 nseen;
-	struct prom_group groups[64];
+	struct prom_group *groups;
 	int		 ngroups;
+	int		 capgroups;
 	char		 err[512];
 	int		 line;
 };
@@ -206,8 +209,10 @@ prom_comment(struct prom *p, const char *l, size_t n)
 		return prom_fail(p, "counter not named _total", l, n);
 	if (strcmp(p->type, "counter") != 0 && ends_with(p->fam, "_total"))
 		return prom_fail(p, "_total on a non-counter", l, n);
-	if (strncmp(p->fam, "hourglass_", 10) != 0)
-		return prom_fail(p, "not prefixed hourglass_", l, n);
+	if (strncmp(p->fam, "hourglass_", 10) != 0 &&
+	    strncmp(p->fam, "process_", 8) != 0)
+		return prom_fail(p, "not prefixed hourglass_ or process_", l,
+		    n);
 	p->seen = realloc(p->seen, (p->nseen + 1) * sizeof *p->seen);
 	ck_assert_ptr_nonnull(p->seen);
 	strcpy(p->seen[p->nseen++], p->fam);
@@ -282,11 +287,16 @@ prom_value(const char *s, size_t n, double *v)
 static struct prom_group *
 prom_group(struct prom *p, const char *key)
 {
-	for (int i = 0; i < p->ngroups; i++) {
+	for (int i = p->ngroups - 1; i >= 0; i--) {	/* the last, likely */
 		if (strcmp(p->groups[i].key, key) == 0)
 			return &p->groups[i];
 	}
-	ck_assert_int_lt(p->ngroups, 64);
+	if (p->ngroups == p->capgroups) {
+		p->capgroups = p->capgroups != 0 ? p->capgroups * 2 : 16;
+		p->groups = realloc(p->groups, (size_t)p->capgroups *
+		    sizeof *p->groups);
+		ck_assert_ptr_nonnull(p->groups);
+	}
 	memset(&p->groups[p->ngroups], 0, sizeof p->groups[0]);
 	snprintf(p->groups[p->ngroups].key, sizeof p->groups[0].key, "%s", key);
 	p->groups[p->ngroups].last_le = -INFINITY;
@@ -416,7 +426,8 @@ prom_sample(struct prom *p, const char *l, size_t n)
 			return false;
 	} else if (strcmp(name, p->fam) != 0)
 		return prom_fail(p, "sample outside its family", l, n);
-	else if (strcmp(p->type, "counter") == 0 && (v < 0 || v != floor(v)))
+	else if (strcmp(p->type, "counter") == 0 && (v < 0 ||
+	    (v != floor(v) && !ends_with(p->fam, "_seconds_total"))))
 		return prom_fail(p, "counter not a whole number", l, n);
 
 	qsort(lab, (size_t)nlab, sizeof lab[0], prom_label_cmp);
@@ -433,16 +444,42 @@ prom_sample(struct prom *p, const char *l, size_t n)
 	}
 	if (nlab > 0)
 		strncat(series, "}", sizeof series - strlen(series) - 1);
-	for (size_t i = 0; i < p->n; i++) {
-		if (strcmp(p->s[i].series, series) == 0)
-			return prom_fail(p, "duplicate series", l, n);
+	if (p->n == p->cap) {
+		p->cap = p->cap != 0 ? p->cap * 2 : 64;
+		p->s = realloc(p->s, p->cap * sizeof *p->s);
+		ck_assert_ptr_nonnull(p->s);
 	}
-	p->s = realloc(p->s, (p->n + 1) * sizeof *p->s);
-	ck_assert_ptr_nonnull(p->s);
 	p->s[p->n].series = strdup(series);
 	p->s[p->n].value = v;
 	p->n++;
 	return true;
+}
+
+/* Order samples by series (qsort). */
+static int
+prom_sample_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct prom_sample *)a)->series,
+	    ((const struct prom_sample *)b)->series);
+}
+
+/* Check that no series appears twice (on a sorted copy). */
+static bool
+prom_unique(struct prom *p)
+{
+	struct prom_sample *c = malloc((p->n + 1) * sizeof *c);
+	bool ok = true;
+
+	ck_assert_ptr_nonnull(c);
+	memcpy(c, p->s, p->n * sizeof *c);
+	qsort(c, p->n, sizeof *c, prom_sample_cmp);
+	for (size_t i = 1; i < p->n && ok; i++) {
+		if (strcmp(c[i - 1].series, c[i].series) == 0)
+			ok = prom_fail(p, "duplicate series", c[i].series,
+			    strlen(c[i].series));
+	}
+	free(c);
+	return ok;
 }
 
 /* Validate a whole text strictly; false with p->err set on the first fault. */
@@ -467,7 +504,7 @@ prom_parse(struct prom *p, const char *text, size_t len)
 		} else if (!prom_sample(p, l, (size_t)(nl - l)))
 			return false;
 	}
-	return prom_close_family(p);
+	return prom_close_family(p) && prom_unique(p);
 }
 
 /* Free what the parser kept. */
@@ -478,6 +515,7 @@ prom_free(struct prom *p)
 		free(p->s[i].series);
 	free(p->s);
 	free(p->seen);
+	free(p->groups);
 	memset(p, 0, sizeof *p);
 }
 
@@ -551,29 +589,190 @@ render_one(const struct metrics *m, struct prom *p)
 	return text;
 }
 
-/* Every outcome of the closed set counts under its own name. */
+/* Count a request without upstream times or bytes. */
+static void
+req(struct metrics *m, const char *route, enum outcome o, int status,
+    int64_t total_us)
+{
+	struct metrics_req r = { route, NULL, o, status, total_us, -1, -1, 0,
+	    0 };
+
+	metrics_request(m, &r);
+}
+
+/* The status an outcome's request is logged with when hourglass answers:
+ * its table row's, 200 for ok. */
+static int
+status_of(enum outcome o)
+{
+	return o == OUTCOME_OK ? 200 : outcome_info(o)->oi_status;
+}
+
+/* The code label an outcome's table row gives. */
+static const char *
+code_of(enum outcome o)
+{
+	static const char *const names[] = { "1xx", "2xx", "3xx", "4xx",
+	    "5xx" };
+
+	return names[status_of(o) / 100 - 1];
+}
+
+/* The value of hourglass_requests_total{code,outcome,route}, or -1. */
+static double
+requests(const struct prom *p, const char *route, const char *outcome,
+    const char *code)
+{
+	char series[512];
+
+	snprintf(series, sizeof series, "hourglass_requests_total"
+	    "{code=\"%s\",outcome=\"%s\",route=\"%s\"}", code, outcome, route);
+	return prom_get(p, series);
+}
+
+/* The number of samples of a family (series starting "name{" or "name "). */
+static size_t
+prom_count(const struct prom *p, const char *name)
+{
+	size_t n = 0, len = strlen(name);
+
+	for (size_t i = 0; i < p->n; i++) {
+		if (strncmp(p->s[i].series, name, len) == 0 &&
+		    (p->s[i].series[len] == '{' ||
+		    p->s[i].series[len] == '\0'))
+			n++;
+	}
+	return n;
+}
+
+/* Every outcome of the closed set counts under its own name and the code
+ * of the status it is logged with. */
 START_TEST(test_outcomes)
 {
 	struct metrics *m = metrics_new();
-	char series[256], *text;
+	char *text;
 	struct prom p;
 
 	ck_assert_ptr_nonnull(m);
 	for (int o = 0; o < OUTCOME_COUNT; o++) {
+		if (o == OUTCOME_TIMEOUT + SCOPE_KEEPALIVE)
+			continue;
 		for (int k = 0; k <= o; k++)
-			metrics_request(m, "/api", (enum outcome)o, 1000);
+			req(m, "/api", (enum outcome)o,
+			    status_of((enum outcome)o), 1000);
 	}
 	text = render_one(m, &p);
 	for (int o = 0; o < OUTCOME_COUNT; o++) {
-		snprintf(series, sizeof series, "hourglass_requests_total"
-		    "{outcome=\"%s\",route=\"/api\"}",
-		    outcome_name((enum outcome)o));
-		ck_assert_msg(prom_get(&p, series) == (double)(o + 1), "%s",
-		    series);
+		if (o == OUTCOME_TIMEOUT + SCOPE_KEEPALIVE)
+			continue;
+		ck_assert_msg(requests(&p, "/api",
+		    outcome_name((enum outcome)o), code_of((enum outcome)o)) ==
+		    (double)(o + 1), "%s", outcome_name((enum outcome)o));
 	}
+	/* abort:client is logged 499: a client error. */
+	ck_assert(requests(&p, "/api", "abort:client", "4xx") ==
+	    OUTCOME_ABORT_CLIENT + 1);
+	ck_assert(requests(&p, "/api", "reject:overload", "5xx") ==
+	    OUTCOME_REJECT_OVERLOAD + 1);
+	/* Keep-alive timeouts close connections, not requests. */
+	ck_assert_ptr_null(strstr(text, "timeout:keepalive"));
+	ck_assert_uint_eq(prom_count(&p, "hourglass_requests_total"),
+	    OUTCOME_COUNT - 1);
 	prom_free(&p);
 	free(text);
 	metrics_free(m);
+}
+END_TEST
+
+/* The code is the class of the status logged; outside 100-599, "other". */
+START_TEST(test_codes)
+{
+	static const struct {
+		int		 status;
+		const char	*code;
+	} cases[] = {
+		{ 100, "1xx" }, { 199, "1xx" }, { 200, "2xx" }, { 204, "2xx" },
+		{ 302, "3xx" }, { 404, "4xx" }, { 499, "4xx" }, { 500, "5xx" },
+		{ 599, "5xx" }, { 600, "other" }, { 999, "other" },
+		{ 0, "other" }, { 99, "other" }, { -1, "other" },
+	};
+	struct metrics *m = metrics_new();
+	double want[6] = { 0 };
+	const char *codes[] = { "1xx", "2xx", "3xx", "4xx", "5xx", "other" };
+	char *text;
+	struct prom p;
+
+	ck_assert_ptr_nonnull(m);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		req(m, "/", OUTCOME_OK, cases[i].status, 10);
+		for (int c = 0; c < 6; c++)
+			want[c] += strcmp(codes[c], cases[i].code) == 0;
+	}
+	/* An error after the response head went out keeps its status. */
+	req(m, "/", OUTCOME_TIMEOUT + SCOPE_UPSTREAM_IDLE, 200, 10);
+	text = render_one(m, &p);
+	for (int c = 0; c < 6; c++)
+		ck_assert_msg(requests(&p, "/", "ok", codes[c]) == want[c],
+		    "%s", codes[c]);
+	ck_assert(requests(&p, "/", "timeout:upstream_idle", "2xx") == 1);
+	ck_assert(requests(&p, "/", "timeout:upstream_idle", "5xx") == 0);
+	prom_free(&p);
+	free(text);
+	metrics_free(m);
+}
+END_TEST
+
+/*
+ * Every route row has every outcome that can end a request at 0 under its
+ * table code, from the start: the routes the daemon adds, and "-".
+ */
+START_TEST(test_zero_series)
+{
+	struct metrics_snapshot *s = metrics_snapshot_new();
+	struct metrics *m = metrics_new();
+	const char *routes[] = { "-", "/api", "/static" };
+	char *text;
+	struct prom p;
+
+	ck_assert(s && m);
+	req(m, "/api", OUTCOME_OK, 503, 10);
+	req(m, "/api", OUTCOME_ERROR_CONNECT, 502, 10);
+	ck_assert_int_eq(metrics_snapshot_add(s, m), 0);
+	ck_assert_int_eq(metrics_snapshot_route(s, NULL), 0);
+	ck_assert_int_eq(metrics_snapshot_route(s, "/api"), 0);
+	ck_assert_int_eq(metrics_snapshot_route(s, "/static"), 0);
+	ck_assert_int_eq(metrics_snapshot_route(s, "/static"), 0);
+	text = render_checked(s, &p);
+	for (size_t r = 0; r < 3; r++) {
+		for (int o = 0; o < OUTCOME_COUNT; o++) {
+			const char *name = outcome_name((enum outcome)o);
+			double v;
+
+			if (o == OUTCOME_TIMEOUT + SCOPE_KEEPALIVE)
+				continue;
+			v = requests(&p, routes[r], name,
+			    code_of((enum outcome)o));
+			if (r == 1 && o == OUTCOME_ERROR_CONNECT)
+				ck_assert(v == 1);
+			else
+				ck_assert_msg(v == 0, "%s %s: %g", routes[r],
+				    name, v);
+		}
+	}
+	/* The ok answered 503 by the upstream: beside the zero 2xx. */
+	ck_assert(requests(&p, "/api", "ok", "5xx") == 1);
+	ck_assert(requests(&p, "/static", "ok", "5xx") == -1);
+	/* 21 outcomes a route, and one more code seen. */
+	ck_assert_uint_eq(prom_count(&p, "hourglass_requests_total"),
+	    3 * (OUTCOME_COUNT - 1) + 1);
+	ck_assert_uint_eq(prom_count(&p, "hourglass_request_bytes_total"), 3);
+	/* No request, no duration series: /api's ok and error only. */
+	ck_assert_uint_eq(prom_count(&p,
+	    "hourglass_request_duration_seconds_count"), 2);
+	prom_free(&p);
+	free(text);
+	metrics_free(m);
+	metrics_snapshot_free(s);
 }
 END_TEST
 
@@ -587,34 +786,83 @@ START_TEST(test_routes)
 	ck_assert_ptr_nonnull(m);
 	strcpy(a, "/api");
 	strcpy(b, "/api");
-	metrics_request(m, a, OUTCOME_OK, 10);
-	metrics_request(m, b, OUTCOME_OK, 10);
-	metrics_request(m, "/api", OUTCOME_OK, 10);
-	metrics_request(m, NULL, OUTCOME_ERROR_NO_UPSTREAM, 10);
-	metrics_request(m, NULL, OUTCOME_ERROR_NO_UPSTREAM, 10);
+	req(m, a, OUTCOME_OK, 200, 10);
+	req(m, b, OUTCOME_OK, 200, 10);
+	req(m, "/api", OUTCOME_OK, 200, 10);
+	req(m, NULL, OUTCOME_ERROR_NO_UPSTREAM, 503, 10);
+	req(m, NULL, OUTCOME_ERROR_NO_UPSTREAM, 503, 10);
 	/* The address of a freed route may come back with another route. */
 	strcpy(a, "/static");
-	metrics_request(m, a, OUTCOME_OK, 10);
-	metrics_request(m, a, OUTCOME_OK, 10);
+	req(m, a, OUTCOME_OK, 200, 10);
+	req(m, a, OUTCOME_OK, 200, 10);
 	strcpy(a, "/api");
-	metrics_request(m, a, OUTCOME_OK, 10);
+	req(m, a, OUTCOME_OK, 200, 10);
 
 	text = render_one(m, &p);
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"ok\",route=\"/api\"}") == 4);
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"ok\",route=\"/static\"}") == 2);
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"error:no_upstream\",route=\"-\"}") == 2);
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"ok\",route=\"-\"}") == -1);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_count")
-	    == 8);
+	ck_assert(requests(&p, "/api", "ok", "2xx") == 4);
+	ck_assert(requests(&p, "/static", "ok", "2xx") == 2);
+	ck_assert(requests(&p, "-", "error:no_upstream", "5xx") == 2);
+	ck_assert(requests(&p, "-", "ok", "2xx") == 0);
+	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_count"
+	    "{kind=\"ok\",route=\"/api\"}") == 4);
+	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_count"
+	    "{kind=\"error\",route=\"-\"}") == 2);
 	/* Series are sorted: "-" before "/api" before "/static". */
 	ck_assert(strstr(text, "route=\"-\"") <
 	    strstr(text, "route=\"/api\""));
 	ck_assert(strstr(text, "route=\"/api\"") <
 	    strstr(text, "route=\"/static\""));
+	prom_free(&p);
+	free(text);
+	metrics_free(m);
+}
+END_TEST
+
+/*
+ * The address cache: many routes at once (past its first size, so it
+ * grows), addresses reused by other routes, and more addresses over time
+ * than it may hold (so it is emptied): every request lands in its row.
+ */
+START_TEST(test_route_cache)
+{
+	struct metrics *m = metrics_new();
+	char *strs[6000], *text, want[16];
+	struct prom p;
+
+	ck_assert_ptr_nonnull(m);
+	/* 200 routes, each string at its own address, 5 rounds. */
+	for (int i = 0; i < 200; i++) {
+		ck_assert_int_gt(asprintf(&strs[i], "/c%d", i), 0);
+	}
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 200; i++)
+			req(m, strs[i], OUTCOME_OK, 200, 10);
+	}
+	/* The same addresses now hold other routes: /c0 holds "/c1", ... */
+	for (int i = 0; i < 200; i++)
+		snprintf(strs[i], strlen(strs[i]) + 1, "/c%d", (i + 1) % 10);
+	for (int i = 0; i < 200; i++)
+		req(m, strs[i], OUTCOME_ERROR_CONNECT, 502, 10);
+	for (int i = 0; i < 200; i++)
+		free(strs[i]);
+	/* 6000 addresses over time, for 10 routes. */
+	for (int i = 0; i < 6000; i++) {
+		ck_assert_int_gt(asprintf(&strs[i], "/c%d", i % 10), 0);
+		req(m, strs[i], OUTCOME_REJECT_BAD_REQUEST, 400, 10);
+	}
+	for (int i = 0; i < 6000; i++)
+		req(m, strs[i], OUTCOME_REJECT_BAD_REQUEST, 400, 10);
+	for (int i = 0; i < 6000; i++)
+		free(strs[i]);
+	text = render_one(m, &p);
+	for (int i = 0; i < 200; i++) {
+		snprintf(want, sizeof want, "/c%d", i);
+		ck_assert(requests(&p, want, "ok", "2xx") == 5);
+		ck_assert(requests(&p, want, "error:connect", "5xx") ==
+		    (i < 10 ? 20 : 0));
+		ck_assert(requests(&p, want, "reject:bad_request", "4xx") ==
+		    (i < 10 ? 1200 : 0));
+	}
 	prom_free(&p);
 	free(text);
 	metrics_free(m);
@@ -631,25 +879,42 @@ START_TEST(test_route_cap)
 	ck_assert_ptr_nonnull(m);
 	for (int i = 0; i < METRICS_ROUTES_MAX + 5; i++) {
 		snprintf(route, sizeof route, "/r%d", i);
-		metrics_request(m, route, OUTCOME_OK, 10);
+		req(m, route, OUTCOME_OK, 200, 10);
 	}
-	metrics_request(m, "/r0", OUTCOME_OK, 10);
+	req(m, "/r0", OUTCOME_OK, 200, 10);
 	text = render_one(m, &p);
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"ok\",route=\"/r0\"}") == 2);
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"ok\",route=\"/r999\"}") == 1);
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"ok\",route=\"/r1000\"}") == -1);
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"ok\",route=\"other\"}") == 5);
+	ck_assert(requests(&p, "/r0", "ok", "2xx") == 2);
+	ck_assert(requests(&p, "/r999", "ok", "2xx") == 1);
+	ck_assert(requests(&p, "/r1000", "ok", "2xx") == -1);
+	ck_assert(requests(&p, "other", "ok", "2xx") == 5);
 	prom_free(&p);
 	free(text);
 	metrics_free(m);
 }
 END_TEST
 
-/* The duration histogram is cumulative, bounds inclusive, in seconds. */
+/* The value of a request duration series of route "/" and kind. */
+static double
+dur(const struct prom *p, const char *kind, const char *what, const char *le)
+{
+	char series[256];
+
+	if (le != NULL)
+		snprintf(series, sizeof series,
+		    "hourglass_request_duration_seconds_bucket"
+		    "{kind=\"%s\",le=\"%s\",route=\"/\"}", kind, le);
+	else
+		snprintf(series, sizeof series,
+		    "hourglass_request_duration_seconds_%s"
+		    "{kind=\"%s\",route=\"/\"}", what, kind);
+	return prom_get(p, series);
+}
+
+/*
+ * The duration histogram, by route and outcome kind, is cumulative,
+ * bounds inclusive, in seconds, from 100 us: a loopback request of 150 us
+ * lands in le="0.00025".
+ */
 START_TEST(test_histogram)
 {
 	struct metrics *m = metrics_new();
@@ -657,32 +922,149 @@ START_TEST(test_histogram)
 	struct prom p;
 
 	ck_assert_ptr_nonnull(m);
-	metrics_request(m, "/", OUTCOME_OK, -5);		/* 0 */
-	metrics_request(m, "/", OUTCOME_OK, 1000);		/* le 0.001 */
-	metrics_request(m, "/", OUTCOME_OK, 1001);		/* le 0.0025 */
-	metrics_request(m, "/", OUTCOME_OK, 2500);		/* le 0.0025 */
-	metrics_request(m, "/", OUTCOME_OK, 750000);		/* le 1 */
-	metrics_request(m, "/", OUTCOME_OK, 60000000);	/* le 60 */
-	metrics_request(m, "/", OUTCOME_OK, 60000001);	/* +Inf */
+	req(m, "/", OUTCOME_OK, 200, -5);		/* 0 */
+	req(m, "/", OUTCOME_OK, 200, 100);		/* le 0.0001 */
+	req(m, "/", OUTCOME_OK, 200, 150);		/* le 0.00025 */
+	req(m, "/", OUTCOME_OK, 200, 1000);		/* le 0.001 */
+	req(m, "/", OUTCOME_OK, 200, 1001);		/* le 0.0025 */
+	req(m, "/", OUTCOME_OK, 200, 750000);		/* le 1 */
+	req(m, "/", OUTCOME_OK, 200, 60000000);		/* le 60 */
+	req(m, "/", OUTCOME_OK, 200, 60000001);		/* +Inf */
+	req(m, "/", OUTCOME_TIMEOUT + SCOPE_CONNECT, 504, 2000000);
+	req(m, "/", OUTCOME_TIMEOUT + SCOPE_UPSTREAM_HEADER, 504, 3000000);
+	req(m, "/", OUTCOME_ABORT_CLIENT, 499, 150);
 	text = render_one(m, &p);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_bucket"
-	    "{le=\"0.001\"}") == 2);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_bucket"
-	    "{le=\"0.0025\"}") == 4);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_bucket"
-	    "{le=\"0.5\"}") == 4);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_bucket"
-	    "{le=\"1\"}") == 5);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_bucket"
-	    "{le=\"30\"}") == 5);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_bucket"
-	    "{le=\"60\"}") == 6);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_bucket"
-	    "{le=\"+Inf\"}") == 7);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_count")
+	ck_assert(dur(&p, "ok", NULL, "0.0001") == 2);
+	ck_assert(dur(&p, "ok", NULL, "0.00025") == 3);
+	ck_assert(dur(&p, "ok", NULL, "0.0005") == 3);
+	ck_assert(dur(&p, "ok", NULL, "0.001") == 4);
+	ck_assert(dur(&p, "ok", NULL, "0.0025") == 5);
+	ck_assert(dur(&p, "ok", NULL, "0.5") == 5);
+	ck_assert(dur(&p, "ok", NULL, "1") == 6);
+	ck_assert(dur(&p, "ok", NULL, "30") == 6);
+	ck_assert(dur(&p, "ok", NULL, "60") == 7);
+	ck_assert(dur(&p, "ok", NULL, "+Inf") == 8);
+	ck_assert(dur(&p, "ok", "count", NULL) == 8);
+	ck_assert(dur(&p, "ok", "sum", NULL) == 120.752252);
+	ck_assert(dur(&p, "timeout", NULL, "1") == 0);
+	ck_assert(dur(&p, "timeout", NULL, "2.5") == 1);
+	ck_assert(dur(&p, "timeout", NULL, "5") == 2);
+	ck_assert(dur(&p, "timeout", "sum", NULL) == 5);
+	ck_assert(dur(&p, "abort", NULL, "0.0001") == 0);
+	ck_assert(dur(&p, "abort", NULL, "0.00025") == 1);
+	/* Kinds without a request have no series. */
+	ck_assert(dur(&p, "error", "count", NULL) == -1);
+	ck_assert(dur(&p, "reject", "count", NULL) == -1);
+	ck_assert_uint_eq(prom_count(&p,
+	    "hourglass_request_duration_seconds_bucket"), 3 * 19);
+	/* Every bound is written as an exact decimal. */
+	ck_assert_ptr_nonnull(strstr(text, "le=\"0.0001\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(text, "le=\"0.00025\"} 3\n"));
+	prom_free(&p);
+	free(text);
+	metrics_free(m);
+}
+END_TEST
+
+/* A series of an upstream time family for upstream "app", or -1. */
+static double
+uptime(const struct prom *p, const char *fam, const char *up,
+    const char *what, const char *le)
+{
+	char series[256];
+
+	if (le != NULL)
+		snprintf(series, sizeof series, "hourglass_upstream_%s_duration"
+		    "_seconds_bucket{le=\"%s\",upstream=\"%s\"}", fam, le, up);
+	else
+		snprintf(series, sizeof series, "hourglass_upstream_%s_duration"
+		    "_seconds_%s{upstream=\"%s\"}", fam, what, up);
+	return prom_get(p, series);
+}
+
+/*
+ * Connect and upstream header times by upstream group: only the times
+ * that happened (>= 0), keyed by the name's contents; bytes by route.
+ */
+START_TEST(test_upstream_times)
+{
+	struct metrics *m = metrics_new();
+	char app[8], app2[8], *text;
+	struct prom p;
+	struct metrics_req r[] = {
+		/* a new connection, its head after 150 us */
+		{ "/a", app, OUTCOME_OK, 200, 400, 80, 150, 100, 1000 },
+		/* a pooled connection: no connect */
+		{ "/a", app, OUTCOME_OK, 200, 300, -1, 2000, 50, 2000 },
+		/* refused: a connect that never completed, no head */
+		{ "/a", app, OUTCOME_ERROR_CONNECT, 502, 300, -1, -1, 60, 150 },
+		/* the same group through another string */
+		{ "/b", app2, OUTCOME_OK, 200, 300, 300, 0, 7, 9 },
+		/* no upstream: the times are not counted */
+		{ NULL, NULL, OUTCOME_REJECT_BAD_REQUEST, 400, 10, 5, 5, 3, 4 },
+	};
+
+	ck_assert_ptr_nonnull(m);
+	strcpy(app, "app");
+	strcpy(app2, "app");
+	for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+		metrics_request(m, &r[i]);
+	/* The address of "app" now names another group. */
+	strcpy(app, "db");
+	r[0].route = "/c";
+	metrics_request(m, &r[0]);
+	text = render_one(m, &p);
+	ck_assert(uptime(&p, "connect", "app", "count", NULL) == 2);
+	ck_assert(uptime(&p, "connect", "app", NULL, "0.0001") == 1);
+	ck_assert(uptime(&p, "connect", "app", NULL, "0.00025") == 1);
+	ck_assert(uptime(&p, "connect", "app", NULL, "0.0005") == 2);
+	ck_assert(uptime(&p, "connect", "app", "sum", NULL) == 0.00038);
+	ck_assert(uptime(&p, "header", "app", "count", NULL) == 3);
+	ck_assert(uptime(&p, "header", "app", NULL, "0.0001") == 1);
+	ck_assert(uptime(&p, "header", "app", NULL, "0.00025") == 2);
+	ck_assert(uptime(&p, "header", "app", NULL, "0.0025") == 3);
+	ck_assert(uptime(&p, "header", "app", "sum", NULL) == 0.00215);
+	ck_assert(uptime(&p, "connect", "db", "count", NULL) == 1);
+	ck_assert(uptime(&p, "header", "db", "count", NULL) == 1);
+	ck_assert_uint_eq(prom_count(&p,
+	    "hourglass_upstream_connect_duration_seconds_count"), 2);
+	ck_assert(prom_get(&p, "hourglass_request_bytes_total{route=\"/a\"}")
+	    == 210);
+	ck_assert(prom_get(&p, "hourglass_response_bytes_total{route=\"/a\"}")
+	    == 3150);
+	ck_assert(prom_get(&p, "hourglass_request_bytes_total{route=\"/b\"}")
 	    == 7);
-	ck_assert_ptr_nonnull(strstr(text,
-	    "\nhourglass_request_duration_seconds_sum 120.754502\n"));
+	ck_assert(prom_get(&p, "hourglass_response_bytes_total{route=\"-\"}")
+	    == 4);
+	ck_assert(prom_get(&p, "hourglass_response_bytes_total{route=\"/c\"}")
+	    == 1000);
+	prom_free(&p);
+	free(text);
+	metrics_free(m);
+}
+END_TEST
+
+/* Past METRICS_UPSTREAMS_MAX upstreams, the times of more are dropped. */
+START_TEST(test_upstream_cap)
+{
+	struct metrics *m = metrics_new();
+	struct metrics_req r = { "/", NULL, OUTCOME_OK, 200, 10, 10, 10, 0, 0 };
+	char name[32], *text;
+	struct prom p;
+
+	ck_assert_ptr_nonnull(m);
+	r.upstream = name;
+	for (int i = 0; i < METRICS_UPSTREAMS_MAX + 5; i++) {
+		snprintf(name, sizeof name, "u%d", i);
+		metrics_request(m, &r);
+	}
+	text = render_one(m, &p);
+	ck_assert_uint_eq(prom_count(&p,
+	    "hourglass_upstream_header_duration_seconds_count"),
+	    METRICS_UPSTREAMS_MAX);
+	ck_assert(uptime(&p, "header", "u999", "count", NULL) == 1);
+	ck_assert(uptime(&p, "header", "u1000", "count", NULL) == -1);
+	ck_assert(requests(&p, "/", "ok", "2xx") == METRICS_UPSTREAMS_MAX + 5);
 	prom_free(&p);
 	free(text);
 	metrics_free(m);
@@ -696,17 +1078,22 @@ START_TEST(test_merge)
 	struct metrics_snapshot *s1 = metrics_snapshot_new();
 	struct metrics_snapshot *s2 = metrics_snapshot_new();
 	struct metrics_snapshot *all = metrics_snapshot_new();
+	struct metrics_req up = { "/a", "app", OUTCOME_OK, 200, 2000, 120, 900,
+	    10, 100 };
 	char *text;
 	struct prom p;
 
 	ck_assert(w1 && w2 && s1 && s2 && all);
-	metrics_request(w1, "/a", OUTCOME_OK, 2000);
-	metrics_request(w1, "/a", OUTCOME_OK, 2000);
-	metrics_request(w1, "/b", OUTCOME_TIMEOUT + SCOPE_CONNECT, 2000000);
+	metrics_request(w1, &up);
+	req(w1, "/a", OUTCOME_OK, 200, 2000);
+	req(w1, "/b", OUTCOME_TIMEOUT + SCOPE_CONNECT, 504, 2000000);
 	metrics_connection_accepted(w1);
 	metrics_keepalive_closed(w1);
-	metrics_request(w2, "/a", OUTCOME_OK, 20000);
-	metrics_request(w2, NULL, OUTCOME_REJECT_BAD_REQUEST, 10);
+	up.upstream_header_us = 30000;
+	up.bytes_out = 5;
+	metrics_request(w2, &up);
+	req(w2, "/a", OUTCOME_OK, 404, 20000);
+	req(w2, NULL, OUTCOME_REJECT_BAD_REQUEST, 400, 10);
 	metrics_connection_accepted(w2);
 	metrics_connection_accepted(w2);
 
@@ -746,20 +1133,30 @@ START_TEST(test_merge)
 	metrics_snapshot_info(all, 7, 3, 1, 2, 5);
 
 	text = render_checked(all, &p);
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"ok\",route=\"/a\"}") == 3);
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"timeout:connect\",route=\"/b\"}") == 1);
-	ck_assert(prom_get(&p, "hourglass_requests_total"
-	    "{outcome=\"reject:bad_request\",route=\"-\"}") == 1);
+	ck_assert(requests(&p, "/a", "ok", "2xx") == 3);
+	ck_assert(requests(&p, "/a", "ok", "4xx") == 1);
+	ck_assert(requests(&p, "/b", "timeout:connect", "5xx") == 1);
+	ck_assert(requests(&p, "-", "reject:bad_request", "4xx") == 1);
 	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_bucket"
-	    "{le=\"0.0025\"}") == 3);
+	    "{kind=\"ok\",le=\"0.0025\",route=\"/a\"}") == 3);
 	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_bucket"
-	    "{le=\"0.025\"}") == 4);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_count")
-	    == 5);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_sum")
-	    == 2.02401);
+	    "{kind=\"ok\",le=\"0.025\",route=\"/a\"}") == 4);
+	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_count"
+	    "{kind=\"ok\",route=\"/a\"}") == 4);
+	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_sum"
+	    "{kind=\"ok\",route=\"/a\"}") == 0.026);
+	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_count"
+	    "{kind=\"timeout\",route=\"/b\"}") == 1);
+	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_count"
+	    "{kind=\"reject\",route=\"-\"}") == 1);
+	ck_assert(uptime(&p, "connect", "app", NULL, "0.00025") == 2);
+	ck_assert(uptime(&p, "header", "app", NULL, "0.001") == 1);
+	ck_assert(uptime(&p, "header", "app", NULL, "0.05") == 2);
+	ck_assert(uptime(&p, "header", "app", "sum", NULL) == 0.0309);
+	ck_assert(prom_get(&p, "hourglass_request_bytes_total{route=\"/a\"}")
+	    == 20);
+	ck_assert(prom_get(&p, "hourglass_response_bytes_total{route=\"/a\"}")
+	    == 105);
 	ck_assert(prom_get(&p, "hourglass_connections_accepted_total") == 3);
 	ck_assert(prom_get(&p, "hourglass_keepalive_closed_total") == 1);
 	ck_assert(prom_get(&p, "hourglass_connections{state=\"idle\"}") == 5);
@@ -895,20 +1292,26 @@ END_TEST
 START_TEST(test_escaping)
 {
 	struct metrics *m = metrics_new();
+	struct metrics_req r = { NULL, "a\"b", OUTCOME_OK, 200, 1, 1, 1, 0, 0 };
 	char *text;
 	struct prom p;
 
 	ck_assert_ptr_nonnull(m);
-	metrics_request(m, "/a\\b\"c\nd", OUTCOME_OK, 1);
-	metrics_request(m, "/caf\xc3\xa9", OUTCOME_OK, 1);
-	metrics_request(m, "/bad\xff\xc3", OUTCOME_OK, 1);
-	metrics_request(m, "/long\xe0\x80\x80", OUTCOME_OK, 1);
+	req(m, "/a\\b\"c\nd", OUTCOME_OK, 200, 1);
+	req(m, "/caf\xc3\xa9", OUTCOME_OK, 200, 1);
+	req(m, "/bad\xff\xc3", OUTCOME_OK, 200, 1);
+	req(m, "/long\xe0\x80\x80", OUTCOME_OK, 200, 1);
+	metrics_request(m, &r);
 	text = render_one(m, &p);
 	ck_assert_ptr_nonnull(strstr(text,
-	    "{route=\"/a\\\\b\\\"c\\nd\",outcome=\"ok\"} 1\n"));
+	    "{route=\"/a\\\\b\\\"c\\nd\",outcome=\"ok\",code=\"2xx\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(text,
+	    "{route=\"/a\\\\b\\\"c\\nd\",kind=\"ok\",le=\"0.0001\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(text, "route=\"/caf\xc3\xa9\""));
 	ck_assert_ptr_nonnull(strstr(text, "route=\"/bad??\""));
 	ck_assert_ptr_nonnull(strstr(text, "route=\"/long???\""));
+	ck_assert_ptr_nonnull(strstr(text,
+	    "_connect_duration_seconds_count{upstream=\"a\\\"b\"} 1\n"));
 	prom_free(&p);
 	free(text);
 	metrics_free(m);
@@ -925,14 +1328,164 @@ START_TEST(test_empty)
 	ck_assert_ptr_nonnull(s);
 	text = render_checked(s, &p);
 	ck_assert(!prom_has_family(&p, "hourglass_requests_total"));
+	ck_assert(!prom_has_family(&p, "hourglass_request_duration_seconds"));
+	ck_assert(!prom_has_family(&p, "hourglass_request_bytes_total"));
 	ck_assert(!prom_has_family(&p, "hourglass_upstream_up"));
-	ck_assert(prom_has_family(&p, "hourglass_request_duration_seconds"));
+	ck_assert(!prom_has_family(&p,
+	    "hourglass_upstream_connect_duration_seconds"));
+	ck_assert(!prom_has_family(&p, "hourglass_build_info"));
+	ck_assert(!prom_has_family(&p, "process_open_fds"));
 	ck_assert(prom_has_family(&p, "hourglass_timer_lateness_seconds"));
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_bucket"
+	ck_assert(prom_get(&p, "hourglass_timer_lateness_seconds_bucket"
 	    "{le=\"+Inf\"}") == 0);
 	ck_assert(prom_get(&p, "hourglass_workers") == 0);
 	prom_free(&p);
 	free(text);
+	metrics_snapshot_free(s);
+}
+END_TEST
+
+/* The number of descriptors this process has open, counted by fcntl(). */
+static int
+fds_open(void)
+{
+	struct rlimit rl;
+	int n = 0;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	for (rlim_t fd = 0; fd < rl.rlim_cur && fd < 65536; fd++)
+		n += fcntl((int)fd, F_GETFD) != -1;
+	return n;
+}
+
+/* build_info and the process_* families: set, read, rendered. */
+START_TEST(test_process)
+{
+	struct metrics_snapshot *s = metrics_snapshot_new();
+	struct metrics_process mp = { 1500000, 4096, 8192, 7, 1024,
+	    1700000000250000 }, now;
+	struct timespec ts;
+	struct rlimit rl;
+	char *text;
+	struct prom p;
+	int fds[2];
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(metrics_snapshot_process(s, "1.2.3", &mp), 0);
+	text = render_checked(s, &p);
+	ck_assert(prom_get(&p, "hourglass_build_info{version=\"1.2.3\"}") == 1);
+	ck_assert(prom_get(&p, "process_cpu_seconds_total") == 1.5);
+	ck_assert(prom_get(&p, "process_resident_memory_bytes") == 4096);
+	ck_assert(prom_get(&p, "process_virtual_memory_bytes") == 8192);
+	ck_assert(prom_get(&p, "process_open_fds") == 7);
+	ck_assert(prom_get(&p, "process_max_fds") == 1024);
+	ck_assert_ptr_nonnull(strstr(text,
+	    "\nprocess_start_time_seconds 1700000000.25\n"));
+	prom_free(&p);
+	free(text);
+
+	/* What could not be read is left out; so is a NULL version. */
+	mp.resident_bytes = -1;
+	mp.start_us = -1;
+	ck_assert_int_eq(metrics_snapshot_process(s, NULL, &mp), 0);
+	text = render_checked(s, &p);
+	ck_assert(!prom_has_family(&p, "hourglass_build_info"));
+	ck_assert(!prom_has_family(&p, "process_resident_memory_bytes"));
+	ck_assert(!prom_has_family(&p, "process_start_time_seconds"));
+	ck_assert(prom_get(&p, "process_open_fds") == 7);
+	prom_free(&p);
+	free(text);
+	metrics_snapshot_free(s);
+
+	/* This process, as the kernel sees it. */
+	metrics_process_read(&now);
+	ck_assert_int_ge(now.cpu_us, 0);
+	ck_assert_int_gt(now.resident_bytes, 0);
+	ck_assert_int_ge(now.virtual_bytes, now.resident_bytes);
+	ck_assert_int_eq(now.open_fds, fds_open());
+	ck_assert_int_eq(pipe(fds), 0);
+	metrics_process_read(&mp);
+	ck_assert_int_eq(mp.open_fds, now.open_fds + 2);
+	close(fds[0]);
+	close(fds[1]);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_int_eq(now.max_fds, (int64_t)rl.rlim_cur);
+	/* Started (the test runs in a fresh child) within the last hour;
+	 * /proc's clock ticks are 10 ms. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ck_assert_int_le(now.start_us, (int64_t)ts.tv_sec * 1000000 +
+	    ts.tv_nsec / 1000 + 10000);
+	ck_assert_int_gt(now.start_us, ((int64_t)ts.tv_sec - 3600) * 1000000);
+}
+END_TEST
+
+/*
+ * Every family a busy daemon exports, with its type, in order: names
+ * follow Prometheus conventions (base units in the name, _total on
+ * counters and only there, checked by the parser too).
+ */
+START_TEST(test_families)
+{
+	static const char *const want[] = {
+		"hourglass_requests_total counter",
+		"hourglass_request_duration_seconds histogram",
+		"hourglass_request_bytes_total counter",
+		"hourglass_response_bytes_total counter",
+		"hourglass_connections gauge",
+		"hourglass_connections_accepted_total counter",
+		"hourglass_keepalive_closed_total counter",
+		"hourglass_upstream_up gauge",
+		"hourglass_upstream_tries_total counter",
+		"hourglass_upstream_failures_total counter",
+		"hourglass_upstream_connections gauge",
+		"hourglass_upstream_connect_duration_seconds histogram",
+		"hourglass_upstream_header_duration_seconds histogram",
+		"hourglass_timer_lateness_seconds histogram",
+		"hourglass_loop_lag_seconds histogram",
+		"hourglass_loop_lag_last_seconds gauge",
+		"hourglass_config_generation gauge",
+		"hourglass_reloads_total counter",
+		"hourglass_reload_failures_total counter",
+		"hourglass_workers gauge",
+		"hourglass_requests_in_flight gauge",
+		"hourglass_build_info gauge",
+		"process_cpu_seconds_total counter",
+		"process_resident_memory_bytes gauge",
+		"process_virtual_memory_bytes gauge",
+		"process_open_fds gauge",
+		"process_max_fds gauge",
+		"process_start_time_seconds gauge",
+	};
+	struct metrics_req r = { "/", "app", OUTCOME_OK, 200, 150, 50, 90, 80,
+	    300 };
+	struct metrics_snapshot *s = metrics_snapshot_new();
+	struct metrics *m = metrics_new();
+	struct metrics_process mp;
+	const char *l, *nl;
+	char *text, line[256];
+	size_t n = 0;
+	struct prom p;
+
+	ck_assert(s && m);
+	metrics_request(m, &r);
+	ck_assert_int_eq(metrics_snapshot_add(s, m), 0);
+	ck_assert_int_eq(metrics_snapshot_server(s, "app", "127.0.0.1:1",
+	    true, 1, 0, 0, 1), 0);
+	metrics_process_read(&mp);
+	ck_assert_int_eq(metrics_snapshot_process(s, "0.1.0", &mp), 0);
+	text = render_checked(s, &p);
+	for (l = text; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+		if (strncmp(l, "# TYPE ", 7) != 0)
+			continue;
+		ck_assert_uint_lt(n, sizeof want / sizeof want[0]);
+		snprintf(line, sizeof line, "%.*s", (int)(nl - l - 7), l + 7);
+		ck_assert_str_eq(line, want[n]);
+		n++;
+	}
+	ck_assert_uint_eq(n, sizeof want / sizeof want[0]);
+	prom_free(&p);
+	free(text);
+	metrics_free(m);
 	metrics_snapshot_free(s);
 }
 END_TEST
@@ -995,33 +1548,47 @@ START_TEST(test_parser_refuses)
 }
 END_TEST
 
-/* The hot path's cost: routes and outcomes seen before; the best of five
- * rounds, to see past a busy machine.  After the first request of each
- * route, the heap does not change. */
+/* The hot path's cost: routes, upstreams and outcomes seen before; the
+ * best of five rounds, to see past a busy machine.  After the first
+ * request of each route and upstream, the heap does not change. */
 START_TEST(test_cost)
 {
 	static const char *const routes[] = { "/api/", "/static/", "/", NULL };
+	static const char *const ups[] = { "api", "files", "api", NULL };
 	static const enum outcome outcomes[] = {
 		OUTCOME_OK, OUTCOME_OK, OUTCOME_OK,
 		OUTCOME_TIMEOUT + SCOPE_UPSTREAM_HEADER, OUTCOME_ERROR_CONNECT,
 	};
+	static const int statuses[] = { 200, 404, 200, 504, 502 };
 	struct metrics *m = metrics_new();
+	struct metrics_req r = { NULL, NULL, OUTCOME_OK, 200, 1, 1, 1, 1, 1 };
 	struct timespec t0, t1;
 	const int n = 400000;
 	double ns, best = 1e9;
 	struct mallinfo2 before, after;
-	char *text;
+	uint64_t total = 0;
+	char *text, series[128];
 	struct prom p;
 
 	ck_assert_ptr_nonnull(m);
-	for (int i = 0; i < 4; i++)
-		metrics_request(m, routes[i], OUTCOME_OK, 1);
+	for (int i = 0; i < 4; i++) {
+		r.route = routes[i];
+		r.upstream = ups[i];
+		metrics_request(m, &r);
+	}
 	before = mallinfo2();
 	for (int round = 0; round < 5; round++) {
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		for (int i = 0; i < n; i++)
-			metrics_request(m, routes[i & 3], outcomes[i % 5],
-			    i & 0xffff);
+		for (int i = 0; i < n; i++) {
+			r.route = routes[i & 3];
+			r.upstream = ups[i & 3];
+			r.outcome = outcomes[i % 5];
+			r.status = statuses[i % 5];
+			r.total_us = i & 0xffff;
+			r.connect_us = (i & 3) == 0 ? 50 : -1;
+			r.upstream_header_us = i % 5 < 3 ? i & 0xfff : -1;
+			metrics_request(m, &r);
+		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
 		    (double)(t1.tv_nsec - t0.tv_nsec)) / n;
@@ -1035,8 +1602,20 @@ START_TEST(test_cost)
 	/* Generous, for sanitizers and busy machines: a regression guard. */
 	ck_assert_double_lt(best, 1000);
 	text = render_one(m, &p);
-	ck_assert(prom_get(&p, "hourglass_request_duration_seconds_count")
-	    == 5 * n + 4);
+	for (int i = 0; i < 4; i++) {
+		for (int k = 0; k < OUTCOME_KIND_COUNT; k++) {
+			double v;
+
+			snprintf(series, sizeof series,
+			    "hourglass_request_duration_seconds_count"
+			    "{kind=\"%s\",route=\"%s\"}",
+			    outcome_kind_name((enum outcome_kind)k),
+			    routes[i] != NULL ? routes[i] : "-");
+			if ((v = prom_get(&p, series)) > 0)
+				total += (uint64_t)v;
+		}
+	}
+	ck_assert_uint_eq(total, 5 * n + 4);
 	prom_free(&p);
 	free(text);
 	metrics_free(m);
@@ -1457,14 +2036,21 @@ metrics_suite(void)
 	TCase *td = tcase_create("metricsd");
 
 	tcase_add_test(tc, test_outcomes);
+	tcase_add_test(tc, test_codes);
+	tcase_add_test(tc, test_zero_series);
 	tcase_add_test(tc, test_routes);
+	tcase_add_test(tc, test_route_cache);
 	tcase_add_test(tc, test_route_cap);
 	tcase_add_test(tc, test_histogram);
+	tcase_add_test(tc, test_upstream_times);
+	tcase_add_test(tc, test_upstream_cap);
 	tcase_add_test(tc, test_merge);
 	tcase_add_test(tc, test_server_keys);
 	tcase_add_test(tc, test_deadline);
 	tcase_add_test(tc, test_escaping);
 	tcase_add_test(tc, test_empty);
+	tcase_add_test(tc, test_process);
+	tcase_add_test(tc, test_families);
 	tcase_add_test(tc, test_parser_refuses);
 	tcase_add_test(tc, test_cost);
 	suite_add_tcase(s, tc);
