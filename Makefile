@@ -33,7 +33,7 @@ LTO ?= -flto=auto
 endif
 LTO_CF = $(if $(LTO),$(LTO) -ffat-lto-objects)
 
-PKGS      = libevent_core libevent_extra libevent_pthreads inih libsystemd
+PKGS      = libevent_core libevent_extra libevent_pthreads inih libsystemd libssl libcrypto
 PKG_CF   := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CHECK_CF := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)

@@ -1,0 +1,620 @@
+/*
+ * tls.c: TLS contexts on OpenSSL 3; see tls.h.
+ *
+ * Session ticket keys.  Every server context encrypts tickets with the
+ * process's current key and decrypts with it or the one before, so that a
+ * ticket stays good for up to two rotation periods and across reloads.  The
+ * keys sit in a ring of four slots; the callback reads the current slot's
+ * index with an atomic load, and a rotation (at most one per period, done
+ * by the first handshake that finds it due, under a mutex) writes the slot
+ * after it before it moves the index, so no reader ever sees a key being
+ * written: a slot is rewritten only three periods after it last served.
+ */
+#include <sys/random.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
+
+#define TLS_TICKET_PERIOD	(12 * 3600)	/* seconds a key encrypts */
+#define TLS_TICKET_SLOTS	4
+#define TLS_SESSION_TIMEOUT	(2 * TLS_TICKET_PERIOD)
+#define TLS_GROUPS		"X25519:P-256"
+
+/* One certificate's context and the names SNI can pick it by. */
+struct tls_server_cert {
+	SSL_CTX		*sc_ctx;
+	char		**sc_names;		/* lower case; "*." wildcards */
+	size_t		 sc_nnames;
+};
+
+struct tls_server {
+	struct tls_server_cert *ts_certs;	/* [0] is the default */
+	size_t		 ts_ncerts;
+};
+
+struct tls_client {
+	SSL_CTX		*tc_ctx;
+	void		(*tc_session)(void *, SSL_SESSION *);
+};
+
+/* A ticket key: its name, and the keys of the cipher and of the MAC. */
+struct tls_ticket_key {
+	unsigned char	 tk_name[16];
+	unsigned char	 tk_aes[32];
+	unsigned char	 tk_hmac[32];
+};
+
+static struct tls_ticket_key tls_keys[TLS_TICKET_SLOTS];
+static atomic_uint	 tls_key_cur;		/* the slot that encrypts */
+static atomic_llong	 tls_key_due;		/* when to rotate (time()) */
+static pthread_mutex_t	 tls_key_lock = PTHREAD_MUTEX_INITIALIZER;
+static int		 tls_ex_session = -1;	/* SSL ex data: session arg */
+static pthread_once_t	 tls_once = PTHREAD_ONCE_INIT;
+
+static const char *const tls_fail_names[TLS_FAIL_COUNT] = {
+	[TLS_FAIL_TIMEOUT] = "timeout",
+	[TLS_FAIL_PROTOCOL] = "protocol",
+	[TLS_FAIL_NO_SHARED_CIPHER] = "no_shared_cipher",
+	[TLS_FAIL_CERTIFICATE] = "certificate",
+	[TLS_FAIL_CLOSED] = "closed",
+	[TLS_FAIL_OTHER] = "other",
+};
+
+/* Once per process: the ex data index and the first ticket key. */
+static void
+tls_init_once(void)
+{
+	tls_ex_session = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* Write the newest OpenSSL error after prefix into err, and clear them. */
+static void
+tls_error(char *err, size_t len, const char *prefix, const char *file)
+{
+	unsigned long e = ERR_peek_last_error();
+	char buf[256];
+
+	if (e != 0) {
+		ERR_error_string_n(e, buf, sizeof buf);
+		/* "error:0A000086:SSL routines::certificate verify failed" */
+		snprintf(err, len, "%s%s%s: %s", prefix, file ? " " : "",
+		    file ? file : "", ERR_reason_error_string(e) ?
+		    ERR_reason_error_string(e) : buf);
+	} else
+		snprintf(err, len, "%s%s%s", prefix, file ? " " : "",
+		    file ? file : "");
+	ERR_clear_error();
+}
+
+/* Fill a ticket key slot with fresh random bytes. */
+static int
+tls_key_fill(struct tls_ticket_key *k)
+{
+	return getrandom(k, sizeof *k, 0) == (ssize_t)sizeof *k ? 0 : -1;
+}
+
+/*
+ * The slot that encrypts now, rotating when due: the next slot is filled
+ * before the index moves to it.  A failure to get random bytes keeps the
+ * current key and tries again at the next handshake.
+ */
+static unsigned
+tls_key_current(void)
+{
+	long long now = (long long)time(NULL);
+	unsigned cur, next;
+
+	if (now < atomic_load_explicit(&tls_key_due, memory_order_acquire))
+		return atomic_load_explicit(&tls_key_cur,
+		    memory_order_acquire) % TLS_TICKET_SLOTS;
+	pthread_mutex_lock(&tls_key_lock);
+	cur = atomic_load(&tls_key_cur);
+	if (now >= atomic_load(&tls_key_due)) {
+		next = atomic_load(&tls_key_due) == 0 ? cur : cur + 1;
+		if (tls_key_fill(&tls_keys[next % TLS_TICKET_SLOTS]) == 0) {
+			atomic_store_explicit(&tls_key_cur, next,
+			    memory_order_release);
+			atomic_store_explicit(&tls_key_due, now +
+			    TLS_TICKET_PERIOD, memory_order_release);
+			cur = next;
+		}
+	}
+	pthread_mutex_unlock(&tls_key_lock);
+	return cur % TLS_TICKET_SLOTS;
+}
+
+/* Set up the cipher and MAC contexts with a ticket key. */
+static int
+tls_key_use(const struct tls_ticket_key *k, unsigned char *iv,
+    EVP_CIPHER_CTX *c, EVP_MAC_CTX *h, int enc)
+{
+	OSSL_PARAM params[2];
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_CTX_set_params(h, params) != 1 ||
+	    EVP_MAC_init(h, k->tk_hmac, sizeof k->tk_hmac, NULL) != 1)
+		return -1;
+	if (enc)
+		return EVP_EncryptInit_ex(c, EVP_aes_256_cbc(), NULL,
+		    k->tk_aes, iv) == 1 ? 0 : -1;
+	return EVP_DecryptInit_ex(c, EVP_aes_256_cbc(), NULL, k->tk_aes,
+	    iv) == 1 ? 0 : -1;
+}
+
+/*
+ * OpenSSL's ticket key callback: encrypt with the current key; decrypt with
+ * the current one (1) or the one before (2: the ticket is renewed).
+ */
+static int
+tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
+    EVP_CIPHER_CTX *c, EVP_MAC_CTX *h, int enc)
+{
+	unsigned cur = tls_key_current();
+	const struct tls_ticket_key *k;
+
+	(void)ssl;
+	if (enc) {
+		k = &tls_keys[cur];
+		if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
+			return -1;
+		memcpy(name, k->tk_name, sizeof k->tk_name);
+		return tls_key_use(k, iv, c, h, 1) == 0 ? 1 : -1;
+	}
+	for (unsigned back = 0; back < 2; back++) {
+		k = &tls_keys[(cur + TLS_TICKET_SLOTS - back) %
+		    TLS_TICKET_SLOTS];
+		if (memcmp(name, k->tk_name, sizeof k->tk_name) != 0)
+			continue;
+		if (tls_key_use(k, iv, c, h, 0) != 0)
+			return -1;
+		return back == 0 ? 1 : 2;
+	}
+	return 0;	/* unknown key: a full handshake */
+}
+
+/* Set the protocol range from "TLSv1.2 TLSv1.3"; -1 for anything else. */
+static int
+tls_protocols(SSL_CTX *ctx, const char *list)
+{
+	int lo = 0, hi = 0, v;
+	const char *p = list;
+	size_t n;
+
+	while (*p != '\0') {
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (n == 0)
+			break;
+		if (n == 7 && strncmp(p, "TLSv1.2", 7) == 0)
+			v = TLS1_2_VERSION;
+		else if (n == 7 && strncmp(p, "TLSv1.3", 7) == 0)
+			v = TLS1_3_VERSION;
+		else
+			return -1;
+		if (lo == 0 || v < lo)
+			lo = v;
+		if (v > hi)
+			hi = v;
+		p += n;
+	}
+	if (lo == 0)
+		return -1;
+	return SSL_CTX_set_min_proto_version(ctx, lo) == 1 &&
+	    SSL_CTX_set_max_proto_version(ctx, hi) == 1 ? 0 : -1;
+}
+
+/* What both sides' contexts share: protocols, ciphers, groups, options. */
+static int
+tls_ctx_common(SSL_CTX *ctx, const char *protocols, const char *ciphers,
+    char *err, size_t errlen)
+{
+	if (tls_protocols(ctx, protocols ? protocols :
+	    TLS_DEFAULT_PROTOCOLS) != 0) {
+		snprintf(err, errlen, "tls_protocols \"%s\": not a list of "
+		    "TLSv1.2 and TLSv1.3", protocols);
+		return -1;
+	}
+	if (SSL_CTX_set_cipher_list(ctx, ciphers ? ciphers :
+	    TLS_DEFAULT_CIPHERS) != 1) {
+		tls_error(err, errlen, "tls_ciphers: no usable cipher", NULL);
+		return -1;
+	}
+	if (SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1) {
+		tls_error(err, errlen, "groups " TLS_GROUPS, NULL);
+		return -1;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	/* Writes may stop half way and go on from another address; idle
+	 * connections give their buffers back. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	return 0;
+}
+
+/* Load a certificate chain and its key into ctx, and check they match. */
+static int
+tls_load_cert(SSL_CTX *ctx, const struct tls_cert_conf *c, char *err,
+    size_t errlen)
+{
+	const char *key = c->tc_key ? c->tc_key : c->tc_cert;
+
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->tc_cert) != 1) {
+		tls_error(err, errlen, "cannot load the certificate",
+		    c->tc_cert);
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		tls_error(err, errlen, "cannot load the private key", key);
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		tls_error(err, errlen, "the private key does not match the "
+		    "certificate", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* Add a name (lower case) to a certificate's list. */
+static int
+tls_add_name(struct tls_server_cert *sc, const char *s, size_t n)
+{
+	char **v, *name;
+
+	if ((name = strndup(s, n)) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] >= 'A' && name[i] <= 'Z')
+			name[i] |= 0x20;
+	if ((v = realloc(sc->sc_names, (sc->sc_nnames + 1) * sizeof *v)) ==
+	    NULL) {
+		free(name);
+		return -1;
+	}
+	v[sc->sc_nnames++] = name;
+	sc->sc_names = v;
+	return 0;
+}
+
+/* The names SNI may pick a certificate by: its DNS SANs, else its CN. */
+static int
+tls_cert_names(struct tls_server_cert *sc)
+{
+	X509 *x = SSL_CTX_get0_certificate(sc->sc_ctx);
+	GENERAL_NAMES *sans;
+	const GENERAL_NAME *gn;
+	X509_NAME_ENTRY *e;
+	ASN1_STRING *a;
+	int i, rc = 0;
+
+	if (x == NULL)
+		return -1;
+	sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
+		gn = sk_GENERAL_NAME_value(sans, i);
+		if (gn->type != GEN_DNS)
+			continue;
+		a = gn->d.dNSName;
+		if (tls_add_name(sc, (const char *)ASN1_STRING_get0_data(a),
+		    (size_t)ASN1_STRING_length(a)) != 0)
+			rc = -1;
+	}
+	GENERAL_NAMES_free(sans);
+	if (sc->sc_nnames > 0 || rc != 0)
+		return rc;
+	i = X509_NAME_get_index_by_NID(X509_get_subject_name(x),
+	    NID_commonName, -1);
+	if (i >= 0 && (e = X509_NAME_get_entry(X509_get_subject_name(x),
+	    i)) != NULL) {
+		a = X509_NAME_ENTRY_get_data(e);
+		rc = tls_add_name(sc, (const char *)ASN1_STRING_get0_data(a),
+		    (size_t)ASN1_STRING_length(a));
+	}
+	return rc;
+}
+
+/* Whether a certificate's name matches a server name (lower case); a
+ * leading "*." matches exactly one label. */
+static bool
+tls_name_match(const char *pattern, const char *host)
+{
+	const char *dot;
+
+	if (strncmp(pattern, "*.", 2) != 0)
+		return strcasecmp(pattern, host) == 0;
+	if ((dot = strchr(host, '.')) == NULL || dot == host)
+		return false;
+	return strcasecmp(pattern + 1, dot) == 0;
+}
+
+/* SNI: move the connection to the context of the certificate that names
+ * the server; no match keeps the first. */
+static int
+tls_servername_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct tls_server *ts = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	(void)alert;
+	if (name == NULL)
+		return SSL_TLSEXT_ERR_OK;
+	for (size_t i = 0; i < ts->ts_ncerts; i++) {
+		const struct tls_server_cert *sc = &ts->ts_certs[i];
+
+		for (size_t k = 0; k < sc->sc_nnames; k++) {
+			if (!tls_name_match(sc->sc_names[k], name))
+				continue;
+			if (i != 0)
+				SSL_set_SSL_CTX(ssl, sc->sc_ctx);
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* ALPN: http/1.1 when the client offers it; no protocol otherwise. */
+static int
+tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x08http/1.1";
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto((unsigned char **)out, outlen, ours,
+	    sizeof ours - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* Build a server context. */
+struct tls_server *
+tls_server_new(const struct tls_server_conf *conf, char *err, size_t errlen)
+{
+	struct tls_server *ts;
+	struct tls_server_cert *sc;
+	SSL_CTX *ctx;
+
+	pthread_once(&tls_once, tls_init_once);
+	if (conf->ts_ncerts == 0) {
+		snprintf(err, errlen, "a tls listener needs a tls_certificate");
+		return NULL;
+	}
+	if ((ts = calloc(1, sizeof *ts)) == NULL ||
+	    (ts->ts_certs = calloc(conf->ts_ncerts, sizeof *sc)) == NULL) {
+		free(ts);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < conf->ts_ncerts; i++) {
+		sc = &ts->ts_certs[ts->ts_ncerts];
+		if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+			tls_error(err, errlen, "cannot make a TLS context",
+			    NULL);
+			goto fail;
+		}
+		sc->sc_ctx = ctx;
+		ts->ts_ncerts++;
+		if (tls_ctx_common(ctx, conf->ts_protocols, conf->ts_ciphers,
+		    err, errlen) != 0 ||
+		    tls_load_cert(ctx, &conf->ts_certs[i], err, errlen) != 0)
+			goto fail;
+		if (tls_cert_names(sc) != 0) {
+			snprintf(err, errlen, "cannot read the names of %s",
+			    conf->ts_certs[i].tc_cert);
+			goto fail;
+		}
+		SSL_CTX_set_session_id_context(ctx,
+		    (const unsigned char *)"hourglass", 9);
+		SSL_CTX_set_timeout(ctx, TLS_SESSION_TIMEOUT);
+		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
+		SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
+	}
+	SSL_CTX_set_tlsext_servername_callback(ts->ts_certs[0].sc_ctx,
+	    tls_servername_cb);
+	SSL_CTX_set_tlsext_servername_arg(ts->ts_certs[0].sc_ctx, ts);
+	return ts;
+fail:
+	tls_server_free(ts);
+	return NULL;
+}
+
+/* Free a server context. */
+void
+tls_server_free(struct tls_server *ts)
+{
+	if (ts == NULL)
+		return;
+	for (size_t i = 0; i < ts->ts_ncerts; i++) {
+		SSL_CTX_free(ts->ts_certs[i].sc_ctx);
+		for (size_t k = 0; k < ts->ts_certs[i].sc_nnames; k++)
+			free(ts->ts_certs[i].sc_names[k]);
+		free(ts->ts_certs[i].sc_names);
+	}
+	free(ts->ts_certs);
+	free(ts);
+}
+
+/* A new connection's TLS in server mode. */
+SSL *
+tls_server_ssl(struct tls_server *ts)
+{
+	SSL *ssl = SSL_new(ts->ts_certs[0].sc_ctx);
+
+	if (ssl != NULL)
+		SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+/* A new session for a client connection: hand it to the owner's hook. */
+static int
+tls_new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_client *tc = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	void *arg = SSL_get_ex_data(ssl, tls_ex_session);
+
+	if (tc == NULL || tc->tc_session == NULL || arg == NULL)
+		return 0;
+	tc->tc_session(arg, sess);
+	return 1;	/* the hook owns the reference */
+}
+
+/* Build a client context. */
+struct tls_client *
+tls_client_new(const struct tls_client_conf *conf, char *err, size_t errlen)
+{
+	struct tls_client *tc;
+
+	pthread_once(&tls_once, tls_init_once);
+	if ((tc = calloc(1, sizeof *tc)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if ((tc->tc_ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		tls_error(err, errlen, "cannot make a TLS context", NULL);
+		goto fail;
+	}
+	SSL_CTX_set_app_data(tc->tc_ctx, tc);
+	if (tls_ctx_common(tc->tc_ctx, conf->tcl_protocols,
+	    conf->tcl_ciphers, err, errlen) != 0)
+		goto fail;
+	if (conf->tcl_verify) {
+		SSL_CTX_set_verify(tc->tc_ctx, SSL_VERIFY_PEER, NULL);
+		if ((conf->tcl_ca != NULL ?
+		    SSL_CTX_load_verify_locations(tc->tc_ctx, conf->tcl_ca,
+		    NULL) : SSL_CTX_set_default_verify_paths(tc->tc_ctx)) !=
+		    1) {
+			tls_error(err, errlen, "cannot load the CA",
+			    conf->tcl_ca ? conf->tcl_ca : "(system store)");
+			goto fail;
+		}
+	}
+	if (conf->tcl_cert != NULL &&
+	    tls_load_cert(tc->tc_ctx, conf->tcl_cert, err, errlen) != 0)
+		goto fail;
+	SSL_CTX_set_session_cache_mode(tc->tc_ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(tc->tc_ctx, tls_new_session_cb);
+	return tc;
+fail:
+	tls_client_free(tc);
+	return NULL;
+}
+
+/* Free a client context. */
+void
+tls_client_free(struct tls_client *tc)
+{
+	if (tc == NULL)
+		return;
+	SSL_CTX_free(tc->tc_ctx);
+	free(tc);
+}
+
+/* Remember new sessions through cb. */
+void
+tls_client_on_session(struct tls_client *tc,
+    void (*cb)(void *, SSL_SESSION *))
+{
+	tc->tc_session = cb;
+}
+
+/* Name the argument the session hook gets for this connection. */
+void
+tls_set_session_arg(SSL *ssl, void *arg)
+{
+	SSL_set_ex_data(ssl, tls_ex_session, arg);
+}
+
+/* A new connection's TLS in client mode. */
+SSL *
+tls_client_ssl(struct tls_client *tc, const char *sni, const char *host,
+    SSL_SESSION *session)
+{
+	static const unsigned char alpn[] = "\x08http/1.1";
+	SSL *ssl = SSL_new(tc->tc_ctx);
+	X509_VERIFY_PARAM *vp;
+
+	if (ssl == NULL)
+		return NULL;
+	SSL_set_connect_state(ssl);
+	if (sni != NULL && SSL_set_tlsext_host_name(ssl, sni) != 1)
+		goto fail;
+	if (SSL_set_alpn_protos(ssl, alpn, sizeof alpn - 1) != 0)
+		goto fail;
+	if (host != NULL && SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE) {
+		vp = SSL_get0_param(ssl);
+		if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1 &&
+		    SSL_set1_host(ssl, host) != 1)
+			goto fail;
+	}
+	if (session != NULL)
+		SSL_set_session(ssl, session);
+	return ssl;
+fail:
+	SSL_free(ssl);
+	return NULL;
+}
+
+/* Why a handshake failed, and a message for the error log. */
+enum tls_fail
+tls_fail_reason(SSL *ssl, int ssl_err, char *why, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+	long vr = SSL_get_verify_result(ssl);
+	int reason = ERR_GET_REASON(e);
+	enum tls_fail f;
+
+	if (vr != X509_V_OK) {
+		snprintf(why, len, "certificate verify failed: %s",
+		    X509_verify_cert_error_string(vr));
+		f = TLS_FAIL_CERTIFICATE;
+	} else if (e == 0) {
+		snprintf(why, len, "%s", ssl_err == SSL_ERROR_SYSCALL ||
+		    ssl_err == SSL_ERROR_ZERO_RETURN ?
+		    "the peer closed the connection" : "handshake failed");
+		f = TLS_FAIL_CLOSED;
+	} else {
+		snprintf(why, len, "%s", ERR_reason_error_string(e) ?
+		    ERR_reason_error_string(e) : "handshake failed");
+		if (reason == SSL_R_NO_SHARED_CIPHER)
+			f = TLS_FAIL_NO_SHARED_CIPHER;
+		else if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED)
+			f = TLS_FAIL_CERTIFICATE;
+		else if (ERR_GET_LIB(e) == ERR_LIB_SSL)
+			f = TLS_FAIL_PROTOCOL;
+		else
+			f = TLS_FAIL_OTHER;
+	}
+	ERR_clear_error();
+	return f;
+}
+
+/* The name of a reason. */
+const char *
+tls_fail_name(enum tls_fail f)
+{
+	return (unsigned)f < TLS_FAIL_COUNT ? tls_fail_names[f] : "other";
+}
+
+/* The negotiated protocol's name, or "-". */
+const char *
+tls_version(const SSL *ssl)
+{
+	return ssl != NULL ? SSL_get_version(ssl) : "-";
+}
