@@ -12,17 +12,17 @@ check "-h shows -c and -t" grep -q -- '-t, --test' "$T/help"
 expect_eq "an unknown option exits 1" "$?" 1
 
 # -t on the demo file: exit 0, the effective config with defaults on stdout.
-"$HOURGLASS" -t -c "$TOP/conf/hourglass.ini" > "$T/dump" 2> "$T/dump.err"
-expect_eq "-t on conf/hourglass.ini exits 0" "$?" 0
+"$HOURGLASS" -t -c "$TOP/conf/demo.ini" > "$T/dump" 2> "$T/dump.err"
+expect_eq "-t on conf/demo.ini exits 0" "$?" 0
 check "-t prints [timeouts] with defaults filled in" grep -q '^client_header *= *10s' "$T/dump"
 check "-t prints the routes" grep -q '^\[route /\]' "$T/dump"
 expect_eq "-t says the file is valid, and nothing else" "$(cat "$T/dump.err")" \
-	"hourglass: $TOP/conf/hourglass.ini: configuration is valid"
+	"hourglass: $TOP/conf/demo.ini: configuration is valid"
 # -t -q: the exit status alone when there is nothing to say.
-"$HOURGLASS" -t -q -c "$TOP/conf/hourglass.ini" > "$T/q.out" 2>&1
-expect_eq "-t -q on conf/hourglass.ini exits 0" "$?" 0
+"$HOURGLASS" -t -q -c "$TOP/conf/demo.ini" > "$T/q.out" 2>&1
+expect_eq "-t -q on conf/demo.ini exits 0" "$?" 0
 expect_eq "-t -q on a good file prints nothing" "$(wc -c < "$T/q.out")" 0
-"$HOURGLASS" -q -c "$TOP/conf/hourglass.ini" > "$T/q.out" 2>&1
+"$HOURGLASS" -q -c "$TOP/conf/demo.ini" > "$T/q.out" 2>&1
 expect_eq "-q without -t is a usage error" "$?" 1
 check "  and it says so" grep -q -- '-q goes with -t' "$T/q.out"
 # The dump is itself a valid configuration.

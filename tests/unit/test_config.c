@@ -897,17 +897,46 @@ START_TEST(test_file)
 }
 END_TEST
 
+/*
+ * conf/hourglass.ini, installed as the production config: every key at its
+ * built-in default but a loopback listener, the access log under the
+ * unit's LogsDirectory and a placeholder upstream; no warning.
+ */
 START_TEST(test_shipped_file)
+{
+	struct config *cfg, *want;
+	char *errors, *d, *dw;
+
+	cfg = config_load("conf/hourglass.ini", &errors);
+	ck_assert_msg(cfg != NULL, "conf/hourglass.ini:\n%s", errors);
+	ck_assert_msg(cfg->warnings == NULL, "%s", cfg->warnings);
+	want = load_ok("[server]\nlisten = 127.0.0.1:8080\nlisten = [::1]:8080\n"
+	    "access_log = /var/log/hourglass/access.log\n"
+	    "[upstream app]\nserver = 127.0.0.1:8081\n"
+	    "[route /]\nupstream = app\n");
+	d = dump(cfg);
+	dw = dump(want);
+	ck_assert_str_eq(d, dw);
+	free(d);
+	free(dw);
+	config_unref(want);
+	config_unref(cfg);
+}
+END_TEST
+
+/* conf/demo.ini, for `make run`: the test origin on :9000, and a 3 s
+ * upstream_header so that /delay/5000 times out. */
+START_TEST(test_demo_file)
 {
 	struct config *cfg;
 	char *errors;
 
-	cfg = config_load("conf/hourglass.ini", &errors);
-	ck_assert_msg(cfg != NULL, "conf/hourglass.ini:\n%s", errors);
+	cfg = config_load("conf/demo.ini", &errors);
+	ck_assert_msg(cfg != NULL, "conf/demo.ini:\n%s", errors);
+	ck_assert_msg(cfg->warnings == NULL, "%s", cfg->warnings);
 	ck_assert_uint_eq(cfg->nlisten, 2);
 	ck_assert_str_eq(cfg->listen[0].text, "127.0.0.1:8080");
-	ck_assert_str_eq(cfg->listen[1].host, "::1");
-	ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_UPSTREAM_HEADER], 3000);
+	ck_assert_str_eq(cfg->listen[1].text, "[::1]:8080");
 	ck_assert_uint_eq(cfg->nupstreams, 1);
 	ck_assert_str_eq(cfg->upstreams[0].servers[0].addr.text,
 	    "127.0.0.1:9000");
@@ -1285,6 +1314,7 @@ config_suite(void)
 	tcase_add_test(tc, test_syntax);
 	tcase_add_test(tc, test_file);
 	tcase_add_test(tc, test_shipped_file);
+	tcase_add_test(tc, test_demo_file);
 	tcase_add_test(tc, test_warnings);
 	tcase_add_test(tc, test_check_files);
 	tcase_add_test(tc, test_route_match);
