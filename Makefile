@@ -63,6 +63,15 @@ $(shell echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(FLA
 $(FLAGS_STAMP):
 	@echo '$(FLAGS_NOW)' > $@
 
+# The install directories compiled into the daemon (the default config
+# path): when one changes, e.g. `make install SYSCONFDIR=/etc` after a plain
+# `make`, the daemon's objects are built again.
+PATHS_STAMP = .build-paths
+PATHS_NOW   = SYSCONFDIR=$(SYSCONFDIR)
+$(shell echo '$(PATHS_NOW)' | cmp -s - $(PATHS_STAMP) 2>/dev/null || echo '$(PATHS_NOW)' > $(PATHS_STAMP))
+$(PATHS_STAMP):
+	@echo '$(PATHS_NOW)' > $@
+
 .PHONY: all deps deps-test check run install clean tests bench-progs bench \
 	bench-instr
 all: lib/libhourglass.a hourglass $(ORIGIN)
@@ -81,6 +90,7 @@ lib/libhourglass.a: $(LIB_OBJ) $(LLHTTP_OBJ)
 
 daemon/%.o tests/%.o bench/%.o: ALL_CFLAGS += $(CHECK_CF)
 daemon/%.o: ALL_CFLAGS += -DSYSCONFDIR=\"$(SYSCONFDIR)\"
+$(DAEMON_OBJ): $(PATHS_STAMP)
 %.o: %.c $(FLAGS_STAMP)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -152,7 +162,7 @@ clean:
 	rm -f lib/*.o lib/*.d lib/llhttp/*.o lib/llhttp/*.d lib/libhourglass.a \
 	      daemon/*.o daemon/*.d hourglass tests/origin/*.o tests/origin/*.d $(ORIGIN) \
 	      tests/unit/*.o tests/unit/*.d $(UNIT_BIN) bench/*.o bench/*.d $(BENCH_BIN) bench/floor_l7 \
-	      $(FLAGS_STAMP)
+	      $(FLAGS_STAMP) $(PATHS_STAMP)
 	rm -rf tests/out
 
 # Fuzz targets (make fuzz) and test tools have their own fragments.

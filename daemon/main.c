@@ -59,26 +59,56 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: hourglass [-t] [-c FILE]\n"
+	    "usage: hourglass [-t [-q]] [-c FILE]\n"
 	    "  -c, --config FILE  configuration file (default %s)\n"
-	    "  -t, --test         check the configuration, print it with every\n"
+	    "  -t, --test         check the configuration and the log files it\n"
+	    "                     names, print warnings, print it with every\n"
 	    "                     default filled in, and exit 0 (valid) or 1\n"
+	    "  -q, --quiet        with -t: print only errors and warnings\n"
 	    "  -V, --version      print the version and exit\n"
 	    "  -h, --help         print this help and exit\n",
 	    DEFAULT_CONFIG);
 }
 
-/* Print each line of a config error text at error level. */
+/* Log each line of a config's error or warning text at that level. */
 static void
-log_config_errors(const char *errors)
+log_config_lines(enum config_log_level level, const char *text)
 {
-	const char *p = errors, *nl;
+	const char *p = text, *nl;
 
 	while (p != NULL && *p != '\0') {
 		nl = strchr(p, '\n');
-		log_err("%.*s", nl ? (int)(nl - p) : (int)strlen(p), p);
+		log_at(level, "%.*s", nl ? (int)(nl - p) : (int)strlen(p), p);
 		p = nl ? nl + 1 : NULL;
 	}
+}
+
+/*
+ * -t: check the file as the daemon would load it, and open the log files
+ * it names.  Errors and warnings go to stderr; unless quiet, the effective
+ * configuration goes to stdout and a verdict to stderr.
+ */
+static int
+check_config(const char *path, int quiet)
+{
+	struct config *cfg;
+	char *errors = NULL;
+
+	if ((cfg = config_check(path, &errors)) == NULL) {
+		fputs(errors != NULL ? errors : "out of memory\n", stderr);
+		fprintf(stderr, "hourglass: %s: configuration is invalid\n",
+		    path);
+		free(errors);
+		return 1;
+	}
+	if (cfg->warnings != NULL)
+		fputs(cfg->warnings, stderr);
+	if (!quiet) {
+		config_dump(cfg, stdout);
+		fprintf(stderr, "hourglass: %s: configuration is valid\n", path);
+	}
+	config_unref(cfg);
+	return 0;
 }
 
 /* Raise the descriptor limit to its hard maximum; many connections need it. */
@@ -325,7 +355,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	notify_reloading();
 	cfg = config_load(dm->dm_config_path, &errors);
 	if (cfg == NULL) {
-		log_config_errors(errors);
+		log_config_lines(CONFIG_LOG_ERR, errors);
 		log_err("reload refused: %s is invalid, keeping configuration "
 		    "generation %u", dm->dm_config_path, dm->dm_generation);
 		free(errors);
@@ -333,6 +363,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		notify_ready();
 		return;
 	}
+	log_config_lines(CONFIG_LOG_WARNING, cfg->warnings);
 	if (cfg->workers != dm->dm_cfg->workers)
 		log_warn("reload: workers changed; that takes a restart");
 	if ((cfg->metrics_listen == NULL) != (dm->dm_cfg->metrics_listen ==
@@ -473,21 +504,25 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "test", no_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct daemon dm = { .dm_config_path = DEFAULT_CONFIG };
 	char *errors = NULL;
-	int ch, test = 0, rc = 1;
+	int ch, test = 0, quiet = 0, rc = 1;
 
-	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:qthV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			dm.dm_config_path = optarg;
 			break;
 		case 't':
 			test = 1;
+			break;
+		case 'q':
+			quiet = 1;
 			break;
 		case 'V':
 			printf("hourglass %s\n", HOURGLASS_VERSION);
@@ -506,8 +541,15 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	if (quiet && !test) {
+		fprintf(stderr, "hourglass: -q goes with -t\n");
+		usage(stderr);
+		return 1;
+	}
 
 	log_init(CONFIG_LOG_INFO);
+	if (test)
+		return check_config(dm.dm_config_path, quiet);
 	dm.dm_cfg = config_load(dm.dm_config_path, &errors);
 	if (dm.dm_cfg == NULL) {
 		fputs(errors, stderr);
@@ -516,14 +558,8 @@ main(int argc, char **argv)
 		free(errors);
 		return 1;
 	}
-	if (test) {
-		config_dump(dm.dm_cfg, stdout);
-		fprintf(stderr, "hourglass: %s: configuration is valid\n",
-		    dm.dm_config_path);
-		config_unref(dm.dm_cfg);
-		return 0;
-	}
 	log_set_level(dm.dm_cfg->log_level);
+	log_config_lines(CONFIG_LOG_WARNING, dm.dm_cfg->warnings);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 

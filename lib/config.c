@@ -10,11 +10,12 @@
 
 #include "config_int.h"
 
-#define CONFIG_DUR_EG	"250ms, 2s, 1m"
+#define CONFIG_DUR_EG	"250ms, 1.5s, 1m30s"
 
 _Static_assert(sizeof (enum config_log_level) == sizeof (int), "enum size");
 _Static_assert(sizeof (enum config_balance) == sizeof (int), "enum size");
 _Static_assert(CONFIG_NROUTE + CONFIG_NTIMEOUTS <= CONFIG_MAXKEYS, "keys");
+_Static_assert(CONFIG_NTIMEOUTS == SCOPE_COUNT + 4, "[timeouts] keys");
 
 static const struct config_enum config_formats[] = {
 	{ "logfmt", CONFIG_LOG_LOGFMT }, { "json", CONFIG_LOG_JSON }, { NULL, 0 },
@@ -32,35 +33,45 @@ static const struct config_enum config_balances[] = {
 #define CFG(f)	offsetof(struct config, f)
 static const struct config_key config_server_keys[] = {
 	{ "listen", 0, CT_LISTEN, 0, CK_REPEAT, 0, 0, NULL,
-	    "127.0.0.1:8080, [::1]:8080, *:8080" },
-	{ "workers", 0, CT_UINT, CFG(workers), CK_AUTO, 1, 64, NULL, "4, auto" },
+	    "127.0.0.1:8080, [::1]:8080, *:8080", NULL },
+	{ "workers", 0, CT_UINT, CFG(workers), CK_AUTO, 1, 64, NULL, "4, auto",
+	    NULL },
 	{ "max_connections", 0, CT_UINT, CFG(max_connections), 0, 1, 1000000,
-	    NULL, "10000" },
+	    NULL, "10000", NULL },
 	{ "access_log", 0, CT_PATH, CFG(access_log), 0, 0, 0, NULL,
-	    "/var/log/hourglass/access.log, stderr, off" },
+	    "/var/log/hourglass/access.log, stderr, off", NULL },
 	{ "log_format", 0, CT_ENUM, CFG(log_format), 0, 0, 0, config_formats,
-	    "logfmt" },
+	    "logfmt", NULL },
 	{ "log_level", 0, CT_ENUM, CFG(log_level), 0, 0, 0, config_levels,
-	    "info" },
+	    "info", NULL },
 	{ "metrics_listen", 0, CT_ADDR, CFG(metrics_listen), CK_OFF, 0, 0, NULL,
-	    "127.0.0.1:9090, off" },
+	    "127.0.0.1:9090, off", NULL },
 };
 
 static const struct config_key config_limits_keys[] = {
-	{ "max_uri", 0, CT_SIZE, CFG(max_uri), CK_NONZERO, 0, 0, NULL, "8k" },
+	{ "max_uri", 0, CT_SIZE, CFG(max_uri), CK_NONZERO, 0, 0, NULL, "8k",
+	    NULL },
 	{ "max_header", 0, CT_SIZE, CFG(max_header), CK_NONZERO, 0, 0, NULL,
-	    "32k" },
+	    "32k", NULL },
 	{ "max_body", 0, CT_SIZE, CFG(max_body), CK_OFF, 0, 0, NULL,
-	    "1g, 100m, off" },
+	    "1g, 100m, off", NULL },
 };
 
-/* In the order of the README's timeout table; offsets are into
- * config_timeouts. */
+/*
+ * In the order of the README's timeout table; offsets are into
+ * config_timeouts.  Each key applies per route (a [route] may set it)
+ * except the CK_GLOBAL ones, which say why not.
+ */
 #define TMO(f)	offsetof(struct config_timeouts, f)
 #define SCOPE_KEY(s, fl) \
-	{ NULL, (s), CT_DURATION, TMO(ms[s]), (fl), 0, 0, NULL, CONFIG_DUR_EG }
+	{ NULL, (s), CT_DURATION, TMO(ms[s]), (fl), 0, 0, NULL, CONFIG_DUR_EG, \
+	    NULL }
+#define GLOBAL_KEY(s, fl, why) \
+	{ NULL, (s), CT_DURATION, TMO(ms[s]), (fl) | CK_GLOBAL, 0, 0, NULL, \
+	    CONFIG_DUR_EG, (why) }
 const struct config_key config_timeouts_keys[CONFIG_NTIMEOUTS] = {
-	SCOPE_KEY(SCOPE_CLIENT_HEADER, CK_OFF),
+	GLOBAL_KEY(SCOPE_CLIENT_HEADER, CK_OFF, "client_header runs before "
+	    "the request is routed (its head is not complete yet)"),
 	SCOPE_KEY(SCOPE_CLIENT_IDLE, CK_OFF),
 	SCOPE_KEY(SCOPE_KEEPALIVE, CK_OFF),
 	SCOPE_KEY(SCOPE_REQUEST, 0),
@@ -68,36 +79,39 @@ const struct config_key config_timeouts_keys[CONFIG_NTIMEOUTS] = {
 	SCOPE_KEY(SCOPE_CONNECT, CK_OFF),
 	SCOPE_KEY(SCOPE_UPSTREAM_HEADER, CK_OFF),
 	SCOPE_KEY(SCOPE_UPSTREAM_IDLE, CK_OFF),
-	SCOPE_KEY(SCOPE_DRAIN, 0),
-	{ "retries", 0, CT_UINT, TMO(retries), 0, 0, 10, NULL, "1" },
+	GLOBAL_KEY(SCOPE_DRAIN, 0, "drain is process-wide"),
+	{ "retries", 0, CT_UINT, TMO(retries), 0, 0, 10, NULL, "1", NULL },
 	{ "deadline_header", 0, CT_TOKEN, TMO(deadline_header), 0, 0, 0, NULL,
-	    "X-Request-Timeout" },
+	    "X-Request-Timeout", NULL },
 	{ "propagate_deadline", 0, CT_BOOL, TMO(propagate_deadline), 0, 0, 0,
-	    NULL, "yes, no" },
+	    NULL, "yes, no", NULL },
+	{ "deadline_margin", 0, CT_DURATION, TMO(deadline_margin_ms), CK_OFF, 0,
+	    0, NULL, "5ms, off", NULL },
 };
 
 #define UPS(f)	offsetof(struct config_upstream, f)
 static const struct config_key config_upstream_keys[] = {
 	{ "server", 0, CT_SERVER, 0, CK_REPEAT, 0, 0, NULL,
-	    "127.0.0.1:9000 weight=2" },
+	    "127.0.0.1:9000 weight=2", NULL },
 	{ "balance", 0, CT_ENUM, UPS(balance), 0, 0, 0, config_balances,
-	    "least_conn" },
-	{ "keepalive", 0, CT_UINT, UPS(keepalive), 0, 0, 100000, NULL, "32" },
+	    "least_conn", NULL },
+	{ "keepalive", 0, CT_UINT, UPS(keepalive), 0, 0, 100000, NULL, "32",
+	    NULL },
 	{ "keepalive_idle", 0, CT_DURATION, UPS(keepalive_idle_ms), CK_OFF, 0, 0,
-	    NULL, CONFIG_DUR_EG },
-	{ "max_fails", 0, CT_UINT, UPS(max_fails), 0, 0, 1000, NULL, "1" },
+	    NULL, CONFIG_DUR_EG, NULL },
+	{ "max_fails", 0, CT_UINT, UPS(max_fails), 0, 0, 1000, NULL, "1", NULL },
 	{ "fail_timeout", 0, CT_DURATION, UPS(fail_timeout_ms), 0, 0, 0, NULL,
-	    CONFIG_DUR_EG },
+	    CONFIG_DUR_EG, NULL },
 	{ "resolve_interval", 0, CT_DURATION, UPS(resolve_interval_ms), CK_OFF,
-	    0, 0, NULL, CONFIG_DUR_EG },
+	    0, 0, NULL, CONFIG_DUR_EG, NULL },
 };
 
 /* Offsets are into struct config_sect; the [timeouts] keys follow. */
 static const struct config_key config_route_keys[CONFIG_NROUTE] = {
 	{ "upstream", 0, CT_NAME, offsetof(struct config_sect, rt_upstream), 0,
-	    0, 0, NULL, "origin" },
+	    0, 0, NULL, "origin", NULL },
 	{ "host", 0, CT_HOST, offsetof(struct config_sect, rt.host), 0, 0, 0,
-	    NULL, "example.com" },
+	    NULL, "example.com", NULL },
 };
 
 const struct config_section config_sections[CONFIG_UNKNOWN] = {
@@ -150,6 +164,7 @@ config_new(const char *name)
 	memcpy(cfg->timeouts.ms, ms, sizeof ms);
 	cfg->timeouts.retries = 1;
 	cfg->timeouts.propagate_deadline = true;
+	cfg->timeouts.deadline_margin_ms = 5;
 	cfg->path = strdup(name);
 	cfg->access_log = strdup("stderr");
 	cfg->timeouts.deadline_header = strdup("X-Request-Timeout");
@@ -199,6 +214,7 @@ config_free(struct config *cfg)
 		free(cfg->routes[i].timeouts.deadline_header);
 	}
 	free(cfg->routes);
+	free(cfg->warnings);
 	free(cfg->path);
 	free(cfg);
 }
@@ -229,7 +245,7 @@ config_unref(struct config *cfg)
 }
 
 /* Format a duration with its largest exact unit: 2000 -> "2s", 0 -> "off". */
-static const char *
+const char *
 config_fmt_duration(uint32_t ms, char *buf, size_t size)
 {
 	if (ms == 0)
@@ -246,7 +262,7 @@ config_fmt_duration(uint32_t ms, char *buf, size_t size)
 }
 
 /* Format a size with its largest exact suffix: 8192 -> "8k". */
-static const char *
+const char *
 config_fmt_size(uint64_t b, char *buf, size_t size)
 {
 	static const char units[] = "gmk";
@@ -333,13 +349,15 @@ config_dump_key(FILE *f, const struct config_key *k, const char *base)
 	fprintf(f, "%s =%s%s\n", name, *v != '\0' ? " " : "", v);
 }
 
-/* Write every key of the table at keys, with values from base. */
+/* Write every key of the table at keys, with values from base; in a
+ * route, leave out the keys a route may not set. */
 static void
 config_dump_keys(FILE *f, const struct config_key *keys, size_t n,
-    const void *base)
+    const void *base, int route)
 {
 	for (size_t i = 0; i < n; i++)
-		config_dump_key(f, &keys[i], base);
+		if (!route || !(keys[i].flags & CK_GLOBAL))
+			config_dump_key(f, &keys[i], base);
 }
 
 /* Write the effective configuration as INI; see config.h. */
@@ -347,16 +365,18 @@ void
 config_dump(const struct config *cfg, FILE *f)
 {
 	fprintf(f, "# hourglass: the effective configuration\n\n[server]\n");
-	config_dump_keys(f, config_server_keys, nitems(config_server_keys), cfg);
+	config_dump_keys(f, config_server_keys, nitems(config_server_keys), cfg,
+	    0);
 	fprintf(f, "\n[limits]\n");
-	config_dump_keys(f, config_limits_keys, nitems(config_limits_keys), cfg);
+	config_dump_keys(f, config_limits_keys, nitems(config_limits_keys), cfg,
+	    0);
 	fprintf(f, "\n[timeouts]\n");
 	config_dump_keys(f, config_timeouts_keys, nitems(config_timeouts_keys),
-	    &cfg->timeouts);
+	    &cfg->timeouts, 0);
 	for (size_t i = 0; i < cfg->nupstreams; i++) {
 		fprintf(f, "\n[upstream %s]\n", cfg->upstreams[i].name);
 		config_dump_keys(f, config_upstream_keys,
-		    nitems(config_upstream_keys), &cfg->upstreams[i]);
+		    nitems(config_upstream_keys), &cfg->upstreams[i], 0);
 	}
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		const struct config_route *r = &cfg->routes[i];
@@ -366,7 +386,7 @@ config_dump(const struct config *cfg, FILE *f)
 		if (r->host != NULL)
 			fprintf(f, "host = %s\n", r->host);
 		config_dump_keys(f, config_timeouts_keys,
-		    nitems(config_timeouts_keys), &r->timeouts);
+		    nitems(config_timeouts_keys), &r->timeouts, 1);
 	}
 }
 

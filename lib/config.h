@@ -21,6 +21,8 @@
 
 #define CONFIG_SIZE_OFF		UINT64_MAX	/* max_body = off */
 #define CONFIG_DURATION_MAX	INT32_MAX	/* ~24.8 days, in ms */
+#define CONFIG_PORT_WHY	"bad port (1..65535; listen and metrics_listen " \
+	"also take 0, any free port)"
 
 enum config_log_format {
 	CONFIG_LOG_LOGFMT,
@@ -48,12 +50,18 @@ struct config_addr {
 	char		*text;		/* as written, for messages and dumps */
 };
 
-/* The [timeouts] keys; a route holds a full, merged copy. */
+/*
+ * The [timeouts] keys; a route holds a full, merged copy.  A route may not
+ * set client_header (timed before the request is routed) or drain
+ * (process-wide): its copy of those is the [timeouts] value.
+ */
 struct config_timeouts {
 	uint32_t	 ms[SCOPE_COUNT];	/* per scope; 0 = off */
 	unsigned	 retries;
 	char		*deadline_header;	/* "" = disabled */
 	bool		 propagate_deadline;
+	uint32_t	 deadline_margin_ms;	/* taken off the propagated
+						   deadline; 0 = none */
 };
 
 struct config_server_addr {
@@ -107,6 +115,10 @@ struct config {
 	struct config_route *routes;		/* longest prefix first */
 	size_t		 nroutes;
 
+	/* Problems that do not stop it from running, as -t reports them:
+	 * "FILE:LINE: warning: ..." lines, or NULL when there is none. */
+	char		*warnings;
+
 	int		 refs;			/* atomic; see config_ref() */
 };
 
@@ -122,6 +134,14 @@ struct config	*config_load(const char *path, char **errors);
 /* The same from a string in memory; name stands for the file in messages. */
 struct config	*config_load_string(const char *text, const char *name,
 		    char **errors);
+
+/*
+ * What `hourglass -t` checks: config_load(), then open every file the
+ * configuration names as the daemon will (append, create, never truncate)
+ * and close it at once.  A file that cannot be opened is an error naming
+ * the line of its key.  Warnings are in the config's warnings.
+ */
+struct config	*config_check(const char *path, char **errors);
 
 /* The built-in defaults, as if from an empty file. */
 struct config	*config_default(void);
@@ -139,12 +159,22 @@ const struct config_route *config_route_match(const struct config *,
 		    const char *path, size_t pathlen, const char *host,
 		    size_t hostlen);
 
-/* Value parsers, also used by tests.  They return 0, or -1 with a short
- * reason in *why ("not a duration", "too large", ...). */
+/*
+ * Value parsers, also used by tests.  They return 0, or -1 with a short
+ * reason in *why ("not a duration", "too large", ...).
+ *
+ * A duration is "0", "off" (when allow_off), or parts of a number and a
+ * unit (ms, s, m, h), units from the largest to the smallest, each once:
+ * "90s", "1m30s", "1s500ms".  A number may have a fraction with digits
+ * on both sides of the point ("1.5s", "0.25m") that comes to whole
+ * milliseconds; a finer one is refused, never rounded.
+ */
 int		 config_parse_duration(const char *, bool allow_off,
 		    uint32_t *ms, const char **why);
 int		 config_parse_size(const char *, bool allow_off, uint64_t *bytes,
 		    const char **why);
+/* Ports are 0..65535 here; the callers that need a port refuse 0 with
+ * CONFIG_PORT_WHY, the same message as for any other bad port. */
 int		 config_parse_addr(const char *, struct config_addr *,
 		    const char **why);
 void		 config_addr_free(struct config_addr *);

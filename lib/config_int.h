@@ -14,9 +14,12 @@
 
 #define nitems(a)	(sizeof (a) / sizeof (a)[0])
 #define CONFIG_MAXKEYS	16	/* per section, [timeouts] keys included */
-#define CONFIG_NTIMEOUTS 12	/* keys of [timeouts] */
+#define CONFIG_NTIMEOUTS 13	/* keys of [timeouts] */
 #define CONFIG_NROUTE	2	/* keys of [route] besides those of [timeouts] */
 #define CONFIG_ROUTE_UPSTREAM 0	/* index of "upstream" among them */
+#define CONFIG_UPSTREAM_SERVER 0 /* index of "server" in [upstream] */
+#define CONFIG_LIMITS_MAX_URI 0	/* indexes of [limits] keys */
+#define CONFIG_LIMITS_MAX_HEADER 1
 
 enum config_kind {
 	CONFIG_SERVER,
@@ -46,6 +49,8 @@ enum config_type {
 #define CK_AUTO		0x2	/* "auto" is allowed and stored as 0 */
 #define CK_NONZERO	0x4	/* 0 is refused */
 #define CK_REPEAT	0x8	/* may be given more than once */
+#define CK_GLOBAL	0x10	/* a [timeouts] key no route may set; see
+				   config_key.global_why */
 
 struct config_enum {
 	const char	*name;
@@ -62,6 +67,7 @@ struct config_key {
 	unsigned	 min, max;	/* CT_UINT */
 	const struct config_enum *enums;
 	const char	*example;
+	const char	*global_why;	/* CK_GLOBAL: why, for the error */
 };
 
 /* A kind of section and the keys it takes. */
@@ -95,6 +101,10 @@ extern const struct config_key config_timeouts_keys[CONFIG_NTIMEOUTS];
 
 /* The key's name in the file. */
 const char	*config_key_name(const struct config_key *);
+
+/* Format a duration or a size as config_dump() does ("1500ms", "8k"). */
+const char	*config_fmt_duration(uint32_t ms, char *buf, size_t size);
+const char	*config_fmt_size(uint64_t b, char *buf, size_t size);
 
 /* A config holding the built-in defaults, one reference, path name. */
 struct config	*config_new(const char *name);

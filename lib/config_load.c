@@ -18,12 +18,14 @@
  * [server], [limits] and [timeouts] may each appear once.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config_int.h"
 
@@ -35,6 +37,12 @@ struct config_error {
 	char		*msg;
 };
 
+/* A list of messages, each for one line of the file. */
+struct config_msgs {
+	struct config_error *v;
+	size_t		 n;
+};
+
 struct config_parser {
 	struct config	*cfg;
 	const char	*name;
@@ -44,8 +52,8 @@ struct config_parser {
 	size_t		 nsects;
 	struct config_sect *cur;
 	int		 once[CONFIG_UPSTREAM];	/* line of [server] etc. */
-	struct config_error *errs;
-	size_t		 nerrs;
+	struct config_msgs errs;
+	struct config_msgs warns;	/* only when there is no error */
 	int		 nomem;
 	char		 why[128];	/* for config_parse_key() */
 };
@@ -78,42 +86,61 @@ config_escape(const char *s, char *buf, size_t size, int quote)
 	return buf;
 }
 
-/* Record one error, "NAME:LINE: message"; line 0 leaves the line out. */
-static void __attribute__((format(printf, 3, 4)))
-config_error(struct config_parser *p, int line, const char *fmt, ...)
+/* Add "NAME:LINE: KIND message" to list; line 0 leaves the line out. */
+static void __attribute__((format(printf, 5, 0)))
+config_vmsg(struct config_parser *p, struct config_msgs *list, int line,
+    const char *kind, const char *fmt, va_list ap)
 {
 	struct config_error *e;
 	char *msg, *full;
-	va_list ap;
 	int r;
 
-	va_start(ap, fmt);
-	r = vasprintf(&msg, fmt, ap);
-	va_end(ap);
-	if (r == -1) {
+	if (vasprintf(&msg, fmt, ap) == -1) {
 		p->nomem = 1;
 		return;
 	}
 	if (line > 0)
-		r = asprintf(&full, "%s:%d: %s", p->name, line, msg);
+		r = asprintf(&full, "%s:%d: %s%s", p->name, line, kind, msg);
 	else
-		r = asprintf(&full, "%s: %s", p->name, msg);
+		r = asprintf(&full, "%s: %s%s", p->name, kind, msg);
 	free(msg);
 	if (r == -1) {
 		p->nomem = 1;
 		return;
 	}
-	e = reallocarray(p->errs, p->nerrs + 1, sizeof *p->errs);
+	e = reallocarray(list->v, list->n + 1, sizeof *list->v);
 	if (e == NULL) {
 		free(full);
 		p->nomem = 1;
 		return;
 	}
-	p->errs = e;
-	e[p->nerrs].line = line;
-	e[p->nerrs].seq = p->nerrs;
-	e[p->nerrs].msg = full;
-	p->nerrs++;
+	list->v = e;
+	e[list->n].line = line;
+	e[list->n].seq = list->n;
+	e[list->n].msg = full;
+	list->n++;
+}
+
+/* Record one error, "NAME:LINE: message"; line 0 leaves the line out. */
+static void __attribute__((format(printf, 3, 4)))
+config_error(struct config_parser *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	config_vmsg(p, &p->errs, line, "", fmt, ap);
+	va_end(ap);
+}
+
+/* Record one warning, "NAME:LINE: warning: message". */
+static void __attribute__((format(printf, 3, 4)))
+config_warning(struct config_parser *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	config_vmsg(p, &p->warns, line, "warning: ", fmt, ap);
+	va_end(ap);
 }
 
 /* Record an error about one key: "[SECTION] KEY = "VALUE": what". */
@@ -190,6 +217,16 @@ config_find_upstream(struct config_parser *p, const struct config_sect *last)
 		    strcmp(s->arg, last->arg) == 0)
 			return s;
 	}
+	return NULL;
+}
+
+/* The first good section of a kind ([server] etc.), or NULL. */
+static struct config_sect *
+config_find_sect(struct config_parser *p, enum config_kind kind)
+{
+	for (size_t i = 0; i < p->nsects; i++)
+		if (p->sects[i]->kind == kind && !p->sects[i]->skip)
+			return p->sects[i];
 	return NULL;
 }
 
@@ -407,9 +444,13 @@ config_key_list(enum config_kind kind, char *buf, size_t size)
 		n += (size_t)snprintf(buf + n, size - n, "%s%s",
 		    n ? ", " : "", keys[i].name);
 	for (size_t i = 0; config_sections[kind].timeouts &&
-	    i < CONFIG_NTIMEOUTS; i++)
+	    i < CONFIG_NTIMEOUTS; i++) {
+		if (kind == CONFIG_ROUTE &&
+		    (config_timeouts_keys[i].flags & CK_GLOBAL))
+			continue;
 		n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "",
 		    config_key_name(&config_timeouts_keys[i]));
+	}
 }
 
 /* The inih handler: check and store one key of the current section. */
@@ -438,6 +479,12 @@ config_handler(void *user, const char *section, const char *name,
 	if ((k = config_key_find(p, s, name, &base, &idx)) == NULL) {
 		config_key_list(s->kind, list, sizeof list);
 		snprintf(msg, sizeof msg, "unknown key (keys: %s)", list);
+		config_key_error(p, p->line, s->title, name, value, msg);
+		return 1;
+	}
+	if (s->kind == CONFIG_ROUTE && (k->flags & CK_GLOBAL)) {
+		snprintf(msg, sizeof msg, "%s; set it in [timeouts]",
+		    k->global_why);
 		config_key_error(p, p->line, s->title, name, value, msg);
 		return 1;
 	}
@@ -539,7 +586,8 @@ config_finish_upstreams(struct config_parser *p)
 
 		if (s->kind != CONFIG_UPSTREAM || s->skip || s->bad)
 			continue;
-		if (s->up.nservers == 0)
+		/* A bad server line is reported already, on its own line. */
+		if (s->up.nservers == 0 && s->keyline[CONFIG_UPSTREAM_SERVER] == 0)
 			config_sect_error(p, s->line, s->title,
 			    "no server (e.g. server = 127.0.0.1:9000)");
 		n++;
@@ -634,7 +682,7 @@ config_finish_routes(struct config_parser *p)
 		}
 		n += !s->bad;
 	}
-	if (p->nerrs > 0 || n == 0) {
+	if (p->errs.n > 0 || n == 0) {
 		free(ups);
 		return;
 	}
@@ -670,6 +718,116 @@ config_finish_routes(struct config_parser *p)
 	free(ups);
 }
 
+/* The index of a scope's key in config_timeouts_keys. */
+static size_t
+config_scope_key(enum scope sc)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_NTIMEOUTS; i++)
+		if (config_timeouts_keys[i].name == NULL &&
+		    config_timeouts_keys[i].scope == (int)sc)
+			break;
+	return i;
+}
+
+/*
+ * Warn about each inner timeout of one section that can never fire, because
+ * a scope that encloses it is not longer: on a tie the outer scope wins.
+ * tmo is the [timeouts] section (NULL if the file has none); rt is a
+ * [route] or NULL for [timeouts] itself.  A route warns only where it sets
+ * one of the two keys; the rest was said for [timeouts].
+ */
+static void
+config_warn_nesting(struct config_parser *p, const struct config_sect *tmo,
+    const struct config_sect *rt)
+{
+	static const enum scope inner[] = {
+		SCOPE_TRY, SCOPE_CONNECT, SCOPE_UPSTREAM_HEADER,
+		SCOPE_CLIENT_IDLE, SCOPE_UPSTREAM_IDLE,
+	};
+	const struct config_timeouts *g = &p->cfg->timeouts;
+	uint32_t ms[SCOPE_COUNT];
+	int line[SCOPE_COUNT] = { 0 }, set[SCOPE_COUNT] = { 0 };
+	char a[32], b[32];
+
+	for (int sc = 0; sc < SCOPE_COUNT; sc++) {
+		size_t k = config_scope_key((enum scope)sc);
+
+		ms[sc] = g->ms[sc];
+		if (k == CONFIG_NTIMEOUTS)
+			continue;
+		if (tmo != NULL)
+			line[sc] = tmo->keyline[k];
+		if (rt != NULL && rt->keyline[CONFIG_NROUTE + k] != 0) {
+			ms[sc] = rt->rt.timeouts.ms[sc];
+			line[sc] = rt->keyline[CONFIG_NROUTE + k];
+			set[sc] = 1;
+		}
+	}
+	for (size_t i = 0; i < sizeof inner / sizeof inner[0]; i++) {
+		enum scope in = inner[i], out = SCOPE_REQUEST;
+
+		if ((in == SCOPE_CONNECT || in == SCOPE_UPSTREAM_HEADER) &&
+		    ms[SCOPE_TRY] != 0 && ms[SCOPE_TRY] < ms[SCOPE_REQUEST])
+			out = SCOPE_TRY;
+		if (ms[in] == 0 || ms[in] < ms[out])
+			continue;
+		if (rt != NULL && !set[in] && !set[out])
+			continue;
+		/* The line of the inner key, unless a route sets only the
+		 * outer one. */
+		config_warning(p, line[in] != 0 && (rt == NULL || set[in]) ?
+		    line[in] : line[out],
+		    "[%s] %s = %s can never fire: it is not shorter than "
+		    "%s = %s, which encloses it", rt != NULL ? rt->title :
+		    "timeouts", scope_name(in),
+		    config_fmt_duration(ms[in], a, sizeof a), scope_name(out),
+		    config_fmt_duration(ms[out], b, sizeof b));
+	}
+}
+
+/*
+ * Warn about what loads but cannot work as written: no route at all, inner
+ * timeouts that can never fire, a max_header too small for the request
+ * lines that max_uri allows.
+ */
+static void
+config_warn(struct config_parser *p)
+{
+	const struct config *cfg = p->cfg;
+	const struct config_sect *lim = config_find_sect(p, CONFIG_LIMITS);
+	uint64_t need;
+	char a[32], b[32];
+
+	if (cfg->nroutes == 0)
+		config_warning(p, 0, "no [route PREFIX] section: every request "
+		    "would get 503 (e.g. [route /] with upstream = NAME)");
+	config_warn_nesting(p, config_find_sect(p, CONFIG_TIMEOUTS), NULL);
+	for (size_t i = 0; i < p->nsects; i++) {
+		const struct config_sect *s = p->sects[i];
+
+		if (s->kind == CONFIG_ROUTE && !s->skip && !s->bad)
+			config_warn_nesting(p,
+			    config_find_sect(p, CONFIG_TIMEOUTS), s);
+	}
+	/* The method, two blanks, the version and CR LF take 17 bytes or
+	 * more; 32 leaves room for a short Host field. */
+	need = cfg->max_uri > UINT64_MAX - 32 ? UINT64_MAX : cfg->max_uri + 32;
+	if (need < 64)
+		need = 64;
+	if (cfg->max_header < need)
+		config_warning(p, lim == NULL ? 0 :
+		    lim->keyline[CONFIG_LIMITS_MAX_HEADER] != 0 ?
+		    lim->keyline[CONFIG_LIMITS_MAX_HEADER] :
+		    lim->keyline[CONFIG_LIMITS_MAX_URI],
+		    "[limits] max_header = %s is smaller than a request line "
+		    "that max_uri = %s allows (max_uri + 32 bytes, at least "
+		    "64): such a request gets 431, not 414",
+		    config_fmt_size(cfg->max_header, a, sizeof a),
+		    config_fmt_size(cfg->max_uri, b, sizeof b));
+}
+
 /* Order errors by line, then as found. */
 static int
 config_error_cmp(const void *a, const void *b)
@@ -681,30 +839,74 @@ config_error_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Join the errors into one text, a line each; NULL if out of memory. */
+/* Join a list into one text, a line each, in the order of the file;
+ * NULL if out of memory. */
 static char *
-config_errors_text(struct config_parser *p)
+config_msgs_text(struct config_msgs *list)
 {
 	size_t len = 1, at = 0;
 	char *text;
 
-	if (p->nomem)
-		config_error(p, 0, "out of memory");
-	qsort(p->errs, p->nerrs, sizeof *p->errs, config_error_cmp);
-	for (size_t i = 0; i < p->nerrs; i++)
-		len += strlen(p->errs[i].msg) + 1;
+	qsort(list->v, list->n, sizeof *list->v, config_error_cmp);
+	for (size_t i = 0; i < list->n; i++)
+		len += strlen(list->v[i].msg) + 1;
 	if ((text = malloc(len)) == NULL)
 		return NULL;
-	for (size_t i = 0; i < p->nerrs; i++)
-		at += (size_t)sprintf(text + at, "%s\n", p->errs[i].msg);
+	for (size_t i = 0; i < list->n; i++)
+		at += (size_t)sprintf(text + at, "%s\n", list->v[i].msg);
 	text[at] = '\0';
 	return text;
+}
+
+/* Free the messages of a list. */
+static void
+config_msgs_free(struct config_msgs *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		free(list->v[i].msg);
+	free(list->v);
+	list->v = NULL;
+	list->n = 0;
+}
+
+/*
+ * Open every file the [server] section names, as the daemon will (append,
+ * create, never truncate; see accesslog_open()), and close it at once.
+ * "stderr" and "off" name no file.
+ */
+static void
+config_open_files(struct config_parser *p)
+{
+	const struct config_section *sec = &config_sections[CONFIG_SERVER];
+	struct config_sect *s = config_find_sect(p, CONFIG_SERVER);
+	char msg[256];
+	const char *path;
+	int fd;
+
+	for (size_t i = 0; s != NULL && i < sec->nkeys; i++) {
+		const struct config_key *k = &sec->keys[i];
+
+		if (k->type != CT_PATH || s->keyline[i] == 0)
+			continue;
+		memcpy(&path, (const char *)p->cfg + k->off, sizeof path);
+		if (strcmp(path, "stderr") == 0 || strcmp(path, "off") == 0)
+			continue;
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd == -1) {
+			snprintf(msg, sizeof msg, "cannot open it for writing: "
+			    "%s", strerror(errno));
+			config_key_error(p, s->keyline[i], s->title, k->name,
+			    path, msg);
+			continue;
+		}
+		close(fd);
+	}
 }
 
 /* Parse len bytes of text; name stands for the file in messages. */
 static struct config *
 config_load_text(const char *text, size_t len, const char *name,
-    char **errors)
+    int open_files, char **errors)
 {
 	struct config_parser p;
 	struct config *cfg;
@@ -723,30 +925,42 @@ config_load_text(const char *text, size_t len, const char *name,
 	r = ini_parse_stream(config_reader, &p, config_handler, &p);
 	if (r < 0)
 		p.nomem = 1;
-	else if (r > 0 && p.nerrs == 0)
+	else if (r > 0 && p.errs.n == 0)
 		config_error(&p, r, "cannot parse this line");
 	if (!p.nomem) {
 		config_finish_upstreams(&p);
 		config_finish_routes(&p);
 	}
+	if (!p.nomem && p.errs.n == 0) {
+		config_warn(&p);
+		if (open_files)
+			config_open_files(&p);
+	}
 	cfg = p.cfg;
-	if (p.nerrs > 0 || p.nomem) {
-		*errors = config_errors_text(&p);
+	if (p.errs.n > 0 || p.nomem) {
+		if (p.nomem)
+			config_error(&p, 0, "out of memory");
+		*errors = config_msgs_text(&p.errs);
 		config_unref(cfg);
 		cfg = NULL;
+	} else if (p.warns.n > 0 &&
+	    (cfg->warnings = config_msgs_text(&p.warns)) == NULL) {
+		config_unref(cfg);
+		cfg = NULL;
+		if (asprintf(errors, "%s: out of memory\n", name) == -1)
+			*errors = NULL;
 	}
-	for (size_t i = 0; i < p.nerrs; i++)
-		free(p.errs[i].msg);
-	free(p.errs);
+	config_msgs_free(&p.errs);
+	config_msgs_free(&p.warns);
 	for (size_t i = 0; i < p.nsects; i++)
 		config_sect_free(p.sects[i]);
 	free(p.sects);
 	return cfg;
 }
 
-/* Load and check an INI file; see config.h. */
-struct config *
-config_load(const char *path, char **errors)
+/* Read and parse a file; open_files as for config_check(). */
+static struct config *
+config_load_file(const char *path, int open_files, char **errors)
 {
 	struct config *cfg;
 	char *buf = NULL, *nbuf;
@@ -778,7 +992,7 @@ config_load(const char *path, char **errors)
 		goto fail;
 	}
 	fclose(f);
-	cfg = config_load_text(buf, len, path, errors);
+	cfg = config_load_text(buf, len, path, open_files, errors);
 	free(buf);
 	return cfg;
 fail:
@@ -790,10 +1004,24 @@ fail:
 	return NULL;
 }
 
+/* Load and check an INI file; see config.h. */
+struct config *
+config_load(const char *path, char **errors)
+{
+	return config_load_file(path, 0, errors);
+}
+
+/* Load a file and open the files it names; see config.h. */
+struct config *
+config_check(const char *path, char **errors)
+{
+	return config_load_file(path, 1, errors);
+}
+
 /* Load and check INI text held in memory; see config.h. */
 struct config *
 config_load_string(const char *text, const char *name, char **errors)
 {
-	return config_load_text(text, strlen(text), name, errors);
+	return config_load_text(text, strlen(text), name, 0, errors);
 }
 

@@ -2,8 +2,8 @@
  * config_parse.c: the value syntaxes of the configuration file.
  *
  * Each parser takes one value as inih hands it over (already trimmed) and
- * is strict about everything else: no signs, no fractions, no inner
- * whitespace.  On failure it returns -1 with a short reason that the
+ * is strict about everything else: no signs, no inner whitespace, and no
+ * fractions except in durations.  On failure it returns -1 with a short reason that the
  * caller completes with an example of a good value.  config_parse_key()
  * applies the right one to a key of the tables in config.c.
  */
@@ -48,8 +48,47 @@ config_parse_number(const char *s, size_t n, uint64_t max, uint64_t *v)
 }
 
 /*
- * Parse a duration: digits and a unit (ms, s, m, h); a bare "0"; or "off"
- * when allow_off.  Zero in any spelling means off.
+ * The value of one part of a duration: n integer digits at s, fn fraction
+ * digits at frac (none when fn is 0), times mult ms.  Return -1 with a
+ * reason when it passes CONFIG_DURATION_MAX or is not whole milliseconds.
+ */
+static int
+config_duration_part(const char *s, size_t n, const char *frac, size_t fn,
+    uint64_t mult, uint64_t *ms, const char **why)
+{
+	uint64_t v, f = 0, den = 1;
+
+	/* Trailing zeros of a fraction change nothing. */
+	while (fn > 0 && frac[fn - 1] == '0')
+		fn--;
+	/*
+	 * Past 9 significant digits a fraction is never whole ms (the
+	 * largest unit, an hour, is 3.6e6 ms); up to 9, f * mult fits.
+	 */
+	if (fn > 9) {
+		*why = "finer than 1ms";
+		return -1;
+	}
+	if (config_parse_number(s, n, UINT64_MAX / 3600000, &v) == -1 ||
+	    v * mult > CONFIG_DURATION_MAX) {
+		*why = "too large, at most 596h";
+		return -1;
+	}
+	if (fn > 0)
+		(void)config_parse_number(frac, fn, UINT64_MAX, &f);
+	for (size_t i = 0; i < fn; i++)
+		den *= 10;
+	if (f * mult % den != 0) {
+		*why = "finer than 1ms";
+		return -1;
+	}
+	*ms = v * mult + f * mult / den;
+	return 0;
+}
+
+/*
+ * Parse a duration; see config.h for the syntax.  Zero in any spelling
+ * means off.
  */
 int
 config_parse_duration(const char *s, bool allow_off, uint32_t *ms,
@@ -58,11 +97,12 @@ config_parse_duration(const char *s, bool allow_off, uint32_t *ms,
 	static const struct {
 		const char	*unit;
 		uint64_t	 ms;
-	} units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	} units[] = {	/* largest first; "ms" before "m" */
+		{ "h", 3600000 }, { "ms", 1 }, { "m", 60000 }, { "s", 1000 },
 	};
-	uint64_t v, mult = 0;
-	size_t n;
+	uint64_t total = 0, part, last = UINT64_MAX;
+	const char *p = s, *frac;
+	size_t n, fn, u;
 
 	if (strcmp(s, "off") == 0) {
 		if (!allow_off) {
@@ -72,32 +112,62 @@ config_parse_duration(const char *s, bool allow_off, uint32_t *ms,
 		*ms = 0;
 		return 0;
 	}
-	if ((n = config_parse_digits(s)) == 0) {
+	if (*s == '\0') {
 		*why = "not a duration";
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-		if (strcmp(s + n, units[i].unit) == 0)
-			mult = units[i].ms;
+	/* Digits alone: "0" is off, anything else lacks its unit. */
+	if ((n = config_parse_digits(s)) > 0 && s[n] == '\0') {
+		if (strspn(s, "0") != n) {
+			*why = "missing unit";
+			return -1;
+		}
+		p += n;
 	}
-	if (mult == 0 && s[n] != '\0') {
-		*why = "not a duration";
-		return -1;
+	while (*p != '\0') {
+		n = config_parse_digits(p);
+		frac = p + n;
+		fn = 0;
+		if (*frac == '.') {
+			fn = config_parse_digits(++frac);
+			if (n == 0 || fn == 0) {
+				*why = "a fraction needs digits on both sides "
+				    "of the point";
+				return -1;
+			}
+		} else if (n == 0) {
+			*why = "not a duration";
+			return -1;
+		}
+		for (u = 0; u < sizeof units / sizeof units[0]; u++)
+			if (strncmp(frac + fn, units[u].unit,
+			    strlen(units[u].unit)) == 0)
+				break;
+		if (u == sizeof units / sizeof units[0]) {
+			*why = frac[fn] == '\0' ? "missing unit" :
+			    "not a duration";
+			return -1;
+		}
+		if (units[u].ms >= last) {
+			*why = "units go from the largest to the smallest, "
+			    "each once";
+			return -1;
+		}
+		last = units[u].ms;
+		if (config_duration_part(p, n, frac, fn, units[u].ms, &part,
+		    why) == -1)
+			return -1;
+		if ((total += part) > CONFIG_DURATION_MAX) {
+			*why = "too large, at most 596h";
+			return -1;
+		}
+		p = frac + fn + strlen(units[u].unit);
 	}
-	if (config_parse_number(s, n, UINT64_MAX / 3600000, &v) == -1 ||
-	    v * (mult ? mult : 1) > CONFIG_DURATION_MAX) {
-		*why = "too large, at most 596h";
-		return -1;
-	}
-	if (v != 0 && mult == 0) {
-		*why = "missing unit";
-		return -1;
-	}
-	if (v == 0 && !allow_off) {
+	if (total == 0 && !allow_off) {
 		*why = "cannot be disabled (0 or off)";
 		return -1;
 	}
-	*ms = (uint32_t)(v * mult);
+	*ms = (uint32_t)total;
 	return 0;
 }
 
@@ -174,6 +244,11 @@ config_parse_addr(const char *s, struct config_addr *a, const char **why)
 	uint64_t v;
 	size_t n;
 
+	/* "http://host:port/" would otherwise be "an IPv6 address ...". */
+	if (strstr(s, "://") != NULL) {
+		*why = "hourglass takes HOST:PORT, not a URL";
+		return -1;
+	}
 	if (s[0] == '[') {
 		host = s + 1;
 		if ((hend = strchr(host, ']')) == NULL) {
@@ -227,7 +302,7 @@ config_parse_addr(const char *s, struct config_addr *a, const char **why)
 	n = config_parse_digits(port);
 	if (n == 0 || port[n] != '\0' ||
 	    config_parse_number(port, n, 65535, &v) == -1) {
-		*why = "bad port (0..65535)";
+		*why = CONFIG_PORT_WHY;
 		return -1;
 	}
 	if ((a->host = strndup(host, (size_t)(hend - host))) == NULL ||
@@ -343,8 +418,12 @@ config_server(struct config_upstream *up, const char *s, const char **why)
 		return -1;
 	}
 	free(text);
-	if (srv.addr.port == 0 || strcmp(srv.addr.host, "*") == 0) {
-		*why = "needs a host and a port other than 0";
+	if (srv.addr.port == 0) {
+		*why = CONFIG_PORT_WHY;
+		goto fail;
+	}
+	if (strcmp(srv.addr.host, "*") == 0) {
+		*why = "needs a host or an address, not *";
 		goto fail;
 	}
 	while (*(opt += strspn(opt, " \t")) != '\0') {

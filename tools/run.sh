@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # make run: the test origin on 127.0.0.1:9000 and, in front of it, hourglass
-# with conf/hourglass.ini on :8080, in the foreground.  Ctrl-C stops both.
+# with conf/demo.ini (127.0.0.1:8080 and [::1]:8080), in the foreground.
+# Ctrl-C stops both.  HOURGLASS_CONFIG=FILE runs another file instead.
 set -u
 cd "$(dirname "$0")/.."
-config=${HOURGLASS_CONFIG:-conf/hourglass.ini}
+config=${HOURGLASS_CONFIG:-conf/demo.ini}
+
+# Where it listens and its upstream_header, as the daemon reads the file.
+if ! dump=$(./hourglass -t -q -c "$config" > /dev/null &&
+    ./hourglass -t -c "$config" 2> /dev/null); then
+	exit 1
+fi
+listen=$(sed -n 's/^listen = //p' <<< "$dump" | sed ':a;N;$!ba;s/\n/ and /g')
+uh=$(sed -n '/^\[timeouts\]/,/^\[/s/^upstream_header = //p' <<< "$dump")
 
 tests/origin/hourglass-origin --listen 127.0.0.1:9000 &
 origin=$!
@@ -12,10 +21,10 @@ trap stop_origin EXIT
 trap 'exit 130' INT TERM
 
 cat <<EOT
-hourglass: test origin on 127.0.0.1:9000 (pid $origin); hourglass on :8080 with $config.
+hourglass: test origin on 127.0.0.1:9000 (pid $origin); hourglass on $listen with $config.
 Try, from another terminal:
   curl -i localhost:8080/              # 200 from the origin
-  curl -i localhost:8080/delay/5000    # 504 at upstream_header (3s in the shipped config)
+  curl -i localhost:8080/delay/5000    # 504 at upstream_header (upstream_header = $uh)
 Ctrl-C stops both.
 EOT
 ./hourglass -c "$config"

@@ -1,5 +1,6 @@
 /* test_config.c: the configuration loader, value parsers, dump and routes. */
 #include <check.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,29 +208,49 @@ static const struct {
 	BAD("limits", "max_header", "32kb", "not a size (e.g. 32k)"),
 	BAD("limits", "max_body", "17179869184g",
 	    "too large (e.g. 1g, 100m, off)"),
-	BAD("timeouts", "connect", "2x", "not a duration (e.g. 250ms, 2s, 1m)"),
+	BAD("timeouts", "connect", "2x",
+	    "not a duration (e.g. 250ms, 1.5s, 1m30s)"),
 	BAD("timeouts", "client_header", "10",
-	    "missing unit (e.g. 250ms, 2s, 1m)"),
+	    "missing unit (e.g. 250ms, 1.5s, 1m30s)"),
 	BAD("timeouts", "client_idle", "-5s",
-	    "not a duration (e.g. 250ms, 2s, 1m)"),
-	BAD("timeouts", "keepalive", "1.5s",
-	    "not a duration (e.g. 250ms, 2s, 1m)"),
+	    "not a duration (e.g. 250ms, 1.5s, 1m30s)"),
+	BAD("timeouts", "keepalive", ".5s", "a fraction needs digits on both "
+	    "sides of the point (e.g. 250ms, 1.5s, 1m30s)"),
+	BAD("timeouts", "keepalive", "1m30", "missing unit "
+	    "(e.g. 250ms, 1.5s, 1m30s)"),
+	BAD("timeouts", "request", "30s1m", "units go from the largest to the "
+	    "smallest, each once (e.g. 250ms, 1.5s, 1m30s)"),
+	BAD("timeouts", "connect", "0.5ms",
+	    "finer than 1ms (e.g. 250ms, 1.5s, 1m30s)"),
 	BAD("timeouts", "request", "off",
-	    "cannot be disabled (0 or off) (e.g. 250ms, 2s, 1m)"),
+	    "cannot be disabled (0 or off) (e.g. 250ms, 1.5s, 1m30s)"),
 	BAD("timeouts", "request", "0",
-	    "cannot be disabled (0 or off) (e.g. 250ms, 2s, 1m)"),
-	BAD("timeouts", "try", "2 s", "not a duration (e.g. 250ms, 2s, 1m)"),
+	    "cannot be disabled (0 or off) (e.g. 250ms, 1.5s, 1m30s)"),
+	BAD("timeouts", "try", "2 s",
+	    "not a duration (e.g. 250ms, 1.5s, 1m30s)"),
 	BAD("timeouts", "upstream_header", "597h",
-	    "too large, at most 596h (e.g. 250ms, 2s, 1m)"),
+	    "too large, at most 596h (e.g. 250ms, 1.5s, 1m30s)"),
 	BAD("timeouts", "upstream_idle", "2S",
-	    "not a duration (e.g. 250ms, 2s, 1m)"),
+	    "not a duration (e.g. 250ms, 1.5s, 1m30s)"),
 	BAD("timeouts", "drain", "0s",
-	    "cannot be disabled (0 or off) (e.g. 250ms, 2s, 1m)"),
+	    "cannot be disabled (0 or off) (e.g. 250ms, 1.5s, 1m30s)"),
 	BAD("timeouts", "retries", "11", "out of range (0..10) (e.g. 1)"),
 	BAD("timeouts", "deadline_header", "X Timeout",
 	    "not a header name (e.g. X-Request-Timeout)"),
 	BAD("timeouts", "propagate_deadline", "maybe",
 	    "not yes or no (e.g. yes, no)"),
+	BAD("timeouts", "deadline_margin", "5", "missing unit (e.g. 5ms, off)"),
+	BAD("timeouts", "deadline_margin", "-5ms",
+	    "not a duration (e.g. 5ms, off)"),
+	BAD("server", "listen", "127.0.0.1:65536",
+	    "bad port (1..65535; listen and metrics_listen also take 0, any "
+	    "free port) (e.g. 127.0.0.1:8080, [::1]:8080, *:8080)"),
+	BAD("server", "metrics_listen", "[::1]:x",
+	    "bad port (1..65535; listen and metrics_listen also take 0, any "
+	    "free port) (e.g. 127.0.0.1:9090, off)"),
+	BAD("server", "listen", "http://127.0.0.1:8080/",
+	    "hourglass takes HOST:PORT, not a URL "
+	    "(e.g. 127.0.0.1:8080, [::1]:8080, *:8080)"),
 	BADU("server", "10.0.0.2",
 	    "missing port (e.g. 127.0.0.1:9000 weight=2)"),
 	BADU("server", "10.0.0.2:80 weight=0",
@@ -239,23 +260,39 @@ static const struct {
 	BADU("server", "10.0.0.2:80 weigh=2",
 	    "unknown or repeated option (e.g. 127.0.0.1:9000 weight=2)"),
 	BADU("server", "10.0.0.2:0",
-	    "needs a host and a port other than 0 (e.g. 127.0.0.1:9000 "
-	    "weight=2)"),
+	    "bad port (1..65535; listen and metrics_listen also take 0, any "
+	    "free port) (e.g. 127.0.0.1:9000 weight=2)"),
+	BADU("server", "10.0.0.2:65536",
+	    "bad port (1..65535; listen and metrics_listen also take 0, any "
+	    "free port) (e.g. 127.0.0.1:9000 weight=2)"),
+	BADU("server", "*:80",
+	    "needs a host or an address, not * (e.g. 127.0.0.1:9000 weight=2)"),
+	BADU("server", "http://127.0.0.1:9000",
+	    "hourglass takes HOST:PORT, not a URL "
+	    "(e.g. 127.0.0.1:9000 weight=2)"),
+	BADU("server", "127.0.0.1:9000/",
+	    "bad port (1..65535; listen and metrics_listen also take 0, any "
+	    "free port) (e.g. 127.0.0.1:9000 weight=2)"),
 	BADU("balance", "random",
 	    "not one of round_robin, least_conn (e.g. least_conn)"),
 	BADU("keepalive", "100001", "out of range (0..100000) (e.g. 32)"),
-	BADU("keepalive_idle", "1d", "not a duration (e.g. 250ms, 2s, 1m)"),
+	BADU("keepalive_idle", "1d", "not a duration (e.g. 250ms, 1.5s, 1m30s)"),
 	BADU("max_fails", "1001", "out of range (0..1000) (e.g. 1)"),
 	BADU("fail_timeout", "off",
-	    "cannot be disabled (0 or off) (e.g. 250ms, 2s, 1m)"),
-	BADU("resolve_interval", "30", "missing unit (e.g. 250ms, 2s, 1m)"),
+	    "cannot be disabled (0 or off) (e.g. 250ms, 1.5s, 1m30s)"),
+	BADU("resolve_interval", "30", "missing unit (e.g. 250ms, 1.5s, 1m30s)"),
 	{ UP "[route /]\nupstream = u u\n",
 	  "t.ini:4: [route /] upstream = \"u u\": not an upstream name "
 	  "(e.g. origin)\n" },
 	BADR("host", "a b", "not a host name (e.g. example.com)"),
-	BADR("connect", "5", "missing unit (e.g. 250ms, 2s, 1m)"),
+	BADR("connect", "5", "missing unit (e.g. 250ms, 1.5s, 1m30s)"),
 	BADR("request", "off",
-	    "cannot be disabled (0 or off) (e.g. 250ms, 2s, 1m)"),
+	    "cannot be disabled (0 or off) (e.g. 250ms, 1.5s, 1m30s)"),
+	/* Keys that cannot apply per route say why. */
+	BADR("drain", "1s", "drain is process-wide; set it in [timeouts]"),
+	BADR("client_header", "5s", "client_header runs before the request "
+	    "is routed (its head is not complete yet); set it in [timeouts]"),
+	BADR("deadline_margin", "1x", "not a duration (e.g. 5ms, off)"),
 };
 
 START_TEST(test_bad_values)
@@ -290,7 +327,59 @@ static const struct {
 	{ "99999999999999999999999h", false, -1, 0, "too large, at most 596h" },
 	{ "5", false, -1, 0, "missing unit" },
 	{ "-1s", false, -1, 0, "not a duration" },
-	{ "1.5s", false, -1, 0, "not a duration" },
+	/* Parts from the largest unit to the smallest, each once. */
+	{ "90s", false, 0, 90000, NULL },
+	{ "1m30s", false, 0, 90000, NULL },
+	{ "1s500ms", false, 0, 1500, NULL },
+	{ "1h2m3s4ms", false, 0, 3723004, NULL },
+	{ "1h4ms", false, 0, 3600004, NULL },
+	{ "0h0m", true, 0, 0, NULL },
+	{ "0m0s", false, -1, 0, "cannot be disabled (0 or off)" },
+	{ "1h1h", false, -1, 0, "units go from the largest to the smallest, "
+	    "each once" },
+	{ "1s1m", false, -1, 0, "units go from the largest to the smallest, "
+	    "each once" },
+	{ "500ms1s", false, -1, 0, "units go from the largest to the "
+	    "smallest, each once" },
+	{ "1m30", false, -1, 0, "missing unit" },
+	{ "1m 30s", false, -1, 0, "not a duration" },
+	{ "1m+30s", false, -1, 0, "not a duration" },
+	{ "1mss", false, -1, 0, "not a duration" },
+	/* Fractions of whole milliseconds. */
+	{ "1.5s", false, 0, 1500, NULL },
+	{ "0.25m", false, 0, 15000, NULL },
+	{ "1.5h", false, 0, 5400000, NULL },
+	{ "0.001s", false, 0, 1, NULL },
+	{ "2.500s", false, 0, 2500, NULL },
+	{ "1.0000000000000000000s", false, 0, 1000, NULL },
+	{ "1m0.5s", false, 0, 60500, NULL },
+	{ "0.0000001h", false, -1, 0, "finer than 1ms" },
+	{ "0.000001h", false, -1, 0, "finer than 1ms" },
+	{ "0.00001h", false, 0, 36, NULL },
+	{ "1.0001s", false, -1, 0, "finer than 1ms" },
+	{ "0.5ms", false, -1, 0, "finer than 1ms" },
+	{ "1.0000000001s", false, -1, 0, "finer than 1ms" },
+	{ "0.0s", false, -1, 0, "cannot be disabled (0 or off)" },
+	{ "0.0s", true, 0, 0, NULL },
+	{ "1.5", false, -1, 0, "missing unit" },
+	{ ".5s", false, -1, 0, "a fraction needs digits on both sides of the "
+	    "point" },
+	{ "1.s", false, -1, 0, "a fraction needs digits on both sides of the "
+	    "point" },
+	{ "1..5s", false, -1, 0, "a fraction needs digits on both sides of the "
+	    "point" },
+	{ "1.5.5s", false, -1, 0, "not a duration" },
+	/* Overflow, part by part and in all. */
+	{ "596h31m23s647ms", false, 0, 2147483647, NULL },
+	{ "596h31m23s648ms", false, -1, 0, "too large, at most 596h" },
+	{ "596h31m23.647s", false, 0, 2147483647, NULL },
+	{ "596.6h", false, -1, 0, "too large, at most 596h" },
+	{ "35791.394m", false, 0, 2147483640, NULL },
+	{ "2147483.648s", false, -1, 0, "too large, at most 596h" },
+	{ "99999999999999999999999.5h", false, -1, 0,
+	    "too large, at most 596h" },
+	{ "1h99999999999999999999999ms", false, -1, 0,
+	    "too large, at most 596h" },
 	{ " 1s", false, -1, 0, "not a duration" },
 	{ "1s ", false, -1, 0, "not a duration" },
 	{ "1 s", false, -1, 0, "not a duration" },
@@ -366,6 +455,8 @@ START_TEST(test_parse_size)
 END_TEST
 
 /* config_parse_addr() by itself. */
+#define PORT_WHY	"bad port (1..65535; listen and metrics_listen also " \
+	"take 0, any free port)"
 static const struct {
 	const char	*s;
 	int		 rc;
@@ -389,14 +480,18 @@ static const struct {
 	{ "127.0.0.1", -1, NULL, 0, "missing port" },
 	{ "127.0.0.1:", -1, NULL, 0, "missing port" },
 	{ ":80", -1, NULL, 0, "missing host" },
-	{ "127.0.0.1:65536", -1, NULL, 0, "bad port (0..65535)" },
-	{ "127.0.0.1:99999999999999999999", -1, NULL, 0, "bad port (0..65535)" },
-	{ "127.0.0.1:-1", -1, NULL, 0, "bad port (0..65535)" },
-	{ "127.0.0.1:http", -1, NULL, 0, "bad port (0..65535)" },
-	{ "127.0.0.1:80 ", -1, NULL, 0, "bad port (0..65535)" },
+	{ "127.0.0.1:65536", -1, NULL, 0, PORT_WHY },
+	{ "127.0.0.1:99999999999999999999", -1, NULL, 0, PORT_WHY },
+	{ "127.0.0.1:-1", -1, NULL, 0, PORT_WHY },
+	{ "127.0.0.1:http", -1, NULL, 0, PORT_WHY },
+	{ "127.0.0.1:80 ", -1, NULL, 0, PORT_WHY },
 	{ "a b:80", -1, NULL, 0, "not a host name or address" },
 	{ "**:80", -1, NULL, 0, "not a host name or address" },
 	{ "", -1, NULL, 0, "missing port" },
+	{ "http://127.0.0.1:9000", -1, NULL, 0,
+	    "hourglass takes HOST:PORT, not a URL" },
+	{ "http://[::1]:80/", -1, NULL, 0,
+	    "hourglass takes HOST:PORT, not a URL" },
 };
 
 START_TEST(test_parse_addr)
@@ -456,6 +551,7 @@ START_TEST(test_defaults)
 		ck_assert_str_eq(cfg->timeouts.deadline_header,
 		    "X-Request-Timeout");
 		ck_assert(cfg->timeouts.propagate_deadline);
+		ck_assert_uint_eq(cfg->timeouts.deadline_margin_ms, 5);
 		ck_assert_uint_eq(cfg->nupstreams, 0);
 		ck_assert_uint_eq(cfg->nroutes, 0);
 	}
@@ -571,16 +667,16 @@ START_TEST(test_sections)
 	    "t.ini:2: [timeouts] conect = \"1s\": unknown key (keys: "
 	    "client_header, client_idle, keepalive, request, try, connect, "
 	    "upstream_header, upstream_idle, drain, retries, deadline_header, "
-	    "propagate_deadline)\n");
+	    "propagate_deadline, deadline_margin)\n");
 	expect_errors(UP "weight = 1\n",
 	    "t.ini:3: [upstream u] weight = \"1\": unknown key (keys: server, "
 	    "balance, keepalive, keepalive_idle, max_fails, fail_timeout, "
 	    "resolve_interval)\n");
 	expect_errors(UP "[route /]\nupstream = u\nbalance = x\n",
 	    "t.ini:5: [route /] balance = \"x\": unknown key (keys: upstream, "
-	    "host, client_header, client_idle, keepalive, request, try, "
-	    "connect, upstream_header, upstream_idle, drain, retries, "
-	    "deadline_header, propagate_deadline)\n");
+	    "host, client_idle, keepalive, request, try, connect, "
+	    "upstream_header, upstream_idle, retries, deadline_header, "
+	    "propagate_deadline, deadline_margin)\n");
 	expect_errors("workers = 2\n[server]\n",
 	    "t.ini:1: workers = \"2\": key before any [section]\n");
 	expect_errors("[server x]\n",
@@ -632,6 +728,17 @@ START_TEST(test_route_upstream)
 	expect_errors("[route /]\nupstream = u\n[upstream u]\n",
 	    "t.ini:3: [upstream u]: no server "
 	    "(e.g. server = 127.0.0.1:9000)\n");
+	/* A bad server line is the one error, not also "no server". */
+	expect_errors("[route /]\nupstream = u\n[upstream u]\n"
+	    "server = http://127.0.0.1:9000\n",
+	    "t.ini:4: [upstream u] server = \"http://127.0.0.1:9000\": "
+	    "hourglass takes HOST:PORT, not a URL "
+	    "(e.g. 127.0.0.1:9000 weight=2)\n");
+	expect_errors("[upstream u]\nserver = ::1:80\nserver = x\n",
+	    "t.ini:2: [upstream u] server = \"::1:80\": an IPv6 address must "
+	    "be in brackets (e.g. 127.0.0.1:9000 weight=2)\n"
+	    "t.ini:3: [upstream u] server = \"x\": missing port "
+	    "(e.g. 127.0.0.1:9000 weight=2)\n");
 }
 END_TEST
 
@@ -642,9 +749,11 @@ START_TEST(test_route_merge)
 
 	cfg = load_ok(UP "[route /api]\nupstream = u\nconnect = 5s\ntry = 1s\n"
 	    "retries = 0\ndeadline_header =\npropagate_deadline = no\n"
+	    "keepalive = 1s\ndeadline_margin = off\n"
 	    "[route /]\nupstream = u\n"
 	    "[timeouts]\nconnect = 1s\nrequest = 20s\nupstream_idle = off\n"
-	    "deadline_header = X-Budget\n");
+	    "deadline_header = X-Budget\ndrain = 7s\nclient_header = 3s\n"
+	    "deadline_margin = 20ms\n");
 	ck_assert_uint_eq(cfg->nroutes, 2);
 	t = &cfg->routes[0].timeouts;
 	ck_assert_str_eq(cfg->routes[0].prefix, "/api");
@@ -652,10 +761,14 @@ START_TEST(test_route_merge)
 	ck_assert_uint_eq(t->ms[SCOPE_TRY], 1000);
 	ck_assert_uint_eq(t->ms[SCOPE_REQUEST], 20000);
 	ck_assert_uint_eq(t->ms[SCOPE_UPSTREAM_IDLE], 0);
-	ck_assert_uint_eq(t->ms[SCOPE_CLIENT_HEADER], 10000);
+	ck_assert_uint_eq(t->ms[SCOPE_KEEPALIVE], 1000);
 	ck_assert_uint_eq(t->retries, 0);
 	ck_assert_str_eq(t->deadline_header, "");
 	ck_assert(!t->propagate_deadline);
+	ck_assert_uint_eq(t->deadline_margin_ms, 0);
+	/* The keys no route may set are the [timeouts] values. */
+	ck_assert_uint_eq(t->ms[SCOPE_CLIENT_HEADER], 3000);
+	ck_assert_uint_eq(t->ms[SCOPE_DRAIN], 7000);
 	t = &cfg->routes[1].timeouts;
 	ck_assert_uint_eq(t->ms[SCOPE_CONNECT], 1000);
 	ck_assert_uint_eq(t->ms[SCOPE_TRY], 0);
@@ -664,7 +777,10 @@ START_TEST(test_route_merge)
 	ck_assert_uint_eq(t->retries, 1);
 	ck_assert_str_eq(t->deadline_header, "X-Budget");
 	ck_assert(t->propagate_deadline);
+	ck_assert_uint_eq(t->ms[SCOPE_KEEPALIVE], 60000);
+	ck_assert_uint_eq(t->deadline_margin_ms, 20);
 	ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_CONNECT], 1000);
+	ck_assert_uint_eq(cfg->timeouts.deadline_margin_ms, 20);
 	config_unref(cfg);
 }
 END_TEST
@@ -678,7 +794,7 @@ START_TEST(test_line_numbers)
 	    "[timeouts]\nconnect = 2x\n  retries = 99\n",
 	    "t.ini:3: [server] workers = \"x\": not a number (e.g. 4, auto)\n"
 	    "t.ini:7: [timeouts] connect = \"2x\": not a duration "
-	    "(e.g. 250ms, 2s, 1m)\n"
+	    "(e.g. 250ms, 1.5s, 1m30s)\n"
 	    "t.ini:8: [timeouts] retries = \"99\": out of range (0..10) "
 	    "(e.g. 1)\n");
 	/* Errors found at the end still sort by line. */
@@ -687,7 +803,7 @@ START_TEST(test_line_numbers)
 	    "t.ini:2: [route /] upstream = \"none\": no such upstream "
 	    "(upstreams: u)\n"
 	    "t.ini:6: [timeouts] drain = \"off\": cannot be disabled (0 or off) "
-	    "(e.g. 250ms, 2s, 1m)\n");
+	    "(e.g. 250ms, 1.5s, 1m30s)\n");
 	/* A long line is one line, and CR LF endings count once. */
 	snprintf(text, sizeof text, "[server]\r\naccess_log = /%0300d\r\n"
 	    "workers = 0\r\n", 0);
@@ -725,10 +841,10 @@ START_TEST(test_syntax)
 	/* Control bytes are escaped in messages. */
 	expect_errors("[timeouts]\nconnect = 2\x01s\"\\\n",
 	    "t.ini:2: [timeouts] connect = \"2\\x01s\\\"\\\\\": not a duration "
-	    "(e.g. 250ms, 2s, 1m)\n");
+	    "(e.g. 250ms, 1.5s, 1m30s)\n");
 	expect_errors("[timeouts]\nconnect = 2\ts\n",
 	    "t.ini:2: [timeouts] connect = \"2\\ts\": not a duration "
-	    "(e.g. 250ms, 2s, 1m)\n");
+	    "(e.g. 250ms, 1.5s, 1m30s)\n");
 	expect_errors("[server]\nlisten = ::1:80\n",
 	    "t.ini:2: [server] listen = \"::1:80\": an IPv6 address must be in "
 	    "brackets (e.g. 127.0.0.1:8080, [::1]:8080, *:8080)\n");
@@ -781,17 +897,46 @@ START_TEST(test_file)
 }
 END_TEST
 
+/*
+ * conf/hourglass.ini, installed as the production config: every key at its
+ * built-in default but a loopback listener, the access log under the
+ * unit's LogsDirectory and a placeholder upstream; no warning.
+ */
 START_TEST(test_shipped_file)
+{
+	struct config *cfg, *want;
+	char *errors, *d, *dw;
+
+	cfg = config_load("conf/hourglass.ini", &errors);
+	ck_assert_msg(cfg != NULL, "conf/hourglass.ini:\n%s", errors);
+	ck_assert_msg(cfg->warnings == NULL, "%s", cfg->warnings);
+	want = load_ok("[server]\nlisten = 127.0.0.1:8080\nlisten = [::1]:8080\n"
+	    "access_log = /var/log/hourglass/access.log\n"
+	    "[upstream app]\nserver = 127.0.0.1:8081\n"
+	    "[route /]\nupstream = app\n");
+	d = dump(cfg);
+	dw = dump(want);
+	ck_assert_str_eq(d, dw);
+	free(d);
+	free(dw);
+	config_unref(want);
+	config_unref(cfg);
+}
+END_TEST
+
+/* conf/demo.ini, for `make run`: the test origin on :9000, and a 3 s
+ * upstream_header so that /delay/5000 times out. */
+START_TEST(test_demo_file)
 {
 	struct config *cfg;
 	char *errors;
 
-	cfg = config_load("conf/hourglass.ini", &errors);
-	ck_assert_msg(cfg != NULL, "conf/hourglass.ini:\n%s", errors);
+	cfg = config_load("conf/demo.ini", &errors);
+	ck_assert_msg(cfg != NULL, "conf/demo.ini:\n%s", errors);
+	ck_assert_msg(cfg->warnings == NULL, "%s", cfg->warnings);
 	ck_assert_uint_eq(cfg->nlisten, 2);
 	ck_assert_str_eq(cfg->listen[0].text, "127.0.0.1:8080");
-	ck_assert_str_eq(cfg->listen[1].host, "::1");
-	ck_assert_uint_eq(cfg->timeouts.ms[SCOPE_UPSTREAM_HEADER], 3000);
+	ck_assert_str_eq(cfg->listen[1].text, "[::1]:8080");
 	ck_assert_uint_eq(cfg->nupstreams, 1);
 	ck_assert_str_eq(cfg->upstreams[0].servers[0].addr.text,
 	    "127.0.0.1:9000");
@@ -800,6 +945,198 @@ START_TEST(test_shipped_file)
 	ck_assert_uint_eq(cfg->routes[0].timeouts.ms[SCOPE_UPSTREAM_HEADER],
 	    3000);
 	config_unref(cfg);
+}
+END_TEST
+
+/* Load text that must be good; its warnings must be exactly want. */
+static void
+expect_warnings(const char *text, const char *want)
+{
+	struct config *cfg = load_ok(text);
+
+	if (want == NULL)
+		ck_assert_msg(cfg->warnings == NULL, "unexpected warnings:\n%s",
+		    cfg->warnings);
+	else {
+		ck_assert_msg(cfg->warnings != NULL, "no warning, want:\n%s",
+		    want);
+		ck_assert_str_eq(cfg->warnings, want);
+	}
+	config_unref(cfg);
+}
+
+#define RT	"[route /]\nupstream = u\n"
+#define NEVER	"can never fire: it is not shorter than "
+START_TEST(test_warnings)
+{
+	/* The defaults, and a file without a route. */
+	expect_warnings(UP RT, NULL);
+	expect_warnings(UP, "t.ini: warning: no [route PREFIX] section: every "
+	    "request would get 503 (e.g. [route /] with upstream = NAME)\n");
+	expect_warnings("", "t.ini: warning: no [route PREFIX] section: every "
+	    "request would get 503 (e.g. [route /] with upstream = NAME)\n");
+
+	/* Inner timeouts that an outer one ends first; a tie too. */
+	expect_warnings(UP RT "[timeouts]\nrequest = 1s\nconnect = 5s\n"
+	    "client_idle = 1s\nupstream_idle = 999ms\nupstream_header = 1s\n"
+	    "try = 2s\n",
+	    "t.ini:7: warning: [timeouts] connect = 5s " NEVER "request = 1s, "
+	    "which encloses it\n"
+	    "t.ini:8: warning: [timeouts] client_idle = 1s " NEVER "request = "
+	    "1s, which encloses it\n"
+	    "t.ini:10: warning: [timeouts] upstream_header = 1s " NEVER
+	    "request = 1s, which encloses it\n"
+	    "t.ini:11: warning: [timeouts] try = 2s " NEVER "request = 1s, "
+	    "which encloses it\n");
+	/* Off never warns; try bounds connect and upstream_header. */
+	expect_warnings(UP RT "[timeouts]\nrequest = 1s\nclient_idle = off\n"
+	    "upstream_idle = off\nupstream_header = 0\nconnect = off\n", NULL);
+	expect_warnings(UP RT "[timeouts]\ntry = 2s\nconnect = 2s\n"
+	    "upstream_header = 1500ms\n",
+	    "t.ini:7: warning: [timeouts] connect = 2s " NEVER "try = 2s, "
+	    "which encloses it\n");
+	expect_warnings(UP RT "[timeouts]\ntry = 2.5s\nupstream_header = 3s\n",
+	    "t.ini:7: warning: [timeouts] upstream_header = 3s " NEVER
+	    "try = 2500ms, which encloses it\n");
+	/* Only the shorter enclosing scope is named: try here. */
+	expect_warnings(UP RT "[timeouts]\nrequest = 3s\ntry = 1s\n"
+	    "connect = 5s\nupstream_header = 500ms\nclient_idle = 2s\n"
+	    "upstream_idle = 2s\n",
+	    "t.ini:8: warning: [timeouts] connect = 5s " NEVER "try = 1s, "
+	    "which encloses it\n");
+
+	/* A route warns where it sets one of the two keys, on its line. */
+	expect_warnings(UP RT "request = 500ms\nclient_idle = 100ms\n"
+	    "upstream_idle = off\nupstream_header = 200ms\n",
+	    "t.ini:5: warning: [route /] connect = 2s " NEVER "request = 500ms, "
+	    "which encloses it\n");
+	expect_warnings(UP RT "connect = 1m30s\n",
+	    "t.ini:5: warning: [route /] connect = 90s " NEVER "request = 1m, "
+	    "which encloses it\n");
+	/* What [timeouts] says is not said again for each route. */
+	expect_warnings(UP RT "retries = 2\n[timeouts]\nconnect = 90s\n",
+	    "t.ini:7: warning: [timeouts] connect = 90s " NEVER "request = 1m, "
+	    "which encloses it\n");
+	/* ... but a route that makes it right is not warned about. */
+	expect_warnings(UP RT "request = 2m\n[timeouts]\nconnect = 90s\n",
+	    "t.ini:7: warning: [timeouts] connect = 90s " NEVER "request = 1m, "
+	    "which encloses it\n");
+	expect_warnings(UP RT "try = 1s\n[timeouts]\nrequest = 5s\n"
+	    "client_idle = 1s\nupstream_idle = 1s\nupstream_header = 4s\n",
+	    "t.ini:5: warning: [route /] connect = 2s " NEVER "try = 1s, "
+	    "which encloses it\n"
+	    "t.ini:5: warning: [route /] upstream_header = 4s " NEVER
+	    "try = 1s, which encloses it\n");
+
+	/* max_header against the longest request line max_uri allows. */
+	expect_warnings(UP RT "[limits]\nmax_header = 4k\n",
+	    "t.ini:6: warning: [limits] max_header = 4k is smaller than a "
+	    "request line that max_uri = 8k allows (max_uri + 32 bytes, at "
+	    "least 64): such a request gets 431, not 414\n");
+	expect_warnings(UP RT "[limits]\nmax_uri = 1000\nmax_header = 1031\n",
+	    "t.ini:7: warning: [limits] max_header = 1031 is smaller than a "
+	    "request line that max_uri = 1000 allows (max_uri + 32 bytes, at "
+	    "least 64): such a request gets 431, not 414\n");
+	expect_warnings(UP RT "[limits]\nmax_uri = 1000\nmax_header = 1032\n",
+	    NULL);
+	expect_warnings(UP RT "[limits]\nmax_uri = 64k\n",
+	    "t.ini:6: warning: [limits] max_header = 32k is smaller than a "
+	    "request line that max_uri = 64k allows (max_uri + 32 bytes, at "
+	    "least 64): such a request gets 431, not 414\n");
+	expect_warnings(UP RT "[limits]\nmax_uri = 1\nmax_header = 63\n",
+	    "t.ini:7: warning: [limits] max_header = 63 is smaller than a "
+	    "request line that max_uri = 1 allows (max_uri + 32 bytes, at "
+	    "least 64): such a request gets 431, not 414\n");
+	expect_warnings(UP RT "[limits]\nmax_uri = 1\nmax_header = 64\n",
+	    NULL);
+	expect_warnings(UP RT "[limits]\nmax_uri = 18446744073709551614\n"
+	    "max_header = 18446744073709551614\n",
+	    "t.ini:7: warning: [limits] max_header = 18446744073709551614 is "
+	    "smaller than a request line that max_uri = 18446744073709551614 "
+	    "allows (max_uri + 32 bytes, at least 64): such a request gets 431, "
+	    "not 414\n");
+
+	/* Warnings are only for a file that loads: errors come alone. */
+	expect_errors("[timeouts]\nrequest = 1s\nconnect = 2x\n",
+	    "t.ini:3: [timeouts] connect = \"2x\": not a duration "
+	    "(e.g. 250ms, 1.5s, 1m30s)\n");
+}
+END_TEST
+
+/* config_check(): the files a config names are opened, never truncated. */
+START_TEST(test_check_files)
+{
+	char dir[] = "/tmp/hg-test-check.XXXXXX", ini[128], log[128],
+	    want[512], buf[16];
+	struct config *cfg;
+	char *errors;
+	FILE *f;
+	int fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(ini, sizeof ini, "%s/h.ini", dir);
+	snprintf(log, sizeof log, "%s/access.log", dir);
+
+	/* A log that exists keeps its bytes; one that does not is made. */
+	f = fopen(log, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("old\n", f);
+	fclose(f);
+	f = fopen(ini, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[server]\naccess_log = %s\n" UP RT, log);
+	fclose(f);
+	cfg = config_check(ini, &errors);
+	ck_assert_msg(cfg != NULL, "%s", errors);
+	config_unref(cfg);
+	fd = open(log, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, buf, sizeof buf), 4);
+	close(fd);
+	ck_assert_int_eq(unlink(log), 0);
+	cfg = config_check(ini, &errors);
+	ck_assert_msg(cfg != NULL, "%s", errors);
+	config_unref(cfg);
+	ck_assert_int_eq(access(log, F_OK), 0);
+	/* config_load() opens nothing. */
+	ck_assert_int_eq(unlink(log), 0);
+	cfg = config_load(ini, &errors);
+	ck_assert_ptr_nonnull(cfg);
+	config_unref(cfg);
+	ck_assert_int_eq(access(log, F_OK), -1);
+
+	/* A path that cannot be opened for writing, even by root: under a
+	 * regular file, or a directory.  The error names the key's line. */
+	f = fopen(ini, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "# a comment\n[server]\nworkers = 2\n"
+	    "access_log = %s/access.log\n" UP RT, ini);
+	fclose(f);
+	ck_assert_ptr_null(config_check(ini, &errors));
+	snprintf(want, sizeof want, "%s:4: [server] access_log = \"%s/access."
+	    "log\": cannot open it for writing: Not a directory\n", ini, ini);
+	ck_assert_str_eq(errors, want);
+	free(errors);
+	f = fopen(ini, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[server]\naccess_log = %s\n" UP RT, dir);
+	fclose(f);
+	ck_assert_ptr_null(config_check(ini, &errors));
+	snprintf(want, sizeof want, "%s:2: [server] access_log = \"%s\": "
+	    "cannot open it for writing: Is a directory\n", ini, dir);
+	ck_assert_str_eq(errors, want);
+	free(errors);
+	/* stderr and off name no file. */
+	f = fopen(ini, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[server]\naccess_log = off\n" UP RT);
+	fclose(f);
+	cfg = config_check(ini, &errors);
+	ck_assert_msg(cfg != NULL, "%s", errors);
+	config_unref(cfg);
+
+	ck_assert_int_eq(unlink(ini), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
@@ -871,10 +1208,12 @@ START_TEST(test_dump)
 		"log_format = json\nlog_level = debug\n"
 		"metrics_listen = [::1]:9090\n"
 		"[limits]\nmax_uri = 1000\nmax_header = 64K\nmax_body = off\n"
-		"[timeouts]\nclient_header = 1500ms\nclient_idle = 0\n"
+		"[timeouts]\nclient_header = 1.5s\nclient_idle = 0\n"
 		"keepalive = 120s\ntry = 90m\nconnect = 7200s\n"
 		"deadline_header =\npropagate_deadline = false\nretries = 3\n"
+		"drain = 1m30s\ndeadline_margin = off\n"
 		"[route /a]\nupstream = b\nhost = x.example\nconnect = 1ms\n"
+		"keepalive = 1h0.5s\ndeadline_margin = 1s500ms\n"
 		"[upstream b]\nserver = h:1 weight=9\nserver = [::1]:2\n"
 		"balance = least_conn\nkeepalive = 0\nkeepalive_idle = off\n"
 		"max_fails = 0\nfail_timeout = 1h\nresolve_interval = 0\n"
@@ -906,7 +1245,7 @@ START_TEST(test_dump_text)
 	cfg = load_ok("[limits]\nmax_uri = 1000\n"
 	    "[timeouts]\nclient_header = 1500ms\nkeepalive = 120s\n"
 	    "connect = 7200s\n"
-	    UP "[route /x]\nupstream = u\nretries = 2\n");
+	    UP "[route /x]\nupstream = u\nretries = 2\ndeadline_margin = 0\n");
 	d = dump(cfg);
 	ck_assert_ptr_nonnull(strstr(d, "\n[server]\nlisten = *:8080\n"
 	    "workers = 1\nmax_connections = 10000\naccess_log = stderr\n"
@@ -917,16 +1256,18 @@ START_TEST(test_dump_text)
 	    "client_idle = 30s\nkeepalive = 2m\nrequest = 1m\ntry = off\n"
 	    "connect = 2h\nupstream_header = 30s\nupstream_idle = 30s\n"
 	    "drain = 30s\nretries = 1\ndeadline_header = X-Request-Timeout\n"
-	    "propagate_deadline = yes\n"));
+	    "propagate_deadline = yes\ndeadline_margin = 5ms\n\n"));
 	ck_assert_ptr_nonnull(strstr(d, "\n[upstream u]\n"
 	    "server = 10.0.0.1:80 weight=1\nbalance = round_robin\n"
 	    "keepalive = 32\nkeepalive_idle = 1m\nmax_fails = 1\n"
 	    "fail_timeout = 10s\nresolve_interval = 30s\n"));
+	/* A route leaves out client_header and drain, which it may not set. */
 	ck_assert_ptr_nonnull(strstr(d, "\n[route /x]\nupstream = u\n"
-	    "client_header = 1500ms\nclient_idle = 30s\nkeepalive = 2m\n"
+	    "client_idle = 30s\nkeepalive = 2m\n"
 	    "request = 1m\ntry = off\nconnect = 2h\nupstream_header = 30s\n"
-	    "upstream_idle = 30s\ndrain = 30s\nretries = 2\n"
-	    "deadline_header = X-Request-Timeout\npropagate_deadline = yes\n"));
+	    "upstream_idle = 30s\nretries = 2\n"
+	    "deadline_header = X-Request-Timeout\npropagate_deadline = yes\n"
+	    "deadline_margin = off\n"));
 	free(d);
 	config_unref(cfg);
 }
@@ -973,6 +1314,9 @@ config_suite(void)
 	tcase_add_test(tc, test_syntax);
 	tcase_add_test(tc, test_file);
 	tcase_add_test(tc, test_shipped_file);
+	tcase_add_test(tc, test_demo_file);
+	tcase_add_test(tc, test_warnings);
+	tcase_add_test(tc, test_check_files);
 	tcase_add_test(tc, test_route_match);
 	tcase_add_test(tc, test_dump);
 	tcase_add_test(tc, test_dump_text);
