@@ -4,7 +4,7 @@
 # a connection, and each case asserts what the client got and exactly what
 # reached the upstream: the request line, the client's fields and the
 # framing fields byte for byte (field order aside), and the body byte for
-# byte.  The fields hourglass adds (X-Forwarded-*, Via, the deadline
+# byte.  The fields hourglass adds (X-Forwarded-*, Via, X-Request-Id, the deadline
 # header) are left out of the comparison; one control checks them loosely.
 #
 # 1. Refused requests (400 reject:bad_request, 501 reject:not_implemented):
@@ -161,7 +161,7 @@ cat > "$T/norm.py" <<'EOF'
 import re, sys
 
 ADDED = {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
-         b"via", b"x-request-timeout"}
+         b"via", b"x-request-timeout", b"x-request-id"}
 START = re.compile(rb"(?:[A-Z]+ /[!-~]* HTTP/1\.[01]|HTTP/1\.[01] [0-9]{3} [^\r\n]*)\r\n")
 
 def esc(b):
@@ -337,6 +337,7 @@ expect_eq "plain chunked: the client got the upstream's answer" \
 f=${REC_NEW[0]:-/dev/null}
 expect_eq "plain chunked: X-Forwarded-For" "$(grep -ac '^X-Forwarded-For: 127\.0\.0\.1' "$f")" 1
 expect_eq "plain chunked: Via" "$(grep -ac '^Via: 1\.1 hourglass' "$f")" 1
+expect_eq "plain chunked: X-Request-Id" "$(grep -acE $'^X-Request-Id: [0-9a-f]{16}\r$' "$f")" 1
 forwarded "Content-Length" "POST /r/cl HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\nhello" \
 	"POST /r/cl HTTP/1.1\r\n${UH}Content-Length: 5\r\n\r\nhello"
 forwarded "HTAB in a field value" "GET /r/htab HTTP/1.1\r\n${H}X-A: a\tb\r\n\r\n" \
