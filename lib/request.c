@@ -727,6 +727,32 @@ request_start(struct request *rq)
 
 
 /*
+ * The milliseconds the upstream really has, told to it in the deadline
+ * header: the least of what is left on request, try and drain, and the
+ * whole of upstream_header (which starts once the request is sent; connect
+ * is over by now), minus deadline_margin so that the inner hop fires first
+ * and its answer reaches us before our own scope ends; at least 1.
+ */
+static int64_t
+request_upstream_budget(struct request *rq, const struct config_timeouts *to)
+{
+	const struct deadline_task *t = &rq->rq_task;
+	int64_t now = deadline_now_refresh(), at, ms;
+
+	at = deadline_scope_at(t, SCOPE_REQUEST);
+	if (deadline_scope_at(t, SCOPE_TRY) < at)
+		at = deadline_scope_at(t, SCOPE_TRY);
+	if (deadline_scope_at(t, SCOPE_DRAIN) < at)
+		at = deadline_scope_at(t, SCOPE_DRAIN);
+	ms = at == DEADLINE_NEVER ? INT64_MAX : (at - now) / 1000;
+	if (to->ms[SCOPE_UPSTREAM_HEADER] != 0 &&
+	    (int64_t)to->ms[SCOPE_UPSTREAM_HEADER] < ms)
+		ms = to->ms[SCOPE_UPSTREAM_HEADER];
+	ms -= to->deadline_margin_ms;
+	return ms < 1 ? 1 : ms;
+}
+
+/*
  * Build the head to forward into rq_tx.  It is built when the upstream
  * connection is ready, so that the propagated deadline is what is left
  * then.  Returns 0, or -1 when the request was finished.
@@ -753,9 +779,7 @@ request_build_head(struct request *rq)
 	fwd.request_id_len = rq->rq_rid_len;
 	if (to->propagate_deadline && to->deadline_header[0] != '\0') {
 		fwd.deadline_name = to->deadline_header;
-		fwd.deadline_ms = deadline_left_ms(&rq->rq_task);
-		if (fwd.deadline_ms < 1)
-			fwd.deadline_ms = 1;
+		fwd.deadline_ms = request_upstream_budget(rq, to);
 	}
 	cap = rq->rq_reqm.head_len + 1024;
 	for (;;) {

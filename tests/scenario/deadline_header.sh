@@ -3,10 +3,12 @@
 # own request scope: digits plus an optional ms or s (no unit: ms), clamped
 # to the route's request; a malformed or zero value is 400
 # reject:bad_request.  The access log's deadline_ms is the scope in force.
-# The forwarded request carries the ms left on the deadline in force (at
-# most what was left, at least that minus 5 ms), whether or not the client
-# sent one; propagate_deadline = no and an empty deadline_header turn that
-# off, and deadline_header may name another header.  About 14 s.
+# The forwarded request carries what the upstream really has, whether or
+# not the client sent one: the least of what is left on request and try
+# and of upstream_header, minus deadline_margin (5 ms by default), floor 1;
+# checked within 5 ms more.  propagate_deadline = no and an empty
+# deadline_header turn that off, and deadline_header may name another
+# header.  About 14 s.
 source "$(dirname "$0")/../upstream_lib.sh"
 
 up_origin G || finish			# healthy: /echo shows what it received
@@ -24,6 +26,11 @@ ug_up "$T/hg.ini" \
 	'[route /echo/custom]' 'upstream = g' 'deadline_header = X-Budget' '' \
 	'[route /echo/noprop]' 'upstream = g' 'propagate_deadline = no' '' \
 	'[route /echo/off]' 'upstream = g' 'deadline_header =' '' \
+	'[route /echo/uh]' 'upstream = g' 'upstream_header = 3s' '' \
+	'[route /echo/try]' 'upstream = g' 'try = 1200ms' '' \
+	'[route /echo/nomargin]' 'upstream = g' 'deadline_margin = 0' '' \
+	'[route /echo/margin]' 'upstream = g' 'deadline_margin = 100ms' '' \
+	'[route /echo/tiny]' 'upstream = g' 'request = 1s' 'deadline_margin = 2s' '' \
 	|| finish
 U=http://127.0.0.1:$HG_PORT
 
@@ -95,30 +102,52 @@ hg_curl -H 'X-Request-Timeout: 2000' "$U/echo/p1"
 expect_eq "2000 sent: 200" "$CODE" 200
 v=$(echoed X-Request-Timeout)
 expect_eq "2000 sent: the origin sees one X-Request-Timeout" "$(printf '%s\n' "$v" | grep -c .)" 1
-expect_range "2000 sent: the origin sees what was left" "${v:-0}" 1995 2000
+expect_range "2000 sent: the origin sees what was left less 5 ms" "${v:-0}" 1990 1995
 log_take "2000 sent" 1
 expect_log "2000 sent" deadline_ms=2000
 
 hg_curl "$U/echo/p2"
 v=$(echoed X-Request-Timeout)
 expect_eq "none sent: the origin sees one X-Request-Timeout" "$(printf '%s\n' "$v" | grep -c .)" 1
-expect_range "none sent: the origin sees the route's request, 5s" "${v:-0}" 4995 5000
+expect_range "none sent: the origin sees the route's request, 5s, less 5 ms" "${v:-0}" 4990 4995
 log_take "none sent" 1
 expect_log "none sent" deadline_ms=5000
 
 hg_curl -H 'X-Request-Timeout: 2s' "$U/echo/p3"
-expect_range "2s sent: the origin sees bare ms" "$(echoed X-Request-Timeout)" 1995 2000
+expect_range "2s sent: the origin sees bare ms" "$(echoed X-Request-Timeout)" 1990 1995
 log_take "2s sent" 1
 
 hg_curl -H 'X-Request-Timeout: 100s' "$U/echo/short/p4"
 expect_range "100s sent to a 500ms route: the origin sees the clamp" \
-	"$(echoed X-Request-Timeout)" 495 500
+	"$(echoed X-Request-Timeout)" 490 495
 log_take "clamped" 1
 
 hg_curl -H 'X-Budget: 700' "$U/echo/custom/p5"
-expect_range "X-Budget route: the origin sees X-Budget" "$(echoed X-Budget)" 695 700
+expect_range "X-Budget route: the origin sees X-Budget" "$(echoed X-Budget)" 690 695
 expect_eq "X-Budget route: and no X-Request-Timeout" "$(echoed X-Request-Timeout)" ""
 log_take "X-Budget" 1
+
+# The scope that will really cut the upstream off: upstream_header (3 s,
+# whole: it starts once the request is sent), or try, not request (5 s).
+hg_curl "$U/echo/uh/p8"
+expect_range "upstream_header = 3s: the origin sees 3 s less the margin" \
+	"$(echoed X-Request-Timeout)" 2995 2995
+log_take "upstream_header" 1
+hg_curl "$U/echo/try/p9"
+expect_range "try = 1200ms: the origin sees what is left of try" \
+	"$(echoed X-Request-Timeout)" 1190 1195
+log_take "try" 1
+hg_curl "$U/echo/nomargin/p10"
+expect_range "deadline_margin = 0: the origin sees all that is left" \
+	"$(echoed X-Request-Timeout)" 4995 5000
+log_take "no margin" 1
+hg_curl "$U/echo/margin/p11"
+expect_range "deadline_margin = 100ms" "$(echoed X-Request-Timeout)" 4895 4900
+log_take "margin" 1
+hg_curl "$U/echo/tiny/p12"
+expect_eq "a budget below the margin: 1, never 0 or less" \
+	"$(echoed X-Request-Timeout)" 1
+log_take "tiny" 1
 
 hg_curl "$U/echo/noprop/p6"
 expect_eq "propagate_deadline = no: nothing added" "$(echoed X-Request-Timeout)" ""
