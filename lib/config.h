@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "scope.h"
+#include "tls.h"
 
 #define CONFIG_SIZE_OFF		UINT64_MAX	/* max_body = off */
 #define CONFIG_DURATION_MAX	INT32_MAX	/* ~24.8 days, in ms */
@@ -48,6 +49,7 @@ struct config_addr {
 	char		*host;		/* without brackets; "*" means any */
 	uint16_t	 port;
 	char		*text;		/* as written, for messages and dumps */
+	bool		 tls;		/* listen = ADDR:PORT tls */
 };
 
 /*
@@ -79,6 +81,14 @@ struct config_upstream {
 	unsigned	 max_fails;		/* 0 = never mark down */
 	uint32_t	 fail_timeout_ms;
 	uint32_t	 resolve_interval_ms;	/* re-resolve hostnames; 0 = at start only */
+	/* TLS to the servers */
+	bool		 tls;
+	bool		 tls_verify;		/* default yes */
+	char		*tls_ca;		/* NULL: the system store */
+	char		*tls_sni;		/* NULL: the server's host name
+						   (none for an address) */
+	struct tls_cert_conf tls_cert;		/* tc_cert NULL: none */
+	struct tls_client *tls_client;		/* built when tls is on */
 };
 
 struct config_route {
@@ -101,6 +111,13 @@ struct config {
 	enum config_log_format log_format;
 	enum config_log_level log_level;
 	struct config_addr *metrics_listen;	/* NULL = off */
+	struct tls_cert_conf *tls_certs;	/* tls_certificate = CERT [KEY] */
+	size_t		 ntls_certs;
+	char		*tls_protocols;		/* NULL: TLS_DEFAULT_PROTOCOLS */
+	char		*tls_ciphers;		/* NULL: TLS_DEFAULT_CIPHERS */
+	struct tls_server *tls_server;		/* built when a listener has
+						   tls: certificates loaded,
+						   checked, ready */
 
 	/* [limits] */
 	uint64_t	 max_uri;
