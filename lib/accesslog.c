@@ -35,10 +35,12 @@
 #define ACCESSLOG_CAP_UPSTREAM	512
 #define ACCESSLOG_CAP_OUTCOME	128
 #define ACCESSLOG_CAP_ID	288
+#define ACCESSLOG_CAP_TLS	32
 
 _Static_assert(ACCESSLOG_FIXED + ACCESSLOG_CAP_CLIENT + ACCESSLOG_CAP_METHOD +
     ACCESSLOG_CAP_TARGET + ACCESSLOG_CAP_ROUTE + ACCESSLOG_CAP_UPSTREAM +
-    ACCESSLOG_CAP_OUTCOME + ACCESSLOG_CAP_ID <= ACCESSLOG_LINE_MAX,
+    ACCESSLOG_CAP_OUTCOME + ACCESSLOG_CAP_ID + ACCESSLOG_CAP_TLS <=
+    ACCESSLOG_LINE_MAX,
     "caps exceed the line");
 _Static_assert(ACCESSLOG_LINE_MAX <= ACCESSLOG_BUF_SIZE, "buffer too small");
 
@@ -339,6 +341,9 @@ accesslog_logfmt(struct accesslog *al, const struct accesslog_entry *e,
 	p = accesslog_put_ms(p, e->upstream_header_us, 0);
 	p = ACCESSLOG_PUT(p, " total_ms=");
 	p = accesslog_put_ms(p, e->total_us, 0);
+	p = ACCESSLOG_PUT(p, " tls=");
+	p = accesslog_logfmt_str(p, ACCESSLOG_CAP_TLS, e->tls,
+	    e->tls != NULL ? strlen(e->tls) : 0);
 	*p++ = '\n';
 	return p;
 }
@@ -388,6 +393,9 @@ accesslog_json(struct accesslog *al, const struct accesslog_entry *e,
 	p = accesslog_put_ms(p, e->upstream_header_us, 1);
 	p = ACCESSLOG_PUT(p, ",\"total_ms\":");
 	p = accesslog_put_ms(p, e->total_us, 1);
+	p = ACCESSLOG_PUT(p, ",\"tls\":");
+	p = accesslog_json_str(p, ACCESSLOG_CAP_TLS, e->tls,
+	    e->tls != NULL ? strlen(e->tls) : 0);
 	p = ACCESSLOG_PUT(p, "}\n");
 	return p;
 }
@@ -418,6 +426,7 @@ static size_t
 accesslog_bound(const struct accesslog_entry *e)
 {
 	return ACCESSLOG_FIXED + ACCESSLOG_CAP_ROUTE + ACCESSLOG_CAP_OUTCOME +
+	    ACCESSLOG_CAP_TLS +
 	    accesslog_str_bound(e->id_len, ACCESSLOG_CAP_ID) +
 	    accesslog_str_bound(e->client_len, ACCESSLOG_CAP_CLIENT) +
 	    accesslog_str_bound(e->method_len, ACCESSLOG_CAP_METHOD) +

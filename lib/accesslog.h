@@ -26,7 +26,8 @@
  *
  * Format.  Fields, in this order: time id client method target route status
  * outcome upstream tries deadline_ms bytes_in bytes_out head_ms connect_ms
- * upstream_header_ms total_ms.  time is RFC 3339 UTC with milliseconds; id is
+ * upstream_header_ms total_ms tls.  time is RFC 3339 UTC with milliseconds;
+ * tls is the client connection's protocol ("TLSv1.3"), absent for plain; id is
  * the request id (the client's X-Request-Id, or 16 lowercase hex digits of
  * ours); durations are milliseconds with three decimals.
  * An absent value (NULL string, negative timing or deadline, status 0) is
@@ -88,6 +89,7 @@ struct accesslog_entry {
 	int64_t		 connect_us;
 	int64_t		 upstream_header_us;
 	int64_t		 total_us;
+	const char	*tls;		/* "TLSv1.3"; NULL = plain */
 };
 
 /*

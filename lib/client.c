@@ -67,6 +67,7 @@ static const char *const client_why_names[CLIENT_WHY_COUNT] = {
 	[CLIENT_WHY_NOMEM] = "out of memory",
 	[CLIENT_WHY_DRAIN] = "draining",
 	[CLIENT_WHY_SHUTDOWN] = "shutting down",
+	[CLIENT_WHY_TLS] = "TLS handshake failed",
 };
 
 static void	client_conn_cb(struct conn *, enum conn_event, int);
@@ -123,7 +124,7 @@ client_size(void)
 /* Take a new connection from a listener. */
 void
 client_accept(struct proxy_ctx *ctx, int fd, const struct sockaddr *sa,
-    socklen_t salen)
+    socklen_t salen, struct tls_server *tls)
 {
 	struct client *cl;
 	int one = 1;
@@ -146,8 +147,19 @@ client_accept(struct proxy_ctx *ctx, int fd, const struct sockaddr *sa,
 	conn_init(&cl->cl_conn, ctx->pc_base, fd, client_conn_cb);
 	deadline_timer_init(&cl->cl_wait, ctx->pc_base, client_wait_cb, cl);
 	deadline_now_refresh();
+	/* The handshake counts toward client_header. */
 	client_wait(cl, SCOPE_CLIENT_HEADER,
 	    client_after(ctx->pc_cfg->timeouts.ms[SCOPE_CLIENT_HEADER]));
+	if (tls != NULL) {
+		SSL *ssl = tls_server_ssl(tls);
+
+		if (ssl == NULL || conn_tls_start(&cl->cl_conn, ssl) != 0) {
+			deadline_timer_stop(&cl->cl_wait);
+			conn_abort(&cl->cl_conn);
+			slab_put(ctx->pc_client_slab, cl);
+			return;
+		}
+	}
 	conn_want_read(&cl->cl_conn, true);
 	TAILQ_INSERT_TAIL(&ctx->pc_clients, cl, cl_entry);
 	__atomic_add_fetch(&proxy_clients_all, 1, __ATOMIC_RELAXED);
@@ -181,7 +193,13 @@ client_close(struct client *cl, enum client_why why)
 	log_debug("client %s: closed: %s", cl->cl_addr, client_why_names[why]);
 	cl->cl_state = CLIENT_CLOSED;
 	deadline_timer_stop(&cl->cl_wait);
-	conn_close(&cl->cl_conn);
+	/* A cut response, or a peer that is gone or failed, gets no
+	 * close_notify: nothing may look complete that is not. */
+	if (why == CLIENT_WHY_ABORT || why == CLIENT_WHY_EOF ||
+	    why == CLIENT_WHY_ERROR || why == CLIENT_WHY_TLS)
+		conn_abort(&cl->cl_conn);
+	else
+		conn_close(&cl->cl_conn);
 	buf_release(&cl->cl_in);
 	TAILQ_REMOVE(&ctx->pc_clients, cl, cl_entry);
 	__atomic_sub_fetch(&proxy_clients_all, 1, __ATOMIC_RELAXED);
@@ -367,7 +385,6 @@ client_conn_cb(struct conn *c, enum conn_event ev, int err)
 {
 	struct client *cl = (struct client *)(void *)c;
 
-	(void)err;
 	deadline_now_refresh();
 	cl->cl_in_cb = true;
 	switch (ev) {
@@ -380,6 +397,16 @@ client_conn_cb(struct conn *c, enum conn_event ev, int err)
 		break;
 	case CONN_WRFAIL:
 		client_close(cl, CLIENT_WHY_ERROR);
+		break;
+	case CONN_TLS_READY:
+		metrics_tls_handshake(cl->cl_ctx->pc_metrics, -1);
+		break;
+	case CONN_TLSFAIL:
+		metrics_tls_handshake(cl->cl_ctx->pc_metrics, err);
+		log_info("client %s: TLS handshake failed (%s): %s",
+		    cl->cl_addr, tls_fail_name((enum tls_fail)err),
+		    conn_tls_why());
+		client_close(cl, CLIENT_WHY_TLS);
 		break;
 	default:
 		break;
@@ -409,6 +436,9 @@ client_wait_cb(struct deadline_timer *tm, void *arg)
 	} else {
 		if (cl->cl_wait_why == SCOPE_KEEPALIVE)
 			metrics_keepalive_closed(cl->cl_ctx->pc_metrics);
+		if (conn_handshaking(&cl->cl_conn))
+			metrics_tls_handshake(cl->cl_ctx->pc_metrics,
+			    TLS_FAIL_TIMEOUT);
 		log_debug("client %s: %s timed out", cl->cl_addr,
 		    scope_name(cl->cl_wait_why));
 		client_close(cl, CLIENT_WHY_TIMEOUT);

@@ -29,6 +29,7 @@ enum client_why {
 	CLIENT_WHY_NOMEM,
 	CLIENT_WHY_DRAIN,		/* idle when the drain began */
 	CLIENT_WHY_SHUTDOWN,		/* the proxy is being freed */
+	CLIENT_WHY_TLS,			/* the TLS handshake failed */
 	CLIENT_WHY_COUNT
 };
 
@@ -45,9 +46,10 @@ enum client_state {
 /* The size of a client, for the slab it lives in. */
 size_t	 client_size(void);
 
-/* Take a new connection from a listener (over max_connections: 503). */
+/* Take a new connection from a listener (over max_connections: 503),
+ * under TLS with tls's certificates when tls is not NULL. */
 void	 client_accept(struct proxy_ctx *, int fd, const struct sockaddr *,
-	     socklen_t);
+	     socklen_t, struct tls_server *tls);
 
 /* Close the connection, ending its request as abort:client first.
  * Idempotent. */

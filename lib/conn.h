@@ -4,7 +4,7 @@
  * half-close, close, and the wish to read.  Client and upstream
  * connections do all their socket I/O through it, so that another carrier
  * (TLS) can slot in under the same calls without the request state machine
- * knowing.  Plain TCP is the only carrier today.
+ * knowing.  Plain TCP, or TLS over it (OpenSSL, conn_tls_start()).
  *
  * News goes up by one callback the owner gives conn_init(): the stream is
  * readable (or at its end), what was queued has all gone, a write failed,
@@ -25,6 +25,7 @@
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/ssl.h>
 
 enum conn_event {
 	CONN_READABLE,		/* bytes, or the end of the stream, to read */
@@ -32,6 +33,9 @@ enum conn_event {
 	CONN_WRFAIL,		/* sending queued bytes failed: err */
 	CONN_CONNECTED,		/* the connect completed */
 	CONN_CONNFAIL,		/* the connect failed: err */
+	CONN_TLS_READY,		/* the TLS handshake is done */
+	CONN_TLSFAIL,		/* it failed: err is an enum tls_fail, and
+				   conn_tls_why() says why */
 };
 
 struct conn;
@@ -43,6 +47,7 @@ struct conn {
 	struct event	 c_rev;
 	struct conn_wr	*c_wr;		/* made when first needed */
 	conn_cb		 c_cb;
+	SSL		*c_ssl;		/* NULL: plain TCP */
 	int		 c_fd;		/* -1 once closed */
 	uint8_t		 c_flags;	/* private */
 };
@@ -79,8 +84,26 @@ bool	conn_reading(const struct conn *);
 /* End our side of the stream once the queue has gone (a FIN for TCP). */
 void	conn_shutdown(struct conn *);
 
-/* Close: stop every event, drop what is queued, give the descriptor back.
- * Idempotent. */
+/* Close: stop every event, drop what is queued, give the descriptor back;
+ * under TLS, tell the peer first (close_notify).  Idempotent. */
 void	conn_close(struct conn *);
+
+/* The same, without a close_notify: what was sent is visibly cut short. */
+void	conn_abort(struct conn *);
+
+/*
+ * Run TLS over the connection (ssl is taken, in server or client mode);
+ * the handshake starts now and ends in CONN_TLS_READY or CONN_TLSFAIL.
+ * Reads and writes before that wait.  -1 when memory is exhausted (ssl is
+ * freed).
+ */
+int	conn_tls_start(struct conn *, SSL *);
+
+/* Whether a TLS handshake runs; the connection's TLS (NULL: plain). */
+bool	conn_handshaking(const struct conn *);
+SSL	*conn_tls(const struct conn *);
+
+/* Why this thread's last failed handshake failed, for the error log. */
+const char *conn_tls_why(void);
 
 #endif

@@ -28,6 +28,7 @@ struct listener {
 	struct sockaddr_storage ls_addr;	/* as bound */
 	socklen_t	 ls_addrlen;
 	char		 ls_cfg[96];		/* the listen line; "" if adopted */
+	bool		 ls_tls;		/* the line said tls */
 	char		 ls_name[64];
 };
 
@@ -71,6 +72,7 @@ listener_open(struct event_base *base, const struct config_addr *a,
     char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
+	struct listener *ls;
 	socklen_t len;
 	int fd, one = 1;
 
@@ -101,7 +103,10 @@ listener_open(struct event_base *base, const struct config_addr *a,
 		close(fd);
 		return NULL;
 	}
-	return listener_add(base, fd, a->text, cbs, paused, err, errlen);
+	if ((ls = listener_add(base, fd, a->text, cbs, paused, err, errlen)) !=
+	    NULL)
+		ls->ls_tls = like != NULL ? like->ls_tls : a->tls;
+	return ls;
 }
 
 /* Accept on a socket someone else bound (socket activation). */
@@ -146,6 +151,13 @@ listener_config(const struct listener *ls)
 	return ls->ls_cfg;
 }
 
+/* Whether its listen line asked for TLS. */
+bool
+listener_tls(const struct listener *ls)
+{
+	return ls->ls_tls;
+}
+
 /* The address it is bound to. */
 const char *
 listener_name(const struct listener *ls)
@@ -168,7 +180,7 @@ listener_accept_cb(evutil_socket_t fd, short what, void *arg)
 		cfd = accept4(fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd >= 0) {
-			ls->ls_cbs.lc_accept(ls->ls_cbs.lc_arg, cfd,
+			ls->ls_cbs.lc_accept(ls->ls_cbs.lc_arg, ls, cfd,
 			    (struct sockaddr *)&ss, len);
 			if (ls->ls_paused)
 				break;

@@ -20,9 +20,9 @@
 struct listener;
 
 struct listener_cbs {
-	/* A new connection: fd is the caller's from now on. */
-	void	(*lc_accept)(void *arg, int fd, const struct sockaddr *,
-		    socklen_t);
+	/* A new connection on ls: fd is the caller's from now on. */
+	void	(*lc_accept)(void *arg, struct listener *ls, int fd,
+		    const struct sockaddr *, socklen_t);
 	/* accept(2) failed with err (EMFILE, ENFILE ...); the listener
 	 * goes on unless paused. */
 	void	(*lc_error)(void *arg, struct listener *, int err);
@@ -53,5 +53,9 @@ void	 listener_pause(struct listener *, bool);
  * it is bound to ("127.0.0.1:8080", "[::1]:8080"). */
 const char *listener_config(const struct listener *);
 const char *listener_name(const struct listener *);
+
+/* Whether its listen line asked for TLS (the owner runs it: a listener
+ * only accepts). */
+bool	 listener_tls(const struct listener *);
 
 #endif

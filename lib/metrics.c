@@ -268,6 +268,17 @@ metrics_keepalive_closed(struct metrics *m)
 	m->m_counts.mc_keepalive_closed++;
 }
 
+/* Count a client-side TLS handshake: done (fail < 0), or failed with
+ * that enum tls_fail. */
+void
+metrics_tls_handshake(struct metrics *m, int fail)
+{
+	if (fail < 0)
+		m->m_counts.mc_tls_handshakes++;
+	else if (fail < TLS_FAIL_COUNT)
+		m->m_counts.mc_tls_failures[fail]++;
+}
+
 /* Count an accepted client connection. */
 void
 metrics_connection_accepted(struct metrics *m)
@@ -329,6 +340,9 @@ metrics_counts_add(struct metrics_counts *dst, const struct metrics_counts *src)
 {
 	dst->mc_keepalive_closed += src->mc_keepalive_closed;
 	dst->mc_accepted += src->mc_accepted;
+	dst->mc_tls_handshakes += src->mc_tls_handshakes;
+	for (int i = 0; i < TLS_FAIL_COUNT; i++)
+		dst->mc_tls_failures[i] += src->mc_tls_failures[i];
 }
 
 /* Add the route rows of table src into table dst. */

@@ -119,6 +119,10 @@ void		 metrics_request(struct metrics *, const struct metrics_req *);
 /* Count a client connection closed by its keepalive scope. */
 void		 metrics_keepalive_closed(struct metrics *);
 
+/* Count a TLS handshake of a client connection: done (fail < 0), or
+ * failed for that enum tls_fail reason. */
+void		 metrics_tls_handshake(struct metrics *, int fail);
+
 /* Count an accepted client connection. */
 void		 metrics_connection_accepted(struct metrics *);
 

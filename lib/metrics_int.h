@@ -18,6 +18,7 @@
 #include "deadline_stats.h"
 #include "hist.h"
 #include "metrics.h"
+#include "tls.h"
 #include "outcome.h"
 
 /* A row's key: its own copy of the string, which may hold a NUL inside. */
@@ -77,6 +78,8 @@ struct metrics_server {
 struct metrics_counts {
 	uint64_t	 mc_keepalive_closed;
 	uint64_t	 mc_accepted;
+	uint64_t	 mc_tls_handshakes;		/* client side, done */
+	uint64_t	 mc_tls_failures[TLS_FAIL_COUNT];	/* by reason */
 };
 
 struct metrics_snapshot {

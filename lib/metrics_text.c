@@ -531,6 +531,21 @@ metrics_text_all(struct metrics_text *o, const struct metrics_snapshot *s,
 	metrics_text_single(o, "hourglass_keepalive_closed_total", "counter",
 	    "Client connections closed by the keepalive timeout.",
 	    s->ms_counts.mc_keepalive_closed);
+	metrics_text_single(o, "hourglass_tls_handshakes_total", "counter",
+	    "TLS handshakes of client connections that completed.",
+	    s->ms_counts.mc_tls_handshakes);
+	metrics_text_family(o, "hourglass_tls_handshake_failures_total",
+	    "counter", "TLS handshakes of client connections that failed, "
+	    "by reason.");
+	for (int i = 0; i < TLS_FAIL_COUNT; i++) {
+		const char *name = tls_fail_name((enum tls_fail)i);
+
+		metrics_text_str(o, "hourglass_tls_handshake_failures_total{");
+		metrics_text_label(o, true, "reason", name, strlen(name));
+		metrics_text_str(o, "} ");
+		metrics_text_u64(o, s->ms_counts.mc_tls_failures[i]);
+		metrics_text_put(o, "\n", 1);
+	}
 	metrics_text_servers(o, st, servers, MSF_UP, "hourglass_upstream_up",
 	    "gauge", "Whether the server is up (0 if any worker has it down).");
 	metrics_text_servers(o, st, servers, MSF_TRIES,

@@ -33,6 +33,8 @@ static const struct outcome_info outcome_table[OUTCOME_COUNT] = {
 	    OUTCOME_KIND_ERROR, "http_protocol_error" },
 	[OUTCOME_ERROR_NO_UPSTREAM] = { "error:no_upstream", 503,
 	    OUTCOME_KIND_ERROR, "destination_unavailable" },
+	[OUTCOME_ERROR_TLS] = { "error:tls", 502, OUTCOME_KIND_ERROR,
+	    "tls_protocol_error" },
 	[OUTCOME_ABORT_CLIENT] = { "abort:client", 499, OUTCOME_KIND_ABORT,
 	    NULL },
 	[OUTCOME_REJECT_BAD_REQUEST] = { "reject:bad_request", 400,

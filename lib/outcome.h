@@ -24,6 +24,8 @@ enum outcome {
 	OUTCOME_ERROR_UPSTREAM_CLOSED,
 	OUTCOME_ERROR_UPSTREAM_PROTOCOL,
 	OUTCOME_ERROR_NO_UPSTREAM,	/* no route, or every server down */
+	OUTCOME_ERROR_TLS,		/* the upstream TLS handshake or its
+					   certificate failed */
 	OUTCOME_ABORT_CLIENT,		/* the client went away first */
 	OUTCOME_REJECT_BAD_REQUEST,
 	OUTCOME_REJECT_BODY_TOO_LARGE,

@@ -44,7 +44,8 @@ struct proxy {
 
 unsigned proxy_clients_all;
 
-static void	proxy_accept(void *, int, const struct sockaddr *, socklen_t);
+static void	proxy_accept(void *, struct listener *, int,
+		    const struct sockaddr *, socklen_t);
 static void	proxy_accept_error(void *, struct listener *, int);
 
 /* Pause or resume accepting on every listener. */
@@ -279,13 +280,15 @@ proxy_adopt(struct proxy *px, const int *fds, int nfds, char *err,
 	return 0;
 }
 
-/* A listener took a connection. */
+/* A listener took a connection: TLS on it when its line says so. */
 static void
-proxy_accept(void *arg, int fd, const struct sockaddr *sa, socklen_t len)
+proxy_accept(void *arg, struct listener *ls, int fd,
+    const struct sockaddr *sa, socklen_t len)
 {
 	struct proxy *px = arg;
 
-	client_accept(&px->px_ctx, fd, sa, len);
+	client_accept(&px->px_ctx, fd, sa, len, listener_tls(ls) ?
+	    px->px_ctx.pc_cfg->tls_server : NULL);
 }
 
 /* accept(2) failed: out of descriptors, every listener pauses a while. */

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "outcome.h"
 #include "request.h"
+#include "tls.h"
 #include "upstream.h"
 
 #define RESP_HEAD_MAX	65536	/* the longest response head we take */
@@ -373,8 +374,9 @@ request_log(struct request *rq, enum outcome outcome)
 	if (!accesslog_enabled(rq->rq_ctx->pc_alog))
 		return;
 	/* The wall clock at the first byte, from the one read for now. */
+	request_rid(rq);	/* sets rq_rid_len, read next */
 	accesslog_entry_init(&e, deadline_wall_cached() - total_us,
-	    request_rid(rq), rq->rq_rid_len, rq->rq_peer.rp_addr);
+	    rq->rq_rid, rq->rq_rid_len, rq->rq_peer.rp_addr);
 	if (parsed) {
 		e.method = head + rq->rq_reqm.method.off;
 		e.method_len = rq->rq_reqm.method.len;
@@ -396,6 +398,8 @@ request_log(struct request *rq, enum outcome outcome)
 	e.connect_us = mr.connect_us;
 	e.upstream_header_us = mr.upstream_header_us;
 	e.total_us = total_us;
+	if (conn_tls(rq->rq_peer.rp_conn) != NULL)
+		e.tls = tls_version(conn_tls(rq->rq_peer.rp_conn));
 	accesslog_write(rq->rq_ctx->pc_alog, &e);
 }
 
@@ -771,7 +775,7 @@ request_build_head(struct request *rq)
 	ip[rq->rq_peer.rp_iplen] = '\0';
 	memset(&fwd, 0, sizeof fwd);
 	fwd.client_ip = ip;
-	fwd.proto = "http";
+	fwd.proto = conn_tls(rq->rq_peer.rp_conn) != NULL ? "https" : "http";
 	fwd.via = "1.1 hourglass";
 	fwd.host = upstream_name(rq->rq_server);	/* an HTTP/1.0 request without Host */
 	fwd.strip_expect = (rq->rq_reqm.flags & HTTP_F_EXPECT_100) != 0;
@@ -1426,6 +1430,14 @@ request_upstream_cb(void *arg, enum upstream_event ev, int err)
 		request_upstream_failed(rq, err == EPIPE ?
 		    OUTCOME_ERROR_UPSTREAM_CLOSED :
 		    OUTCOME_ERROR_UPSTREAM_RESET, err);
+		break;
+	case UPSTREAM_TLSFAIL:
+		/* A failed handshake or certificate: a connect failure. */
+		log_warn("req %s: TLS with %s failed (%s): %s",
+		    request_rid(rq), upstream_name(rq->rq_server),
+		    tls_fail_name((enum tls_fail)err), upstream_tls_why());
+		request_attempt_failed(rq, OUTCOME_ERROR_TLS, ATTEMPT_CONNECT,
+		    0);
 		break;
 	}
 }

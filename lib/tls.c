@@ -46,7 +46,6 @@ struct tls_server {
 
 struct tls_client {
 	SSL_CTX		*tc_ctx;
-	void		(*tc_session)(void *, SSL_SESSION *);
 };
 
 /* A ticket key: its name, and the keys of the cipher and of the MAC. */
@@ -61,7 +60,9 @@ static atomic_uint	 tls_key_cur;		/* the slot that encrypts */
 static atomic_llong	 tls_key_due;		/* when to rotate (time()) */
 static pthread_mutex_t	 tls_key_lock = PTHREAD_MUTEX_INITIALIZER;
 static int		 tls_ex_session = -1;	/* SSL ex data: session arg */
+static int		 tls_ex_server = -1;	/* SSL_CTX ex data: its server */
 static pthread_once_t	 tls_once = PTHREAD_ONCE_INIT;
+static void		(*tls_session_hook)(void *, SSL_SESSION *);
 
 static const char *const tls_fail_names[TLS_FAIL_COUNT] = {
 	[TLS_FAIL_TIMEOUT] = "timeout",
@@ -72,11 +73,33 @@ static const char *const tls_fail_names[TLS_FAIL_COUNT] = {
 	[TLS_FAIL_OTHER] = "other",
 };
 
-/* Once per process: the ex data index and the first ticket key. */
+static void	tls_server_release(struct tls_server *);
+
+/*
+ * A server context lives as long as its default OpenSSL context: a
+ * connection still in its handshake after a reload freed the
+ * configuration holds that context, and SNI reads the server's names.
+ */
+static void
+tls_server_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (ptr != NULL)
+		tls_server_release(ptr);
+}
+
+/* Once per process: the ex data indexes. */
 static void
 tls_init_once(void)
 {
 	tls_ex_session = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	tls_ex_server = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+	    tls_server_ex_free);
 }
 
 /* Write the newest OpenSSL error after prefix into err, and clear them. */
@@ -237,8 +260,10 @@ tls_ctx_common(SSL_CTX *ctx, const char *protocols, const char *ciphers,
 		tls_error(err, errlen, "groups " TLS_GROUPS, NULL);
 		return -1;
 	}
+	/* A peer that closes without a close_notify ends the stream: the
+	 * HTTP framing says whether what came is whole. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION);
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* Writes may stop half way and go on from another address; idle
 	 * connections give their buffers back. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -428,26 +453,37 @@ tls_server_new(const struct tls_server_conf *conf, char *err, size_t errlen)
 	SSL_CTX_set_tlsext_servername_callback(ts->ts_certs[0].sc_ctx,
 	    tls_servername_cb);
 	SSL_CTX_set_tlsext_servername_arg(ts->ts_certs[0].sc_ctx, ts);
+	SSL_CTX_set_ex_data(ts->ts_certs[0].sc_ctx, tls_ex_server, ts);
 	return ts;
 fail:
-	tls_server_free(ts);
+	SSL_CTX_free(ts->ts_certs[0].sc_ctx);
+	ts->ts_certs[0].sc_ctx = NULL;
+	tls_server_release(ts);
 	return NULL;
 }
 
-/* Free a server context. */
-void
-tls_server_free(struct tls_server *ts)
+/* Free what a server context holds but its default OpenSSL context. */
+static void
+tls_server_release(struct tls_server *ts)
 {
-	if (ts == NULL)
-		return;
 	for (size_t i = 0; i < ts->ts_ncerts; i++) {
-		SSL_CTX_free(ts->ts_certs[i].sc_ctx);
+		if (i > 0)
+			SSL_CTX_free(ts->ts_certs[i].sc_ctx);
 		for (size_t k = 0; k < ts->ts_certs[i].sc_nnames; k++)
 			free(ts->ts_certs[i].sc_names[k]);
 		free(ts->ts_certs[i].sc_names);
 	}
 	free(ts->ts_certs);
 	free(ts);
+}
+
+/* Drop the configuration's hold on a server context: it goes when the
+ * last connection using its default OpenSSL context does. */
+void
+tls_server_free(struct tls_server *ts)
+{
+	if (ts != NULL)
+		SSL_CTX_free(ts->ts_certs[0].sc_ctx);
 }
 
 /* A new connection's TLS in server mode. */
@@ -461,16 +497,15 @@ tls_server_ssl(struct tls_server *ts)
 	return ssl;
 }
 
-/* A new session for a client connection: hand it to the owner's hook. */
+/* A new session for a client connection: hand it to the hook. */
 static int
 tls_new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
-	struct tls_client *tc = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	void *arg = SSL_get_ex_data(ssl, tls_ex_session);
 
-	if (tc == NULL || tc->tc_session == NULL || arg == NULL)
+	if (tls_session_hook == NULL || arg == NULL)
 		return 0;
-	tc->tc_session(arg, sess);
+	tls_session_hook(arg, sess);
 	return 1;	/* the hook owns the reference */
 }
 
@@ -526,18 +561,18 @@ tls_client_free(struct tls_client *tc)
 	free(tc);
 }
 
-/* Remember new sessions through cb. */
+/* Where new client sessions go. */
 void
-tls_client_on_session(struct tls_client *tc,
-    void (*cb)(void *, SSL_SESSION *))
+tls_client_session_hook(void (*cb)(void *, SSL_SESSION *))
 {
-	tc->tc_session = cb;
+	tls_session_hook = cb;
 }
 
 /* Name the argument the session hook gets for this connection. */
 void
 tls_set_session_arg(SSL *ssl, void *arg)
 {
+	pthread_once(&tls_once, tls_init_once);
 	SSL_set_ex_data(ssl, tls_ex_session, arg);
 }
 

@@ -93,12 +93,12 @@ SSL	*tls_client_ssl(struct tls_client *, const char *sni, const char *host,
 	    SSL_SESSION *session);
 
 /*
- * Remember the sessions the server gives connections of this client
- * context: cb(arg, session) gets a reference the callee keeps or frees;
- * arg is the one set on each SSL with tls_set_session_arg().
+ * Where the sessions servers give client connections go, process-wide:
+ * cb(arg, session) gets a reference it keeps or frees; arg is the one set
+ * on the connection's SSL with tls_set_session_arg() (none: dropped).  Set
+ * it once, before the first connection.
  */
-void	 tls_client_on_session(struct tls_client *,
-	    void (*cb)(void *arg, SSL_SESSION *));
+void	 tls_client_session_hook(void (*cb)(void *arg, SSL_SESSION *));
 void	 tls_set_session_arg(SSL *, void *arg);
 
 /* The reason a handshake failed, and a message for the error log ("tls

@@ -8,6 +8,7 @@
  * the deadline engine.
  */
 #include <sys/queue.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
@@ -29,6 +30,7 @@
 #include "deadline.h"
 #include "log.h"
 #include "netaddr.h"
+#include "tls.h"
 #include "upstream.h"
 
 /* An upstream server: its address, its health and its idle pool. */
@@ -50,6 +52,7 @@ struct upstream_server {
 	uint64_t	 us_tries;		/* attempts sent to it */
 	uint64_t	 us_failures;		/* attempts that failed */
 	struct deadline_timer us_resolve;	/* next resolution */
+	SSL_SESSION	*us_session;		/* TLS: to resume next time */
 	struct evdns_getaddrinfo_request *us_dnsreq;
 };
 
@@ -67,6 +70,7 @@ struct upstream_set {
 
 enum upconn_state {
 	UPCONN_CONNECTING,	/* non-blocking connect in progress */
+	UPCONN_HANDSHAKE,	/* TLS handshake in progress */
 	UPCONN_ACTIVE,		/* carrying a request */
 	UPCONN_IDLE,		/* in its server's pool */
 };
@@ -88,6 +92,8 @@ static void	upconn_idle_cb(struct deadline_timer *, void *);
 static void	upconn_free(struct upconn *);
 static void	upstream_set_free(struct upstream_set *);
 static void	upstream_resolve(struct deadline_timer *, void *);
+static void	upstream_init_once(void);
+static pthread_once_t upstream_once = PTHREAD_ONCE_INIT;
 
 /* Take a numeric host at once; names go to the asynchronous resolver. */
 static bool
@@ -170,6 +176,7 @@ upstream_set_new(struct event_base *base, struct config *cfg,
 
 	if ((ups = calloc(1, sizeof *ups)) == NULL)
 		goto nomem;
+	pthread_once(&upstream_once, upstream_init_once);
 	ups->ups_refs = 1;
 	ups->ups_base = base;
 	ups->ups_spare = spare;
@@ -324,6 +331,8 @@ upstream_set_free(struct upstream_set *ups)
 			while ((up = TAILQ_FIRST(&us[i].us_idle)) != NULL)
 				upconn_free(up);
 			deadline_timer_stop(&us[i].us_resolve);
+			if (us[i].us_session != NULL)
+				SSL_SESSION_free(us[i].us_session);
 			if (us[i].us_dnsreq != NULL)
 				evdns_getaddrinfo_cancel(us[i].us_dnsreq);
 		}
@@ -555,6 +564,71 @@ upstream_pool_get(struct upstream_server *us)
 	return up;
 }
 
+/* Whether a host is an IP address (no SNI is sent for one). */
+static bool
+upstream_is_address(const char *host)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, a) == 1 ||
+	    inet_pton(AF_INET6, host, a) == 1;
+}
+
+/* A server gave a TLS session to one of our connections: keep it, for
+ * the server the connection belongs to now, to resume the next one. */
+static void
+upstream_tls_session(void *arg, SSL_SESSION *sess)
+{
+	struct upstream_server *us = ((struct upconn *)arg)->up_server;
+
+	if (!SSL_SESSION_is_resumable(sess)) {
+		SSL_SESSION_free(sess);
+		return;
+	}
+	if (us->us_session != NULL)
+		SSL_SESSION_free(us->us_session);
+	us->us_session = sess;
+}
+
+/* Once per process: where client TLS sessions go. */
+static void
+upstream_init_once(void)
+{
+	tls_client_session_hook(upstream_tls_session);
+}
+
+/*
+ * Run TLS over a connected connection: SNI is tls_sni, or the server's
+ * name unless it is an address; the certificate must name tls_sni or the
+ * server's host; the last session is offered.  -1 when memory is
+ * exhausted.
+ */
+static int
+upconn_tls_start(struct upconn *up)
+{
+	struct upstream_server *us = up->up_server;
+	const struct config_upstream *cu = us->us_group;
+	const char *host = us->us_cfg->addr.host;
+	const char *sni = cu->tls_sni != NULL ? cu->tls_sni :
+	    upstream_is_address(host) ? NULL : host;
+	SSL *ssl;
+
+	ssl = tls_client_ssl(cu->tls_client, sni, cu->tls_sni != NULL ?
+	    cu->tls_sni : host, us->us_session);
+	if (ssl == NULL)
+		return -1;
+	tls_set_session_arg(ssl, up);
+	up->up_state = UPCONN_HANDSHAKE;
+	return conn_tls_start(&up->up_conn, ssl);
+}
+
+/* Why the last TLS handshake of this thread failed. */
+const char *
+upstream_tls_why(void)
+{
+	return conn_tls_why();
+}
+
 /*
  * Whether a connect that said EINPROGRESS is in fact done.  To a local
  * server the handshake usually completes inside connect(): one getsockopt
@@ -618,21 +692,24 @@ upstream_connect(struct upstream_server *us, int *err)
 	}
 	conn_init(&up->up_conn, ups->ups_base, fd, upconn_conn_cb);
 	up->up_server = us;
+	up->up_state = UPCONN_CONNECTING;
 	deadline_timer_init(&up->up_timer, ups->ups_base, upconn_idle_cb, up);
-	if (done) {
+	us->us_active++;
+	if (!done) {
+		if (conn_connect_wait(&up->up_conn) != 0)
+			goto nomem;
+	} else if (us->us_group->tls) {
+		if (upconn_tls_start(up) != 0)
+			goto nomem;
+	} else {
 		up->up_state = UPCONN_ACTIVE;
 		conn_want_read(&up->up_conn, true);
-	} else {
-		up->up_state = UPCONN_CONNECTING;
-		if (conn_connect_wait(&up->up_conn) != 0) {
-			*err = ENOMEM;
-			conn_close(&up->up_conn);
-			free(up);
-			return NULL;
-		}
 	}
-	us->us_active++;
 	return up;
+nomem:
+	*err = ENOMEM;
+	upconn_free(up);
+	return NULL;
 }
 
 /* Whether the connection is connected (not still connecting). */
@@ -731,9 +808,20 @@ upconn_conn_cb(struct conn *c, enum conn_event ev, int err)
 	deadline_now_refresh();
 	switch (ev) {
 	case CONN_CONNECTED:
+		if (up->up_server->us_group->tls) {
+			if (upconn_tls_start(up) != 0 && up->up_cb != NULL)
+				up->up_cb(up->up_arg, UPSTREAM_CONNFAIL,
+				    ENOMEM);
+			return;
+		}
+		/* FALLTHROUGH */
+	case CONN_TLS_READY:
 		up->up_state = UPCONN_ACTIVE;
 		conn_want_read(c, true);
 		uev = UPSTREAM_CONNECTED;
+		break;
+	case CONN_TLSFAIL:
+		uev = UPSTREAM_TLSFAIL;
 		break;
 	case CONN_CONNFAIL:
 		uev = UPSTREAM_CONNFAIL;

@@ -37,6 +37,8 @@ enum upstream_event {
 	UPSTREAM_READABLE,	/* bytes (or EOF) to read */
 	UPSTREAM_DRAINED,	/* bytes a send left behind are all sent */
 	UPSTREAM_WRFAIL,	/* sending them failed; err is its errno */
+	UPSTREAM_TLSFAIL,	/* the TLS handshake failed; err is an enum
+				   tls_fail, upstream_tls_why() says why */
 };
 typedef void (*upstream_cb)(void *arg, enum upstream_event, int err);
 
@@ -109,9 +111,11 @@ const char *upstream_name(const struct upstream_server *);
 struct upconn *upstream_pool_get(struct upstream_server *);
 
 /*
- * Start a connect.  If it completed at once, upstream_connected() says so;
- * otherwise the attached callback hears UPSTREAM_CONNECTED or
- * UPSTREAM_CONNFAIL.  NULL with *err set when it failed at once.
+ * Start a connect, and the TLS handshake over it when the group has tls on
+ * (both count as the connect).  If it completed at once,
+ * upstream_connected() says so; otherwise the attached callback hears
+ * UPSTREAM_CONNECTED, UPSTREAM_CONNFAIL or UPSTREAM_TLSFAIL.  NULL with
+ * *err set when it failed at once.
  */
 struct upconn *upstream_connect(struct upstream_server *, int *err);
 
@@ -140,5 +144,8 @@ ssize_t	 upstream_recv(struct upconn *, void *buf, size_t len);
 
 /* Start or stop reading (backpressure from a slow client). */
 void	 upstream_want_read(struct upconn *, bool);
+
+/* Why the last TLS handshake of this thread failed, for the error log. */
+const char *upstream_tls_why(void);
 
 #endif

@@ -899,7 +899,7 @@ rig_client_open(enum rig_which which, unsigned flags)
 	event_add(&rc.rev, NULL);
 	deadline_now_refresh();
 	client_accept(proxy_ctx(rig_px[which]), sv[0], (struct sockaddr *)&ss,
-	    sslen);
+	    sslen, NULL);
 	if (rig_counts(which).clients != 1)
 		rig_fail("client_accept did not take the connection");
 }

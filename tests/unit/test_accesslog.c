@@ -98,7 +98,7 @@ static const struct accesslog_entry fixed = {
 	.outcome = OUTCOME_TIMEOUT + SCOPE_UPSTREAM_HEADER, .tries = 1,
 	.deadline_ms = 60000, .bytes_in = 84, .bytes_out = 120,
 	.head_us = 51, .connect_us = 210, .upstream_header_us = 3000301,
-	.total_us = 3000420,
+	.total_us = 3000420, .tls = "TLSv1.3",
 };
 
 /* A request rejected before anything was parsed or connected, a second
@@ -194,7 +194,7 @@ json_expect(const char *in, size_t len, char *out)
 static const char *const keys[] = {
 	"time", "id", "client", "method", "target", "route", "status",
 	"outcome", "upstream", "tries", "deadline_ms", "bytes_in", "bytes_out",
-	"head_ms", "connect_ms", "upstream_header_ms", "total_ms",
+	"head_ms", "connect_ms", "upstream_header_ms", "total_ms", "tls",
 };
 #define NKEYS	((int)nitems(keys))
 
@@ -391,7 +391,7 @@ static const struct {
 	    "outcome=timeout:upstream_header upstream=127.0.0.1:9000 "
 	    "tries=1 deadline_ms=60000 bytes_in=84 bytes_out=120 "
 	    "head_ms=0.051 connect_ms=0.210 upstream_header_ms=3000.301 "
-	    "total_ms=3000.420\n" },
+	    "total_ms=3000.420 tls=TLSv1.3\n" },
 	{ &fixed, JSON, "{\"time\":\"2026-11-24T12:00:00.123Z\","
 	    "\"id\":\"000000000000002a\",\"client\":\"127.0.0.1:40312\","
 	    "\"method\":\"GET\",\"target\":\"/delay/5000\",\"route\":\"/\","
@@ -399,13 +399,14 @@ static const struct {
 	    "\"upstream\":\"127.0.0.1:9000\",\"tries\":1,"
 	    "\"deadline_ms\":60000,\"bytes_in\":84,\"bytes_out\":120,"
 	    "\"head_ms\":0.051,\"connect_ms\":0.210,"
-	    "\"upstream_header_ms\":3000.301,\"total_ms\":3000.420}\n" },
+	    "\"upstream_header_ms\":3000.301,\"total_ms\":3000.420,"
+	    "\"tls\":\"TLSv1.3\"}\n" },
 	{ &absent, LOGFMT, "time=2026-11-24T12:00:01.999Z "
 	    "id=ffffffffffffffff client=[::1]:5555 method=- target=- "
 	    "route=- status=- outcome=reject:bad_request upstream=- tries=0 "
 	    "deadline_ms=- bytes_in=18446744073709551615 bytes_out=0 "
 	    "head_ms=- connect_ms=- upstream_header_ms=- "
-	    "total_ms=9223372036854775.807\n" },
+	    "total_ms=9223372036854775.807 tls=-\n" },
 	{ &absent, JSON, "{\"time\":\"2026-11-24T12:00:01.999Z\","
 	    "\"id\":\"ffffffffffffffff\",\"client\":\"[::1]:5555\","
 	    "\"method\":null,\"target\":null,\"route\":null,\"status\":null,"
@@ -413,7 +414,7 @@ static const struct {
 	    "\"tries\":0,\"deadline_ms\":null,"
 	    "\"bytes_in\":18446744073709551615,\"bytes_out\":0,"
 	    "\"head_ms\":null,\"connect_ms\":null,\"upstream_header_ms\":null,"
-	    "\"total_ms\":9223372036854775.807}\n" },
+	    "\"total_ms\":9223372036854775.807,\"tls\":null}\n" },
 };
 
 START_TEST(test_exact)

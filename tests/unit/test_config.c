@@ -496,7 +496,7 @@ static const struct {
 
 START_TEST(test_parse_addr)
 {
-	struct config_addr a = { NULL, 7, NULL };
+	struct config_addr a = { NULL, 7, NULL, false };
 	const char *why = NULL;
 	int rc;
 

@@ -1434,6 +1434,8 @@ START_TEST(test_families)
 		"hourglass_connections gauge",
 		"hourglass_connections_accepted_total counter",
 		"hourglass_keepalive_closed_total counter",
+		"hourglass_tls_handshakes_total counter",
+		"hourglass_tls_handshake_failures_total counter",
 		"hourglass_upstream_up gauge",
 		"hourglass_upstream_tries_total counter",
 		"hourglass_upstream_failures_total counter",
@@ -1742,7 +1744,7 @@ static void
 fixture_init(struct fixture *f, enum collect_mode mode)
 {
 	struct config_addr a = { (char *)"127.0.0.1", 0,
-	    (char *)"127.0.0.1:0" };
+	    (char *)"127.0.0.1:0", false };
 	char err[256];
 
 	memset(f, 0, sizeof *f);
@@ -2005,7 +2007,7 @@ END_TEST
 START_TEST(test_d_bad_addr)
 {
 	struct config_addr a = { (char *)"localhost", 0,
-	    (char *)"localhost:0" };
+	    (char *)"localhost:0", false };
 	struct event_base *b = event_base_new();
 	char err[256];
 
