@@ -391,6 +391,10 @@ client_conn_cb(struct conn *c, enum conn_event ev, int err)
 	case CONN_READABLE:
 		client_on_readable(cl);
 		break;
+	case CONN_WROTE:
+		if (cl->cl_req != NULL)
+			request_client_wrote(cl->cl_req);
+		break;
 	case CONN_DRAINED:
 		if (cl->cl_req != NULL)
 			request_client_drained(cl->cl_req);

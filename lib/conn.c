@@ -5,8 +5,9 @@
  * Plain: reads and writes go to the kernel directly (sys.h): one read(2)
  * per CONN_READABLE the owner acts on, one write(2) or writev(2) per send.
  * What a send leaves behind is copied into the write side's buffer and
- * written from the write event; the owner hears CONN_DRAINED when it has
- * all gone, and a half-close asked for meanwhile is done then.
+ * written from the write event; the owner hears CONN_WROTE as some of it
+ * goes (progress, for idle timeouts) and CONN_DRAINED when it has all
+ * gone, and a half-close asked for meanwhile is done then.
  *
  * TLS (OpenSSL, non-blocking, over the same socket and events): the
  * handshake runs from the events until it is done (CONN_TLS_READY) or
@@ -534,6 +535,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 static void
 conn_tls_writable(struct conn *c)
 {
+	uint32_t off;
 	int r;
 
 	if (c->c_flags & C_HANDSHAKE) {
@@ -547,12 +549,15 @@ conn_tls_writable(struct conn *c)
 			c->c_cb(c, CONN_READABLE, 0);
 		return;
 	}
+	off = c->c_wr != NULL ? c->c_wr->w_out.b_off : 0;
 	r = conn_tls_flush(c);
 	conn_tls_events(c);
 	if (r < 0) {
 		c->c_cb(c, CONN_WRFAIL, errno);
 		return;
 	}
+	if (r > 0 && c->c_wr->w_out.b_off != off)
+		c->c_cb(c, CONN_WROTE, 0);
 	if (r == 0) {
 		if (c->c_flags & C_SHUT) {
 			c->c_flags &= ~C_SHUT;
@@ -597,8 +602,11 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	out->b_off += (uint32_t)n;
-	if (buf_used(out) > 0)
+	if (buf_used(out) > 0) {
+		if (n > 0)
+			c->c_cb(c, CONN_WROTE, 0);
 		return;
+	}
 	buf_release(out);
 	conn_want_write(c, false);
 	if (c->c_flags & C_SHUT) {

@@ -29,6 +29,7 @@
 
 enum conn_event {
 	CONN_READABLE,		/* bytes, or the end of the stream, to read */
+	CONN_WROTE,		/* some queued bytes went, some wait */
 	CONN_DRAINED,		/* every queued byte has gone */
 	CONN_WRFAIL,		/* sending queued bytes failed: err */
 	CONN_CONNECTED,		/* the connect completed */

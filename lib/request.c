@@ -701,8 +701,6 @@ request_start(struct request *rq)
 	deadline_open(t, SCOPE_REQUEST, (uint64_t)rq->rq_deadline_ms);
 	deadline_close(t, SCOPE_CLIENT_HEADER);
 	rq->rq_request_at = deadline_scope_at(t, SCOPE_REQUEST);
-	if (!rq->rq_body_done)
-		deadline_open(t, SCOPE_CLIENT_IDLE, to->ms[SCOPE_CLIENT_IDLE]);
 
 	if (rq->rq_route == NULL) {
 		log_info("req %s: no route for %.*s (client %s)",
@@ -915,9 +913,6 @@ request_rearm(struct request *rq)
 	deadline_open_at(t, SCOPE_REQUEST, rq->rq_request_at);
 	if (rq->rq_drain_at != 0)
 		deadline_open_at(t, SCOPE_DRAIN, rq->rq_drain_at);
-	if (!rq->rq_body_done)
-		deadline_open(t, SCOPE_CLIENT_IDLE,
-		    request_timeouts(rq)->ms[SCOPE_CLIENT_IDLE]);
 }
 
 /*
@@ -1082,6 +1077,25 @@ request_tx_append(void *arg, const char *data, size_t len)
 }
 
 /*
+ * Silence is blamed on the side we wait on, so one idle scope is open at
+ * a time: client_idle while the client owes us body bytes or has response
+ * bytes left to take (upstream reads are paused then), upstream_idle while
+ * the upstream has request bytes left to take or owes us response bytes.
+ * Switching sides starts the new side's clock now.
+ */
+static void
+request_wait_on(struct request *rq, enum scope idle)
+{
+	struct deadline_task *t = &rq->rq_task;
+
+	if (deadline_scope_open(t, idle))
+		return;
+	deadline_close(t, idle == SCOPE_CLIENT_IDLE ? SCOPE_UPSTREAM_IDLE :
+	    SCOPE_CLIENT_IDLE);
+	deadline_open(t, idle, request_timeouts(rq)->ms[idle]);
+}
+
+/*
  * Send what can be sent upstream: the head (once), then the body bytes
  * read so far, framed by the parser so that pipelined bytes stay behind.
  * A Content-Length body goes as it came; a chunked one as the decoder
@@ -1146,11 +1160,14 @@ request_pump_body(struct request *rq)
 			return;
 		}
 	}
-	if (rq->rq_body_done) {
+	if (upstream_pending(rq->rq_up) > 0)
+		request_wait_on(rq, SCOPE_UPSTREAM_IDLE);
+	else if (!rq->rq_body_done)
+		request_wait_on(rq, SCOPE_CLIENT_IDLE);
+	else if (!rq->rq_sent)
+		request_sent(rq);
+	if (rq->rq_body_done)
 		deadline_close(&rq->rq_task, SCOPE_CLIENT_IDLE);
-		if (upstream_pending(rq->rq_up) == 0 && !rq->rq_sent)
-			request_sent(rq);
-	}
 	if (!conn_reading(rq->rq_peer.rp_conn))
 		conn_want_read(rq->rq_peer.rp_conn, true);
 }
@@ -1159,7 +1176,6 @@ request_pump_body(struct request *rq)
 static void
 request_begin_send(struct request *rq)
 {
-	const struct config_timeouts *to = request_timeouts(rq);
 	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 	deadline_close(&rq->rq_task, SCOPE_CONNECT);
@@ -1167,9 +1183,6 @@ request_begin_send(struct request *rq)
 	request_set_state(rq, REQ_SEND);
 	if (request_build_head(rq) != 0)
 		return;
-	if (!rq->rq_body_done)
-		deadline_open(&rq->rq_task, SCOPE_UPSTREAM_IDLE,
-		    to->ms[SCOPE_UPSTREAM_IDLE]);
 	/* The client waits for our word before it sends the body. */
 	if ((rq->rq_reqm.flags & HTTP_F_EXPECT_100) && !rq->rq_body_done &&
 	    buf_used(rq->rq_peer.rp_in) == 0 && !rq->rq_fresh_retry) {
@@ -1256,19 +1269,15 @@ request_relay(struct request *rq, size_t headlen)
 		request_finish(rq, OUTCOME_OK);
 		return;
 	}
-	if (headlen > 0) {
-		/*
-		 * The body goes on: from now on each side must make progress.
-		 * Opened only here, so a response relayed whole in its first
-		 * read never opens them; the cached now is still the head's.
-		 */
-		deadline_open(&rq->rq_task, SCOPE_UPSTREAM_IDLE,
-		    request_timeouts(rq)->ms[SCOPE_UPSTREAM_IDLE]);
-		deadline_open(&rq->rq_task, SCOPE_CLIENT_IDLE,
-		    request_timeouts(rq)->ms[SCOPE_CLIENT_IDLE]);
-	}
-	if (conn_pending(rq->rq_peer.rp_conn) > 0)
+	/*
+	 * The body goes on.  A response relayed whole in its first read
+	 * never gets here, so never opens an idle scope.
+	 */
+	if (conn_pending(rq->rq_peer.rp_conn) > 0) {
 		upstream_want_read(rq->rq_up, false);
+		request_wait_on(rq, SCOPE_CLIENT_IDLE);
+	} else
+		request_wait_on(rq, SCOPE_UPSTREAM_IDLE);
 }
 
 /* The response head is complete: rebuild it and start relaying. */
@@ -1422,6 +1431,9 @@ request_upstream_cb(void *arg, enum upstream_event ev, int err)
 	case UPSTREAM_READABLE:
 		request_read_response(rq);
 		break;
+	case UPSTREAM_WROTE:
+		deadline_touch(&rq->rq_task, SCOPE_UPSTREAM_IDLE);
+		break;
 	case UPSTREAM_DRAINED:
 		if (rq->rq_state == REQ_SEND)
 			request_pump_body(rq);
@@ -1450,11 +1462,20 @@ request_client_data(struct request *rq)
 		request_pump_body(rq);
 }
 
-/* What the client could not take at once has gone out. */
+/* Some of what the client could not take at once has gone out. */
+void
+request_client_wrote(struct request *rq)
+{
+	deadline_touch(&rq->rq_task, SCOPE_CLIENT_IDLE);
+}
+
+/* All of it has: read the upstream again, which has the next word. */
 void
 request_client_drained(struct request *rq)
 {
 	deadline_touch(&rq->rq_task, SCOPE_CLIENT_IDLE);
-	if (rq->rq_state == REQ_RELAY && rq->rq_up != NULL)
+	if (rq->rq_state == REQ_RELAY && rq->rq_up != NULL) {
 		upstream_want_read(rq->rq_up, true);
+		request_wait_on(rq, SCOPE_UPSTREAM_IDLE);
+	}
 }

@@ -71,6 +71,7 @@ void	 request_start(struct request *);
 void	 request_client_data(struct request *);
 
 /* What the client could not take at once has gone out. */
+void	 request_client_wrote(struct request *);
 void	 request_client_drained(struct request *);
 
 /* The client closed or reset its connection: abort:client. */

@@ -829,6 +829,9 @@ upconn_conn_cb(struct conn *c, enum conn_event ev, int err)
 	case CONN_READABLE:
 		uev = UPSTREAM_READABLE;
 		break;
+	case CONN_WROTE:
+		uev = UPSTREAM_WROTE;
+		break;
 	case CONN_DRAINED:
 		uev = UPSTREAM_DRAINED;
 		break;

@@ -35,6 +35,7 @@ enum upstream_event {
 	UPSTREAM_CONNECTED,	/* the connect completed */
 	UPSTREAM_CONNFAIL,	/* the connect failed; err is its errno */
 	UPSTREAM_READABLE,	/* bytes (or EOF) to read */
+	UPSTREAM_WROTE,		/* some of them are sent, some wait */
 	UPSTREAM_DRAINED,	/* bytes a send left behind are all sent */
 	UPSTREAM_WRFAIL,	/* sending them failed; err is its errno */
 	UPSTREAM_TLSFAIL,	/* the TLS handshake failed; err is an enum

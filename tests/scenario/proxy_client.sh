@@ -10,6 +10,9 @@ hg_up "$T/hg.ini" \
 	'client_header = 500ms' 'client_idle = 600ms' 'keepalive = 700ms' \
 	'request = 10s' 'upstream_header = 5s' 'upstream_idle = 5s' \
 	'' '[route /bytes/]' 'upstream = o' 'keepalive = 300ms' \
+	'' '[route /]' 'host = blame.test' 'upstream = o' 'upstream_idle = 300ms' \
+	'' '[route /]' 'host = drip.test' 'upstream = o' 'client_idle = 300ms' \
+	'upstream_idle = 500ms' \
 	|| finish
 
 hg_curl "http://127.0.0.1:$HG_PORT/"
@@ -127,6 +130,47 @@ expect_range "$d: logged long before the request deadline" $((t1 - t0)) 450 2000
 log_expect "$d" 200 timeout:client_idle
 tot=$(lf total_ms "$LOG1"); tot=${tot%%.*}
 expect_near "$d: its total time is client_idle" "${tot:-0}" 600
+fd_settle "$d"
+
+# Silence is blamed on the side we wait on.  Under blame.test the upstream
+# idles out at 300 ms, the client at 600 ms; the upstream is waiting too,
+# for our bytes, so neither a stalled upload nor a client that stops
+# reading may be logged timeout:upstream_idle.
+d="stalled upload, upstream_idle shorter than client_idle"
+note "$d"
+raw_open
+printf 'POST /echo HTTP/1.1\r\nHost: blame.test\r\nContent-Length: 1000\r\n\r\n0123456789' >&3
+t0=$(now_ms)
+raw_wait_eof "$T/out" 3
+raw_close
+expect_match "$d: 408" "$(status_line "$T/out")" '^HTTP/1\.1 408 '
+expect_near "$d: at client_idle" $((EOF_AT - t0)) 600
+log_expect "$d" 408 timeout:client_idle
+fd_settle "$d"
+
+# (/chunked/: the route /bytes/ above would win by its longer prefix.)
+d="client stops reading, upstream_idle shorter than client_idle"
+note "$d"
+raw_open
+printf 'GET /chunked/1073741824 HTTP/1.1\r\nHost: blame.test\r\n\r\n' >&3
+wait_lines "$ACCESS" $((LOG_SEEN + 1))
+raw_close
+log_expect "$d" 200 timeout:client_idle
+tot=$(lf total_ms "$LOG1"); tot=${tot%%.*}
+expect_near "$d: its total time is client_idle" "${tot:-0}" 600
+fd_settle "$d"
+
+# The other way round: under drip.test the client idles out at 300 ms and
+# the upstream at 500 ms.  A byte every 400 ms keeps upstream_idle alive,
+# and the client, which reads at once, is never the one that is silent.
+d="/drip/4/400, client_idle 300ms < gaps < upstream_idle 500ms"
+note "$d"
+hg_curl -H 'Host: drip.test' "http://127.0.0.1:$HG_PORT/drip/4/400"
+expect_eq "$d: curl exit" "$RC" 0
+expect_eq "$d: status" "$CODE" 200
+expect_eq "$d: whole body" "$(cat "$T/body")" "0123"
+expect_near "$d: time" "$MS" 1600
+log_expect "$d" 200 ok
 fd_settle "$d"
 
 # abort_case DESC PATH READ_HEAD: the client closes 300 ms after sending;
