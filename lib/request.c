@@ -563,6 +563,8 @@ request_feed_head(struct request *rq)
 	    buf_used(in), &used);
 	in->b_off += (uint32_t)used;
 	rq->rq_bytes_in += used;
+	if (v != HTTP_MORE && v != HTTP_GOT_HEAD)
+		rq->rq_bytes_in += buf_used(in);	/* read, then refused */
 	switch (v) {
 	case HTTP_MORE:
 		return 0;
@@ -1122,6 +1124,7 @@ request_pump_body(struct request *rq)
 		if (v == HTTP_DONE)
 			rq->rq_body_done = true;
 		else if (v != HTTP_MORE) {
+			rq->rq_bytes_in += buf_used(in);	/* read, refused */
 			log_info("req %s: bad request body from %s: %s",
 			    request_rid(rq), rq->rq_peer.rp_addr,
 			    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason :

@@ -140,22 +140,34 @@ log_expect "$d" 200 ok
 
 # Answers that refuse a request close the connection, though the client
 # asked for none of that (HTTP/1.1, no Connection: close): the bytes after
-# a refused head cannot be trusted to start a request.
+# a refused head cannot be trusted to start a request.  The log's bytes_in
+# counts what was read: at least MIN (up to the byte that was refused; the
+# shell may write in pieces) and at most what was sent, or the head alone
+# when the refusal came before reading the body (IN_HEAD=1).
+# refused DESC STATUS OUTCOME REQUEST MIN
 refused() {
-	local d=$1 status=$2 outcome=$3
+	local d=$1 status=$2 outcome=$3 sent
 	raw_exchange "$T/ref" "$4" 3
 	expect_match "$d: $status" "$RESP_LINE" "^HTTP/1\\.1 $status "
 	expect_eq "$d: the connection was closed" "$EOF_RC" 0
 	check "$d: it said so" grep -qi '^connection: close' "$T/ref"
 	log_expect "$d" "$status" "$outcome"
+	printf -v sent "$4"
+	if [ "${IN_HEAD:-0}" = 1 ]; then
+		sent=${sent%%$'\r\n\r\n'*}$'\r\n\r\n'
+		expect_eq "$d: logged bytes_in" "$(lf bytes_in "$LOG1")" "${#sent}"
+	else
+		expect_range "$d: logged bytes_in" "$(lf bytes_in "$LOG1")" \
+		    "$5" "${#sent}"
+	fi
 }
 refused "bad field" 400 reject:bad_request \
-    'GET / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n'
+    'GET / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n' 30
 refused "bad chunk" 400 reject:bad_request \
-    'POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\r;x\r\nhello\r\n0\r\n\r\n'
+    'POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\r;x\r\nhello\r\n0\r\n\r\n' 63
 refused "Transfer-Encoding gzip" 501 reject:not_implemented \
-    'POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nxx'
-refused "body too large" 413 reject:body_too_large \
+    'POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\nxx' 57
+IN_HEAD=1 refused "body too large" 413 reject:body_too_large \
     'POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000000\r\n\r\n'
 fd_settle "on the way out"
 hg_stop_ok "first daemon"
