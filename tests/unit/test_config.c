@@ -1000,19 +1000,38 @@ START_TEST(test_shipped_file)
 }
 END_TEST
 
-/* conf/demo.ini, for `make run`: the test origin on :9000, and a 3 s
- * upstream_header so that /delay/5000 times out. */
+/*
+ * conf/demo.ini, for `make run`: the test origin on :9000, a 3 s
+ * upstream_header so that /delay/5000 times out, and TLS listeners with the
+ * certificate tools/run_tls.sh makes in .run-tls/ beside conf/.  The file
+ * is loaded from a copy of that layout in a temporary directory, with the
+ * certificate made there by the same script.
+ */
 START_TEST(test_demo_file)
 {
+	char dir[] = "/tmp/hg-test-demo.XXXXXX", cmd[512], ini[128], want[256];
 	struct config *cfg;
 	char *errors;
 
-	cfg = config_load("conf/demo.ini", &errors);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cmd, sizeof cmd, "mkdir %s/conf && cp conf/demo.ini %s/conf/ "
+	    "&& tools/run_tls.sh %s/.run-tls > /dev/null", dir, dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(ini, sizeof ini, "%s/conf/demo.ini", dir);
+	cfg = config_load(ini, &errors);
 	ck_assert_msg(cfg != NULL, "conf/demo.ini:\n%s", errors);
 	ck_assert_msg(cfg->warnings == NULL, "%s", cfg->warnings);
-	ck_assert_uint_eq(cfg->nlisten, 2);
+	ck_assert_uint_eq(cfg->nlisten, 4);
 	ck_assert_str_eq(cfg->listen[0].text, "127.0.0.1:8080");
 	ck_assert_str_eq(cfg->listen[1].text, "[::1]:8080");
+	ck_assert_str_eq(cfg->listen[2].text, "127.0.0.1:8443 tls");
+	ck_assert_str_eq(cfg->listen[3].text, "[::1]:8443 tls");
+	ck_assert(!cfg->listen[1].tls && cfg->listen[2].tls &&
+	    cfg->listen[3].tls);
+	ck_assert_uint_eq(cfg->ntls_certs, 1);
+	snprintf(want, sizeof want, "%s/conf/../.run-tls/cert.pem", dir);
+	ck_assert_str_eq(cfg->tls_certs[0].tc_cert, want);
+	ck_assert_ptr_nonnull(cfg->tls_server);
 	ck_assert_uint_eq(cfg->nupstreams, 1);
 	ck_assert_str_eq(cfg->upstreams[0].servers[0].addr.text,
 	    "127.0.0.1:9000");
@@ -1021,6 +1040,16 @@ START_TEST(test_demo_file)
 	ck_assert_uint_eq(cfg->routes[0].timeouts.ms[SCOPE_UPSTREAM_HEADER],
 	    3000);
 	config_unref(cfg);
+
+	/* Without the certificate, the demo's TLS listeners cannot start. */
+	snprintf(cmd, sizeof cmd, "rm -r %s/.run-tls", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_ptr_null(config_load(ini, &errors));
+	ck_assert_ptr_nonnull(strstr(errors, "/conf/../.run-tls/cert.pem: "
+	    "No such file or directory\n"));
+	free(errors);
+	snprintf(cmd, sizeof cmd, "rm -r %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
