@@ -399,7 +399,8 @@ config_long_line(struct config_parser *p, const char *s, size_t n, char *str)
 /*
  * The line reader given to inih: hand over one physical line per call,
  * after the checks described at the top of this file.  Lines inih should
- * not see are handed over empty.
+ * not see are handed over empty, and a key line too long for its buffer as
+ * a stand-in (config_long_line()).
  */
 static char *
 config_reader(char *str, int num, void *stream)
