@@ -33,7 +33,7 @@ static const struct config_enum config_balances[] = {
 #define CFG(f)	offsetof(struct config, f)
 static const struct config_key config_server_keys[] = {
 	{ "listen", 0, CT_LISTEN, 0, CK_REPEAT, 0, 0, NULL,
-	    "127.0.0.1:8080, [::1]:8080, *:8080", NULL },
+	    "127.0.0.1:8080, [::1]:8080, *:8443 tls", NULL },
 	{ "workers", 0, CT_UINT, CFG(workers), CK_AUTO, 1, 64, NULL, "4, auto",
 	    NULL },
 	{ "max_connections", 0, CT_UINT, CFG(max_connections), 0, 1, 1000000,
@@ -46,6 +46,12 @@ static const struct config_key config_server_keys[] = {
 	    "info", NULL },
 	{ "metrics_listen", 0, CT_ADDR, CFG(metrics_listen), CK_OFF, 0, 0, NULL,
 	    "127.0.0.1:9090, off", NULL },
+	{ "tls_certificate", 0, CT_CERTS, 0, CK_REPEAT, 0, 0, NULL,
+	    CONFIG_CERT_EG, NULL },
+	{ "tls_protocols", 0, CT_PROTOCOLS, CFG(tls_protocols), 0, 0, 0, NULL,
+	    "TLSv1.2 TLSv1.3, TLSv1.3", NULL },
+	{ "tls_ciphers", 0, CT_CIPHERS, CFG(tls_ciphers), 0, 0, 0, NULL,
+	    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256", NULL },
 };
 
 static const struct config_key config_limits_keys[] = {
@@ -104,6 +110,15 @@ static const struct config_key config_upstream_keys[] = {
 	    CONFIG_DUR_EG, NULL },
 	{ "resolve_interval", 0, CT_DURATION, UPS(resolve_interval_ms), CK_OFF,
 	    0, 0, NULL, CONFIG_DUR_EG, NULL },
+	{ "tls", 0, CT_BOOL, UPS(tls), 0, 0, 0, NULL, "yes, no", NULL },
+	{ "tls_verify", 0, CT_BOOL, UPS(tls_verify), CK_TLS, 0, 0, NULL,
+	    "yes, no", NULL },
+	{ "tls_ca", 0, CT_FILE, UPS(tls_ca), CK_TLS, 0, 0, NULL,
+	    "/etc/ssl/certs/internal-ca.pem", NULL },
+	{ "tls_sni", 0, CT_SNI, UPS(tls_sni), CK_TLS, 0, 0, NULL,
+	    "api.example.com", NULL },
+	{ "tls_certificate", 0, CT_CERT, UPS(tls_cert), CK_TLS, 0, 0, NULL,
+	    "/etc/hourglass/client.pem /etc/hourglass/client.key", NULL },
 };
 
 /* Offsets are into struct config_sect; the [timeouts] keys follow. */
@@ -113,6 +128,9 @@ static const struct config_key config_route_keys[CONFIG_NROUTE] = {
 	{ "host", 0, CT_HOST, offsetof(struct config_sect, rt.host), 0, 0, 0,
 	    NULL, "example.com", NULL },
 };
+
+_Static_assert(nitems(config_server_keys) <= CONFIG_MAXKEYS, "keys");
+_Static_assert(nitems(config_upstream_keys) <= CONFIG_MAXKEYS, "keys");
 
 const struct config_section config_sections[CONFIG_UNKNOWN] = {
 	[CONFIG_SERVER] = { "server", config_server_keys,
@@ -168,9 +186,12 @@ config_new(const char *name)
 	cfg->path = strdup(name);
 	cfg->access_log = strdup("stderr");
 	cfg->timeouts.deadline_header = strdup("X-Request-Timeout");
+	cfg->tls_protocols = strdup(TLS_DEFAULT_PROTOCOLS);
+	cfg->tls_ciphers = strdup(TLS_DEFAULT_CIPHERS);
 	cfg->listen = calloc(1, sizeof *cfg->listen);
 	if (cfg->path == NULL || cfg->access_log == NULL ||
 	    cfg->timeouts.deadline_header == NULL || cfg->listen == NULL ||
+	    cfg->tls_protocols == NULL || cfg->tls_ciphers == NULL ||
 	    config_parse_addr("*:8080", &cfg->listen[0], &why) == -1) {
 		config_unref(cfg);
 		return NULL;
@@ -190,6 +211,21 @@ config_listen_clear(struct config *cfg)
 	cfg->nlisten = 0;
 }
 
+/* Free what an upstream holds; see config_int.h. */
+void
+config_upstream_clear(struct config_upstream *up)
+{
+	for (size_t j = 0; j < up->nservers; j++)
+		config_addr_free(&up->servers[j].addr);
+	free(up->servers);
+	free(up->name);
+	free(up->tls_ca);
+	free(up->tls_sni);
+	config_cert_free(&up->tls_cert);
+	tls_client_free(up->tls_client);
+	memset(up, 0, sizeof *up);
+}
+
 /* Free a config and everything it holds. */
 static void
 config_free(struct config *cfg)
@@ -199,14 +235,14 @@ config_free(struct config *cfg)
 	free(cfg->metrics_listen);
 	free(cfg->access_log);
 	free(cfg->timeouts.deadline_header);
-	for (size_t i = 0; i < cfg->nupstreams; i++) {
-		struct config_upstream *up = &cfg->upstreams[i];
-
-		for (size_t j = 0; j < up->nservers; j++)
-			config_addr_free(&up->servers[j].addr);
-		free(up->servers);
-		free(up->name);
-	}
+	for (size_t i = 0; i < cfg->ntls_certs; i++)
+		config_cert_free(&cfg->tls_certs[i]);
+	free(cfg->tls_certs);
+	free(cfg->tls_protocols);
+	free(cfg->tls_ciphers);
+	tls_server_free(cfg->tls_server);
+	for (size_t i = 0; i < cfg->nupstreams; i++)
+		config_upstream_clear(&cfg->upstreams[i]);
 	free(cfg->upstreams);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		free(cfg->routes[i].prefix);
@@ -284,7 +320,18 @@ config_fmt_size(uint64_t b, char *buf, size_t size)
 	return buf;
 }
 
-/* Write one key (every value of a repeatable one) as "name = value" lines. */
+/* Write a certificate key: "name = CERT" or "name = CERT KEY". */
+static void
+config_dump_cert(FILE *f, const char *name, const struct tls_cert_conf *c)
+{
+	fprintf(f, "%s = %s%s%s\n", name, c->tc_cert, c->tc_key ? " " : "",
+	    c->tc_key ? c->tc_key : "");
+}
+
+/*
+ * Write one key (every value of a repeatable one) as "name = value" lines;
+ * an upstream's TLS keys only when its tls is on.
+ */
 static void
 config_dump_key(FILE *f, const struct config_key *k, const char *base)
 {
@@ -292,18 +339,31 @@ config_dump_key(FILE *f, const struct config_key *k, const char *base)
 	const struct config_upstream *up;
 	const struct config *cfg;
 	const struct config_addr *a;
+	const struct tls_cert_conf *c;
 	char buf[64];
 	unsigned u;
 	int e;
 
+	up = (const struct config_upstream *)base;
+	if ((k->flags & CK_TLS) && !up->tls)
+		return;
 	switch (k->type) {
 	case CT_LISTEN:
 		cfg = (const struct config *)base;
 		for (size_t i = 0; i < cfg->nlisten; i++)
 			fprintf(f, "%s = %s\n", name, cfg->listen[i].text);
 		return;
+	case CT_CERTS:
+		cfg = (const struct config *)base;
+		for (size_t i = 0; i < cfg->ntls_certs; i++)
+			config_dump_cert(f, name, &cfg->tls_certs[i]);
+		return;
+	case CT_CERT:
+		c = (const struct tls_cert_conf *)src;
+		if (c->tc_cert != NULL)
+			config_dump_cert(f, name, c);
+		return;
 	case CT_SERVER:
-		up = (const struct config_upstream *)base;
 		for (size_t i = 0; i < up->nservers; i++)
 			fprintf(f, "%s = %s weight=%u\n", name,
 			    up->servers[i].addr.text, up->servers[i].weight);
@@ -341,6 +401,10 @@ config_dump_key(FILE *f, const struct config_key *k, const char *base)
 	case CT_TOKEN:
 	case CT_NAME:
 	case CT_HOST:
+	case CT_FILE:
+	case CT_PROTOCOLS:
+	case CT_CIPHERS:
+	case CT_SNI:
 		memcpy(&v, src, sizeof v);
 		break;
 	}

@@ -8,6 +8,8 @@
  * worker threads may share one config.
  *
  * Durations are held in milliseconds; 0 means "off".  Sizes are in bytes.
+ * Paths of files hourglass reads (certificates, keys, CAs) are held
+ * absolute: a relative one is from the directory of the configuration file.
  */
 #ifndef HG_CONFIG_H
 #define HG_CONFIG_H
@@ -48,7 +50,8 @@ enum config_balance {
 struct config_addr {
 	char		*host;		/* without brackets; "*" means any */
 	uint16_t	 port;
-	char		*text;		/* as written, for messages and dumps */
+	char		*text;		/* as written, for messages and dumps;
+					   a TLS listener's ends in " tls" */
 	bool		 tls;		/* listen = ADDR:PORT tls */
 };
 
@@ -113,8 +116,8 @@ struct config {
 	struct config_addr *metrics_listen;	/* NULL = off */
 	struct tls_cert_conf *tls_certs;	/* tls_certificate = CERT [KEY] */
 	size_t		 ntls_certs;
-	char		*tls_protocols;		/* NULL: TLS_DEFAULT_PROTOCOLS */
-	char		*tls_ciphers;		/* NULL: TLS_DEFAULT_CIPHERS */
+	char		*tls_protocols;		/* default TLS_DEFAULT_PROTOCOLS */
+	char		*tls_ciphers;		/* default TLS_DEFAULT_CIPHERS */
 	struct tls_server *tls_server;		/* built when a listener has
 						   tls: certificates loaded,
 						   checked, ready */
@@ -140,10 +143,12 @@ struct config {
 };
 
 /*
- * Load and validate an INI file.  On success return the config and leave
- * *errors NULL.  On failure return NULL and set *errors to a malloc'd text,
- * one line per problem, every problem in the file, each naming the file,
- * line, section, key, the bad value and a correct example:
+ * Load and validate an INI file, and build its TLS contexts (tls_server when
+ * a listener has tls, each tls upstream's tls_client), which loads and checks
+ * every certificate, key and CA file it names.  On success return the
+ * config and leave *errors NULL.  On failure return NULL and set *errors to
+ * a malloc'd text, one line per problem, every problem in the file, each
+ * naming the file, line, section, key, the bad value and a correct example:
  *   hourglass.ini:12: [timeouts] connect = "2x": not a duration (e.g. 250ms, 2s, 1m)
  */
 struct config	*config_load(const char *path, char **errors);

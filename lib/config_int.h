@@ -20,6 +20,8 @@
 #define CONFIG_UPSTREAM_SERVER 0 /* index of "server" in [upstream] */
 #define CONFIG_LIMITS_MAX_URI 0	/* indexes of [limits] keys */
 #define CONFIG_LIMITS_MAX_HEADER 1
+#define CONFIG_CERT_EG	"/etc/hourglass/example.com.pem " \
+	"/etc/hourglass/example.com.key"	/* tls_certificate */
 
 enum config_kind {
 	CONFIG_SERVER,
@@ -43,6 +45,13 @@ enum config_type {
 	CT_SERVER,		/* appended to config_upstream.servers */
 	CT_NAME,		/* char *, an upstream name */
 	CT_HOST,		/* char *, a host name */
+	CT_CERTS,		/* "CERT [KEY]", appended to config.tls_certs */
+	CT_CERT,		/* "CERT [KEY]", a struct tls_cert_conf */
+	CT_FILE,		/* char *, a path read by hourglass: relative
+				   to the configuration file's directory */
+	CT_PROTOCOLS,		/* char *, TLSv1.2 and TLSv1.3 */
+	CT_CIPHERS,		/* char *, an OpenSSL cipher list */
+	CT_SNI,			/* char *, a DNS name */
 };
 
 #define CK_OFF		0x1	/* "off" (and 0 for durations) is allowed */
@@ -51,6 +60,8 @@ enum config_type {
 #define CK_REPEAT	0x8	/* may be given more than once */
 #define CK_GLOBAL	0x10	/* a [timeouts] key no route may set; see
 				   config_key.global_why */
+#define CK_TLS		0x20	/* an [upstream] TLS key: in effect, and
+				   dumped, only with tls = yes */
 
 struct config_enum {
 	const char	*name;
@@ -109,6 +120,9 @@ const char	*config_fmt_size(uint64_t b, char *buf, size_t size);
 /* A config holding the built-in defaults, one reference, path name. */
 struct config	*config_new(const char *name);
 
+/* Free what an upstream holds (not the struct) and zero it. */
+void		 config_upstream_clear(struct config_upstream *);
+
 /* Free the listeners, as the first listen key of a file does. */
 void		 config_listen_clear(struct config *);
 
@@ -116,11 +130,25 @@ void		 config_listen_clear(struct config *);
 int		 config_parse_name(const char *s);
 
 /*
- * Parse value s for key k and store it at base + k->off (for CT_LISTEN and
- * CT_SERVER base is the struct config or config_upstream).  On failure
- * return -1 with a reason in *why, which may point into buf.
+ * Parse value s for key k and store it at base + k->off (for CT_LISTEN,
+ * CT_CERTS and CT_SERVER base is the struct config or config_upstream).
+ * Relative paths of CT_FILE and CT_CERT(S) are taken from dir, the
+ * directory of the configuration file.  On failure return -1 with a reason
+ * in *why, which may point into buf.
  */
 int		 config_parse_key(const struct config_key *k, char *base,
-		    const char *s, const char **why, char *buf, size_t size);
+		    const char *s, const char *dir, const char **why, char *buf,
+		    size_t size);
+
+/*
+ * The directory relative paths of a configuration file are taken from: the
+ * directory of path, made absolute with the working directory; NULL if out
+ * of memory.  A path is then resolved with config_parse_path().
+ */
+char		*config_parse_dir(const char *path);
+char		*config_parse_path(const char *dir, const char *s, size_t len);
+
+/* Free what a tls_cert_conf holds, not the struct itself. */
+void		 config_cert_free(struct tls_cert_conf *);
 
 #endif

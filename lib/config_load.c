@@ -10,13 +10,28 @@
  * to 50 bytes, and it never calls the handler for a section without keys.
  * So the reader counts lines, reads section headers itself, strips
  * comments and leading blanks (which also turns off inih's multi-line
- * values), and reports malformed and overlong lines; inih sees only
- * well-formed key lines and empty ones.
+ * values), and reports malformed lines; inih sees only well-formed key
+ * lines and empty ones.
+ *
+ * Lines have no length limit.  inih's buffer is 200 bytes in Debian's
+ * shared library (INI_MAX_LINE), so a key line that does not fit is split
+ * by the reader itself, as inih would split it, and inih gets a stand-in
+ * "\x01=\x01"; the handler, called for that line before the next one is
+ * read, takes the key and value the reader kept.  Section headers and
+ * comments never reach inih.
  *
  * Comments start with ';' or '#', at the start of a line or after a blank.
- * Every key may be given once per section, except listen and server.
- * [server], [limits] and [timeouts] may each appear once.
+ * Every key may be given once per section, except listen, server and
+ * [server]'s tls_certificate.  [server], [limits] and [timeouts] may each
+ * appear once.
+ *
+ * A file that reads without error gets its TLS contexts built here
+ * (config_finish_tls()): every certificate, key and CA file is loaded and
+ * checked, so that a file whose certificates would not load is refused as
+ * any other bad file is, at start, on reload and by -t, with the line of
+ * the key.  Relative paths in those keys are from the file's directory.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -43,11 +58,25 @@ struct config_msgs {
 	size_t		 n;
 };
 
+/* A key that names a file hourglass reads, as written. */
+struct config_fileref {
+	const struct config_sect *sect;
+	const struct config_key *key;
+	int		 line;
+	char		*value;
+};
+
 struct config_parser {
 	struct config	*cfg;
 	const char	*name;
+	char		*dir;		/* relative paths start here */
 	const char	*pos, *end;	/* unread text */
 	int		 line;
+	int		 long_line;	/* the line of long_key and long_value */
+	char		*long_key, *long_value;
+	struct config_fileref *files;
+	size_t		 nfiles;
+	int		 tls_listen_line;	/* the first listen ... tls */
 	struct config_sect **sects;
 	size_t		 nsects;
 	struct config_sect *cur;
@@ -55,7 +84,7 @@ struct config_parser {
 	struct config_msgs errs;
 	struct config_msgs warns;	/* only when there is no error */
 	int		 nomem;
-	char		 why[128];	/* for config_parse_key() */
+	char		 why[256];	/* for config_parse_key() */
 };
 
 /* Copy s into buf, escaping control bytes, '"' and '\', maybe in quotes. */
@@ -195,10 +224,7 @@ config_sect_free(struct config_sect *s)
 {
 	free(s->title);
 	free(s->arg);
-	free(s->up.name);
-	for (size_t i = 0; i < s->up.nservers; i++)
-		config_addr_free(&s->up.servers[i].addr);
-	free(s->up.servers);
+	config_upstream_clear(&s->up);
 	free(s->rt.prefix);
 	free(s->rt.host);
 	free(s->rt.timeouts.deadline_header);
@@ -256,6 +282,7 @@ config_sect_named(struct config_parser *p, struct config_sect *s)
 		s->up.max_fails = 1;
 		s->up.fail_timeout_ms = 10000;
 		s->up.resolve_interval_ms = 30000;
+		s->up.tls_verify = true;
 		return;
 	}
 	if (s->arg[0] != '/' || strpbrk(s->arg, " \t") != NULL) {
@@ -343,17 +370,49 @@ config_sect_start(struct config_parser *p, const char *s, const char *e)
 }
 
 /*
+ * Hand inih a key line too long for its buffer: split it as inih would (at
+ * the first '=' or ':', blanks trimmed), keep the key and the value for
+ * config_handler(), and give inih a short stand-in.
+ */
+static void
+config_long_line(struct config_parser *p, const char *s, size_t n, char *str)
+{
+	const char *d = s, *e = s + n, *k;
+
+	while (d < e && *d != '=' && *d != ':')
+		d++;
+	for (k = d; k > s && isspace((unsigned char)k[-1]); k--)
+		;
+	for (d++; d < e && isspace((unsigned char)*d); d++)
+		;
+	while (e > d && isspace((unsigned char)e[-1]))
+		e--;
+	if ((p->long_key = strndup(s, (size_t)(k - s))) == NULL ||
+	    (p->long_value = strndup(d, (size_t)(e - d))) == NULL) {
+		p->nomem = 1;
+		return;
+	}
+	p->long_line = p->line;
+	strcpy(str, "\x01=\x01");
+}
+
+/*
  * The line reader given to inih: hand over one physical line per call,
  * after the checks described at the top of this file.  Lines inih should
- * not see are handed over empty.
+ * not see are handed over empty, and a key line too long for its buffer as
+ * a stand-in (config_long_line()).
  */
 static char *
 config_reader(char *str, int num, void *stream)
 {
 	struct config_parser *p = stream;
 	const char *s = p->pos, *e, *nl, *c;
-	char q[1024];
+	char q[1024], *line;
+	size_t n;
 
+	free(p->long_key);
+	free(p->long_value);
+	p->long_key = p->long_value = NULL;
 	if (s >= p->end)
 		return NULL;
 	nl = memchr(s, '\n', (size_t)(p->end - s));
@@ -379,21 +438,26 @@ config_reader(char *str, int num, void *stream)
 			break;
 		}
 	}
-	if ((size_t)(e - s) >= (size_t)num) {
-		config_error(p, p->line, "line too long (at most %d bytes)",
-		    num - 1);
+	n = (size_t)(e - s);
+	if (*s != '[' && n < (size_t)num && (memchr(s, '=', n) != NULL ||
+	    memchr(s, ':', n) != NULL)) {
+		memcpy(str, s, n);
+		str[n] = '\0';
 		return str;
 	}
-	memcpy(str, s, (size_t)(e - s));
-	str[e - s] = '\0';
-	if (*s == '[') {
-		config_sect_start(p, str, str + (e - s));
-		str[0] = '\0';
-	} else if (strpbrk(str, "=:") == NULL) {
-		config_error(p, p->line, "%s: not KEY = VALUE or [SECTION]",
-		    config_escape(str, q, sizeof q, 1));
-		str[0] = '\0';
+	/* A section, a line that is no key, or a key line of any length. */
+	if ((line = strndup(s, n)) == NULL) {
+		p->nomem = 1;
+		return str;
 	}
+	if (*s == '[')
+		config_sect_start(p, line, line + n);
+	else if (strpbrk(line, "=:") == NULL)
+		config_error(p, p->line, "%s: not KEY = VALUE or [SECTION]",
+		    config_escape(line, q, sizeof q, 1));
+	else
+		config_long_line(p, line, n, str);
+	free(line);
 	return str;
 }
 
@@ -453,6 +517,36 @@ config_key_list(enum config_kind kind, char *buf, size_t size)
 	}
 }
 
+/* Note what a key just stored means for the checks of the TLS keys. */
+static void
+config_key_parsed(struct config_parser *p, const struct config_sect *s,
+    const struct config_key *k, const char *value)
+{
+	const struct config *cfg = p->cfg;
+	struct config_fileref *f;
+
+	if (k->type == CT_LISTEN && cfg->listen[cfg->nlisten - 1].tls &&
+	    p->tls_listen_line == 0)
+		p->tls_listen_line = p->line;
+	if (k->type != CT_CERTS && k->type != CT_CERT && k->type != CT_FILE)
+		return;
+	f = reallocarray(p->files, p->nfiles + 1, sizeof *f);
+	if (f == NULL) {
+		p->nomem = 1;
+		return;
+	}
+	p->files = f;
+	f += p->nfiles;
+	if ((f->value = strdup(value)) == NULL) {
+		p->nomem = 1;
+		return;
+	}
+	f->sect = s;
+	f->key = k;
+	f->line = p->line;
+	p->nfiles++;
+}
+
 /* The inih handler: check and store one key of the current section. */
 static int
 config_handler(void *user, const char *section, const char *name,
@@ -466,6 +560,10 @@ config_handler(void *user, const char *section, const char *name,
 	int idx = 0;
 
 	(void)section;
+	if (p->long_line == p->line && p->long_key != NULL) {
+		name = p->long_key;
+		value = p->long_value;
+	}
 	if (s == NULL) {
 		char kq[256], vq[1024];
 
@@ -500,19 +598,21 @@ config_handler(void *user, const char *section, const char *name,
 		if (k->type == CT_LISTEN)
 			config_listen_clear(p->cfg);
 	}
-	if (config_parse_key(k, base, value, &why, p->why, sizeof p->why) == -1) {
-		if (k->type == CT_ENUM) {
-			list[0] = '\0';
-			for (size_t i = 0, n = 0; k->enums[i].name != NULL; i++)
-				n += (size_t)snprintf(list + n, sizeof list - n,
-				    "%s%s", i ? ", " : "", k->enums[i].name);
-			snprintf(msg, sizeof msg, "not one of %s (e.g. %s)",
-			    list, k->example);
-		} else
-			snprintf(msg, sizeof msg, "%s (e.g. %s)", why,
-			    k->example);
-		config_key_error(p, p->line, s->title, name, value, msg);
+	if (config_parse_key(k, base, value, p->dir, &why, p->why,
+	    sizeof p->why) == 0) {
+		config_key_parsed(p, s, k, value);
+		return 1;
 	}
+	if (k->type == CT_ENUM) {
+		list[0] = '\0';
+		for (size_t i = 0, n = 0; k->enums[i].name != NULL; i++)
+			n += (size_t)snprintf(list + n, sizeof list - n,
+			    "%s%s", i ? ", " : "", k->enums[i].name);
+		snprintf(msg, sizeof msg, "not one of %s (e.g. %s)", list,
+		    k->example);
+	} else
+		snprintf(msg, sizeof msg, "%s (e.g. %s)", why, k->example);
+	config_key_error(p, p->line, s->title, name, value, msg);
 	return 1;
 }
 
@@ -903,6 +1003,145 @@ config_open_files(struct config_parser *p)
 	}
 }
 
+/* The nth key line of key type t in section s (nth from 0), or NULL. */
+static const struct config_fileref *
+config_fileref(const struct config_parser *p, const struct config_sect *s,
+    enum config_type t, size_t nth)
+{
+	for (size_t i = 0; i < p->nfiles; i++)
+		if (p->files[i].sect == s && p->files[i].key->type == t &&
+		    nth-- == 0)
+			return &p->files[i];
+	return NULL;
+}
+
+/* The index of a key in its section's table. */
+static int
+config_key_index(enum config_kind kind, const char *name)
+{
+	const struct config_section *sec = &config_sections[kind];
+
+	for (size_t i = 0; i < sec->nkeys; i++)
+		if (strcmp(sec->keys[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * The server side: a tls listener needs a certificate, and its context is
+ * built here, every certificate loaded and checked against its key; an
+ * error names the tls_certificate line at fault.  Certificates without a
+ * tls listener are a warning.
+ */
+static void
+config_tls_server(struct config_parser *p)
+{
+	struct config *cfg = p->cfg;
+	const struct config_sect *s = config_find_sect(p, CONFIG_SERVER);
+	const struct config_fileref *f;
+	const struct config_addr *tls = NULL;
+	struct tls_server_conf conf;
+	char err[512], e2[512];
+	int bad = 0;
+
+	for (size_t i = 0; i < cfg->nlisten && tls == NULL; i++)
+		if (cfg->listen[i].tls)
+			tls = &cfg->listen[i];
+	if (tls == NULL) {
+		if (cfg->ntls_certs > 0 &&
+		    (f = config_fileref(p, s, CT_CERTS, 0)) != NULL)
+			config_warning(p, f->line, "[server] tls_certificate "
+			    "has no effect: no listen line ends in tls "
+			    "(e.g. listen = *:8443 tls)");
+		return;
+	}
+	if (cfg->ntls_certs == 0) {
+		config_key_error(p, p->tls_listen_line, "server", "listen",
+		    tls->text, "a tls listener needs a certificate "
+		    "(e.g. tls_certificate = " CONFIG_CERT_EG ")");
+		return;
+	}
+	conf.ts_certs = cfg->tls_certs;
+	conf.ts_ncerts = cfg->ntls_certs;
+	conf.ts_protocols = cfg->tls_protocols;
+	conf.ts_ciphers = cfg->tls_ciphers;
+	if ((cfg->tls_server = tls_server_new(&conf, err, sizeof err)) != NULL)
+		return;
+	/* Which certificate: each is checked again alone. */
+	for (size_t i = 0; i < cfg->ntls_certs; i++) {
+		if (tls_cert_check(&cfg->tls_certs[i], e2, sizeof e2) == 0 ||
+		    (f = config_fileref(p, s, CT_CERTS, i)) == NULL)
+			continue;
+		config_key_error(p, f->line, "server", "tls_certificate",
+		    f->value, e2);
+		bad++;
+	}
+	if (bad == 0 && (f = config_fileref(p, s, CT_CERTS, 0)) != NULL)
+		config_key_error(p, f->line, "server", "tls_certificate",
+		    f->value, err);
+}
+
+/*
+ * An upstream's side: with tls = yes, build its client context, an error
+ * naming the line of tls_certificate, tls_ca or tls at fault; without,
+ * each TLS key given is a warning.
+ */
+static void
+config_tls_upstream(struct config_parser *p, const struct config_sect *s,
+    struct config_upstream *up)
+{
+	const struct config_section *sec = &config_sections[CONFIG_UPSTREAM];
+	int itls = config_key_index(CONFIG_UPSTREAM, "tls"),
+	    ica = config_key_index(CONFIG_UPSTREAM, "tls_ca");
+	const struct config_fileref *f;
+	struct tls_client_conf conf = { 0 };
+	char err[512];
+
+	if (!up->tls) {
+		for (size_t i = 0; i < sec->nkeys; i++)
+			if ((sec->keys[i].flags & CK_TLS) && s->keyline[i] != 0)
+				config_warning(p, s->keyline[i], "[%s] %s has no "
+				    "effect without tls = yes", s->title,
+				    sec->keys[i].name);
+		return;
+	}
+	if (!up->tls_verify && up->tls_ca != NULL)
+		config_warning(p, s->keyline[ica], "[%s] tls_ca has no effect "
+		    "with tls_verify = no", s->title);
+	conf.tcl_verify = up->tls_verify;
+	conf.tcl_ca = up->tls_ca;
+	conf.tcl_cert = up->tls_cert.tc_cert != NULL ? &up->tls_cert : NULL;
+	if ((up->tls_client = tls_client_new(&conf, err, sizeof err)) != NULL)
+		return;
+	if (conf.tcl_cert != NULL &&
+	    tls_cert_check(conf.tcl_cert, err, sizeof err) != 0 &&
+	    (f = config_fileref(p, s, CT_CERT, 0)) != NULL)
+		config_key_error(p, f->line, s->title, "tls_certificate",
+		    f->value, err);
+	else if (up->tls_ca != NULL &&
+	    (f = config_fileref(p, s, CT_FILE, 0)) != NULL)
+		config_key_error(p, f->line, s->title, "tls_ca", f->value, err);
+	else
+		config_key_error(p, s->keyline[itls], s->title, "tls", "yes",
+		    err);
+}
+
+/* Check the TLS keys across sections and build the contexts. */
+static void
+config_finish_tls(struct config_parser *p)
+{
+	struct config *cfg = p->cfg;
+	size_t u = 0;
+
+	config_tls_server(p);
+	for (size_t i = 0; i < p->nsects && u < cfg->nupstreams; i++) {
+		const struct config_sect *s = p->sects[i];
+
+		if (s->kind == CONFIG_UPSTREAM && !s->skip && !s->bad)
+			config_tls_upstream(p, s, &cfg->upstreams[u++]);
+	}
+}
+
 /* Parse len bytes of text; name stands for the file in messages. */
 static struct config *
 config_load_text(const char *text, size_t len, const char *name,
@@ -917,7 +1156,9 @@ config_load_text(const char *text, size_t len, const char *name,
 	p.name = name;
 	p.pos = text;
 	p.end = text + len;
-	if ((p.cfg = config_new(name)) == NULL) {
+	if ((p.dir = config_parse_dir(name)) == NULL ||
+	    (p.cfg = config_new(name)) == NULL) {
+		free(p.dir);
 		if (asprintf(errors, "%s: out of memory\n", name) == -1)
 			*errors = NULL;
 		return NULL;
@@ -933,6 +1174,7 @@ config_load_text(const char *text, size_t len, const char *name,
 	}
 	if (!p.nomem && p.errs.n == 0) {
 		config_warn(&p);
+		config_finish_tls(&p);
 		if (open_files)
 			config_open_files(&p);
 	}
@@ -955,6 +1197,12 @@ config_load_text(const char *text, size_t len, const char *name,
 	for (size_t i = 0; i < p.nsects; i++)
 		config_sect_free(p.sects[i]);
 	free(p.sects);
+	for (size_t i = 0; i < p.nfiles; i++)
+		free(p.files[i].value);
+	free(p.files);
+	free(p.long_key);
+	free(p.long_value);
+	free(p.dir);
 	return cfg;
 }
 

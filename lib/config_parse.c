@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config_int.h"
 
@@ -233,7 +234,8 @@ config_parse_hostchar(char c)
 
 /*
  * Parse "host:port", "[v6]:port" or "*:port".  The host is kept without
- * brackets and is not resolved here.  Nothing is allocated on failure.
+ * brackets and is not resolved here; tls is false.  Nothing is allocated
+ * on failure.
  */
 int
 config_parse_addr(const char *s, struct config_addr *a, const char **why)
@@ -313,6 +315,7 @@ config_parse_addr(const char *s, struct config_addr *a, const char **why)
 		return -1;
 	}
 	a->port = (uint16_t)v;
+	a->tls = false;
 	return 0;
 }
 
@@ -458,6 +461,164 @@ fail:
 	return -1;
 }
 
+/*
+ * Parse "ADDR:PORT [tls]" for listen.  The text of a TLS listener keeps
+ * the word ("127.0.0.1:8443 tls"), so that a listener that changes its
+ * mind on reload is another listener.
+ */
+static int
+config_listen(const char *s, struct config_addr *a, const char **why)
+{
+	size_t n = strcspn(s, " \t");
+	const char *opt = s + n + strspn(s + n, " \t");
+	char *text;
+	int rc;
+
+	if (*opt != '\0' && strcmp(opt, "tls") != 0) {
+		*why = "only the word tls may follow the address";
+		return -1;
+	}
+	if ((text = strndup(s, n)) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	rc = config_parse_addr(text, a, why);
+	free(text);
+	if (rc == -1 || *opt == '\0')
+		return rc;
+	a->tls = true;
+	if (asprintf(&text, "%s tls", a->text) == -1) {
+		config_addr_free(a);
+		*why = "out of memory";
+		return -1;
+	}
+	free(a->text);
+	a->text = text;
+	return 0;
+}
+
+/* Whether s is a DNS name as SNI carries it: labels of letters, digits,
+ * '-' and '_', no trailing dot, not all digits (an IPv4 address), at most
+ * 253 bytes. */
+static int
+config_is_dns_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 253 || !config_parse_name(s) || strstr(s, "..") != NULL ||
+	    s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	return strspn(s, "0123456789.") != n;
+}
+
+/* Parse "CERT [KEY]": one or two paths, resolved against dir. */
+static int
+config_cert(const char *s, const char *dir, struct tls_cert_conf *c,
+    const char **why)
+{
+	size_t n1 = strcspn(s, " \t"), n2;
+	const char *k = s + n1 + strspn(s + n1, " \t");
+
+	n2 = strcspn(k, " \t");
+	if (n1 == 0) {
+		*why = "empty";
+		return -1;
+	}
+	if (k[n2 + strspn(k + n2, " \t")] != '\0') {
+		*why = "one or two files: CERT [KEY] (a path may not "
+		    "hold a blank)";
+		return -1;
+	}
+	c->tc_cert = config_parse_path(dir, s, n1);
+	c->tc_key = n2 > 0 ? config_parse_path(dir, k, n2) : NULL;
+	if (c->tc_cert == NULL || (n2 > 0 && c->tc_key == NULL)) {
+		config_cert_free(c);
+		*why = "out of memory";
+		return -1;
+	}
+	return 0;
+}
+
+/* Free what a tls_cert_conf holds; see config_int.h. */
+void
+config_cert_free(struct tls_cert_conf *c)
+{
+	free((char *)c->tc_cert);
+	free((char *)c->tc_key);
+	c->tc_cert = NULL;
+	c->tc_key = NULL;
+}
+
+/* Append a tls_certificate to the server's list. */
+static int
+config_certs(struct config *cfg, const char *s, const char *dir,
+    const char **why)
+{
+	struct tls_cert_conf c, *list;
+
+	if (config_cert(s, dir, &c, why) == -1)
+		return -1;
+	list = reallocarray(cfg->tls_certs, cfg->ntls_certs + 1, sizeof c);
+	if (list == NULL) {
+		config_cert_free(&c);
+		*why = "out of memory";
+		return -1;
+	}
+	cfg->tls_certs = list;
+	list[cfg->ntls_certs++] = c;
+	return 0;
+}
+
+/* The directory of a configuration file, absolute; see config_int.h. */
+char *
+config_parse_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *cwd, *dir;
+	int r;
+
+	if (slash == path)
+		return strdup("/");
+	if (slash != NULL && path[0] == '/')
+		return strndup(path, (size_t)(slash - path));
+	/* Relative: from the working directory, if it can be known. */
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		return slash != NULL ? strndup(path, (size_t)(slash - path)) :
+		    strdup(".");
+	if (slash != NULL)
+		r = asprintf(&dir, "%s/%.*s", strcmp(cwd, "/") == 0 ? "" : cwd,
+		    (int)(slash - path), path);
+	else
+		r = (dir = strdup(cwd)) == NULL ? -1 : 0;
+	free(cwd);
+	return r == -1 ? NULL : dir;
+}
+
+/*
+ * The path of len bytes at s, taken from dir when relative; "./" at its
+ * start is dropped.  Malloc'd; NULL if out of memory.
+ */
+char *
+config_parse_path(const char *dir, const char *s, size_t len)
+{
+	char *path;
+
+	if (s[0] == '/' || dir == NULL)
+		return strndup(s, len);
+	while (len > 2 && s[0] == '.' && s[1] == '/') {
+		s += 2;
+		len -= 2;
+		while (len > 1 && s[0] == '/') {
+			s++;
+			len--;
+		}
+	}
+	if (asprintf(&path, "%s%s%.*s", dir,
+	    dir[strlen(dir) - 1] == '/' ? "" : "/", (int)len, s) == -1)
+		return NULL;
+	return path;
+}
+
 /* Replace the string at *dst with a copy of s. */
 static int
 config_setstr(char **dst, const char *s, const char **why)
@@ -476,16 +637,18 @@ config_setstr(char **dst, const char *s, const char **why)
 /* Parse value s for key k and store it; see config_int.h. */
 int
 config_parse_key(const struct config_key *k, char *base, const char *s,
-    const char **why, char *buf, size_t size)
+    const char *dir, const char **why, char *buf, size_t size)
 {
 	struct config *cfg = (struct config *)base;
 	struct config_addr a, *ap, *list;
+	struct tls_cert_conf cert;
 	void *dst = base + k->off;
+	char *path;
 	int i;
 
 	switch (k->type) {
 	case CT_LISTEN:
-		if (config_parse_addr(s, &a, why) == -1)
+		if (config_listen(s, &a, why) == -1)
 			return -1;
 		list = reallocarray(cfg->listen, cfg->nlisten + 1, sizeof a);
 		if (list == NULL) {
@@ -567,6 +730,45 @@ config_parse_key(const struct config_key *k, char *base, const char *s,
 	case CT_HOST:
 		if (!config_is_host(s)) {
 			*why = "not a host name";
+			return -1;
+		}
+		return config_setstr(dst, s, why);
+	case CT_CERTS:
+		return config_certs(cfg, s, dir, why);
+	case CT_CERT:
+		if (config_cert(s, dir, &cert, why) == -1)
+			return -1;
+		config_cert_free(dst);
+		memcpy(dst, &cert, sizeof cert);
+		return 0;
+	case CT_FILE:
+		if (*s == '\0') {
+			*why = "empty";
+			return -1;
+		}
+		if ((path = config_parse_path(dir, s, strlen(s))) == NULL) {
+			*why = "out of memory";
+			return -1;
+		}
+		free(*(char **)dst);
+		*(char **)dst = path;
+		return 0;
+	case CT_PROTOCOLS:
+		if (tls_protocols_check(s, buf, size) == -1) {
+			*why = buf;
+			return -1;
+		}
+		return config_setstr(dst, s, why);
+	case CT_CIPHERS:
+		if (tls_ciphers_check(s, buf, size) == -1) {
+			*why = buf;
+			return -1;
+		}
+		return config_setstr(dst, s, why);
+	case CT_SNI:
+		if (!config_is_dns_name(s)) {
+			*why = "not a DNS name (SNI takes a name, not an "
+			    "address)";
 			return -1;
 		}
 		return config_setstr(dst, s, why);

@@ -11,6 +11,8 @@
  * written: a slot is rewritten only three periods after it last served.
  */
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -102,23 +105,76 @@ tls_init_once(void)
 	    tls_server_ex_free);
 }
 
-/* Write the newest OpenSSL error after prefix into err, and clear them. */
+/*
+ * Write "prefix file: reason" into err, and clear OpenSSL's errors.  The
+ * reason is the system's when a call failed on the file (a missing file,
+ * no permission), else the first error OpenSSL queued: the cause, where the
+ * later ones are the callers' "PEM lib" and the like.
+ */
 static void
 tls_error(char *err, size_t len, const char *prefix, const char *file)
 {
-	unsigned long e = ERR_peek_last_error();
+	unsigned long first = 0, sys = 0, e;
+	bool nostart = false, nokey = false, pass = false;
+	const char *reason = NULL;
 	char buf[256];
 
-	if (e != 0) {
-		ERR_error_string_n(e, buf, sizeof buf);
+	while ((e = ERR_get_error()) != 0) {
+		if (first == 0)
+			first = e;
+		if (ERR_GET_LIB(e) == ERR_LIB_SYS && sys == 0)
+			sys = e;
+		if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+		    ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+			nostart = true;
+		if (ERR_GET_LIB(e) == ERR_LIB_OSSL_DECODER &&
+		    ERR_GET_REASON(e) == ERR_R_UNSUPPORTED)
+			nokey = true;
+		if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+		    ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ)
+			pass = true;
+	}
+	if (sys != 0)
+		reason = strerror(ERR_GET_REASON(sys));
+	else if (pass)
+		reason = "it is encrypted (hourglass takes keys without a "
+		    "passphrase)";
+	else if (nostart)
+		reason = "no PEM certificate in it (no -----BEGIN line)";
+	else if (nokey)
+		reason = "no PEM private key in it";
+	else if (first != 0 && ERR_reason_error_string(first) != NULL)
+		reason = ERR_reason_error_string(first);
+	else if (first != 0) {
 		/* "error:0A000086:SSL routines::certificate verify failed" */
-		snprintf(err, len, "%s%s%s: %s", prefix, file ? " " : "",
-		    file ? file : "", ERR_reason_error_string(e) ?
-		    ERR_reason_error_string(e) : buf);
-	} else
-		snprintf(err, len, "%s%s%s", prefix, file ? " " : "",
-		    file ? file : "");
-	ERR_clear_error();
+		ERR_error_string_n(first, buf, sizeof buf);
+		reason = buf;
+	}
+	snprintf(err, len, "%s%s%s%s%s", prefix, file ? " " : "",
+	    file ? file : "", reason ? ": " : "", reason ? reason : "");
+}
+
+/*
+ * Check that a file to load is a regular file, so that a directory, a
+ * device or a FIFO named by mistake fails at once instead of being read
+ * for ever; -1 with "prefix file: reason" in err.
+ */
+static int
+tls_file_check(const char *file, const char *prefix, char *err, size_t len)
+{
+	struct stat st;
+	const char *why;
+
+	if (stat(file, &st) != 0)
+		why = strerror(errno);
+	else if (S_ISDIR(st.st_mode))
+		why = strerror(EISDIR);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else
+		return 0;
+	snprintf(err, len, "%s %s: %s", prefix, file, why);
+	return -1;
 }
 
 /* Fill a ticket key slot with fresh random bytes. */
@@ -209,14 +265,18 @@ tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 	return 0;	/* unknown key: a full handshake */
 }
 
-/* Set the protocol range from "TLSv1.2 TLSv1.3"; -1 for anything else. */
+/*
+ * Read a protocol list, "TLSv1.2 TLSv1.3" (blanks or commas between the
+ * words), into the lowest and highest version; -1 for anything else.
+ */
 static int
-tls_protocols(SSL_CTX *ctx, const char *list)
+tls_protocols_parse(const char *list, int *lo, int *hi)
 {
-	int lo = 0, hi = 0, v;
 	const char *p = list;
 	size_t n;
+	int v;
 
+	*lo = *hi = 0;
 	while (*p != '\0') {
 		p += strspn(p, " \t,");
 		n = strcspn(p, " \t,");
@@ -228,13 +288,22 @@ tls_protocols(SSL_CTX *ctx, const char *list)
 			v = TLS1_3_VERSION;
 		else
 			return -1;
-		if (lo == 0 || v < lo)
-			lo = v;
-		if (v > hi)
-			hi = v;
+		if (*lo == 0 || v < *lo)
+			*lo = v;
+		if (v > *hi)
+			*hi = v;
 		p += n;
 	}
-	if (lo == 0)
+	return *lo == 0 ? -1 : 0;
+}
+
+/* Set the protocol range from a list; -1 for a bad one. */
+static int
+tls_protocols(SSL_CTX *ctx, const char *list)
+{
+	int lo, hi;
+
+	if (tls_protocols_parse(list, &lo, &hi) != 0)
 		return -1;
 	return SSL_CTX_set_min_proto_version(ctx, lo) == 1 &&
 	    SSL_CTX_set_max_proto_version(ctx, hi) == 1 ? 0 : -1;
@@ -271,6 +340,27 @@ tls_ctx_common(SSL_CTX *ctx, const char *protocols, const char *ciphers,
 	return 0;
 }
 
+/* The passphrase callback: there is none, so an encrypted key fails
+ * instead of prompting on a terminal. */
+static int
+tls_no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return -1;
+}
+
+/* Whether the newest OpenSSL error is lib's reason. */
+static bool
+tls_last_error_is(int lib, int reason)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	return ERR_GET_LIB(e) == lib && ERR_GET_REASON(e) == reason;
+}
+
 /* Load a certificate chain and its key into ctx, and check they match. */
 static int
 tls_load_cert(SSL_CTX *ctx, const struct tls_cert_conf *c, char *err,
@@ -278,18 +368,31 @@ tls_load_cert(SSL_CTX *ctx, const struct tls_cert_conf *c, char *err,
 {
 	const char *key = c->tc_key ? c->tc_key : c->tc_cert;
 
+	SSL_CTX_set_default_passwd_cb(ctx, tls_no_passphrase);
+	if (tls_file_check(c->tc_cert, "cannot load the certificate", err,
+	    errlen) != 0 || tls_file_check(key, "cannot load the private key",
+	    err, errlen) != 0)
+		return -1;
 	if (SSL_CTX_use_certificate_chain_file(ctx, c->tc_cert) != 1) {
 		tls_error(err, errlen, "cannot load the certificate",
 		    c->tc_cert);
 		return -1;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		tls_error(err, errlen, "cannot load the private key", key);
+		if (tls_last_error_is(ERR_LIB_X509,
+		    X509_R_KEY_VALUES_MISMATCH)) {
+			ERR_clear_error();
+			snprintf(err, errlen, "the private key %s does not "
+			    "match the certificate %s", key, c->tc_cert);
+		} else
+			tls_error(err, errlen, "cannot load the private key",
+			    key);
 		return -1;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		tls_error(err, errlen, "the private key does not match the "
-		    "certificate", key);
+		ERR_clear_error();
+		snprintf(err, errlen, "the private key %s does not match the "
+		    "certificate %s", key, c->tc_cert);
 		return -1;
 	}
 	return 0;
@@ -530,6 +633,9 @@ tls_client_new(const struct tls_client_conf *conf, char *err, size_t errlen)
 		goto fail;
 	if (conf->tcl_verify) {
 		SSL_CTX_set_verify(tc->tc_ctx, SSL_VERIFY_PEER, NULL);
+		if (conf->tcl_ca != NULL && tls_file_check(conf->tcl_ca,
+		    "cannot load the CA", err, errlen) != 0)
+			goto fail;
 		if ((conf->tcl_ca != NULL ?
 		    SSL_CTX_load_verify_locations(tc->tc_ctx, conf->tcl_ca,
 		    NULL) : SSL_CTX_set_default_verify_paths(tc->tc_ctx)) !=
@@ -604,6 +710,81 @@ tls_client_ssl(struct tls_client *tc, const char *sni, const char *host,
 fail:
 	SSL_free(ssl);
 	return NULL;
+}
+
+/* Check that a certificate and its key load and match. */
+int
+tls_cert_check(const struct tls_cert_conf *c, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	int rc;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		tls_error(err, errlen, "cannot make a TLS context", NULL);
+		return -1;
+	}
+	rc = tls_load_cert(ctx, c, err, errlen);
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+/* Check a protocol list. */
+int
+tls_protocols_check(const char *list, char *err, size_t errlen)
+{
+	int lo, hi;
+
+	if (tls_protocols_parse(list, &lo, &hi) == 0)
+		return 0;
+	snprintf(err, errlen, "not a list of TLSv1.2 and TLSv1.3");
+	return -1;
+}
+
+/*
+ * Check a TLS 1.2 cipher list in OpenSSL's syntax: the whole list must
+ * select a cipher, and so must each word that adds ciphers (a name, an
+ * alias, a combination like ECDHE+AESGCM), which catches a misspelt name
+ * that OpenSSL alone would skip.  Words that remove or move ciphers ("!",
+ * "-", "+") or set options ("@") are left to OpenSSL.
+ */
+int
+tls_ciphers_check(const char *list, char *err, size_t errlen)
+{
+	const char *p = list;
+	char word[64];
+	SSL_CTX *ctx;
+	size_t n;
+	int rc = 0;
+
+	if ((ctx = SSL_CTX_new(TLS_method())) == NULL) {
+		tls_error(err, errlen, "cannot make a TLS context", NULL);
+		return -1;
+	}
+	for (; rc == 0 && *p != '\0'; p += n) {
+		p += strspn(p, ":, ;");
+		if ((n = strcspn(p, ":, ;")) == 0 || strchr("!-+@", *p))
+			continue;
+		snprintf(word, sizeof word, "%.*s", (int)n, p);
+		if (n >= sizeof word)
+			snprintf(word + sizeof word - 4, 4, "...");
+		if (SSL_CTX_set_cipher_list(ctx, word) == 1)
+			continue;
+		if (strncmp(word, "TLS_", 4) == 0)
+			snprintf(err, errlen, "%s is a TLS 1.3 suite (this list "
+			    "is of TLS 1.2 ciphers; TLS 1.3 uses OpenSSL's "
+			    "suites)", word);
+		else
+			snprintf(err, errlen, "%s is not a cipher or alias "
+			    "OpenSSL offers", word);
+		rc = -1;
+	}
+	if (rc == 0 && SSL_CTX_set_cipher_list(ctx, list) != 1) {
+		snprintf(err, errlen, "selects no cipher");
+		rc = -1;
+	}
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return rc;
 }
 
 /* Why a handshake failed, and a message for the error log. */

@@ -56,6 +56,18 @@ struct tls_client_conf {
 	const char	*tcl_ciphers;
 };
 
+/*
+ * Checks of the configuration's values, each -1 with a reason in err:
+ * a certificate and its key load and match (the reason names the file);
+ * a protocol list is of TLSv1.2 and TLSv1.3; a TLS 1.2 cipher list in
+ * OpenSSL's syntax selects ciphers, and each word that adds some selects
+ * at least one.
+ */
+int	 tls_cert_check(const struct tls_cert_conf *, char *err,
+	    size_t errlen);
+int	 tls_protocols_check(const char *, char *err, size_t errlen);
+int	 tls_ciphers_check(const char *, char *err, size_t errlen);
+
 /* Why a handshake failed, as the metrics count it. */
 enum tls_fail {
 	TLS_FAIL_TIMEOUT,		/* a deadline ran out during it */

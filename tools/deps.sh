@@ -4,7 +4,7 @@
 # on the command line (make bench adds wrk, nginx and haproxy).
 set -eu
 
-pkgs="libevent-dev libinih-dev check node-llhttp libsystemd-dev libssl-dev pkg-config curl $*"
+pkgs="libevent-dev libinih-dev check node-llhttp libsystemd-dev libssl-dev pkg-config curl openssl $*"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	# Not Debian: leave it to pkg-config to say what is missing.

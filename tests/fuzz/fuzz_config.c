@@ -7,6 +7,11 @@
  * (config_dump()) to text that loads again, and that second load must dump
  * to the very same text: a dump that does not reload, or that changes on
  * the way, is a bug.
+ *
+ * A certificate and its key are made at start in tests/fuzz/obj/tls/ (by
+ * tools/run_tls.sh, when run from the top of the tree, as make fuzz does),
+ * so that inputs that name them (the seed tls.ini) build TLS contexts, and
+ * their dumps, with the paths made absolute, load again.
  */
 #include <sys/mman.h>
 #include <stdint.h>
@@ -35,6 +40,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	snprintf(file_path, sizeof file_path, "/proc/self/fd/%d", file_fd);
+	if (system("tools/run_tls.sh tests/fuzz/obj/tls > /dev/null 2>&1") != 0)
+		fprintf(stderr, "fuzz_config: no certificate in "
+		    "tests/fuzz/obj/tls (not run from the top of the tree?)\n");
 	return 0;
 }
 

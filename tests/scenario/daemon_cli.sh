@@ -12,17 +12,27 @@ check "-h shows -c and -t" grep -q -- '-t, --test' "$T/help"
 expect_eq "an unknown option exits 1" "$?" 1
 
 # -t on the demo file: exit 0, the effective config with defaults on stdout.
-"$HOURGLASS" -t -c "$TOP/conf/demo.ini" > "$T/dump" 2> "$T/dump.err"
+# It is checked in a copy of its layout, conf/demo.ini beside .run-tls/
+# with the certificate `make run` makes (tools/run_tls.sh), so that the
+# tree's own .run-tls/ is neither needed nor made.
+mkdir "$T/conf"
+cp "$TOP/conf/demo.ini" "$T/conf/"
+"$TOP/tools/run_tls.sh" "$T/.run-tls" > /dev/null
+DEMO=$T/conf/demo.ini
+"$HOURGLASS" -t -c "$DEMO" > "$T/dump" 2> "$T/dump.err"
 expect_eq "-t on conf/demo.ini exits 0" "$?" 0
 check "-t prints [timeouts] with defaults filled in" grep -q '^client_header *= *10s' "$T/dump"
 check "-t prints the routes" grep -q '^\[route /\]' "$T/dump"
+check "-t prints the TLS listener" grep -qx 'listen = 127.0.0.1:8443 tls' "$T/dump"
+check "-t prints its certificate, from the file's directory" grep -qxF \
+	"tls_certificate = $T/conf/../.run-tls/cert.pem $T/conf/../.run-tls/key.pem" "$T/dump"
 expect_eq "-t says the file is valid, and nothing else" "$(cat "$T/dump.err")" \
-	"hourglass: $TOP/conf/demo.ini: configuration is valid"
+	"hourglass: $DEMO: configuration is valid"
 # -t -q: the exit status alone when there is nothing to say.
-"$HOURGLASS" -t -q -c "$TOP/conf/demo.ini" > "$T/q.out" 2>&1
+"$HOURGLASS" -t -q -c "$DEMO" > "$T/q.out" 2>&1
 expect_eq "-t -q on conf/demo.ini exits 0" "$?" 0
 expect_eq "-t -q on a good file prints nothing" "$(wc -c < "$T/q.out")" 0
-"$HOURGLASS" -q -c "$TOP/conf/demo.ini" > "$T/q.out" 2>&1
+"$HOURGLASS" -q -c "$DEMO" > "$T/q.out" 2>&1
 expect_eq "-q without -t is a usage error" "$?" 1
 check "  and it says so" grep -q -- '-q goes with -t' "$T/q.out"
 # The dump is itself a valid configuration.

@@ -95,13 +95,22 @@ note "the demo config of make run: a real upstream_header timeout"
 start_origin || finish
 v6=
 grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null && v6=yes
+# A copy with port 0 listeners, in conf/ beside the .run-tls/ certificate
+# its relative tls_certificate names, as in the tree.
+mkdir -p "$T/conf"
+"$SRC/tools/run_tls.sh" "$T/.run-tls" > /dev/null
 sed -e "s/^server = 127.0.0.1:9000$/server = 127.0.0.1:$ORIGIN_PORT/" \
     -e 's/^listen = 127.0.0.1:8080$/listen = 127.0.0.1:0/' \
     -e "s/^listen = \[::1\]:8080$/${v6:+listen = [::1]:0}/" \
-    "$TOP/conf/demo.ini" > "$T/demo.ini"
+    -e 's/^listen = 127.0.0.1:8443 tls$/listen = 127.0.0.1:0 tls/' \
+    -e "s/^listen = \[::1\]:8443 tls$/${v6:+listen = [::1]:0 tls}/" \
+    "$TOP/conf/demo.ini" > "$T/conf/demo.ini"
 check "the demo points at the origin on :9000, which make run starts" \
 	grep -qx 'server = 127.0.0.1:9000' "$TOP/conf/demo.ini"
-start_hourglass "$T/demo.ini" || finish
+check "the demo listens on :8443 with TLS" grep -qx 'listen = 127.0.0.1:8443 tls' "$TOP/conf/demo.ini"
+check "  with the certificate of make run" \
+	grep -qx 'tls_certificate = ../.run-tls/cert.pem ../.run-tls/key.pem' "$TOP/conf/demo.ini"
+start_hourglass "$T/conf/demo.ini" || finish
 hg_curl "http://127.0.0.1:$HG_PORT/"
 expect_eq "GET / through the demo config" "$CODE" 200
 hg_curl "http://127.0.0.1:$HG_PORT/delay/5000"
@@ -121,15 +130,26 @@ stop_pid "$HG_PID"
 
 note "tools/run.sh says where it listens, from the file it runs"
 # Run it in the copy, on the demo file with port 0 listeners (its origin
-# takes 127.0.0.1:9000 if free, and is stopped with it).
-cp "$T/demo.ini" "$SRC/run-test.ini"
-sed -i "s/^server = .*/server = 127.0.0.1:9000/" "$SRC/run-test.ini"
-HOURGLASS_CONFIG=run-test.ini "$SRC/tools/run.sh" > "$T/run.out" 2> "$T/run.err" &
+# takes 127.0.0.1:9000 if free, and is stopped with it); it makes the
+# certificate in the copy's .run-tls/ on its first run.
+cp "$T/conf/demo.ini" "$SRC/conf/run-test.ini"
+sed -i "s/^server = .*/server = 127.0.0.1:9000/" "$SRC/conf/run-test.ini"
+rm -rf "$SRC/.run-tls"
+HOURGLASS_CONFIG=conf/run-test.ini "$SRC/tools/run.sh" > "$T/run.out" 2> "$T/run.err" &
 run=$!; _pids+=("$run")
 wait_grep "$T/run.err" 'listening on'
-want="127.0.0.1:0${v6:+ and [::1]:0}"
-check "the banner names the listeners: $want" grep -qF "hourglass on $want with run-test.ini." "$T/run.out"
+want="127.0.0.1:0${v6:+ and [::1]:0} and 127.0.0.1:0 tls${v6:+ and [::1]:0 tls}"
+check "the banner names the listeners: $want" grep -qF "hourglass on $want with conf/run-test.ini." "$T/run.out"
 check "the banner names the upstream_header in force" grep -qF '(upstream_header = 3s)' "$T/run.out"
+check "the banner shows curl over TLS" \
+	grep -qF 'curl --cacert .run-tls/cert.pem https://localhost:8443/' "$T/run.out"
+check "run.sh made the certificate on first run" grep -qF \
+	'made a self-signed certificate for localhost: .run-tls/cert.pem' "$T/run.out"
+check "  for localhost, 127.0.0.1 and ::1" bash -c "openssl x509 -in '$SRC/.run-tls/cert.pem' \
+	-noout -ext subjectAltName | grep -qF 'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1'"
+check "  for 10 years" openssl x509 -in "$SRC/.run-tls/cert.pem" -noout -checkend $((3649 * 86400))
+check "  with a key only its owner may read" \
+	test "$(stat -c %a "$SRC/.run-tls/key.pem")" = 600
 # Stop its hourglass (a child of run.sh, by PID): run.sh then stops the origin.
 for c in $(cat "/proc/$run/task/$run/children" 2>/dev/null); do
 	[ "$(readlink "/proc/$c/exe")" = "$(readlink -f "$SRC/hourglass")" ] && kill -TERM "$c"

@@ -1434,8 +1434,6 @@ START_TEST(test_families)
 		"hourglass_connections gauge",
 		"hourglass_connections_accepted_total counter",
 		"hourglass_keepalive_closed_total counter",
-		"hourglass_tls_handshakes_total counter",
-		"hourglass_tls_handshake_failures_total counter",
 		"hourglass_upstream_up gauge",
 		"hourglass_upstream_tries_total counter",
 		"hourglass_upstream_failures_total counter",
@@ -1743,8 +1741,8 @@ fd_count(void)
 static void
 fixture_init(struct fixture *f, enum collect_mode mode)
 {
-	struct config_addr a = { (char *)"127.0.0.1", 0,
-	    (char *)"127.0.0.1:0", false };
+	struct config_addr a = { .host = (char *)"127.0.0.1", .port = 0,
+	    .text = (char *)"127.0.0.1:0" };
 	char err[256];
 
 	memset(f, 0, sizeof *f);
@@ -2006,8 +2004,8 @@ END_TEST
 /* The listen address must be numeric. */
 START_TEST(test_d_bad_addr)
 {
-	struct config_addr a = { (char *)"localhost", 0,
-	    (char *)"localhost:0", false };
+	struct config_addr a = { .host = (char *)"localhost", .port = 0,
+	    .text = (char *)"localhost:0" };
 	struct event_base *b = event_base_new();
 	char err[256];
 
