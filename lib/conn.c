@@ -399,7 +399,11 @@ conn_tls_handshake(struct conn *c)
 	c->c_cb(c, CONN_TLSFAIL, (int)f);
 }
 
-/* Run TLS over the connection: the handshake starts now. */
+/*
+ * Run TLS over the connection.  The handshake runs from the events, the
+ * first step included (a server waits to read the hello, a client to
+ * write its own), so the owner never hears news from within this call.
+ */
 int
 conn_tls_start(struct conn *c, SSL *ssl)
 {
@@ -409,9 +413,13 @@ conn_tls_start(struct conn *c, SSL *ssl)
 	}
 	c->c_ssl = ssl;
 	c->c_flags |= C_HANDSHAKE;
+	if (SSL_is_server(ssl))
+		c->c_flags &= ~C_HS_WRITE;
+	else
+		c->c_flags |= C_HS_WRITE;
 	/* What the plain read event was doing is now the TLS events' job. */
 	c->c_wr->w_rev_on = (c->c_flags & C_READING) != 0;
-	conn_tls_handshake(c);
+	conn_tls_events(c);
 	return 0;
 }
 

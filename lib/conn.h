@@ -94,7 +94,8 @@ void	conn_abort(struct conn *);
 
 /*
  * Run TLS over the connection (ssl is taken, in server or client mode);
- * the handshake starts now and ends in CONN_TLS_READY or CONN_TLSFAIL.
+ * the handshake runs from the events (never from within this call) and
+ * ends in CONN_TLS_READY or CONN_TLSFAIL.
  * Reads and writes before that wait.  -1 when memory is exhausted (ssl is
  * freed).
  */

@@ -787,6 +787,27 @@ tls_ciphers_check(const char *list, char *err, size_t errlen)
 	return rc;
 }
 
+
+/* Our check of the peer's certificate failed, or the peer's of ours (an
+ * alert it sent says so). */
+static bool
+tls_cert_reason(int reason)
+{
+	switch (reason) {
+	case SSL_R_CERTIFICATE_VERIFY_FAILED:
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+		return true;
+	default:
+		return false;
+	}
+}
 /* Why a handshake failed, and a message for the error log. */
 enum tls_fail
 tls_fail_reason(SSL *ssl, int ssl_err, char *why, size_t len)
@@ -810,7 +831,7 @@ tls_fail_reason(SSL *ssl, int ssl_err, char *why, size_t len)
 		    ERR_reason_error_string(e) : "handshake failed");
 		if (reason == SSL_R_NO_SHARED_CIPHER)
 			f = TLS_FAIL_NO_SHARED_CIPHER;
-		else if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED)
+		else if (tls_cert_reason(reason))
 			f = TLS_FAIL_CERTIFICATE;
 		else if (ERR_GET_LIB(e) == ERR_LIB_SSL)
 			f = TLS_FAIL_PROTOCOL;
