@@ -74,6 +74,7 @@ static void	client_conn_cb(struct conn *, enum conn_event, int);
 static void	client_wait_cb(struct deadline_timer *, void *);
 static void	client_begin_request(struct client *);
 static void	client_request_end(void *, const struct request_end *);
+static void	client_upgraded(void *);
 
 /* The instant ms milliseconds from the cached now; 0 is never. */
 static int64_t
@@ -259,6 +260,20 @@ client_request_end(void *arg, const struct request_end *end)
 		    client_after(end->re_keepalive_ms));
 }
 
+/*
+ * The request became a tunnel: it reads the connection from now on, and
+ * the input buffer (whatever followed the head went upstream) is given
+ * back.
+ */
+static void
+client_upgraded(void *arg)
+{
+	struct client *cl = arg;
+
+	cl->cl_state = CLIENT_TUNNEL;
+	buf_release(&cl->cl_in);
+}
+
 /* Feed the head parser; start the request once its head is whole. */
 static void
 client_parse(struct client *cl)
@@ -282,6 +297,7 @@ client_begin_request(struct client *cl)
 		.rp_addr = cl->cl_addr,
 		.rp_iplen = cl->cl_iplen,
 		.rp_done = client_request_end,
+		.rp_upgraded = client_upgraded,
 		.rp_arg = cl,
 	};
 	int64_t at;
@@ -341,6 +357,10 @@ client_on_readable(struct client *cl)
 	char scratch[4096];
 	ssize_t n;
 
+	if (cl->cl_state == CLIENT_TUNNEL) {
+		request_tunnel_readable(cl->cl_req);
+		return;
+	}
 	if (cl->cl_state == CLIENT_LINGER) {
 		n = conn_read(&cl->cl_conn, scratch, sizeof scratch);
 		if (n == 0 || (n < 0 && errno != EAGAIN))

@@ -39,6 +39,8 @@ enum client_state {
 	CLIENT_HEAD,		/* reading a request head */
 	CLIENT_BUSY,		/* a request is in progress */
 	CLIENT_LINGER,		/* answered; draining input, then closing */
+	CLIENT_TUNNEL,		/* a 101 made it a tunnel: the request
+				   reads it */
 	CLIENT_CLOSED,		/* closed; freed after the current callback */
 	CLIENT_NSTATES
 };

@@ -85,6 +85,8 @@ const struct config_key config_timeouts_keys[CONFIG_NTIMEOUTS] = {
 	SCOPE_KEY(SCOPE_CONNECT, CK_OFF),
 	SCOPE_KEY(SCOPE_UPSTREAM_HEADER, CK_OFF),
 	SCOPE_KEY(SCOPE_UPSTREAM_IDLE, CK_OFF),
+	SCOPE_KEY(SCOPE_TUNNEL_IDLE, CK_OFF),
+	SCOPE_KEY(SCOPE_TUNNEL_MAX, CK_OFF),
 	GLOBAL_KEY(SCOPE_DRAIN, 0, "drain is process-wide"),
 	{ "retries", 0, CT_UINT, TMO(retries), 0, 0, 10, NULL, "1", NULL },
 	{ "deadline_header", 0, CT_TOKEN, TMO(deadline_header), 0, 0, 0, NULL,
@@ -127,6 +129,8 @@ static const struct config_key config_route_keys[CONFIG_NROUTE] = {
 	    0, 0, NULL, "origin", NULL },
 	{ "host", 0, CT_HOST, offsetof(struct config_sect, rt.host), 0, 0, 0,
 	    NULL, "example.com", NULL },
+	{ "upgrade", 0, CT_UPGRADE, offsetof(struct config_sect, rt.upgrade), 0,
+	    0, 0, NULL, "websocket, off", NULL },
 };
 
 _Static_assert(nitems(config_server_keys) <= CONFIG_MAXKEYS, "keys");
@@ -165,6 +169,8 @@ config_new(const char *name)
 		[SCOPE_CONNECT] = 2000,
 		[SCOPE_UPSTREAM_HEADER] = 30000,
 		[SCOPE_UPSTREAM_IDLE] = 30000,
+		[SCOPE_TUNNEL_MAX] = 0,
+		[SCOPE_TUNNEL_IDLE] = 900000,
 	};
 	struct config *cfg;
 	const char *why;
@@ -247,6 +253,7 @@ config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		free(cfg->routes[i].prefix);
 		free(cfg->routes[i].host);
+		free(cfg->routes[i].upgrade);
 		free(cfg->routes[i].timeouts.deadline_header);
 	}
 	free(cfg->routes);
@@ -407,6 +414,11 @@ config_dump_key(FILE *f, const struct config_key *k, const char *base)
 	case CT_SNI:
 		memcpy(&v, src, sizeof v);
 		break;
+	case CT_UPGRADE:
+		memcpy(&v, src, sizeof v);
+		if (v != NULL && *v == '\0')
+			v = "off";
+		break;
 	}
 	if (v == NULL)
 		return;
@@ -449,6 +461,8 @@ config_dump(const struct config *cfg, FILE *f)
 		    r->upstream->name);
 		if (r->host != NULL)
 			fprintf(f, "host = %s\n", r->host);
+		fprintf(f, "upgrade = %s\n", *r->upgrade != '\0' ?
+		    r->upgrade : "off");
 		config_dump_keys(f, config_timeouts_keys,
 		    nitems(config_timeouts_keys), &r->timeouts, 1);
 	}

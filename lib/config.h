@@ -97,6 +97,8 @@ struct config_upstream {
 struct config_route {
 	char		*prefix;		/* [route PREFIX] */
 	char		*host;			/* NULL = any host */
+	char		*upgrade;		/* Upgrade tokens relayed, "a, b"
+						   in lower case; "" = none */
 	struct config_upstream *upstream;	/* points into config.upstreams */
 	struct config_timeouts timeouts;	/* [timeouts] merged with overrides */
 };

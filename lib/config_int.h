@@ -13,9 +13,9 @@
 #include "config.h"
 
 #define nitems(a)	(sizeof (a) / sizeof (a)[0])
-#define CONFIG_MAXKEYS	16	/* per section, [timeouts] keys included */
-#define CONFIG_NTIMEOUTS 13	/* keys of [timeouts] */
-#define CONFIG_NROUTE	2	/* keys of [route] besides those of [timeouts] */
+#define CONFIG_MAXKEYS	24	/* per section, [timeouts] keys included */
+#define CONFIG_NTIMEOUTS 15	/* keys of [timeouts] */
+#define CONFIG_NROUTE	3	/* keys of [route] besides those of [timeouts] */
 #define CONFIG_ROUTE_UPSTREAM 0	/* index of "upstream" among them */
 #define CONFIG_UPSTREAM_SERVER 0 /* index of "server" in [upstream] */
 #define CONFIG_LIMITS_MAX_URI 0	/* indexes of [limits] keys */
@@ -52,6 +52,7 @@ enum config_type {
 	CT_PROTOCOLS,		/* char *, TLSv1.2 and TLSv1.3 */
 	CT_CIPHERS,		/* char *, an OpenSSL cipher list */
 	CT_SNI,			/* char *, a DNS name */
+	CT_UPGRADE,		/* char *, Upgrade tokens "a, b"; "off" = "" */
 };
 
 #define CK_OFF		0x1	/* "off" (and 0 for durations) is allowed */

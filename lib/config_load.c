@@ -227,6 +227,7 @@ config_sect_free(struct config_sect *s)
 	config_upstream_clear(&s->up);
 	free(s->rt.prefix);
 	free(s->rt.host);
+	free(s->rt.upgrade);
 	free(s->rt.timeouts.deadline_header);
 	free(s->rt_upstream);
 	free(s);
@@ -803,11 +804,19 @@ config_finish_routes(struct config_parser *p)
 			p->nomem = 1;
 			break;
 		}
+		r.upgrade = s->rt.upgrade != NULL ? s->rt.upgrade :
+		    strdup("websocket");
+		if (r.upgrade == NULL) {
+			free(r.timeouts.deadline_header);
+			p->nomem = 1;
+			break;
+		}
 		r.prefix = s->arg;
 		r.host = s->rt.host;
 		r.upstream = ups[i];
 		s->arg = NULL;
 		s->rt.host = NULL;
+		s->rt.upgrade = NULL;
 		/* Insertion keeps file order among equals: a stable sort. */
 		for (at = cfg->nroutes; at > 0 &&
 		    config_route_before(&r, &cfg->routes[at - 1]); at--)
@@ -885,6 +894,17 @@ config_warn_nesting(struct config_parser *p, const struct config_sect *tmo,
 		    config_fmt_duration(ms[in], a, sizeof a), scope_name(out),
 		    config_fmt_duration(ms[out], b, sizeof b));
 	}
+	/* A tunnel's idle scope inside its lifetime. */
+	if (ms[SCOPE_TUNNEL_MAX] != 0 && ms[SCOPE_TUNNEL_IDLE] != 0 &&
+	    ms[SCOPE_TUNNEL_IDLE] >= ms[SCOPE_TUNNEL_MAX] &&
+	    (rt == NULL || set[SCOPE_TUNNEL_IDLE] || set[SCOPE_TUNNEL_MAX]))
+		config_warning(p, line[SCOPE_TUNNEL_IDLE] != 0 &&
+		    (rt == NULL || set[SCOPE_TUNNEL_IDLE]) ?
+		    line[SCOPE_TUNNEL_IDLE] : line[SCOPE_TUNNEL_MAX],
+		    "[%s] tunnel_idle = %s can never fire: it is not shorter "
+		    "than tunnel_max = %s", rt != NULL ? rt->title : "timeouts",
+		    config_fmt_duration(ms[SCOPE_TUNNEL_IDLE], a, sizeof a),
+		    config_fmt_duration(ms[SCOPE_TUNNEL_MAX], b, sizeof b));
 }
 
 /*

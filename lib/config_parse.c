@@ -8,6 +8,7 @@
  * applies the right one to a key of the tables in config.c.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -359,6 +360,75 @@ config_is_token(const char *s)
 			return 0;
 	}
 	return 1;
+}
+
+/* Whether c may be in a protocol of Upgrade: a token, or "/" before its
+ * version (RFC 9110, section 7.8). */
+static int
+config_is_proto_char(char c)
+{
+	return c == '/' || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL) ||
+	    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9');
+}
+
+static int	config_setstr(char **, const char *, const char **);
+
+/*
+ * Parse an upgrade value: "off", or protocols separated by commas or
+ * blanks, kept in lower case as "a, b".  h2c is refused: hourglass does
+ * not speak HTTP/2, so it strips h2c always.
+ */
+static int
+config_parse_upgrade(const char *s, char **dst, const char **why)
+{
+	char *out, *o;
+	const char *p = s, *t;
+	size_t n;
+
+	if (strcasecmp(s, "off") == 0)
+		return config_setstr(dst, "", why);
+	if ((o = out = malloc(strlen(s) * 2 + 1)) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	for (;;) {
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		for (t = p; config_is_proto_char(*p); p++)
+			;
+		n = (size_t)(p - t);
+		if (n == 0 || (*p != '\0' && *p != ',' && *p != ' ' &&
+		    *p != '\t')) {
+			*why = "not a list of protocols";
+			free(out);
+			return -1;
+		}
+		if ((n == 3 && strncasecmp(t, "h2c", 3) == 0) ||
+		    strncasecmp(t, "h2c/", 4) == 0) {
+			*why = "h2c is always stripped: hourglass does not speak "
+			    "HTTP/2";
+			free(out);
+			return -1;
+		}
+		if (o != out) {
+			*o++ = ',';
+			*o++ = ' ';
+		}
+		for (size_t i = 0; i < n; i++)
+			*o++ = (char)tolower((unsigned char)t[i]);
+	}
+	*o = '\0';
+	if (o == out) {
+		*why = "empty (write off to relay no upgrade)";
+		free(out);
+		return -1;
+	}
+	free(*dst);
+	*dst = out;
+	return 0;
 }
 
 /* Whether s is a host a Host header can carry: a name or a bracketed IPv6. */
@@ -765,6 +835,8 @@ config_parse_key(const struct config_key *k, char *base, const char *s,
 			return -1;
 		}
 		return config_setstr(dst, s, why);
+	case CT_UPGRADE:
+		return config_parse_upgrade(s, dst, why);
 	case CT_SNI:
 		if (!config_is_dns_name(s)) {
 			*why = "not a DNS name (SNI takes a name, not an "

@@ -22,6 +22,7 @@ enum {
 #define P_TE_BAD	0x40	/* a coding follows chunked */
 #define P_TE_OTHER	0x80	/* a coding other than chunked */
 #define P_TE_SEEN	0x100	/* a Transfer-Encoding field came */
+#define P_CONN_UPGRADE	0x200	/* Connection: upgrade */
 
 /* hp_tok: the token whose span is open, so that a piece of one token never
  * extends another.  A token ends when one of another kind starts; only the
@@ -644,6 +645,8 @@ http_parse_connection(struct http_parser *hp, const char *v, size_t len)
 			hp->hp_pflags |= P_CONN_CLOSE;
 		else if (n == 10 && http_eq_lit(tok, "keep-alive", 10))
 			hp->hp_pflags |= P_CONN_KA;
+		else if (n == 7 && http_eq_lit(tok, "upgrade", 7))
+			hp->hp_pflags |= P_CONN_UPGRADE;
 		else {
 			hp->hp_msg->known |= HTTP_FK_BIT(HTTP_FK_CONN_NAMED);
 			if (++hp->hp_nconn > CONN_OPTS_MAX)
@@ -848,6 +851,13 @@ http_parser_set_head_request(struct http_parser *hp, bool head)
 	hp->hp_head_request = head;
 }
 
+/* For a response parser: the request asked to upgrade, so 101 may come. */
+void
+http_parser_set_upgrade(struct http_parser *hp, bool upgrade)
+{
+	hp->hp_upgrade = upgrade;
+}
+
 /* Where a chunked body goes: re-encoded, or its data alone. */
 void
 http_parser_set_body_cb(struct http_parser *hp, http_body_cb cb, void *arg,
@@ -933,6 +943,9 @@ http_request_complete(struct http_parser *hp, bool chunked)
 		m->flags |= HTTP_F_CHUNKED | HTTP_F_BODY;
 	else if (m->content_length > 0)
 		m->flags |= HTTP_F_BODY;
+	else if ((hp->hp_pflags & P_CONN_UPGRADE) &&
+	    (m->known & HTTP_FK_BIT(HTTP_FK_UPGRADE)))
+		m->flags |= HTTP_F_UPGRADE;	/* with a body: plain request */
 	return (m->flags & HTTP_F_BODY) != 0;
 }
 
@@ -963,8 +976,16 @@ http_response_complete(struct http_parser *hp, bool chunked)
 		}
 	} else if (b[12] != '\r' && (b[12] != ' ' || b[13] != '\r'))
 		return HTTP_BAD(hp, "bad status line");
-	if (s == 101)
-		return HTTP_BAD(hp, "101 Switching Protocols without Upgrade");
+	if (s == 101) {
+		if (!hp->hp_upgrade)
+			return HTTP_BAD(hp, "101 Switching Protocols to a "
+			    "request that did not ask for it");
+		if (!(m->known & HTTP_FK_BIT(HTTP_FK_UPGRADE)))
+			return HTTP_BAD(hp, "101 Switching Protocols without "
+			    "Upgrade");
+		m->flags |= HTTP_F_UPGRADE;
+		return 0;
+	}
 	if (s < 200 || s == 204 || s == 304 || hp->hp_head_request)
 		return 0;
 	if (chunked)

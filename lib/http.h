@@ -26,8 +26,8 @@
  * chunk-size line, obs-fold, spaces in or before a field name, extra
  * spaces in the request line, HTTP/2.0, a status of fewer digits, control
  * characters in the reason phrase): http.c and http_chunked.c check those
- * themselves.  Also refused: CONNECT, a 101 response (Upgrade is not
- * relayed), "*" but for OPTIONS, and an absolute-form target with
+ * themselves.  Also refused: CONNECT, a 101 response to a request that did
+ * not ask to upgrade, "*" but for OPTIONS, and an absolute-form target with
  * userinfo, a scheme other than http(s), or an empty path followed by a
  * query.  llhttp 8.1 itself refuses two valid chunk extension forms: a
  * quoted-pair in a value, and a parameter after a name=value one
@@ -110,6 +110,11 @@ struct http_field {
 					 * decimal: the writers write it anew */
 #define HTTP_F_TE_ODD		0x0100	/* Transfer-Encoding other than one
 					 * "chunked" field: written anew */
+#define HTTP_F_UPGRADE		0x0200	/* a request without body that asks
+					 * to upgrade (Connection: upgrade
+					 * and Upgrade), or the 101 that
+					 * accepts it: the stream after the
+					 * head is another protocol */
 
 struct http_msg {
 	/* request */
@@ -174,6 +179,7 @@ struct http_parser {
 	uint8_t		 hp_tok;	/* private: the open token */
 	uint8_t		 hp_nconn;	/* private: Connection options */
 	bool		 hp_head_request; /* response to a HEAD: no body */
+	bool		 hp_upgrade;	/* response: 101 may come */
 	bool		 hp_body_decode; /* the body callback takes data only */
 	http_body_cb	 hp_body_cb;
 	void		*hp_body_arg;
@@ -196,6 +202,11 @@ void	http_msg_free(struct http_msg *);
 
 /* For a response parser: the request was HEAD, so the response has no body. */
 void	http_parser_set_head_request(struct http_parser *, bool);
+
+/* For a response parser: the request was forwarded asking to upgrade, so
+ * a 101 (with Upgrade) is taken, as a head without body after which the
+ * stream is another protocol; otherwise a 101 is an error. */
+void	http_parser_set_upgrade(struct http_parser *, bool);
 
 /*
  * Where a chunked body goes (NULL: it is checked, and dropped).  cb gets it
@@ -258,6 +269,9 @@ struct http_fwd {
 	int64_t		 deadline_ms;	/* value for deadline_name */
 	const char	*request_id;	/* X-Request-Id; NULL: relayed as sent */
 	size_t		 request_id_len;
+	const char	*upgrade;	/* Upgrade to send with Connection:
+					 * upgrade; NULL: none */
+	size_t		 upgrade_len;
 	bool		 strip_expect;	/* the proxy answers 100-continue itself */
 	const char	*host;		/* Host when the client sent none and the
 					 * target names no authority (HTTP/1.0);
@@ -281,8 +295,9 @@ struct http_fwd {
  * its authority when the client sent none; a request with neither gets
  * fwd->host.  Then "deadline_name: deadline_ms" when deadline_name is set,
  * and Expect is dropped when strip_expect; X-Request-Id is request_id when
- * set (the client's own fields dropped).  Connection cannot remove Host or
- * the framing fields.
+ * set (the client's own fields dropped); "Connection: upgrade" and
+ * "Upgrade: " upgrade when upgrade is set.  Connection cannot remove Host
+ * or the framing fields.
  */
 ssize_t	http_build_request(const struct http_msg *, const char *head,
 	    const struct http_fwd *, char *out, size_t cap);
@@ -293,7 +308,9 @@ ssize_t	http_build_request(const struct http_msg *, const char *head,
  * "Connection: keep-alive" for an HTTP/1.0 client that keeps the
  * connection.  dechunk: the body will be sent de-chunked to the end of the
  * stream (an HTTP/1.0 client), so Transfer-Encoding is dropped.  The
- * framing fields go out canonical, as for a request.
+ * framing fields go out canonical, as for a request.  A 101 that accepts
+ * an upgrade (HTTP_F_UPGRADE) keeps its Upgrade fields and says
+ * "Connection: upgrade" instead.
  */
 ssize_t	http_build_response(const struct http_msg *, const char *head,
 	    bool close, bool keepalive10, bool dechunk, char *out, size_t cap);

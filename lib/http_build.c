@@ -358,6 +358,11 @@ http_request_write(struct http_out *o, const struct http_msg *m,
 		    (uint64_t)fwd->deadline_ms : 0);
 		HTTP_PUT_LIT(o, "\r\n");
 	}
+	if (fwd->upgrade != NULL) {
+		HTTP_PUT_LIT(o, "Connection: upgrade\r\nUpgrade: ");
+		http_put(o, fwd->upgrade, fwd->upgrade_len);
+		HTTP_PUT_LIT(o, "\r\n");
+	}
 	HTTP_PUT_LIT(o, "\r\n");
 }
 
@@ -388,7 +393,8 @@ http_build_request(const struct http_msg *m, const char *head,
 		l.host = strlen(fwd->host);
 	bound = (size_t)m->head_len + m->nfields + 2 * m->authority.len +
 	    l.ip + l.proto + l.via + l.deadline + l.host + HTTP_BUILD_EXTRA +
-	    (fwd->request_id != NULL ? fwd->request_id_len + 16 : 0);
+	    (fwd->request_id != NULL ? fwd->request_id_len + 16 : 0) +
+	    (fwd->upgrade != NULL ? fwd->upgrade_len + 32 : 0);
 	if (m->head_len != 0 && bound <= cap)
 		http_request_write(&o, m, head, fwd, &l);
 	else {
@@ -416,6 +422,8 @@ http_response_write(struct http_out *o, const struct http_msg *m,
 		drop |= HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING);
 		reframe &= ~HTTP_FK_BIT(HTTP_FK_TRANSFER_ENCODING);
 	}
+	if (m->flags & HTTP_F_UPGRADE)		/* a 101: relay the protocol */
+		drop &= ~HTTP_FK_BIT(HTTP_FK_UPGRADE);
 	/* A status line that is already "HTTP/1.1 status reason" starts the
 	 * run of lines copied as they stand.  Its first 13 bytes are compared
 	 * as two overlapping words (the reason phrase begins after them). */
@@ -453,7 +461,9 @@ http_response_write(struct http_out *o, const struct http_msg *m,
 	http_run_flush(o, head, &run);
 	if (reframe != 0)
 		http_put_framing(o, m, reframe);
-	if (close)
+	if (m->flags & HTTP_F_UPGRADE)
+		HTTP_PUT_LIT(o, "Connection: upgrade\r\n");
+	else if (close)
 		HTTP_PUT_LIT(o, "Connection: close\r\n");
 	else if (keepalive10)
 		HTTP_PUT_LIT(o, "Connection: keep-alive\r\n");

@@ -36,6 +36,7 @@ static const char *const metrics_conn_names[METRICS_CONN_STATES] = {
 	[METRICS_CONN_READING] = "reading",
 	[METRICS_CONN_ACTIVE] = "active",
 	[METRICS_CONN_CLOSING] = "closing",
+	[METRICS_CONN_TUNNEL] = "tunnel",
 };
 
 static const char *const metrics_code_names[METRICS_CODES] = {
@@ -279,6 +280,14 @@ metrics_tls_handshake(struct metrics *m, int fail)
 		m->m_counts.mc_tls_failures[fail]++;
 }
 
+/* Count a tunnel that ended, by how. */
+void
+metrics_tunnel_ended(struct metrics *m, enum outcome o)
+{
+	if ((unsigned)o < OUTCOME_COUNT)
+		m->m_counts.mc_tunnels[o]++;
+}
+
 /* Count an accepted client connection. */
 void
 metrics_connection_accepted(struct metrics *m)
@@ -301,6 +310,9 @@ metrics_zero_code(enum outcome o)
 
 	if (o == OUTCOME_OK)
 		return 1;			/* "2xx": the upstream's */
+	if (o == OUTCOME_TIMEOUT + SCOPE_TUNNEL_IDLE ||
+	    o == OUTCOME_TIMEOUT + SCOPE_TUNNEL_MAX)
+		return 0;			/* "1xx": after a 101 */
 	if (status == 0)
 		return -1;	/* timeout:keepalive: between requests */
 	return (int)metrics_code(status);
@@ -343,6 +355,8 @@ metrics_counts_add(struct metrics_counts *dst, const struct metrics_counts *src)
 	dst->mc_tls_handshakes += src->mc_tls_handshakes;
 	for (int i = 0; i < TLS_FAIL_COUNT; i++)
 		dst->mc_tls_failures[i] += src->mc_tls_failures[i];
+	for (int i = 0; i < OUTCOME_COUNT; i++)
+		dst->mc_tunnels[i] += src->mc_tunnels[i];
 }
 
 /* Add the route rows of table src into table dst. */

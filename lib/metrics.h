@@ -61,6 +61,7 @@ enum metrics_conn_state {
 	METRICS_CONN_READING,	/* "reading": reading a request head */
 	METRICS_CONN_ACTIVE,	/* "active": a request in progress */
 	METRICS_CONN_CLOSING,	/* "closing": answered, lingering to close */
+	METRICS_CONN_TUNNEL,	/* "tunnel": a tunnel after a 101 */
 	METRICS_CONN_STATES	/* the number of states */
 };
 
@@ -122,6 +123,9 @@ void		 metrics_keepalive_closed(struct metrics *);
 /* Count a TLS handshake of a client connection: done (fail < 0), or
  * failed for that enum tls_fail reason. */
 void		 metrics_tls_handshake(struct metrics *, int fail);
+
+/* Count a tunnel (after a 101) that ended with this outcome. */
+void		 metrics_tunnel_ended(struct metrics *, enum outcome);
 
 /* Count an accepted client connection. */
 void		 metrics_connection_accepted(struct metrics *);

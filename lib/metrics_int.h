@@ -80,6 +80,7 @@ struct metrics_counts {
 	uint64_t	 mc_accepted;
 	uint64_t	 mc_tls_handshakes;		/* client side, done */
 	uint64_t	 mc_tls_failures[TLS_FAIL_COUNT];	/* by reason */
+	uint64_t	 mc_tunnels[OUTCOME_COUNT];	/* ended, by outcome */
 };
 
 struct metrics_snapshot {

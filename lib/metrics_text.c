@@ -502,6 +502,42 @@ struct metrics_order {
 	size_t		*mo_servers;
 };
 
+/*
+ * Tunnels ended, by outcome: the ways a tunnel can end always, as zero
+ * series, and any other outcome that was counted.
+ */
+static void
+metrics_text_tunnels(struct metrics_text *o, const struct metrics_counts *c)
+{
+	static const enum outcome always[] = {
+		OUTCOME_OK,
+		OUTCOME_TIMEOUT + SCOPE_TUNNEL_IDLE,
+		OUTCOME_TIMEOUT + SCOPE_TUNNEL_MAX,
+		OUTCOME_TIMEOUT + SCOPE_DRAIN,
+		OUTCOME_ABORT_CLIENT,
+		OUTCOME_ERROR_UPSTREAM_RESET,
+		OUTCOME_ERROR_UPSTREAM_CLOSED,
+	};
+	bool shown[OUTCOME_COUNT] = { false };
+	const char *name;
+
+	metrics_text_family(o, "hourglass_tunnels_total", "counter",
+	    "Tunnels (after a 101) that ended, by outcome; the open ones are "
+	    "hourglass_connections{state=\"tunnel\"}.");
+	for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+		shown[always[i]] = true;
+	for (int i = 0; i < OUTCOME_COUNT; i++) {
+		if (!shown[i] && c->mc_tunnels[i] == 0)
+			continue;
+		name = outcome_name((enum outcome)i);
+		metrics_text_str(o, "hourglass_tunnels_total{");
+		metrics_text_label(o, true, "outcome", name, strlen(name));
+		metrics_text_str(o, "} ");
+		metrics_text_u64(o, c->mc_tunnels[i]);
+		metrics_text_put(o, "\n", 1);
+	}
+}
+
 /* Append every family. */
 static void
 metrics_text_all(struct metrics_text *o, const struct metrics_snapshot *s,
@@ -546,6 +582,7 @@ metrics_text_all(struct metrics_text *o, const struct metrics_snapshot *s,
 		metrics_text_u64(o, s->ms_counts.mc_tls_failures[i]);
 		metrics_text_put(o, "\n", 1);
 	}
+	metrics_text_tunnels(o, &s->ms_counts);
 	metrics_text_servers(o, st, servers, MSF_UP, "hourglass_upstream_up",
 	    "gauge", "Whether the server is up (0 if any worker has it down).");
 	metrics_text_servers(o, st, servers, MSF_TRIES,

@@ -23,6 +23,11 @@ static const struct outcome_info outcome_table[OUTCOME_COUNT] = {
 	    504, OUTCOME_KIND_TIMEOUT, "http_response_timeout" },
 	[OUTCOME_TIMEOUT + SCOPE_UPSTREAM_IDLE] = { "timeout:upstream_idle",
 	    504, OUTCOME_KIND_TIMEOUT, "connection_read_timeout" },
+	/* A tunnel's scopes run after the 101 only: the tunnel is cut. */
+	[OUTCOME_TIMEOUT + SCOPE_TUNNEL_MAX] = { "timeout:tunnel_max", 504,
+	    OUTCOME_KIND_TIMEOUT, "connection_timeout" },
+	[OUTCOME_TIMEOUT + SCOPE_TUNNEL_IDLE] = { "timeout:tunnel_idle", 504,
+	    OUTCOME_KIND_TIMEOUT, "connection_read_timeout" },
 	[OUTCOME_ERROR_CONNECT] = { "error:connect", 502, OUTCOME_KIND_ERROR,
 	    "connection_refused" },
 	[OUTCOME_ERROR_UPSTREAM_RESET] = { "error:upstream_reset", 502,
@@ -51,7 +56,7 @@ static const struct outcome_info outcome_table[OUTCOME_COUNT] = {
 	    OUTCOME_KIND_REJECT, "connection_limit_reached" },
 };
 
-_Static_assert(SCOPE_COUNT == 9, "a timeout row per scope in outcome_table");
+_Static_assert(SCOPE_COUNT == 11, "a timeout row per scope in outcome_table");
 
 static const struct outcome_info outcome_unknown = { "?", 500,
     OUTCOME_KIND_ERROR, NULL };

@@ -441,6 +441,7 @@ proxy_snapshot(struct proxy *px, struct metrics_snapshot *snap)
 		[CLIENT_HEAD] = METRICS_CONN_READING,
 		[CLIENT_BUSY] = METRICS_CONN_ACTIVE,
 		[CLIENT_LINGER] = METRICS_CONN_CLOSING,
+		[CLIENT_TUNNEL] = METRICS_CONN_TUNNEL,
 	};
 	uint64_t count[CLIENT_NSTATES];
 

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "deadline.h"
@@ -30,11 +31,13 @@
 #include "outcome.h"
 #include "request.h"
 #include "tls.h"
+#include "tunnel.h"
 #include "upstream.h"
 
 #define RESP_HEAD_MAX	65536	/* the longest response head we take */
 #define RID_MAX		64	/* the longest X-Request-Id taken from a client */
 #define REQUEST_JOIN_MAX 2048	/* body bytes copied behind a head */
+#define UPGRADE_MAX	256	/* the longest Upgrade we forward */
 
 enum req_state {
 	REQ_HEAD,		/* reading the request head */
@@ -42,6 +45,7 @@ enum req_state {
 	REQ_SEND,		/* sending the request upstream */
 	REQ_WAIT,		/* request sent: waiting for the response head */
 	REQ_RELAY,		/* response head sent: relaying the body */
+	REQ_TUNNEL,		/* 101 sent: a tunnel, both ways */
 	REQ_DONE,		/* finished and logged */
 	REQ_NSTATES
 };
@@ -75,6 +79,8 @@ struct request {
 	bool		 rq_got_byte;		/* a response byte arrived */
 	bool		 rq_reframe;		/* chunked response: written anew */
 	bool		 rq_dechunk;		/* 1.0 client, chunked response */
+	bool		 rq_upgrade;		/* forwarded asking to upgrade */
+	bool		 rq_tunneled;		/* a 101 made it a tunnel */
 	int		 rq_status;		/* status sent to the client */
 	unsigned	 rq_tries;
 	bool		 rq_judged;		/* the server's health was told */
@@ -95,6 +101,10 @@ struct request {
 	uint32_t	 rq_why_len;
 	struct deadline_timer rq_backoff;	/* wait before a retry */
 	bool		 rq_backoff_ready;	/* rq_backoff is set up */
+	char		*rq_head;		/* a tunnel's copy of the request
+						   head up to its target, for the
+						   log; NULL: in rp_in */
+	struct tunnel	 rq_tunnel;		/* REQ_TUNNEL */
 
 	/* From here on, set up by their own init, not zeroed per request. */
 	char		 rq_whybuf[160];	/* rq_why's bytes, when ours */
@@ -113,6 +123,7 @@ static const char *const req_state_names[REQ_NSTATES] = {
 	[REQ_SEND] = "SEND",
 	[REQ_WAIT] = "WAIT",
 	[REQ_RELAY] = "RELAY",
+	[REQ_TUNNEL] = "TUNNEL",
 	[REQ_DONE] = "DONE",
 };
 
@@ -127,6 +138,9 @@ static void	request_attempt_failed(struct request *, enum outcome, int, int);
 static int	request_tx_append(void *, const char *, size_t);
 static void	request_upstream_cb(void *, enum upstream_event, int);
 static void	request_backoff_done(struct deadline_timer *, void *);
+static void	request_tunnel_cb(void *, enum tunnel_news, enum tunnel_side,
+		    int);
+static void	request_tunnel_begin(struct request *, size_t);
 
 /* Which failures of an attempt may be retried. */
 #define ATTEMPT_CONNECT		1	/* connect failed or timed out: always */
@@ -193,10 +207,12 @@ request_set_state(struct request *rq, enum req_state to)
 	static const uint8_t legal[REQ_NSTATES] = {
 		[REQ_HEAD] = 1 << REQ_CONNECT | 1 << REQ_DONE,
 		[REQ_CONNECT] = 1 << REQ_SEND | 1 << REQ_CONNECT | 1 << REQ_DONE,
-		[REQ_SEND] = 1 << REQ_WAIT | 1 << REQ_RELAY | 1 << REQ_CONNECT |
+		[REQ_SEND] = 1 << REQ_WAIT | 1 << REQ_RELAY | 1 << REQ_TUNNEL |
+		    1 << REQ_CONNECT | 1 << REQ_DONE,
+		[REQ_WAIT] = 1 << REQ_RELAY | 1 << REQ_TUNNEL | 1 << REQ_CONNECT |
 		    1 << REQ_DONE,
-		[REQ_WAIT] = 1 << REQ_RELAY | 1 << REQ_CONNECT | 1 << REQ_DONE,
 		[REQ_RELAY] = 1 << REQ_DONE,
+		[REQ_TUNNEL] = 1 << REQ_DONE,
 	};
 
 	if (!(legal[rq->rq_state] & (1 << to))) {
@@ -268,6 +284,7 @@ request_free(struct request *rq)
 	deadline_task_clear(&rq->rq_task);
 	http_msg_free(&rq->rq_reqm);
 	http_msg_free(&rq->rq_resm);
+	free(rq->rq_head);
 	buf_release(&rq->rq_tx);
 	buf_release(&rq->rq_rx);
 	if (rq->rq_up != NULL) {
@@ -351,7 +368,8 @@ request_log_refused(struct proxy_ctx *ctx, const char *addr,
 static void
 request_log(struct request *rq, enum outcome outcome)
 {
-	const char *head = rq->rq_peer.rp_in->b_data;
+	const char *head = rq->rq_head != NULL ? rq->rq_head :
+	    rq->rq_peer.rp_in->b_data;
 	struct accesslog_entry e;
 	bool parsed = rq->rq_t_head > 0 && head != NULL;
 	int64_t total_us = deadline_now_refresh() - rq->rq_t0;
@@ -361,7 +379,10 @@ request_log(struct request *rq, enum outcome outcome)
 		    rq->rq_route->upstream->name : NULL,
 		.outcome = outcome,
 		.status = rq->rq_status,
-		.total_us = total_us,
+		/* A tunnel's request took until its 101; the tunnel's life
+		 * is its own (the log's total_ms has both). */
+		.total_us = rq->rq_tunneled ? rq->rq_t_uphead - rq->rq_t0 :
+		    total_us,
 		.connect_us = rq->rq_t_conn > 0 ?
 		    rq->rq_t_conn - rq->rq_t_conn0 : -1,
 		.upstream_header_us = rq->rq_t_uphead > 0 && rq->rq_t_sent > 0 ?
@@ -431,6 +452,14 @@ request_finish(struct request *rq, enum outcome outcome)
 	deadline_close(t, SCOPE_CONNECT);
 	deadline_close(t, SCOPE_UPSTREAM_HEADER);
 	deadline_close(t, SCOPE_UPSTREAM_IDLE);
+	if (rq->rq_tunneled) {
+		deadline_close(t, SCOPE_TUNNEL_IDLE);
+		deadline_close(t, SCOPE_TUNNEL_MAX);
+		rq->rq_bytes_in += tunnel_bytes(&rq->rq_tunnel, TUNNEL_CLIENT);
+		rq->rq_bytes_out += tunnel_bytes(&rq->rq_tunnel,
+		    TUNNEL_UPSTREAM);
+		metrics_tunnel_ended(rq->rq_ctx->pc_metrics, outcome);
+	}
 
 	end.re_abort = !ok;
 	if (!ok && !rq->rq_head_sent && status != 0 && status != 499) {
@@ -463,9 +492,14 @@ request_finish(struct request *rq, enum outcome outcome)
 			}
 		}
 	} else if (!ok) {
-		if (status == 499)
+		if (status == 499 && !rq->rq_tunneled)
 			rq->rq_status = 499;
 		rq->rq_close = true;	/* abort: the body ends short */
+	}
+	if (rq->rq_tunneled) {
+		/* Both streams are over, or cut: nothing more on either. */
+		rq->rq_close = true;
+		end.re_abort = true;
 	}
 	if (!rq->rq_body_done)
 		rq->rq_close = true;	/* unread body: cannot reuse */
@@ -477,7 +511,7 @@ request_finish(struct request *rq, enum outcome outcome)
 	 * wait for that.
 	 */
 	if (rq->rq_up != NULL) {
-		reuse = ok && rq->rq_sent &&
+		reuse = ok && rq->rq_sent && !rq->rq_upgrade &&
 		    (rq->rq_resm.flags & HTTP_F_KEEPALIVE) &&
 		    !(rq->rq_resm.flags & HTTP_F_TO_EOF);
 		upstream_release(rq->rq_up, reuse);
@@ -487,6 +521,7 @@ request_finish(struct request *rq, enum outcome outcome)
 	if (!ok)
 		log_info("req %s: %s %s (client %s%s%s, upstream %s)",
 		    request_rid(rq), outcome_name(outcome),
+		    rq->rq_tunneled ? "in the tunnel: closed" :
 		    rq->rq_head_sent ? "after the response head: aborted" :
 		    "before the response head", rq->rq_peer.rp_addr,
 		    rq->rq_gone != NULL ? ": " : "",
@@ -664,6 +699,72 @@ request_deadline_header(struct request *rq, const struct config_timeouts *to)
 	return 0;
 }
 
+/* Whether an Upgrade protocol (as "name" or "name/version") is in the
+ * route's list, which holds lower-case names and name/versions. */
+static bool
+request_upgrade_allowed(const char *list, const char *p, size_t n)
+{
+	const char *slash = memchr(p, '/', n);
+	size_t name = slash != NULL ? (size_t)(slash - p) : n;
+
+	while (*list != '\0') {
+		size_t len = strcspn(list, ",");
+
+		if ((len == n && strncasecmp(list, p, n) == 0) ||
+		    (len == name && strncasecmp(list, p, name) == 0))
+			return true;
+		list += len;
+		while (*list == ',' || *list == ' ')
+			list++;
+	}
+	return false;
+}
+
+/*
+ * The Upgrade to forward: the protocols the client offered that its route
+ * allows (h2c never: the route cannot allow it), in the client's order,
+ * joined with ", " into out.  Its length; 0 for none, when the request
+ * goes on as a plain one.
+ */
+static size_t
+request_upgrade_value(struct request *rq, char *out, size_t cap)
+{
+	const struct http_msg *m = &rq->rq_reqm;
+	const char *head = rq->rq_peer.rp_in->b_data, *p, *end, *t;
+	size_t len = 0, n;
+
+	if (!(m->flags & HTTP_F_UPGRADE) || rq->rq_route == NULL ||
+	    rq->rq_route->upgrade[0] == '\0')
+		return 0;
+	for (int i = 0; i < m->nfields; i++) {
+		if (m->fields[i].kind != HTTP_FK_UPGRADE)
+			continue;
+		p = head + m->fields[i].value.off;
+		end = p + m->fields[i].value.len;
+		while (p < end) {
+			while (p < end && (*p == ',' || *p == ' ' ||
+			    *p == '\t'))
+				p++;
+			for (t = p; p < end && *p != ',' && *p != ' ' &&
+			    *p != '\t'; p++)
+				;
+			n = (size_t)(p - t);
+			if (n == 0 || !request_upgrade_allowed(
+			    rq->rq_route->upgrade, t, n))
+				continue;
+			if (len + n + 2 > cap)
+				return len;
+			if (len > 0) {
+				memcpy(out + len, ", ", 2);
+				len += 2;
+			}
+			memcpy(out + len, t, n);
+			len += n;
+		}
+	}
+	return len;
+}
+
 /*
  * The head is complete: route it, open the request scope and go upstream.
  */
@@ -693,6 +794,12 @@ request_start(struct request *rq)
 	if (m->known & HTTP_FK_BIT(HTTP_FK_REQUEST_ID))
 		request_take_rid(rq, head);
 	to = rq->rq_route ? &rq->rq_route->timeouts : &rq->rq_cfg->timeouts;
+	if (m->flags & HTTP_F_UPGRADE) {
+		char up[UPGRADE_MAX];
+
+		rq->rq_upgrade = request_upgrade_value(rq, up, sizeof up) > 0;
+		http_parser_set_upgrade(&rq->rq_resp, rq->rq_upgrade);
+	}
 	rq->rq_deadline_ms = to->ms[SCOPE_REQUEST];
 	if (request_deadline_header(rq, to) != 0) {
 		deadline_open(t, SCOPE_REQUEST, to->ms[SCOPE_REQUEST]);
@@ -766,7 +873,7 @@ request_build_head(struct request *rq)
 {
 	const struct config_timeouts *to = request_timeouts(rq);
 	struct http_fwd fwd;
-	char ip[64];
+	char ip[64], up[UPGRADE_MAX];
 	uint32_t cap;
 	ssize_t n;
 
@@ -781,6 +888,10 @@ request_build_head(struct request *rq)
 	fwd.strip_expect = (rq->rq_reqm.flags & HTTP_F_EXPECT_100) != 0;
 	fwd.request_id = request_rid(rq);
 	fwd.request_id_len = rq->rq_rid_len;
+	if (rq->rq_upgrade) {
+		fwd.upgrade = up;
+		fwd.upgrade_len = request_upgrade_value(rq, up, sizeof up);
+	}
 	if (to->propagate_deadline && to->deadline_header[0] != '\0') {
 		fwd.deadline_name = to->deadline_header;
 		fwd.deadline_ms = request_upstream_budget(rq, to);
@@ -1283,6 +1394,92 @@ request_relay(struct request *rq, size_t headlen)
 		request_wait_on(rq, SCOPE_UPSTREAM_IDLE);
 }
 
+/*
+ * The upstream switched protocols: relay its 101, then join the two
+ * connections (tunnel.c).  The request scope ends at the 101; the tunnel
+ * runs under tunnel_idle and tunnel_max, and drain.  What the upstream
+ * sent after its 101 and the client after its head goes first.
+ */
+static void
+request_tunnel_begin(struct request *rq, size_t headlen)
+{
+	const struct config_timeouts *to = request_timeouts(rq);
+	struct deadline_task *t = &rq->rq_task;
+	struct buf *in = rq->rq_peer.rp_in, *rx = &rq->rq_rx;
+	size_t keep = rq->rq_reqm.target.off + rq->rq_reqm.target.len;
+	struct iovec iov = { rq->rq_tx.b_data, headlen };
+
+	/* The log needs the head up to the target; the client's buffer goes
+	 * (without the copy, it logs no method and target). */
+	if ((rq->rq_head = malloc(keep)) != NULL)
+		memcpy(rq->rq_head, in->b_data, keep);
+	rq->rq_status = 101;
+	rq->rq_tunneled = true;
+	rq->rq_head_sent = true;
+	rq->rq_close = true;
+	request_set_state(rq, REQ_TUNNEL);
+	deadline_close(t, SCOPE_REQUEST);
+	deadline_close(t, SCOPE_CLIENT_IDLE);
+	deadline_close(t, SCOPE_UPSTREAM_IDLE);
+	deadline_open(t, SCOPE_TUNNEL_IDLE, to->ms[SCOPE_TUNNEL_IDLE]);
+	deadline_open(t, SCOPE_TUNNEL_MAX, to->ms[SCOPE_TUNNEL_MAX]);
+	tunnel_init(&rq->rq_tunnel, rq->rq_peer.rp_conn, upstream_conn(rq->rq_up),
+	    request_tunnel_cb, rq);
+
+	if (conn_send(rq->rq_peer.rp_conn, &iov, 1) != 0) {
+		request_client_gone(rq, "write failed");
+		return;
+	}
+	rq->rq_bytes_out += headlen;
+	buf_release(&rq->rq_tx);
+	if (tunnel_forward(&rq->rq_tunnel, TUNNEL_UPSTREAM,
+	    rx->b_data + rx->b_off, buf_used(rx)) != 0) {
+		request_client_gone(rq, "write failed");
+		return;
+	}
+	buf_release(rx);
+	if (tunnel_forward(&rq->rq_tunnel, TUNNEL_CLIENT,
+	    in->b_data + in->b_off, buf_used(in)) != 0) {
+		request_tunnel_cb(rq, TUNNEL_FAILED, TUNNEL_UPSTREAM, errno);
+		return;
+	}
+	rq->rq_peer.rp_upgraded(rq->rq_peer.rp_arg);
+	tunnel_start(&rq->rq_tunnel);
+}
+
+/*
+ * News of the tunnel: progress keeps tunnel_idle open; a clean end of
+ * both sides is ok; a side that broke names the outcome.
+ */
+static void
+request_tunnel_cb(void *arg, enum tunnel_news news, enum tunnel_side side,
+    int err)
+{
+	struct request *rq = arg;
+
+	switch (news) {
+	case TUNNEL_PROGRESS:
+		deadline_touch(&rq->rq_task, SCOPE_TUNNEL_IDLE);
+		break;
+	case TUNNEL_DONE:
+		request_finish(rq, OUTCOME_OK);
+		break;
+	case TUNNEL_FAILED:
+		if (side == TUNNEL_CLIENT) {
+			request_client_gone(rq, err == ECONNRESET ?
+			    "reset" : "read or write failed");
+			break;
+		}
+		log_info("req %s: upstream %s: %s in the tunnel",
+		    request_rid(rq), upstream_name(rq->rq_server),
+		    err != 0 ? strerror(err) : "failed");
+		request_finish(rq, err == EPIPE ?
+		    OUTCOME_ERROR_UPSTREAM_CLOSED :
+		    OUTCOME_ERROR_UPSTREAM_RESET);
+		break;
+	}
+}
+
 /* The response head is complete: rebuild it and start relaying. */
 static void
 request_response_head(struct request *rq)
@@ -1318,6 +1515,10 @@ request_response_head(struct request *rq)
 	    rq->rq_dechunk, rq->rq_tx.b_data, rq->rq_tx.b_cap);
 	if (n < 0) {
 		request_upstream_failed(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL, 0);
+		return;
+	}
+	if (rm->flags & HTTP_F_UPGRADE) {
+		request_tunnel_begin(rq, (size_t)n);
 		return;
 	}
 	rq->rq_status = rm->status;
@@ -1361,8 +1562,9 @@ request_parse_head(struct request *rq)
 			request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);
 			return;
 		}
-		if (rq->rq_resm.status >= 200)
-			break;
+		if (rq->rq_resm.status >= 200 ||
+		    (rq->rq_resm.flags & HTTP_F_UPGRADE))
+			break;		/* final, or a 101 we asked for */
 		/* An interim response: skip it, parse what follows. */
 		v = http_feed(&rq->rq_resp, rx->b_data, rx->b_data + rx->b_off,
 		    0, &used);
@@ -1423,6 +1625,24 @@ request_upstream_cb(void *arg, enum upstream_event ev, int err)
 {
 	struct request *rq = arg;
 
+	if (rq->rq_state == REQ_TUNNEL) {
+		switch (ev) {
+		case UPSTREAM_READABLE:
+			tunnel_readable(&rq->rq_tunnel, TUNNEL_UPSTREAM);
+			break;
+		case UPSTREAM_WROTE:
+			tunnel_wrote(&rq->rq_tunnel, TUNNEL_UPSTREAM);
+			break;
+		case UPSTREAM_DRAINED:
+			tunnel_drained(&rq->rq_tunnel, TUNNEL_UPSTREAM);
+			break;
+		default:
+			request_tunnel_cb(rq, TUNNEL_FAILED, TUNNEL_UPSTREAM,
+			    err);
+			break;
+		}
+		return;
+	}
 	switch (ev) {
 	case UPSTREAM_CONNECTED:
 		request_begin_send(rq);
@@ -1465,10 +1685,22 @@ request_client_data(struct request *rq)
 		request_pump_body(rq);
 }
 
+/* The client's connection, a tunnel now, is readable. */
+void
+request_tunnel_readable(struct request *rq)
+{
+	if (rq->rq_state == REQ_TUNNEL)
+		tunnel_readable(&rq->rq_tunnel, TUNNEL_CLIENT);
+}
+
 /* Some of what the client could not take at once has gone out. */
 void
 request_client_wrote(struct request *rq)
 {
+	if (rq->rq_state == REQ_TUNNEL) {
+		tunnel_wrote(&rq->rq_tunnel, TUNNEL_CLIENT);
+		return;
+	}
 	deadline_touch(&rq->rq_task, SCOPE_CLIENT_IDLE);
 }
 
@@ -1476,6 +1708,10 @@ request_client_wrote(struct request *rq)
 void
 request_client_drained(struct request *rq)
 {
+	if (rq->rq_state == REQ_TUNNEL) {
+		tunnel_drained(&rq->rq_tunnel, TUNNEL_CLIENT);
+		return;
+	}
 	deadline_touch(&rq->rq_task, SCOPE_CLIENT_IDLE);
 	if (rq->rq_state == REQ_RELAY && rq->rq_up != NULL) {
 		upstream_want_read(rq->rq_up, true);

@@ -40,6 +40,10 @@ struct request_peer {
 	const char	*rp_addr;	/* "ip:port", "[ip]:port" */
 	uint8_t		 rp_iplen;	/* length of the ip part */
 	request_done_cb	 rp_done;
+	void		 (*rp_upgraded)(void *arg); /* a 101: the connection
+					   is a tunnel; from now on the
+					   request reads it, and rp_in is
+					   not used */
 	void		*rp_arg;
 };
 
@@ -69,6 +73,9 @@ void	 request_start(struct request *);
 
 /* More client bytes are in the input buffer (body, or pipelined). */
 void	 request_client_data(struct request *);
+
+/* The client's connection, a tunnel now, is readable. */
+void	 request_tunnel_readable(struct request *);
 
 /* What the client could not take at once has gone out. */
 void	 request_client_wrote(struct request *);

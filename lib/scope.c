@@ -14,6 +14,8 @@ static const char *const scope_names[SCOPE_COUNT] = {
 	[SCOPE_CONNECT] = "connect",
 	[SCOPE_UPSTREAM_HEADER] = "upstream_header",
 	[SCOPE_UPSTREAM_IDLE] = "upstream_idle",
+	[SCOPE_TUNNEL_MAX] = "tunnel_max",
+	[SCOPE_TUNNEL_IDLE] = "tunnel_idle",
 };
 
 /* Return the configuration key of a scope. */

@@ -18,6 +18,8 @@ enum scope {
 	SCOPE_CONNECT,		/* TCP connect to one upstream server */
 	SCOPE_UPSTREAM_HEADER,	/* request sent upstream -> response head complete */
 	SCOPE_UPSTREAM_IDLE,	/* idle while sending the body or reading the response */
+	SCOPE_TUNNEL_MAX,	/* 101 -> the tunnel's end: its lifetime */
+	SCOPE_TUNNEL_IDLE,	/* idle while neither side of a tunnel sends */
 	SCOPE_COUNT
 };
 
@@ -31,7 +33,7 @@ int		 scope_lookup(const char *s, size_t len);
 int		 scope_is_idle(enum scope);
 
 /* How many scopes are idle. */
-#define SCOPE_IDLE_COUNT	3
+#define SCOPE_IDLE_COUNT	4
 
 /*
  * The rank of idle scope s among the idle scopes (0 to SCOPE_IDLE_COUNT -
@@ -48,6 +50,8 @@ scope_idle_index(enum scope s)
 		return 1;
 	case SCOPE_UPSTREAM_IDLE:
 		return 2;
+	case SCOPE_TUNNEL_IDLE:
+		return 3;
 	default:
 		return -1;
 	}

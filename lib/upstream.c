@@ -790,6 +790,13 @@ upstream_want_read(struct upconn *up, bool on)
 	conn_want_read(&up->up_conn, on);
 }
 
+/* The connection's stream, for a tunnel. */
+struct conn *
+upstream_conn(struct upconn *up)
+{
+	return &up->up_conn;
+}
+
 /*
  * News of the connection's stream.  An idle pooled connection that turns
  * readable (EOF or stray bytes) is done; a connect that completed starts

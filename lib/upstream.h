@@ -146,6 +146,11 @@ ssize_t	 upstream_recv(struct upconn *, void *buf, size_t len);
 /* Start or stop reading (backpressure from a slow client). */
 void	 upstream_want_read(struct upconn *, bool);
 
+/* The connection's stream, for a tunnel to read, write and half-close; its
+ * news still comes through the attached callback.  Such a connection is
+ * never pooled again. */
+struct conn *upstream_conn(struct upconn *);
+
 /* Why the last TLS handshake of this thread failed, for the error log. */
 const char *upstream_tls_why(void);
 

@@ -742,7 +742,8 @@ START_TEST(test_sections)
 	expect_errors("[timeouts]\nconect = 1s\n",
 	    "t.ini:2: [timeouts] conect = \"1s\": unknown key (keys: "
 	    "client_header, client_idle, keepalive, request, try, connect, "
-	    "upstream_header, upstream_idle, drain, retries, deadline_header, "
+	    "upstream_header, upstream_idle, tunnel_idle, tunnel_max, drain, "
+	    "retries, deadline_header, "
 	    "propagate_deadline, deadline_margin)\n");
 	expect_errors(UP "weight = 1\n",
 	    "t.ini:3: [upstream u] weight = \"1\": unknown key (keys: server, "
@@ -751,8 +752,9 @@ START_TEST(test_sections)
 	    "tls_certificate)\n");
 	expect_errors(UP "[route /]\nupstream = u\nbalance = x\n",
 	    "t.ini:5: [route /] balance = \"x\": unknown key (keys: upstream, "
-	    "host, client_idle, keepalive, request, try, connect, "
-	    "upstream_header, upstream_idle, retries, deadline_header, "
+	    "host, upgrade, client_idle, keepalive, request, try, connect, "
+	    "upstream_header, upstream_idle, tunnel_idle, tunnel_max, "
+	    "retries, deadline_header, "
 	    "propagate_deadline, deadline_margin)\n");
 	expect_errors("workers = 2\n[server]\n",
 	    "t.ini:1: workers = \"2\": key before any [section]\n");
@@ -1342,6 +1344,46 @@ START_TEST(test_dump)
 }
 END_TEST
 
+/* upgrade: websocket by default, a list kept in lower case, off; h2c is
+ * refused.  tunnel_idle and tunnel_max are [timeouts] keys a route may
+ * set. */
+START_TEST(test_upgrade_key)
+{
+	struct config *cfg;
+
+	cfg = load_ok(UP "[timeouts]\ntunnel_idle = 5m\n"
+	    "[route /a]\nupstream = u\n"
+	    "[route /b]\nupstream = u\nupgrade = WebSocket foo/2,bar\n"
+	    "tunnel_max = 1h\n"
+	    "[route /c]\nupstream = u\nupgrade = off\n");
+	ck_assert_uint_eq(cfg->nroutes, 3);
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct config_route *r = &cfg->routes[i];
+
+		ck_assert_uint_eq(r->timeouts.ms[SCOPE_TUNNEL_IDLE], 300000);
+		if (strcmp(r->prefix, "/a") == 0) {
+			ck_assert_str_eq(r->upgrade, "websocket");
+			ck_assert_uint_eq(r->timeouts.ms[SCOPE_TUNNEL_MAX], 0);
+		} else if (strcmp(r->prefix, "/b") == 0) {
+			ck_assert_str_eq(r->upgrade, "websocket, foo/2, bar");
+			ck_assert_uint_eq(r->timeouts.ms[SCOPE_TUNNEL_MAX],
+			    3600000);
+		} else
+			ck_assert_str_eq(r->upgrade, "");
+	}
+	config_unref(cfg);
+	expect_errors(UP "[route /]\nupstream = u\nupgrade = websocket, h2c\n",
+	    "t.ini:5: [route /] upgrade = \"websocket, h2c\": h2c is always "
+	    "stripped: hourglass does not speak HTTP/2 (e.g. websocket, off)\n");
+	expect_errors(UP "[route /]\nupstream = u\nupgrade = web socket;x\n",
+	    "t.ini:5: [route /] upgrade = \"web socket;x\": not a list of "
+	    "protocols (e.g. websocket, off)\n");
+	expect_errors(UP "[route /]\nupstream = u\nupgrade = ,\n",
+	    "t.ini:5: [route /] upgrade = \",\": empty (write off to relay no "
+	    "upgrade) (e.g. websocket, off)\n");
+}
+END_TEST
+
 START_TEST(test_dump_text)
 {
 	struct config *cfg;
@@ -1360,6 +1402,7 @@ START_TEST(test_dump_text)
 	ck_assert_ptr_nonnull(strstr(d, "\n[timeouts]\nclient_header = 1500ms\n"
 	    "client_idle = 30s\nkeepalive = 2m\nrequest = 1m\ntry = off\n"
 	    "connect = 2h\nupstream_header = 30s\nupstream_idle = 30s\n"
+	    "tunnel_idle = 15m\ntunnel_max = off\n"
 	    "drain = 30s\nretries = 1\ndeadline_header = X-Request-Timeout\n"
 	    "propagate_deadline = yes\ndeadline_margin = 5ms\n\n"));
 	ck_assert_ptr_nonnull(strstr(d, "\n[upstream u]\n"
@@ -1368,9 +1411,10 @@ START_TEST(test_dump_text)
 	    "fail_timeout = 10s\nresolve_interval = 30s\n"));
 	/* A route leaves out client_header and drain, which it may not set. */
 	ck_assert_ptr_nonnull(strstr(d, "\n[route /x]\nupstream = u\n"
-	    "client_idle = 30s\nkeepalive = 2m\n"
+	    "upgrade = websocket\nclient_idle = 30s\nkeepalive = 2m\n"
 	    "request = 1m\ntry = off\nconnect = 2h\nupstream_header = 30s\n"
-	    "upstream_idle = 30s\nretries = 2\n"
+	    "upstream_idle = 30s\ntunnel_idle = 15m\ntunnel_max = off\n"
+	    "retries = 2\n"
 	    "deadline_header = X-Request-Timeout\npropagate_deadline = yes\n"
 	    "deadline_margin = off\n"));
 	free(d);
@@ -2025,7 +2069,8 @@ START_TEST(test_long_lines)
 	    "(e.g. 250ms, 1.5s, 1m30s)\n"
 	    "t.ini:3: [timeouts] \\x01 = \"\\x01\": unknown key (keys: "
 	    "client_header, client_idle, keepalive, request, try, connect, "
-	    "upstream_header, upstream_idle, drain, retries, deadline_header, "
+	    "upstream_header, upstream_idle, tunnel_idle, tunnel_max, drain, "
+	    "retries, deadline_header, "
 	    "propagate_deadline, deadline_margin)\n");
 }
 END_TEST
@@ -2059,6 +2104,7 @@ config_suite(void)
 	tcase_add_test(tc, test_route_match);
 	tcase_add_test(tc, test_dump);
 	tcase_add_test(tc, test_dump_text);
+	tcase_add_test(tc, test_upgrade_key);
 	tcase_add_test(tc, test_refcount);
 	tcase_add_test(tc, test_long_lines);
 	suite_add_tcase(s, tc);

@@ -883,6 +883,93 @@ static const struct {
 	{ LIT("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n") },
 };
 
+static void	parse_ok(enum http_kind, struct http_msg *, const char *,
+		    size_t);
+
+/*
+ * Upgrade: a request without body that says Connection: upgrade and
+ * Upgrade asks to upgrade; with a body, or without either field, it is a
+ * plain request.  A response parser takes a 101 only when told the
+ * request asked, and only with Upgrade: a head without body, after which
+ * the stream is another protocol.
+ */
+START_TEST(test_upgrade)
+{
+	static const struct {
+		const char	*s;
+		bool		 upgrade;
+	} reqs[] = {
+		{ "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+		    "Upgrade: websocket\r\n\r\n", true },
+		{ "GET /ws HTTP/1.1\r\nHost: h\r\n"
+		    "Connection: keep-alive, upgrade\r\nUpgrade: x\r\n\r\n",
+		    true },
+		{ "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n",
+		    false },
+		{ "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n",
+		    false },
+		{ "POST /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n"
+		    "Upgrade: websocket\r\nContent-Length: 2\r\n\r\nhi", false },
+	};
+	static const char r101[] = "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\nframes";
+	static const char r101bare[] = "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Connection: upgrade\r\n\r\n";
+	struct http_parser p;
+	struct http_msg m;
+	size_t used;
+
+	for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+		parse_ok(HTTP_KIND_REQUEST, &m, reqs[i].s, strlen(reqs[i].s));
+		ck_assert_msg(((m.flags & HTTP_F_UPGRADE) != 0) ==
+		    reqs[i].upgrade, "request %zu", i);
+		http_msg_free(&m);
+	}
+
+	/* Not asked for: an error, as before. */
+	http_parser_init(&p, HTTP_KIND_RESPONSE, &m, &nolimits);
+	ck_assert_int_eq(http_feed(&p, r101, r101, sizeof r101 - 1, &used),
+	    HTTP_ERR_BAD);
+	http_msg_free(&m);
+
+	/* Asked for: the head, then nothing of what follows. */
+	http_parser_init(&p, HTTP_KIND_RESPONSE, &m, &nolimits);
+	http_parser_set_upgrade(&p, true);
+	ck_assert_int_eq(http_feed(&p, r101, r101, sizeof r101 - 1, &used),
+	    HTTP_GOT_HEAD);
+	ck_assert_uint_eq(used, sizeof r101 - 1 - 6);
+	ck_assert_int_eq(m.status, 101);
+	ck_assert(m.flags & HTTP_F_UPGRADE);
+	ck_assert(!(m.flags & HTTP_F_BODY));
+	http_msg_free(&m);
+
+	/* A 101 must say what it switches to. */
+	http_parser_init(&p, HTTP_KIND_RESPONSE, &m, &nolimits);
+	http_parser_set_upgrade(&p, true);
+	ck_assert_int_eq(http_feed(&p, r101bare, r101bare,
+	    sizeof r101bare - 1, &used), HTTP_ERR_BAD);
+	http_msg_free(&m);
+
+	/* A 101 goes out with its Upgrade and Connection: upgrade, whatever
+	 * the connection would otherwise say. */
+	http_parser_init(&p, HTTP_KIND_RESPONSE, &m, &nolimits);
+	http_parser_set_upgrade(&p, true);
+	ck_assert_int_eq(http_feed(&p, r101, r101, sizeof r101 - 1, &used),
+	    HTTP_GOT_HEAD);
+	{
+		char out[256];
+		ssize_t n = http_build_response(&m, r101, true, false, false,
+		    out, sizeof out);
+
+		ck_assert_int_gt(n, 0);
+		out[n] = '\0';
+		ck_assert_str_eq(out, "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Upgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+	}
+	http_msg_free(&m);
+}
+END_TEST
+
 START_TEST(test_response_bad)
 {
 	struct http_msg m;
@@ -1357,6 +1444,16 @@ START_TEST(test_build_request)
 	fwd_is("GET / HTTP/1.0\r\n\r\n", &bare,
 	    "GET / HTTP/1.1\r\nHost: backend\r\nX-Forwarded-Proto: https\r\n"
 	    "\r\n");
+
+	/* An upgrade goes out as we write it: the client's Connection and
+	 * Upgrade are dropped, ours follow (h2c was left out by the caller). */
+	bare.upgrade = "websocket";
+	bare.upgrade_len = 9;
+	fwd_is("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, X-A\r\n"
+	    "X-A: 1\r\nUpgrade: websocket, h2c\r\nSec-WebSocket-Key: k\r\n\r\n",
+	    &bare, "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k\r\n"
+	    "X-Forwarded-Proto: https\r\nX-Forwarded-Host: h\r\n"
+	    "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n");
 }
 END_TEST
 
@@ -1498,6 +1595,7 @@ http_suite(void)
 	tcase_add_test(tc, test_chunked_limits);
 	tcase_add_test(tc, test_framing_canonical);
 	tcase_add_test(tc, test_interim);
+	tcase_add_test(tc, test_upgrade);
 	tcase_add_loop_test(tc, test_response_bad, 0,
 	    sizeof bad_responses / sizeof bad_responses[0]);
 	tcase_add_test(tc, test_many_fields);

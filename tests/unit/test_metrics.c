@@ -601,10 +601,14 @@ req(struct metrics *m, const char *route, enum outcome o, int status,
 }
 
 /* The status an outcome's request is logged with when hourglass answers:
- * its table row's, 200 for ok. */
+ * its table row's, 200 for ok, 101 for a tunnel's own timeouts (they end
+ * a tunnel, after its 101). */
 static int
 status_of(enum outcome o)
 {
+	if (o == OUTCOME_TIMEOUT + SCOPE_TUNNEL_IDLE ||
+	    o == OUTCOME_TIMEOUT + SCOPE_TUNNEL_MAX)
+		return 101;
 	return o == OUTCOME_OK ? 200 : outcome_info(o)->oi_status;
 }
 
@@ -1434,6 +1438,9 @@ START_TEST(test_families)
 		"hourglass_connections gauge",
 		"hourglass_connections_accepted_total counter",
 		"hourglass_keepalive_closed_total counter",
+		"hourglass_tls_handshakes_total counter",
+		"hourglass_tls_handshake_failures_total counter",
+		"hourglass_tunnels_total counter",
 		"hourglass_upstream_up gauge",
 		"hourglass_upstream_tries_total counter",
 		"hourglass_upstream_failures_total counter",
