@@ -22,6 +22,8 @@
 #   NO_DEPS [0]           1: do not call tools/deps.sh
 #
 # Quick check: TUNNELS=500 ECHO_SECS=2 ECHO_ROUNDS=1 bench/tunnel.sh
+# bench/tunnel.sh summarize bench/results/tunnel-<stamp> prints a run's
+# table again.
 #
 # A contender that cannot open the tunnels (a refused configuration, no
 # 101) is reported as such, with the first failure tunnelclient saw, and
@@ -43,6 +45,88 @@ CONTENDERS=${CONTENDERS:-floor hourglass nginx haproxy}
 PIN=${PIN:-0}
 CONF_KIND=-tunnel
 
+say() { printf 'bench-tunnel: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# summarize DIR: the table, from DIR's status.txt, idle.tsv and echo.tsv
+# (medians over rounds), and the ratios hourglass / the better of nginx and
+# HAProxy.
+summarize() {
+	local d=$1
+	[ -s "$d/status.txt" ] || { say "no $d/status.txt"; return 1; }
+	echo "== hourglass tunnel bench: $(basename "$d")"
+	sed 's/^/   /' "$d/env.txt"
+	awk '
+	function median(list,   a, n, i, j, t) {
+		n = split(list, a, " ")
+		if (n == 0) return ""
+		for (i = 2; i <= n; i++) {
+			t = a[i] + 0
+			for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
+			a[j + 1] = t
+		}
+		return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function best(v, lower,   b) {	# the better peer, nginx or HAProxy
+		b = ""
+		if (v["nginx"] != "") b = v["nginx"]
+		if (v["haproxy"] != "" && (b == "" || (lower ? v["haproxy"] < b : v["haproxy"] > b)))
+			b = v["haproxy"]
+		return b
+	}
+	function ratio(x, y) { return x == "" || y == "" || y == 0 ? "-" : sprintf("%.2f", x / y) }
+	FILENAME ~ /status.txt$/ { order[++n] = $1; st[$1] = substr($0, length($1) + 2); next }
+	FILENAME ~ /idle.tsv$/ && FNR > 1 && $4 != "-" {
+		bpt[$1] = $12; rss0[$1] = $4; rss1[$1] = $5; rss2[$1] = $6
+		fd0[$1] = $7; fd1[$1] = $8; fd2[$1] = $9; back[$1] = $11; next
+	}
+	FILENAME ~ /echo.tsv$/ && FNR > 1 && $4 > 0 {
+		L_rate[$2] = L_rate[$2] " " $5; L_cpu[$2] = L_cpu[$2] " " $7
+		L_org[$2] = L_org[$2] " " $8; err[$2] += $6; next
+	}
+	END {
+		printf "\n%-10s %9s %9s %9s %11s %9s %11s %10s %9s %9s\n", "contender", "RSS0 KiB",
+		    "RSS1 KiB", "RSS2 KiB", "B/tunnel", "fds back", "echo msg/s", "us/msg", "origin", "errors"
+		for (i = 1; i <= n; i++) {
+			c = order[i]
+			rate[c] = median(L_rate[c]); cpu[c] = median(L_cpu[c])
+			if (bpt[c] == "" && rate[c] == "") {
+				printf "%-10s %s\n", c, st[c]
+				continue
+			}
+			printf "%-10s %9s %9s %9s %11s %9s %11s %10s %9s %9s\n", c,
+			    rss0[c] == "" ? "-" : rss0[c], rss1[c] == "" ? "-" : rss1[c],
+			    rss2[c] == "" ? "-" : rss2[c], bpt[c] == "" ? "-" : bpt[c],
+			    back[c] == "" ? "-" : back[c] "s", rate[c] == "" ? "-" : sprintf("%.0f", rate[c]),
+			    cpu[c] == "" ? "-" : sprintf("%.2f", cpu[c]),
+			    L_org[c] == "" ? "-" : sprintf("%.2f", median(L_org[c])), err[c] + 0
+			if (st[c] != "ok") printf "%-10s   (%s)\n", "", st[c]
+		}
+		print "\nB/tunnel: (RSS with the tunnels - RSS before) / tunnels; RSS2: after they closed;"
+		print "fds back: seconds until the proxy held no more descriptors than before;"
+		print "us/msg: the proxy'\''s CPU (utime + stime) per echoed message, median over rounds;"
+		print "origin: the origin'\''s, for scale."
+		for (c in bpt) if (c == "nginx" || c == "haproxy") pb[c] = bpt[c]
+		for (c in cpu) if ((c == "nginx" || c == "haproxy") && cpu[c] != "") pc[c] = cpu[c]
+		for (c in rate) if ((c == "nginx" || c == "haproxy") && rate[c] != "") pr[c] = rate[c]
+		if (st["hourglass"] == "ok" && (bpt["hourglass"] != "" || cpu["hourglass"] != "")) {
+			printf "\nhourglass / the better of nginx and HAProxy (below 1: hourglass does better,\n"
+			printf "except for msg/s): B/tunnel %s, us/msg %s, msg/s %s\n",
+			    ratio(bpt["hourglass"], best(pb, 1)), ratio(cpu["hourglass"], best(pc, 1)),
+			    ratio(rate["hourglass"], best(pr, 0))
+		} else if (order[1] != "")
+			printf "\nhourglass: no ratios: %s\n", st["hourglass"] == "" ? "not run" : st["hourglass"]
+	}' "$d/status.txt" "$d/idle.tsv" "$d/echo.tsv" 2>/dev/null
+	[ -s "$d/anomalies.txt" ] && { echo; echo "anomalies:"; sed 's/^/   /' "$d/anomalies.txt"; }
+	return 0
+}
+
+if [ "${1:-}" = summarize ]; then
+	[ -d "${2:-}" ] || die "usage: bench/tunnel.sh summarize RESULTS_DIR"
+	summarize "$2"
+	exit
+fi
+
 PARTS=("$@")
 [ ${#PARTS[@]} -gt 0 ] || PARTS=(idle echo)
 for p in "${PARTS[@]}"; do
@@ -53,8 +137,6 @@ for p in "${PARTS[@]}"; do
 done
 want() { local p; for p in "${PARTS[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 
-say() { printf 'bench-tunnel: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
 for v in TUNNELS ECHO_CONNS ECHO_SECS ECHO_SIZE ECHO_ROUNDS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
@@ -296,80 +378,6 @@ part_echo() {
 	done
 }
 
-# summarize: the table, from idle.tsv and echo.tsv (medians over rounds),
-# and the ratios hourglass / the better of nginx and HAProxy.
-summarize() {
-	local name
-	echo "== hourglass tunnel bench: $(basename "$R")"
-	sed 's/^/   /' "$R/env.txt"
-	for name in $CONTENDERS; do
-		echo "$name ${STATUS[$name]:-ok}"
-	done > "$R/status.txt"
-	awk '
-	function median(list,   a, n, i, j, t) {
-		n = split(list, a, " ")
-		if (n == 0) return ""
-		for (i = 2; i <= n; i++) {
-			t = a[i] + 0
-			for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-			a[j + 1] = t
-		}
-		return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
-	function best(v, lower,   b) {	# the better peer, nginx or HAProxy
-		b = ""
-		if (v["nginx"] != "") b = v["nginx"]
-		if (v["haproxy"] != "" && (b == "" || (lower ? v["haproxy"] < b : v["haproxy"] > b)))
-			b = v["haproxy"]
-		return b
-	}
-	function ratio(x, y) { return x == "" || y == "" || y == 0 ? "-" : sprintf("%.2f", x / y) }
-	FILENAME ~ /status.txt$/ { order[++n] = $1; st[$1] = substr($0, length($1) + 2); next }
-	FILENAME ~ /idle.tsv$/ && FNR > 1 && $4 != "-" {
-		bpt[$1] = $12; rss0[$1] = $4; rss1[$1] = $5; rss2[$1] = $6
-		fd0[$1] = $7; fd1[$1] = $8; fd2[$1] = $9; back[$1] = $11; next
-	}
-	FILENAME ~ /echo.tsv$/ && FNR > 1 && $4 > 0 {
-		L_rate[$2] = L_rate[$2] " " $5; L_cpu[$2] = L_cpu[$2] " " $7
-		L_org[$2] = L_org[$2] " " $8; err[$2] += $6; next
-	}
-	END {
-		printf "\n%-10s %9s %9s %9s %11s %9s %11s %10s %9s %9s\n", "contender", "RSS0 KiB",
-		    "RSS1 KiB", "RSS2 KiB", "B/tunnel", "fds back", "echo msg/s", "us/msg", "origin", "errors"
-		for (i = 1; i <= n; i++) {
-			c = order[i]
-			rate[c] = median(L_rate[c]); cpu[c] = median(L_cpu[c])
-			if (bpt[c] == "" && rate[c] == "") {
-				printf "%-10s %s\n", c, st[c]
-				continue
-			}
-			printf "%-10s %9s %9s %9s %11s %9s %11s %10s %9s %9s\n", c,
-			    rss0[c] == "" ? "-" : rss0[c], rss1[c] == "" ? "-" : rss1[c],
-			    rss2[c] == "" ? "-" : rss2[c], bpt[c] == "" ? "-" : bpt[c],
-			    back[c] == "" ? "-" : back[c] "s", rate[c] == "" ? "-" : sprintf("%.0f", rate[c]),
-			    cpu[c] == "" ? "-" : sprintf("%.2f", cpu[c]),
-			    L_org[c] == "" ? "-" : sprintf("%.2f", median(L_org[c])), err[c] + 0
-			if (st[c] != "ok") printf "%-10s   (%s)\n", "", st[c]
-		}
-		print "\nB/tunnel: (RSS with the tunnels - RSS before) / tunnels; RSS2: after they closed;"
-		print "fds back: seconds until the proxy held no more descriptors than before;"
-		print "us/msg: the proxy'\''s CPU (utime + stime) per echoed message, median over rounds;"
-		print "origin: the origin'\''s, for scale."
-		for (c in bpt) if (c == "nginx" || c == "haproxy") pb[c] = bpt[c]
-		for (c in cpu) if ((c == "nginx" || c == "haproxy") && cpu[c] != "") pc[c] = cpu[c]
-		for (c in rate) if ((c == "nginx" || c == "haproxy") && rate[c] != "") pr[c] = rate[c]
-		if (st["hourglass"] == "ok" && (bpt["hourglass"] != "" || cpu["hourglass"] != "")) {
-			printf "\nhourglass / the better of nginx and HAProxy (below 1: hourglass does better,\n"
-			printf "except for msg/s): B/tunnel %s, us/msg %s, msg/s %s\n",
-			    ratio(bpt["hourglass"], best(pb, 1)), ratio(cpu["hourglass"], best(pc, 1)),
-			    ratio(rate["hourglass"], best(pr, 0))
-		} else if (order[1] != "")
-			printf "\nhourglass: no ratios: %s\n", st["hourglass"] == "" ? "not run" : st["hourglass"]
-	}' "$R/status.txt" "${R}/idle.tsv" "${R}/echo.tsv" 2>/dev/null
-	[ -s "$R/anomalies.txt" ] && { echo; echo "anomalies:"; sed 's/^/   /' "$R/anomalies.txt"; }
-	return 0
-}
-
 # ---------------------------------------------------------------- main
 
 start_origin
@@ -382,5 +390,8 @@ for p in idle echo; do
 	part_$p
 	say "$p part: $((SECONDS - t)) s"
 done
-summarize | tee "$R/summary.txt"
+for name in $CONTENDERS; do
+	echo "$name ${STATUS[$name]:-ok}"
+done > "$R/status.txt"
+summarize "$R" | tee "$R/summary.txt"
 say "raw results and summary.txt in $R"
