@@ -403,6 +403,8 @@ static int
 conn_on_header_value_complete(llhttp_t *p)
 {
 	struct conn	*c = p->data;
+	char		 v[8];
+	size_t		 n;
 
 	switch (c->rq_hdr) {
 	case HDR_EXPECT:
@@ -419,8 +421,8 @@ conn_on_header_value_complete(llhttp_t *p)
 		    &c->rq_ws_key_len);
 		break;
 	case HDR_WS_VERSION:
-		c->rq_ws_version = c->rq_hlen == 2 &&
-		    memcmp(c->rq_hbuf, "13", 2) == 0 ? 13 : -1;
+		conn_hval_keep(c, v, sizeof v, &n);
+		c->rq_ws_version = n == 2 && memcmp(v, "13", 2) == 0 ? 13 : -1;
 		break;
 	case HDR_OTHER:
 		break;
