@@ -73,7 +73,7 @@ $(PATHS_STAMP):
 	@echo '$(PATHS_NOW)' > $@
 
 .PHONY: all deps deps-test check run install clean tests bench-progs bench \
-	bench-instr
+	bench-instr bench-tunnel
 all: lib/libhourglass.a hourglass $(ORIGIN)
 
 lib/%.o: lib/%.c $(FLAGS_STAMP)
@@ -120,7 +120,7 @@ bench-progs: all $(BENCH_BIN) bench/floor_l7
 
 # Install the Debian packages the build needs, if any is missing; the
 # tests need a few more tools (TEST_DEPS), which no test skips.
-TEST_DEPS = logrotate prometheus perl systemd python3
+TEST_DEPS = logrotate prometheus perl systemd python3 python3-websockets
 deps:
 	@tools/deps.sh
 
@@ -139,6 +139,12 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory bench-progs
 	@bench/run.sh
+
+# WebSocket tunnels side by side: memory per idle tunnel, CPU per echoed
+# message (bench/tunnel.sh, bench/README.md).  Not part of make bench.
+bench-tunnel: deps
+	@$(MAKE) --no-print-directory all
+	@bench/tunnel.sh
 
 # Instructions per proxied request, counted by callgrind (bench/README.md).
 bench-instr: deps

@@ -81,6 +81,26 @@ start_origin() {
 	ORIGIN_PORT=$(cat "$pf")
 }
 
+# py_checks DESC SCRIPT [ARGS...]: run a python3 script (Debian's python3,
+# with tests/ on its path for wslib.py) for at most 60 s.  Each line it
+# prints that starts with "ok: " or "FAIL: " is an assertion (wslib.check,
+# wslib.expect); other lines are shown; a crash or a timeout is a failure.
+py_checks() {
+	local desc=$1 py=/usr/bin/python3 out rc line
+	shift
+	[ -x "$py" ] || py=$(command -v python3) || { fail "$desc: no python3"; return 1; }
+	out=$(PYTHONPATH=$TOP/tests timeout 60 "$py" "$@" 2>&1)
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"ok: "*) ok "${line#ok: }" ;;
+		"FAIL: "*) fail "${line#FAIL: }" ;;
+		*) echo "$line" ;;
+		esac
+	done <<< "$out"
+	[ $rc -eq 0 ] || fail "$desc: python3 exited $rc"
+}
+
 # fd_count PID: the number of open descriptors of a process.
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 

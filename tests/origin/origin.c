@@ -22,8 +22,11 @@
  *
  *	accept	a connection was accepted (target "-")
  *	request	a request was read whole (body included) and is being answered
+ *	upgrade	its 101 is queued: the connection is now a tunnel (/ws,
+ *		/upgrade), whose events carry the upgraded request's target
  *	done	its response is wholly queued (for /close and /reset: the
- *		origin closed or reset the connection)
+ *		origin closed or reset the connection; for a tunnel: the
+ *		origin's FIN or RST went out, once)
  *	close	the peer closed or reset the connection; the target is the
  *		request in progress, "-" between requests
  *

@@ -5,9 +5,10 @@
  * origin.c holds main, the command line, the listeners and the event log;
  * origin_conn.c holds a client connection: reading, parsing with llhttp,
  * writing and its state machine; origin_routes.c maps a path to an endpoint
- * and builds or paces its response.
+ * and builds or paces its response; origin_ws.c answers /ws and /upgrade
+ * with a 101 and then runs the tunnel: a WebSocket echo or a raw echo.
  *
- * The connection layout is shared by the three files, so struct conn is
+ * The connection layout is shared by the four files, so struct conn is
  * declared here rather than kept opaque.
  */
 #ifndef HG_ORIGIN_H
@@ -29,6 +30,7 @@
 #define ORIGIN_ECHO_MAX		(256 * 1024 * 1024) /* a longer /echo gets 413 */
 #define ORIGIN_LINGER_MS	1000		/* wait for the peer's FIN after ours */
 #define ORIGIN_URL_MAX		512		/* target bytes kept for routing and logs */
+#define ORIGIN_HVAL_MAX		128		/* header value bytes kept (Upgrade, ...) */
 
 /* The states of a client connection; conn_set_state() checks each move. */
 enum conn_state {
@@ -38,6 +40,10 @@ enum conn_state {
 	CONN_TRICKLING,		/* the head goes out one byte per tick */
 	CONN_STREAMING,		/* a long body goes out as the socket drains */
 	CONN_HANGING,		/* a request that is never answered */
+	CONN_TUNNEL,		/* after a 101: echoing bytes or WebSocket frames */
+	CONN_SILENT,		/* after a 101: reading and dropping, writing nothing new */
+	CONN_SHUT,		/* after a 101: our FIN once cn_out is out; input
+				   dropped until the peer's FIN */
 	CONN_CLOSING,		/* the last response goes out, then our FIN */
 	CONN_LINGERING,		/* FIN sent; reading until the peer's FIN or a timeout */
 	CONN_DEAD,		/* socket closed; freed when the callback returns */
@@ -61,6 +67,28 @@ enum route {
 	ROUTE_DRIPC,
 	ROUTE_INTERIM,
 	ROUTE_DROP_NEXT,
+	ROUTE_WS,
+	ROUTE_UPGRADE,
+	ROUTE_UPGRADE_CLOSE,
+	ROUTE_UPGRADE_RESET,
+	ROUTE_UPGRADE_SILENT,
+	ROUTE_UPGRADE_200,
+};
+
+/* What a connection carries after a 101. */
+enum tunnel {
+	TUNNEL_NONE,		/* HTTP: no 101 went out */
+	TUNNEL_RAW,		/* /upgrade: bytes echoed, in-band commands */
+	TUNNEL_WS,		/* /ws: WebSocket frames echoed */
+};
+
+/* The request headers the origin looks at. */
+enum hdr {
+	HDR_OTHER,
+	HDR_EXPECT,
+	HDR_UPGRADE,
+	HDR_WS_KEY,		/* Sec-WebSocket-Key */
+	HDR_WS_VERSION,		/* Sec-WebSocket-Version */
 };
 
 /* How the response speaks of the connection. */
@@ -105,10 +133,18 @@ struct conn {
 	int			 rq_head;	/* HEAD: no body in the response */
 	enum conn_ka		 rq_ka;
 	int			 rq_expect;	/* Expect: 100-continue */
-	int			 rq_hdr;	/* the header being read is Expect */
-	char			 rq_hbuf[16];	/* header name or value so far */
-	size_t			 rq_hlen;
+	enum hdr		 rq_hdr;	/* the header being read */
+	char			 rq_hbuf[ORIGIN_HVAL_MAX]; /* its name or value so far */
+	size_t			 rq_hlen;	/* may exceed the buffer */
 	int			 rq_error;	/* status for a request we refuse */
+	int			 rq_get;	/* the method is GET */
+	int			 rq_http11;	/* HTTP/1.1 (not 1.0) */
+	int			 rq_conn_upgrade; /* Connection has "upgrade" */
+	char			 rq_upgrade[ORIGIN_HVAL_MAX]; /* Upgrade's value */
+	size_t			 rq_upgrade_len; /* 0: none; > the buffer: too long */
+	char			 rq_ws_key[32];	/* Sec-WebSocket-Key */
+	size_t			 rq_ws_key_len;	/* 0: none; > the buffer: too long */
+	int			 rq_ws_version;	/* Sec-WebSocket-Version, -1 if bad */
 
 	/* The response being produced. */
 	enum route		 rs_route;
@@ -121,6 +157,14 @@ struct conn {
 	int			 rs_ended;	/* the chunked terminator is queued */
 	size_t			 rs_head_left;	/* trickle: head bytes in cn_hold */
 	unsigned		 rs_ms;		/* tick interval */
+
+	/* The tunnel after a 101 (origin_ws.c). */
+	enum tunnel		 tn_kind;
+	int			 tn_end_logged;	/* "done": our FIN or RST went out */
+	int			 tn_wr_shut;	/* CONN_SHUT: shutdown(SHUT_WR) done */
+	uint64_t		 ws_left;	/* data frame payload bytes to relay */
+	uint64_t		 ws_off;	/* payload bytes relayed: the mask phase */
+	uint8_t			 ws_mask[4];
 
 	TAILQ_ENTRY(conn)	 cn_entry;
 };
@@ -164,5 +208,11 @@ void	routes_start(struct conn *);
 void	routes_refill(struct conn *);
 void	routes_tick(struct conn *);
 void	routes_error(struct conn *, int);
+void	routes_answer(struct conn *, int, const char *, const char *, size_t);
+
+/* origin_ws.c */
+void	tunnel_start(struct conn *);
+void	tunnel_input(struct conn *);
+void	tunnel_end_log(struct conn *);
 
 #endif

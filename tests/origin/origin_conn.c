@@ -33,6 +33,9 @@ static const char *conn_state_names[] = {
 	[CONN_TRICKLING] = "TRICKLING",
 	[CONN_STREAMING] = "STREAMING",
 	[CONN_HANGING] = "HANGING",
+	[CONN_TUNNEL] = "TUNNEL",
+	[CONN_SILENT] = "SILENT",
+	[CONN_SHUT] = "SHUT",
 	[CONN_CLOSING] = "CLOSING",
 	[CONN_LINGERING] = "LINGERING",
 	[CONN_DEAD] = "DEAD",
@@ -43,12 +46,16 @@ static const char *conn_state_names[] = {
 static const unsigned conn_moves[] = {
 	[CONN_READING] = S(CONN_WAITING) | S(CONN_DRIPPING) |
 	    S(CONN_TRICKLING) | S(CONN_STREAMING) | S(CONN_HANGING) |
-	    S(CONN_CLOSING) | S(CONN_DEAD),
+	    S(CONN_TUNNEL) | S(CONN_SILENT) | S(CONN_CLOSING) | S(CONN_DEAD),
 	[CONN_WAITING] = ANSWERED,
 	[CONN_DRIPPING] = ANSWERED,
 	[CONN_TRICKLING] = ANSWERED,
 	[CONN_STREAMING] = ANSWERED,
 	[CONN_HANGING] = S(CONN_DEAD),
+	[CONN_TUNNEL] = S(CONN_SILENT) | S(CONN_SHUT) | S(CONN_CLOSING) |
+	    S(CONN_DEAD),
+	[CONN_SILENT] = S(CONN_SHUT) | S(CONN_CLOSING) | S(CONN_DEAD),
+	[CONN_SHUT] = S(CONN_CLOSING) | S(CONN_DEAD),
 	[CONN_CLOSING] = S(CONN_LINGERING) | S(CONN_DEAD),
 	[CONN_LINGERING] = S(CONN_DEAD),
 	[CONN_DEAD] = 0,
@@ -165,6 +172,7 @@ conn_close(struct conn *c, int reset)
 		event_del(c->cn_ev_timer);
 	c->cn_rd_on = c->cn_wr_on = 0;
 	if (c->cn_fd != -1) {
+		tunnel_end_log(c);
 		if (reset)
 			setsockopt(c->cn_fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 		close(c->cn_fd);
@@ -266,9 +274,12 @@ conn_on_message_begin(llhttp_t *p)
 	c->rq_head = 0;
 	c->rq_ka = KA_HTTP11;
 	c->rq_expect = 0;
-	c->rq_hdr = 0;
+	c->rq_hdr = HDR_OTHER;
 	c->rq_hlen = 0;
 	c->rq_error = 0;
+	c->rq_upgrade_len = 0;
+	c->rq_ws_key_len = 0;
+	c->rq_ws_version = 0;
 	c->rs_route = ROUTE_NONE;
 	c->cn_in_head = 1;
 	c->cn_head_seen = 0;
@@ -328,38 +339,95 @@ conn_on_header_field(llhttp_t *p, const char *at, size_t len)
 	return 0;
 }
 
-/* A header name is complete: note whether it is Expect. */
+/* A header name is complete: note whether it is one the origin looks at. */
 static int
 conn_on_header_field_complete(llhttp_t *p)
 {
+	static const struct {
+		const char	*name;
+		enum hdr	 hdr;
+	} names[] = {
+		{ "expect", HDR_EXPECT },
+		{ "upgrade", HDR_UPGRADE },
+		{ "sec-websocket-key", HDR_WS_KEY },
+		{ "sec-websocket-version", HDR_WS_VERSION },
+	};
 	struct conn	*c = p->data;
+	size_t		 i;
 
-	c->rq_hdr = c->rq_hlen == 6 && strncasecmp(c->rq_hbuf, "expect", 6) == 0;
+	c->rq_hdr = HDR_OTHER;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (c->rq_hlen == strlen(names[i].name) &&
+		    strncasecmp(c->rq_hbuf, names[i].name, c->rq_hlen) == 0)
+			c->rq_hdr = names[i].hdr;
+	}
 	c->rq_hlen = 0;
 	return 0;
 }
 
-/* A piece of a header value, kept only for Expect. */
+/* A piece of a header value, kept only for the headers the origin looks at. */
 static int
 conn_on_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct conn	*c = p->data;
 
-	if (c->rq_hdr)
+	if (c->rq_hdr != HDR_OTHER)
 		conn_hbuf_add(c, at, len);
 	return 0;
 }
 
-/* A header value is complete: note Expect: 100-continue. */
+/*
+ * Copy a complete header value, without trailing blanks, into a field of
+ * the request; *lenp gets its length, more than size if it did not fit.
+ */
+static void
+conn_hval_keep(struct conn *c, char *dst, size_t size, size_t *lenp)
+{
+	size_t	 n = c->rq_hlen;
+
+	if (n <= sizeof c->rq_hbuf)
+		while (n > 0 && (c->rq_hbuf[n - 1] == ' ' ||
+		    c->rq_hbuf[n - 1] == '\t'))
+			n--;
+	if (n >= size) {
+		*lenp = size + 1;
+		return;
+	}
+	memcpy(dst, c->rq_hbuf, n);
+	dst[n] = '\0';
+	*lenp = n;
+}
+
+/* A header value is complete: keep what the origin needs of it. */
 static int
 conn_on_header_value_complete(llhttp_t *p)
 {
 	struct conn	*c = p->data;
+	char		 v[8];
+	size_t		 n;
 
-	if (c->rq_hdr && c->rq_hlen == 12 &&
-	    strncasecmp(c->rq_hbuf, "100-continue", 12) == 0)
-		c->rq_expect = 1;
-	c->rq_hdr = 0;
+	switch (c->rq_hdr) {
+	case HDR_EXPECT:
+		if (c->rq_hlen == 12 &&
+		    strncasecmp(c->rq_hbuf, "100-continue", 12) == 0)
+			c->rq_expect = 1;
+		break;
+	case HDR_UPGRADE:
+		conn_hval_keep(c, c->rq_upgrade, sizeof c->rq_upgrade,
+		    &c->rq_upgrade_len);
+		break;
+	case HDR_WS_KEY:
+		conn_hval_keep(c, c->rq_ws_key, sizeof c->rq_ws_key,
+		    &c->rq_ws_key_len);
+		break;
+	case HDR_WS_VERSION:
+		conn_hval_keep(c, v, sizeof v, &n);
+		c->rq_ws_version = n == 2 && memcmp(v, "13", 2) == 0 ? 13 : -1;
+		break;
+	case HDR_OTHER:
+		break;
+	}
+	c->rq_hdr = HDR_OTHER;
 	c->rq_hlen = 0;
 	return 0;
 }
@@ -372,6 +440,9 @@ conn_on_headers_complete(llhttp_t *p)
 
 	c->cn_in_head = 0;
 	c->rq_head = llhttp_get_method(p) == HTTP_HEAD;
+	c->rq_get = llhttp_get_method(p) == HTTP_GET;
+	c->rq_http11 = p->http_major == 1 && p->http_minor == 1;
+	c->rq_conn_upgrade = (p->flags & F_CONNECTION_UPGRADE) != 0;
 	if (c->rq_error == 0)
 		c->rs_route = routes_match(c->rq_url, c->rq_url_len,
 		    &c->rs_arg1, &c->rs_arg2);
@@ -588,6 +659,7 @@ conn_linger(struct conn *c)
 		conn_close(c, 0);
 		return;
 	}
+	tunnel_end_log(c);
 	evbuffer_drain(c->cn_in, evbuffer_get_length(c->cn_in));
 	c->cn_in_parsed = 0;
 	conn_timer(c, ORIGIN_LINGER_MS, 0);
@@ -605,9 +677,17 @@ conn_update(struct conn *c)
 	unparsed = evbuffer_get_length(c->cn_in) - c->cn_in_parsed;
 	switch (c->cn_state) {
 	case CONN_HANGING:
+	case CONN_SHUT:
 	case CONN_CLOSING:
 	case CONN_LINGERING:
 		rd = !c->cn_peer_eof;	/* input is dropped: read on */
+		break;
+	case CONN_TUNNEL:
+	case CONN_SILENT:
+		/* What is read is echoed (or dropped) at once: the echo
+		 * waits while the peer does not take what it owes. */
+		rd = !c->cn_peer_eof &&
+		    evbuffer_get_length(c->cn_out) < ORIGIN_OUT_HIGH;
 		break;
 	default:
 		rd = !c->cn_peer_eof && unparsed < ORIGIN_IN_MAX;
@@ -643,6 +723,8 @@ conn_pump(struct conn *c)
 	for (rounds = 0; rounds < 16; rounds++) {
 		if (c->cn_state == CONN_READING)
 			conn_parse(c);
+		if (c->cn_state == CONN_TUNNEL || c->cn_state == CONN_SILENT)
+			tunnel_input(c);
 		if (c->cn_state == CONN_STREAMING)
 			routes_refill(c);
 		if (c->cn_state == CONN_DEAD)
@@ -653,7 +735,9 @@ conn_pump(struct conn *c)
 			return;
 		if (evbuffer_get_length(c->cn_out) > 0)
 			break;
-		if (c->cn_state == CONN_STREAMING)
+		if (c->cn_state == CONN_STREAMING ||
+		    (c->cn_state == CONN_TUNNEL &&
+		    evbuffer_get_length(c->cn_in) > 0))
 			continue;
 		if (c->cn_state != CONN_READING ||
 		    (c->cn_in_parsed == evbuffer_get_length(c->cn_in) &&
@@ -666,6 +750,12 @@ conn_pump(struct conn *c)
 				conn_close(c, 0);
 			else
 				conn_linger(c);
+		} else if (c->cn_state == CONN_SHUT && !c->tn_wr_shut) {
+			c->tn_wr_shut = 1;
+			if (shutdown(c->cn_fd, SHUT_WR) == -1)
+				conn_close(c, 0);
+			else
+				tunnel_end_log(c);
 		} else if (c->cn_state == CONN_READING && c->cn_peer_eof &&
 		    c->cn_in_parsed == evbuffer_get_length(c->cn_in))
 			conn_close(c, 0);
@@ -677,7 +767,8 @@ conn_pump(struct conn *c)
  * The peer closed its side, or reset.  A reset, or a close while a timed
  * response is pending, ends the connection at once; otherwise what is
  * already queued or streaming goes out first (the peer may have shut only
- * its write side).
+ * its write side).  A tunnel writes what it owes, then closes: the peer
+ * sees our FIN once its own has been answered.
  */
 static void
 conn_eof(struct conn *c, int reset)
@@ -696,6 +787,11 @@ conn_eof(struct conn *c, int reset)
 	case CONN_LINGERING:
 		conn_close(c, 0);
 		return;
+	case CONN_TUNNEL:
+	case CONN_SILENT:
+	case CONN_SHUT:
+		conn_set_state(c, CONN_CLOSING);
+		break;
 	default:
 		break;
 	}
@@ -714,6 +810,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	switch (c->cn_state) {
 	case CONN_HANGING:
+	case CONN_SHUT:
 	case CONN_CLOSING:
 	case CONN_LINGERING:
 		n = read(fd, sink, sizeof sink);
@@ -735,8 +832,8 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (n <= 0)
 		conn_eof(c, n == -1);
-	else if (c->cn_state != CONN_HANGING && c->cn_state != CONN_CLOSING &&
-	    c->cn_state != CONN_LINGERING)
+	else if (c->cn_state != CONN_HANGING && c->cn_state != CONN_SHUT &&
+	    c->cn_state != CONN_CLOSING && c->cn_state != CONN_LINGERING)
 		conn_pump(c);
 out:
 	if (c->cn_state == CONN_DEAD)

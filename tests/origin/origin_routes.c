@@ -22,7 +22,43 @@
  *                      204 and 304); 1xx is refused with 400
  *   /echo, /echo/...   200, the request head exactly as received followed
  *                      by the decoded request body
+ *   /ws                a WebSocket echo (RFC 6455): 101 with the
+ *                      Sec-WebSocket-Accept of the key, then each text,
+ *                      binary or continuation frame comes back unmasked with
+ *                      its opcode and FIN bit (a fragmented message frame
+ *                      by frame), a ping gets a pong with its payload, and a
+ *                      close gets a close with its code, then our FIN.  A
+ *                      frame that breaks the protocol (unmasked, RSV bits,
+ *                      unknown opcode, long or fragmented control frame)
+ *                      gets a close with 1002.
+ *   /upgrade           a raw tunnel: 101 with the request's Upgrade value,
+ *                      then every byte comes back.  A read that begins with
+ *                      one of these lines is a command, not echoed:
+ *                        !silent  echo no more (read and drop)
+ *                        !close   our FIN once what is owed is out
+ *                        !reset   reset (RST) at once
+ *                        !shut    our FIN once what is owed is out; read
+ *                                 and drop until the peer's FIN, then close
+ *                      (a client sends a command only once the echo of what
+ *                      it sent before has come back, so that the command
+ *                      starts a read).  The peer's FIN: what is owed goes
+ *                      out, then our FIN, and the connection is closed.
+ *   /upgrade/close     101, then our FIN at once
+ *   /upgrade/reset     101, then reset (RST)
+ *   /upgrade/silent    101, then nothing: input is read and dropped
+ *                      (commands still work)
+ *   /upgrade/200       200 "not upgraded", Content-Length, keep-alive: an
+ *                      upstream that declines the upgrade
  *   anything else      404; a bad number in a known path is 400
+ *
+ * The 101 of /ws and /upgrade* needs a GET in HTTP/1.1 with an Upgrade
+ * header and "upgrade" among Connection's tokens, and for /ws "websocket"
+ * among Upgrade's tokens and Sec-WebSocket-Version: 13; a request without
+ * them gets 426 Upgrade Required (with "Upgrade: websocket" and
+ * "Sec-WebSocket-Version: 13"), as when a proxy strips the upgrade.  Any
+ * other method, or a missing or malformed Sec-WebSocket-Key on /ws, gets
+ * 400.  The echo stops reading while ORIGIN_OUT_HIGH bytes wait for the
+ * peer: a peer that does not read holds the sender back.
  *
  * With --fail MODE every request, whatever its path, gets MODE instead:
  * reset, close or hang as /reset, /close or /hang, or 503 as /status/503.
@@ -63,6 +99,7 @@ static const char *
 routes_reason(int status)
 {
 	switch (status) {
+	case 101: return "Switching Protocols";
 	case 200: return "OK";
 	case 201: return "Created";
 	case 202: return "Accepted";
@@ -80,6 +117,7 @@ routes_reason(int status)
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
+	case 426: return "Upgrade Required";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
@@ -92,12 +130,13 @@ routes_reason(int status)
 
 /*
  * Format a response head into buf: the status line, the body framing (a
- * Content-Length, chunked, or none) and the Connection header the request
- * calls for.  Returns its length.
+ * Content-Length, chunked, or none), the extra header lines (each ending in
+ * CRLF) and the Connection header the request calls for.  Returns its
+ * length, 0 if it does not fit.
  */
 static size_t
-routes_head(char *buf, size_t size, int status, long long clen,
-    enum conn_ka ka)
+routes_head_x(char *buf, size_t size, int status, long long clen,
+    const char *extra, enum conn_ka ka)
 {
 	static const char *conn[] = {
 		[KA_HTTP11] = "",
@@ -108,16 +147,24 @@ routes_head(char *buf, size_t size, int status, long long clen,
 
 	if (clen >= 0)
 		n = snprintf(buf, size, "HTTP/1.1 %d %s\r\n"
-		    "Content-Type: text/plain\r\nContent-Length: %lld\r\n%s\r\n",
-		    status, routes_reason(status), clen, conn[ka]);
+		    "Content-Type: text/plain\r\nContent-Length: %lld\r\n%s%s\r\n",
+		    status, routes_reason(status), clen, extra, conn[ka]);
 	else if (clen == RS_CHUNKED)
 		n = snprintf(buf, size, "HTTP/1.1 %d %s\r\n"
 		    "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
-		    "%s\r\n", status, routes_reason(status), conn[ka]);
+		    "%s%s\r\n", status, routes_reason(status), extra, conn[ka]);
 	else
-		n = snprintf(buf, size, "HTTP/1.1 %d %s\r\n%s\r\n", status,
-		    routes_reason(status), conn[ka]);
+		n = snprintf(buf, size, "HTTP/1.1 %d %s\r\n%s%s\r\n", status,
+		    routes_reason(status), extra, conn[ka]);
 	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
+}
+
+/* Format a response head with no extra header lines. */
+static size_t
+routes_head(char *buf, size_t size, int status, long long clen,
+    enum conn_ka ka)
+{
+	return routes_head_x(buf, size, status, clen, "", ka);
 }
 
 /* Build the pattern and the six prebuilt answers to "/". */
@@ -250,20 +297,39 @@ routes_match(const char *url, size_t len, uint64_t *a1, uint64_t *a2)
 	if ((n == 5 && memcmp(p, "/echo", 5) == 0) ||
 	    (n > 5 && memcmp(p, "/echo/", 6) == 0))
 		return ROUTE_ECHO;
+	if (n == 3 && memcmp(p, "/ws", 3) == 0)
+		return ROUTE_WS;
+	if (n == 8 && memcmp(p, "/upgrade", 8) == 0)
+		return ROUTE_UPGRADE;
+	if (routes_prefix(&p, end, "/upgrade/")) {
+		n = (size_t)(end - p);
+		if (n == 5 && memcmp(p, "close", 5) == 0)
+			return ROUTE_UPGRADE_CLOSE;
+		if (n == 5 && memcmp(p, "reset", 5) == 0)
+			return ROUTE_UPGRADE_RESET;
+		if (n == 6 && memcmp(p, "silent", 6) == 0)
+			return ROUTE_UPGRADE_SILENT;
+		if (n == 3 && memcmp(p, "200", 3) == 0)
+			return ROUTE_UPGRADE_200;
+	}
 	return ROUTE_NONE;
 }
 
-/* Queue a whole response, head and body, as one contiguous piece of cn_out. */
-static void
-routes_simple(struct conn *c, int status, const char *body, size_t len)
+/*
+ * Queue a whole response, head (with the extra header lines, each ending in
+ * CRLF) and body, as one contiguous piece of cn_out, and finish it.
+ */
+void
+routes_answer(struct conn *c, int status, const char *extra, const char *body,
+    size_t len)
 {
 	struct evbuffer_iovec	 v;
-	char			 head[256];
+	char			 head[512];
 	size_t			 hl;
 	int			 bodyless = status == 204 || status == 304;
 
-	hl = routes_head(head, sizeof head, status,
-	    bodyless ? RS_NOBODY : (long long)len, c->rq_ka);
+	hl = routes_head_x(head, sizeof head, status,
+	    bodyless ? RS_NOBODY : (long long)len, extra, c->rq_ka);
 	if (bodyless || c->rq_head)
 		len = 0;
 	if (evbuffer_reserve_space(c->cn_out, hl + len, &v, 1) != 1) {
@@ -276,6 +342,13 @@ routes_simple(struct conn *c, int status, const char *body, size_t len)
 	v.iov_len = hl + len;
 	evbuffer_commit_space(c->cn_out, &v, 1);
 	conn_response_done(c);
+}
+
+/* Queue a whole response with no extra header lines, and finish it. */
+static void
+routes_simple(struct conn *c, int status, const char *body, size_t len)
+{
+	routes_answer(c, status, "", body, len);
 }
 
 /* Answer with an error status and a one-line body. */
@@ -520,6 +593,16 @@ routes_start(struct conn *c)
 		else
 			evbuffer_add_buffer(c->cn_out, c->cn_hold);
 		conn_response_done(c);
+		break;
+	case ROUTE_WS:
+	case ROUTE_UPGRADE:
+	case ROUTE_UPGRADE_CLOSE:
+	case ROUTE_UPGRADE_RESET:
+	case ROUTE_UPGRADE_SILENT:
+		tunnel_start(c);
+		break;
+	case ROUTE_UPGRADE_200:
+		routes_simple(c, 200, "not upgraded\n", 13);
 		break;
 	}
 }

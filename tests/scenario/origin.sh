@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/scenario/origin.sh: the test origin answers every endpoint as
 # documented in tests/origin/origin_routes.c, keeps connections alive,
-# answers pipelined requests in order, frees what clients leave behind,
-# and exits 0 on SIGTERM.  About 12 s.
+# answers pipelined requests in order, runs its tunnels (/ws, /upgrade)
+# with backpressure, frees what clients leave behind, and exits 0 on
+# SIGTERM.  About 20 s.
 source "$(dirname "$0")/../lib.sh"
 
 LINE=0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-
@@ -201,6 +202,376 @@ if command -v wrk > /dev/null; then
 	n=$(awk '/requests in/ { print $1 }' "$T/wrk")
 	expect_range "wrk requests" "${n:-0}" 1000 100000000
 fi
+
+note "/ws: the WebSocket echo (raw sockets)"
+cat > "$T/ws.py" <<'EOF'
+import socket, struct, sys, time
+from wslib import *
+port, log = int(sys.argv[1]), sys.argv[2]
+
+s = connect(port)
+st, h, r = handshake(s, "/ws?echo", key=b"dGhlIHNhbXBsZSBub25jZQ==")
+expect("/ws answers 101", st, 101)
+expect("Sec-WebSocket-Accept of RFC 6455's example key",
+       h.get("sec-websocket-accept"), b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+expect("101 has Upgrade: websocket", h.get("upgrade"), b"websocket")
+expect("101 has Connection: Upgrade", h.get("connection"), b"Upgrade")
+
+# Each length form from the client; the echo is unmasked, in the shortest form.
+cases = [
+    ("text, 7-bit length", TEXT, b"hello", None, b"\x81\x05"),
+    ("text, 5 bytes in the 16-bit form", TEXT, b"hello", 16, b"\x81\x05"),
+    ("binary, 200 bytes, 16-bit length", BINARY, bytes(range(200)), None,
+     b"\x82\x7e" + struct.pack("!H", 200)),
+    ("binary, 200 bytes in the 64-bit form", BINARY, bytes(range(200)), 64,
+     b"\x82\x7e" + struct.pack("!H", 200)),
+    ("binary, 70000 bytes, 64-bit length", BINARY, os.urandom(70000), None,
+     b"\x82\x7f" + struct.pack("!Q", 70000)),
+    ("binary, empty", BINARY, b"", None, b"\x82\x00"),
+]
+for desc, op, p, form, head in cases:
+    s.sendall(frame(op, p, length=form))
+    expect("echo head of " + desc, r.exact(len(head)), head)
+    expect("echo payload of " + desc, r.exact(len(p)), p)
+
+# A fragmented message with a ping between its frames: frame by frame.
+s.sendall(frame(TEXT, b"frag-", fin=False) + frame(PING, b"mid") +
+          frame(CONT, b"ment", fin=True))
+expect("first fragment", r.frame(), (False, TEXT, False, b"frag-"))
+expect("ping between fragments gets its pong", r.frame(), (True, PONG, False, b"mid"))
+expect("last fragment", r.frame(), (True, CONT, False, b"ment"))
+
+# A frame in pieces, its head split byte by byte.
+f = frame(BINARY, b"x" * 300)
+for i in range(8):
+    s.sendall(f[i:i + 1])
+    time.sleep(0.005)
+s.sendall(f[8:])
+expect("a frame written in pieces", r.frame(), (True, BINARY, False, b"x" * 300))
+
+s.sendall(frame(PONG, b"unasked") + frame(PING, b"") + frame(TEXT, b"after"))
+expect("an unasked pong is not answered; an empty ping gets an empty pong",
+       r.frame(), (True, PONG, False, b""))
+expect("then the text after them", r.frame(), (True, TEXT, False, b"after"))
+
+s.sendall(frame(CLOSE, close_payload(1000, b"bye")))
+expect("close 1000 is answered with close 1000", r.frame(),
+       (True, CLOSE, False, close_payload(1000)))
+expect("then the origin closes (FIN)", r.until_eof(), b"")
+s.close()
+
+# The first frame in the same write as the handshake; an empty close.
+s = connect(port)
+s.sendall(request("/ws?early", key=b"dGhlIHNhbXBsZSBub25jZQ==") +
+          frame(TEXT, b"early"))
+r = Reader(s)
+expect("handshake with a frame behind it", r.head()[0], 101)
+expect("the frame behind the handshake", r.frame(), (True, TEXT, False, b"early"))
+s.sendall(frame(CLOSE))
+expect("an empty close gets an empty close", r.frame(), (True, CLOSE, False, b""))
+expect("and the origin's FIN", r.until_eof(), b"")
+s.close()
+
+# Protocol errors: a close with 1002, then the FIN.
+for desc, f in (("an unmasked frame", frame(TEXT, b"x", mask=False)),
+                ("an RSV bit", frame(TEXT, b"x", rsv=4)),
+                ("opcode 3", frame(3, b"x")),
+                ("a 126-byte ping", frame(PING, b"p" * 126)),
+                ("a fragmented ping", frame(PING, b"p", fin=False))):
+    s = connect(port)
+    st, h, r = handshake(s, "/ws")
+    s.sendall(f)
+    expect(desc + " gets close 1002", r.frame(), (True, CLOSE, False, close_payload(1002)))
+    expect(desc + ": then the FIN", r.until_eof(), b"")
+    s.close()
+
+# Refusals, on one keep-alive connection.
+s = connect(port)
+r = Reader(s)
+for desc, req, want in (
+        ("no Upgrade, no Connection", request(upgrade=None, connection=None), 426),
+        ("Connection without upgrade", request(connection=b"keep-alive"), 426),
+        ("Upgrade: h2c", request(upgrade=b"h2c"), 426),
+        ("Sec-WebSocket-Version: 8", request(version=b"8"), 426),
+        ("no Sec-WebSocket-Version", request(version=None), 426),
+        ("no Sec-WebSocket-Key", request(key=None), 400),
+        ("a short Sec-WebSocket-Key", request(key=b"c2hvcnQ="), 400),
+        ("POST", b"POST" + request(key=new_key())[3:], 400),
+        ("a 101 that would follow", request(key=new_key()), 101)):
+    s.sendall(req)
+    st, h, _ = r.head()
+    expect("/ws with " + desc, st, want)
+    if st == 426:
+        expect("426 names websocket", h.get("upgrade"), b"websocket")
+        expect("426 names version 13", h.get("sec-websocket-version"), b"13")
+    if st != 101:
+        r.exact(int(h["content-length"]))
+s.close()
+s = connect(port)
+s.sendall(request(key=new_key()).replace(b"HTTP/1.1", b"HTTP/1.0"))
+expect("/ws in HTTP/1.0", Reader(s).head()[0], 426)
+s.close()
+
+ev = [e[0] for e in events(log, "/ws?echo")]
+expect("event log of a WebSocket: request, upgrade, done (its FIN)", ev[:3], ["request", "upgrade", "done"])
+EOF
+py_checks "/ws raw checks" "$T/ws.py" "$P" "$T/events.log"
+
+note "/upgrade: the raw tunnel"
+cat > "$T/raw.py" <<'EOF'
+import socket, sys, threading, time
+from wslib import *
+port, log = int(sys.argv[1]), sys.argv[2]
+
+def tunnel(target, upgrade=b"websocket"):
+    s = connect(port)
+    st, h, r = handshake(s, target, upgrade=upgrade, ws=False)
+    expect(target + " answers 101", st, 101)
+    return s, r
+
+def quiet(s, secs=0.3):
+    """Nothing arrives for secs."""
+    s.settimeout(secs)
+    try:
+        d = s.recv(1)
+        return False
+    except socket.timeout:
+        return True
+    finally:
+        s.settimeout(5)
+
+def wait_event(target, what, secs=3):
+    t = time.time() + secs
+    while time.time() < t:
+        if what in [e[0] for e in events(log, target)]:
+            return True
+        time.sleep(0.02)
+    return False
+
+s = connect(port)
+s.sendall(b"GET /upgrade?raw HTTP/1.1\r\nHost: x\r\nUpgrade: foo/1, bar\r\n"
+          b"Connection: keep-alive, Upgrade\r\n\r\n")
+r = Reader(s)
+expect("/upgrade's 101, with the request's Upgrade value", r.head()[2],
+       b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
+       b"Upgrade: foo/1, bar\r\n\r\n")
+s.sendall(b"hello")
+expect("echo", r.exact(5), b"hello")
+s.sendall(b"!nope\n")
+expect("an unknown command is echoed", r.exact(6), b"!nope\n")
+big = os.urandom(1 << 20)
+threading.Thread(target=s.sendall, args=(big,)).start()
+expect("echo of 1 MiB", r.exact(len(big)), big)
+s.sendall(b"last words")
+s.shutdown(socket.SHUT_WR)
+expect("client FIN: what is owed comes back, then the origin's FIN",
+       r.until_eof(), b"last words")
+s.close()
+check("event log: close (our FIN) before done (its FIN)", wait_event("/upgrade?raw", "done"))
+ev = [e[0] for e in events(log, "/upgrade?raw")]
+expect("event log of the raw tunnel", ev, ["request", "upgrade", "close", "done"])
+
+# The client's FIN right behind 1 MiB it sent: all of it comes back first.
+s, r = tunnel("/upgrade?fin-behind")
+s.sendall(big)
+s.shutdown(socket.SHUT_WR)
+expect("1 MiB then our FIN: echoed whole, then the FIN", r.until_eof(), big)
+s.close()
+
+s, r = tunnel("/upgrade?silent")
+s.sendall(b"one")
+expect("echo before !silent", r.exact(3), b"one")
+s.sendall(b"!silent\n")
+time.sleep(0.1)
+s.sendall(b"two")
+check("!silent: no echo", quiet(s))
+s.shutdown(socket.SHUT_WR)
+expect("!silent, then our FIN: the origin's FIN", r.until_eof(), b"")
+s.close()
+
+s, r = tunnel("/upgrade?close")
+s.sendall(b"abc")
+expect("echo before !close", r.exact(3), b"abc")
+s.sendall(b"!close\n")
+expect("!close: the origin's FIN", r.until_eof(), b"")
+check("!close: logged done", wait_event("/upgrade?close", "done"))
+s.close()
+
+s, r = tunnel("/upgrade?reset")
+s.sendall(b"!reset\n")
+try:
+    r.until_eof()
+    check("!reset: a reset", False, "got a FIN")
+except ConnectionResetError:
+    check("!reset: a reset", True)
+s.close()
+
+s, r = tunnel("/upgrade?shut")
+s.sendall(b"abc")
+expect("echo before !shut", r.exact(3), b"abc")
+s.sendall(b"!shut\n")
+expect("!shut: the origin's FIN", r.until_eof(), b"")
+check("!shut: logged done", wait_event("/upgrade?shut", "done"))
+for i in range(3):
+    s.sendall(b"x" * 100000)	# a closed socket would answer with a reset
+    time.sleep(0.05)
+ev = [e[0] for e in events(log, "/upgrade?shut")]
+check("!shut: the origin still reads after its FIN", "close" not in ev, repr(ev))
+s.shutdown(socket.SHUT_WR)
+check("!shut: our FIN is seen (close logged)", wait_event("/upgrade?shut", "close"))
+try:
+    expect("!shut: no reset at the end", s.recv(1), b"")
+except ConnectionResetError:
+    check("!shut: no reset at the end", False, "reset")
+s.close()
+
+s, r = tunnel("/upgrade/close")
+expect("/upgrade/close: 101 then the FIN", r.until_eof(), b"")
+s.close()
+
+s, r = tunnel("/upgrade/reset")
+try:
+    r.until_eof()
+    check("/upgrade/reset: 101 then a reset", False, "got a FIN")
+except ConnectionResetError:
+    check("/upgrade/reset: 101 then a reset", True)
+s.close()
+
+s, r = tunnel("/upgrade/silent")
+s.sendall(b"data")
+check("/upgrade/silent: no echo", quiet(s))
+s.sendall(b"!close\n")
+expect("/upgrade/silent: commands still work (!close)", r.until_eof(), b"")
+s.close()
+
+s = connect(port)
+s.sendall(request("/upgrade", upgrade=b"x", key=None, version=None) + b"early")
+r = Reader(s)
+expect("bytes behind the head: 101", r.head()[0], 101)
+expect("then their echo", r.exact(5), b"early")
+s.close()
+
+s = connect(port)
+r = Reader(s)
+s.sendall(request("/upgrade", upgrade=None, key=None, version=None))
+st, h, _ = r.head()
+expect("/upgrade without Upgrade", st, 426)
+r.exact(int(h["content-length"]))
+s.sendall(request("/upgrade/200", key=None, version=None))
+st, h, _ = r.head()
+expect("/upgrade/200 declines", st, 200)
+expect("/upgrade/200 body", r.exact(int(h["content-length"])), b"not upgraded\n")
+s.sendall(b"GET /bytes/3 HTTP/1.1\r\nHost: x\r\n\r\n")
+st, h, _ = r.head()
+expect("a second request on the same connection", (st, r.exact(3)), (200, b"012"))
+s.close()
+EOF
+py_checks "/upgrade checks" "$T/raw.py" "$P" "$T/events.log"
+
+note "tunnels: backpressure"
+cat > "$T/bp.py" <<'EOF'
+import hashlib, socket, sys, threading, time
+from wslib import *
+port, pid, limit = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+TOTAL = 96 << 20
+base = os.urandom(1 << 20)
+
+def rss():
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+
+def flood(s, block, total):
+    """Send block repeatedly, not reading, until total or 1 s without progress."""
+    s.setblocking(False)
+    sent, last = 0, time.time()
+    while sent < total and time.time() - last < 1.0:
+        off = sent % len(block)
+        try:
+            n = s.send(memoryview(block)[off:])
+            sent += n
+            last = time.time()
+        except BlockingIOError:
+            time.sleep(0.01)
+    s.setblocking(True)
+    s.settimeout(10)
+    return sent
+
+def rest(s, block, sent, total):
+    while sent < total:
+        off = sent % len(block)
+        sent += s.send(memoryview(block)[off:off + min(len(block) - off, total - sent)])
+
+def drain(r, n):
+    h = hashlib.sha256()
+    got = len(r.buf)
+    h.update(r.buf)
+    r.buf = b""
+    while got < n:
+        d = r.sock.recv(1 << 20)
+        if not d:
+            break
+        h.update(d)
+        got += len(d)
+    return got, h.hexdigest()
+
+want = hashlib.sha256()
+for i in range(TOTAL // len(base)):
+    want.update(base)
+want = want.hexdigest()
+
+for kind in ("raw", "ws"):
+    s = connect(port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    if kind == "raw":
+        st, h, r = handshake(s, "/upgrade?bp", ws=False)
+        block, head = base, b""
+    else:
+        st, h, r = handshake(s, "/ws?bp")
+        m = os.urandom(4)
+        block = xor_mask(base, m)
+        s.sendall(b"\x82\xff" + TOTAL.to_bytes(8, "big") + m)
+        head = b"\x82\x7f" + TOTAL.to_bytes(8, "big")
+    r0 = rss()
+    sent = flood(s, block, TOTAL)
+    check("%s: the echo holds back a sender that does not read (%d MiB of %d sent)"
+          % (kind, sent >> 20, TOTAL >> 20), sent < TOTAL)
+    grow = rss() - r0
+    check("%s: origin memory growth %d kB <= %d while the sender is held back"
+          % (kind, grow, limit), grow <= limit)
+    threading.Thread(target=rest, args=(s, block, sent, TOTAL), daemon=True).start()
+    if head:
+        expect("%s: the 96 MiB frame's echo head" % kind, r.exact(len(head)), head)
+    expect("%s: once read, all of it comes back" % kind, drain(r, TOTAL), (TOTAL, want))
+    s.close()
+EOF
+limit=32768
+grep -q __asan_init "$ORIGIN" && limit=327680
+py_checks "backpressure" "$T/bp.py" "$P" "$PID" "$limit"
+
+note "/ws with Debian's python3-websockets"
+cat > "$T/wsl.py" <<'EOF'
+import asyncio, os, sys
+import websockets
+from wslib import check, expect
+port = int(sys.argv[1])
+
+async def main():
+    async with websockets.connect("ws://127.0.0.1:%d/ws" % port, max_size=None) as ws:
+        await ws.send("h\u00e9llo")
+        expect("websockets: text echo", await ws.recv(), "h\u00e9llo")
+        data = os.urandom(100000)
+        await ws.send(data)
+        check("websockets: 100 kB binary echo", await ws.recv() == data)
+        await asyncio.wait_for(await ws.ping(b"p"), 5)
+        check("websockets: ping answered", True)
+        await ws.close(code=4000, reason="done")
+        expect("websockets: the close code comes back", ws.close_code, 4000)
+
+asyncio.run(asyncio.wait_for(main(), 20))
+EOF
+py_checks "python3-websockets client" "$T/wsl.py" "$P"
 
 note "descriptors and shutdown"
 expect_eq "descriptors back to the start value" "$(wait_fds "$PID" "$FD0")" "$FD0"
