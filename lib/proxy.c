@@ -107,6 +107,7 @@ proxy_trim(struct deadline_timer *tm, void *arg)
 	if (px->px_ctx.pc_counts.in_flight != 0)
 		return;
 	slab_trim(px->px_ctx.pc_req_slab);
+	slab_trim(px->px_ctx.pc_rqh_slab);
 	slab_trim(px->px_ctx.pc_client_slab);
 	buf_cache_drain();
 	malloc_trim(0);
@@ -169,7 +170,9 @@ proxy_new(struct event_base *base, struct config *cfg,
 	deadline_timer_init(&px->px_trim, base, proxy_trim, px);
 	if ((ctx->pc_metrics = metrics_new()) == NULL ||
 	    (ctx->pc_client_slab = slab_new(client_size(), 1, true)) == NULL ||
-	    (ctx->pc_req_slab = slab_new(request_size(), 4, false)) == NULL) {
+	    (ctx->pc_req_slab = slab_new(request_size(), 4, false)) == NULL ||
+	    (ctx->pc_rqh_slab = slab_new(request_http_size(), 4, false)) ==
+	    NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -183,6 +186,7 @@ fail:
 	metrics_free(ctx->pc_metrics);
 	slab_free(ctx->pc_client_slab);
 	slab_free(ctx->pc_req_slab);
+	slab_free(ctx->pc_rqh_slab);
 	free(px);
 	return NULL;
 }
@@ -420,6 +424,7 @@ proxy_free(struct proxy *px)
 	metrics_free(ctx->pc_metrics);
 	slab_free(ctx->pc_client_slab);
 	slab_free(ctx->pc_req_slab);
+	slab_free(ctx->pc_rqh_slab);
 	buf_cache_drain();
 	free(px);
 }

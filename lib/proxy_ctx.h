@@ -33,6 +33,7 @@ struct proxy_ctx {
 	struct metrics	*pc_metrics;
 	struct slab	*pc_client_slab;	/* where clients live */
 	struct slab	*pc_req_slab;		/* where requests live */
+	struct slab	*pc_rqh_slab;		/* and their HTTP state */
 	struct proxy_counts pc_counts;
 	uint64_t	 pc_next_id;		/* the last request counter given:
 						   from a random start */

@@ -105,14 +105,24 @@ struct request {
 						   head up to its target, for the
 						   log; NULL: in rp_in */
 	struct tunnel	 rq_tunnel;		/* REQ_TUNNEL */
+	struct request_http *rq_h;		/* NULL once a tunnel */
+	struct http_span rq_method, rq_target;	/* a tunnel's, in rq_head */
 
 	/* From here on, set up by their own init, not zeroed per request. */
-	char		 rq_whybuf[160];	/* rq_why's bytes, when ours */
 	struct deadline_task rq_task;		/* every scope of the request */
-	struct http_parser rq_reqp;		/* client -> us */
-	struct http_msg	 rq_reqm;
-	struct http_parser rq_resp;		/* upstream -> us */
-	struct http_msg	 rq_resm;
+	char		 rq_whybuf[160];	/* rq_why's bytes, when ours */
+};
+
+/*
+ * A request's HTTP: both parsers and messages, most of its memory.  A slab
+ * object of its own, given back when the request becomes a tunnel, which
+ * has no HTTP left to parse: an idle tunnel costs little.
+ */
+struct request_http {
+	struct http_parser rh_reqp;		/* client -> us */
+	struct http_msg	 rh_reqm;
+	struct http_parser rh_resp;		/* upstream -> us */
+	struct http_msg	 rh_resm;
 };
 
 _Static_assert(sizeof(struct request) <= 4096, "requests live in a slab");
@@ -173,7 +183,7 @@ request_rid(struct request *rq)
 static void
 request_take_rid(struct request *rq, const char *head)
 {
-	const struct http_msg *m = &rq->rq_reqm;
+	const struct http_msg *m = &rq->rq_h->rh_reqm;
 	const struct http_field *f = NULL;
 	const char *v;
 	unsigned char c;
@@ -240,17 +250,42 @@ request_size(void)
 	return sizeof(struct request);
 }
 
+/* The size of a request's HTTP state, for the slab it lives in. */
+size_t
+request_http_size(void)
+{
+	return sizeof(struct request_http);
+}
+
+/* Give the HTTP state back (at the end, or when a tunnel begins). */
+static void
+request_http_put(struct request *rq)
+{
+	if (rq->rq_h == NULL)
+		return;
+	http_msg_free(&rq->rq_h->rh_reqm);
+	http_msg_free(&rq->rq_h->rh_resm);
+	slab_put(rq->rq_ctx->pc_rqh_slab, rq->rq_h);
+	rq->rq_h = NULL;
+}
+
 /* Take a request struct (recycled when possible) for a new request. */
 struct request *
 request_new(struct proxy_ctx *ctx, const struct request_peer *peer,
     int64_t header_at)
 {
 	struct request *rq;
+	struct request_http *rh;
 	struct http_limits lim;
 
 	if ((rq = slab_get(ctx->pc_req_slab)) == NULL)
 		return NULL;
+	if ((rh = slab_get(ctx->pc_rqh_slab)) == NULL) {
+		slab_put(ctx->pc_req_slab, rq);
+		return NULL;
+	}
 	memset(rq, 0, offsetof(struct request, rq_task));
+	rq->rq_h = rh;
 	rq->rq_ctx = ctx;
 	rq->rq_peer = *peer;
 	rq->rq_state = REQ_HEAD;
@@ -261,10 +296,10 @@ request_new(struct proxy_ctx *ctx, const struct request_peer *peer,
 	    (uint32_t)rq->rq_cfg->max_uri;
 	lim.max_header = rq->rq_cfg->max_header > UINT32_MAX ? UINT32_MAX :
 	    (uint32_t)rq->rq_cfg->max_header;
-	http_parser_init(&rq->rq_reqp, HTTP_KIND_REQUEST, &rq->rq_reqm, &lim);
+	http_parser_init(&rh->rh_reqp, HTTP_KIND_REQUEST, &rh->rh_reqm, &lim);
 	lim.max_uri = 0;
 	lim.max_header = RESP_HEAD_MAX;
-	http_parser_init(&rq->rq_resp, HTTP_KIND_RESPONSE, &rq->rq_resm, &lim);
+	http_parser_init(&rh->rh_resp, HTTP_KIND_RESPONSE, &rh->rh_resm, &lim);
 	rq->rq_t0 = deadline_now_cached();
 	rq->rq_deadline_ms = -1;
 	deadline_task_init(&rq->rq_task, ctx->pc_base, request_task_cb, rq);
@@ -282,8 +317,7 @@ request_free(struct request *rq)
 	struct proxy_ctx *ctx = rq->rq_ctx;
 
 	deadline_task_clear(&rq->rq_task);
-	http_msg_free(&rq->rq_reqm);
-	http_msg_free(&rq->rq_resm);
+	request_http_put(rq);
 	free(rq->rq_head);
 	buf_release(&rq->rq_tx);
 	buf_release(&rq->rq_rx);
@@ -303,7 +337,7 @@ request_free(struct request *rq)
 uint32_t
 request_head_len(const struct request *rq)
 {
-	return rq->rq_reqm.head_len;
+	return rq->rq_h != NULL ? rq->rq_h->rh_reqm.head_len : 0;
 }
 
 /* When the task is armed for. */
@@ -398,11 +432,16 @@ request_log(struct request *rq, enum outcome outcome)
 	request_rid(rq);	/* sets rq_rid_len, read next */
 	accesslog_entry_init(&e, deadline_wall_cached() - total_us,
 	    rq->rq_rid, rq->rq_rid_len, rq->rq_peer.rp_addr);
-	if (parsed) {
-		e.method = head + rq->rq_reqm.method.off;
-		e.method_len = rq->rq_reqm.method.len;
-		e.target = head + rq->rq_reqm.target.off;
-		e.target_len = rq->rq_reqm.target.len;
+	if (parsed && rq->rq_h == NULL) {	/* a tunnel's, in rq_head */
+		e.method = head + rq->rq_method.off;
+		e.method_len = rq->rq_method.len;
+		e.target = head + rq->rq_target.off;
+		e.target_len = rq->rq_target.len;
+	} else if (parsed) {
+		e.method = head + rq->rq_h->rh_reqm.method.off;
+		e.method_len = rq->rq_h->rh_reqm.method.len;
+		e.target = head + rq->rq_h->rh_reqm.target.off;
+		e.target_len = rq->rq_h->rh_reqm.target.len;
 	}
 	e.route = rq->rq_route ? rq->rq_route->prefix : NULL;
 	if (rq->rq_server != NULL) {
@@ -476,7 +515,7 @@ request_finish(struct request *rq, enum outcome outcome)
 		n = http_build_error_detail(status, rq->rq_close, rq->rq_why,
 		    rq->rq_why_len, out, sizeof out);
 		if (n > 0 && rq->rq_t_head > 0 &&
-		    rq->rq_reqm.method_id == HTTP_HEAD) {
+		    rq->rq_h->rh_reqm.method_id == HTTP_HEAD) {
 			/* The answer to HEAD is the head alone. */
 			const char *e = memmem(out, (size_t)n, "\r\n\r\n", 4);
 
@@ -512,8 +551,8 @@ request_finish(struct request *rq, enum outcome outcome)
 	 */
 	if (rq->rq_up != NULL) {
 		reuse = ok && rq->rq_sent && !rq->rq_upgrade &&
-		    (rq->rq_resm.flags & HTTP_F_KEEPALIVE) &&
-		    !(rq->rq_resm.flags & HTTP_F_TO_EOF);
+		    (rq->rq_h->rh_resm.flags & HTTP_F_KEEPALIVE) &&
+		    !(rq->rq_h->rh_resm.flags & HTTP_F_TO_EOF);
 		upstream_release(rq->rq_up, reuse);
 		rq->rq_up = NULL;
 	}
@@ -594,7 +633,7 @@ request_feed_head(struct request *rq)
 	enum http_verdict v;
 	size_t used;
 
-	v = http_feed(&rq->rq_reqp, in->b_data, in->b_data + in->b_off,
+	v = http_feed(&rq->rq_h->rh_reqp, in->b_data, in->b_data + in->b_off,
 	    buf_used(in), &used);
 	in->b_off += (uint32_t)used;
 	rq->rq_bytes_in += used;
@@ -614,13 +653,13 @@ request_feed_head(struct request *rq)
 	case HTTP_ERR_TE:
 		log_info("req %s: request from %s: %s",
 		    request_rid(rq), rq->rq_peer.rp_addr,
-		    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason : "?");
+		    rq->rq_h->rh_reqp.hp_reason ? rq->rq_h->rh_reqp.hp_reason : "?");
 		request_finish(rq, OUTCOME_REJECT_NOT_IMPLEMENTED);
 		return -1;
 	default:
 		log_info("req %s: bad request from %s: %s",
 		    request_rid(rq), rq->rq_peer.rp_addr,
-		    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason : "?");
+		    rq->rq_h->rh_reqp.hp_reason ? rq->rq_h->rh_reqp.hp_reason : "?");
 		request_finish(rq, OUTCOME_REJECT_BAD_REQUEST);
 		return -1;
 	}
@@ -671,9 +710,9 @@ request_deadline_header(struct request *rq, const struct config_timeouts *to)
 	int i;
 
 	if (to->deadline_header[0] == '\0' ||
-	    (i = http_find(&rq->rq_reqm, head, to->deadline_header)) < 0)
+	    (i = http_find(&rq->rq_h->rh_reqm, head, to->deadline_header)) < 0)
 		return 0;
-	f = &rq->rq_reqm.fields[i];
+	f = &rq->rq_h->rh_reqm.fields[i];
 	p = v = head + f->value.off;
 	end = p + f->value.len;
 	if (p == end || *p < '0' || *p > '9')
@@ -729,7 +768,7 @@ request_upgrade_allowed(const char *list, const char *p, size_t n)
 static size_t
 request_upgrade_value(struct request *rq, char *out, size_t cap)
 {
-	const struct http_msg *m = &rq->rq_reqm;
+	const struct http_msg *m = &rq->rq_h->rh_reqm;
 	const char *head = rq->rq_peer.rp_in->b_data, *p, *end, *t;
 	size_t len = 0, n;
 
@@ -771,7 +810,7 @@ request_upgrade_value(struct request *rq, char *out, size_t cap)
 void
 request_start(struct request *rq)
 {
-	struct http_msg *m = &rq->rq_reqm;
+	struct http_msg *m = &rq->rq_h->rh_reqm;
 	const char *head = rq->rq_peer.rp_in->b_data;
 	const struct config_timeouts *to;
 	struct deadline_task *t = &rq->rq_task;
@@ -781,7 +820,7 @@ request_start(struct request *rq)
 	if (!(m->flags & HTTP_F_BODY))
 		rq->rq_body_done = true;
 	else if (m->flags & HTTP_F_CHUNKED)
-		http_parser_set_body_cb(&rq->rq_reqp, request_tx_append, rq,
+		http_parser_set_body_cb(&rq->rq_h->rh_reqp, request_tx_append, rq,
 		    false);
 	if (!(m->flags & HTTP_F_KEEPALIVE))
 		rq->rq_close = true;
@@ -798,7 +837,7 @@ request_start(struct request *rq)
 		char up[UPGRADE_MAX];
 
 		rq->rq_upgrade = request_upgrade_value(rq, up, sizeof up) > 0;
-		http_parser_set_upgrade(&rq->rq_resp, rq->rq_upgrade);
+		http_parser_set_upgrade(&rq->rq_h->rh_resp, rq->rq_upgrade);
 	}
 	rq->rq_deadline_ms = to->ms[SCOPE_REQUEST];
 	if (request_deadline_header(rq, to) != 0) {
@@ -832,7 +871,7 @@ request_start(struct request *rq)
 		request_finish(rq, OUTCOME_ERROR_NO_UPSTREAM);
 		return;
 	}
-	http_parser_set_head_request(&rq->rq_resp, m->method_id == HTTP_HEAD);
+	http_parser_set_head_request(&rq->rq_h->rh_resp, m->method_id == HTTP_HEAD);
 	request_connect(rq);
 }
 
@@ -885,7 +924,7 @@ request_build_head(struct request *rq)
 	fwd.proto = conn_tls(rq->rq_peer.rp_conn) != NULL ? "https" : "http";
 	fwd.via = "1.1 hourglass";
 	fwd.host = upstream_name(rq->rq_server);	/* an HTTP/1.0 request without Host */
-	fwd.strip_expect = (rq->rq_reqm.flags & HTTP_F_EXPECT_100) != 0;
+	fwd.strip_expect = (rq->rq_h->rh_reqm.flags & HTTP_F_EXPECT_100) != 0;
 	fwd.request_id = request_rid(rq);
 	fwd.request_id_len = rq->rq_rid_len;
 	if (rq->rq_upgrade) {
@@ -896,11 +935,11 @@ request_build_head(struct request *rq)
 		fwd.deadline_name = to->deadline_header;
 		fwd.deadline_ms = request_upstream_budget(rq, to);
 	}
-	cap = rq->rq_reqm.head_len + 1024;
+	cap = rq->rq_h->rh_reqm.head_len + 1024;
 	for (;;) {
 		if (buf_grow(&rq->rq_tx, cap) != 0)
 			break;
-		n = http_build_request(&rq->rq_reqm, rq->rq_peer.rp_in->b_data,
+		n = http_build_request(&rq->rq_h->rh_reqm, rq->rq_peer.rp_in->b_data,
 		    &fwd,
 		    rq->rq_tx.b_data, rq->rq_tx.b_cap);
 		if (n >= 0) {
@@ -908,7 +947,7 @@ request_build_head(struct request *rq)
 			rq->rq_tx.b_len = (uint32_t)n;
 			return 0;
 		}
-		if (cap > rq->rq_reqm.head_len * 2 + 65536)
+		if (cap > rq->rq_h->rh_reqm.head_len * 2 + 65536)
 			break;
 		cap *= 2;
 	}
@@ -968,7 +1007,7 @@ static int
 request_retry_fresh(struct request *rq)
 {
 	if (!rq->rq_pooled || rq->rq_fresh_retry || rq->rq_got_byte ||
-	    (rq->rq_reqm.flags & HTTP_F_BODY))
+	    (rq->rq_h->rh_reqm.flags & HTTP_F_BODY))
 		return 0;
 	log_debug("req %s: pooled connection to %s was closed, retrying "
 	    "on a fresh one", request_rid(rq),
@@ -978,9 +1017,9 @@ request_retry_fresh(struct request *rq)
 	rq->rq_fresh_retry = true;
 	rq->rq_sent = false;
 	buf_release(&rq->rq_rx);
-	http_parser_reset(&rq->rq_resp);
-	http_parser_set_head_request(&rq->rq_resp,
-	    rq->rq_reqm.method_id == HTTP_HEAD);
+	http_parser_reset(&rq->rq_h->rh_resp);
+	http_parser_set_head_request(&rq->rq_h->rh_resp,
+	    rq->rq_h->rh_reqm.method_id == HTTP_HEAD);
 	deadline_close(&rq->rq_task, SCOPE_UPSTREAM_HEADER);
 	request_set_state(rq, REQ_CONNECT);
 	request_connect(rq);
@@ -991,13 +1030,13 @@ request_retry_fresh(struct request *rq)
 static bool
 request_idempotent(const struct request *rq)
 {
-	switch (rq->rq_reqm.method_id) {
+	switch (rq->rq_h->rh_reqm.method_id) {
 	case HTTP_GET:
 	case HTTP_HEAD:
 	case HTTP_OPTIONS:
 	case HTTP_PUT:
 	case HTTP_DELETE:
-		return !(rq->rq_reqm.flags & HTTP_F_BODY);
+		return !(rq->rq_h->rh_reqm.flags & HTTP_F_BODY);
 	default:
 		return false;
 	}
@@ -1096,9 +1135,9 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
 	rq->rq_fresh_retry = false;
 	rq->rq_t_sent = 0;
 	buf_release(&rq->rq_rx);
-	http_parser_reset(&rq->rq_resp);
-	http_parser_set_head_request(&rq->rq_resp,
-	    rq->rq_reqm.method_id == HTTP_HEAD);
+	http_parser_reset(&rq->rq_h->rh_resp);
+	http_parser_set_head_request(&rq->rq_h->rh_resp,
+	    rq->rq_h->rh_reqm.method_id == HTTP_HEAD);
 	if (rq->rq_state != REQ_CONNECT)
 		request_set_state(rq, REQ_CONNECT);
 	if (!rq->rq_backoff_ready) {
@@ -1219,7 +1258,7 @@ static void
 request_pump_body(struct request *rq)
 {
 	struct buf *in = rq->rq_peer.rp_in;
-	bool chunked = (rq->rq_reqm.flags & HTTP_F_CHUNKED) != 0;
+	bool chunked = (rq->rq_h->rh_reqm.flags & HTTP_F_CHUNKED) != 0;
 	struct iovec iov[2];
 	enum http_verdict v = HTTP_MORE;
 	const char *body = NULL;
@@ -1230,7 +1269,7 @@ request_pump_body(struct request *rq)
 		return;
 	if (!rq->rq_body_done && buf_used(in) > 0) {
 		body = in->b_data + in->b_off;
-		v = http_feed(&rq->rq_reqp, in->b_data, body, buf_used(in),
+		v = http_feed(&rq->rq_h->rh_reqp, in->b_data, body, buf_used(in),
 		    &used);
 		if (v == HTTP_DONE)
 			rq->rq_body_done = true;
@@ -1238,7 +1277,7 @@ request_pump_body(struct request *rq)
 			rq->rq_bytes_in += buf_used(in);	/* read, refused */
 			log_info("req %s: bad request body from %s: %s",
 			    request_rid(rq), rq->rq_peer.rp_addr,
-			    rq->rq_reqp.hp_reason ? rq->rq_reqp.hp_reason :
+			    rq->rq_h->rh_reqp.hp_reason ? rq->rq_h->rh_reqp.hp_reason :
 			    "?");
 			request_finish(rq, OUTCOME_REJECT_BAD_REQUEST);
 			return;
@@ -1298,7 +1337,7 @@ request_begin_send(struct request *rq)
 	if (request_build_head(rq) != 0)
 		return;
 	/* The client waits for our word before it sends the body. */
-	if ((rq->rq_reqm.flags & HTTP_F_EXPECT_100) && !rq->rq_body_done &&
+	if ((rq->rq_h->rh_reqm.flags & HTTP_F_EXPECT_100) && !rq->rq_body_done &&
 	    buf_used(rq->rq_peer.rp_in) == 0 && !rq->rq_fresh_retry) {
 		struct iovec iov = { (void *)cont, sizeof cont - 1 };
 
@@ -1330,7 +1369,7 @@ request_relay(struct request *rq, size_t headlen)
 	size_t used, total;
 	int n = 0;
 
-	v = http_feed(&rq->rq_resp, rx->b_data, rx->b_data + rx->b_off,
+	v = http_feed(&rq->rq_h->rh_resp, rx->b_data, rx->b_data + rx->b_off,
 	    buf_used(rx), &used);
 	if (v != HTTP_MORE && v != HTTP_DONE) {
 		request_upstream_failed(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL, 0);
@@ -1379,7 +1418,7 @@ request_relay(struct request *rq, size_t headlen)
 	}
 	if (v == HTTP_DONE) {
 		if (buf_used(rx) > 0)	/* bytes past the end: not reusable */
-			rq->rq_resm.flags &= ~(uint32_t)HTTP_F_KEEPALIVE;
+			rq->rq_h->rh_resm.flags &= ~(uint32_t)HTTP_F_KEEPALIVE;
 		request_finish(rq, OUTCOME_OK);
 		return;
 	}
@@ -1406,13 +1445,15 @@ request_tunnel_begin(struct request *rq, size_t headlen)
 	const struct config_timeouts *to = request_timeouts(rq);
 	struct deadline_task *t = &rq->rq_task;
 	struct buf *in = rq->rq_peer.rp_in, *rx = &rq->rq_rx;
-	size_t keep = rq->rq_reqm.target.off + rq->rq_reqm.target.len;
+	size_t keep = rq->rq_h->rh_reqm.target.off + rq->rq_h->rh_reqm.target.len;
 	struct iovec iov = { rq->rq_tx.b_data, headlen };
 
-	/* The log needs the head up to the target; the client's buffer goes
-	 * (without the copy, it logs no method and target). */
+	/* The log needs the head up to the target; the client's buffer and
+	 * the HTTP state go (without the copy, it logs no method and target). */
 	if ((rq->rq_head = malloc(keep)) != NULL)
 		memcpy(rq->rq_head, in->b_data, keep);
+	rq->rq_method = rq->rq_h->rh_reqm.method;
+	rq->rq_target = rq->rq_h->rh_reqm.target;
 	rq->rq_status = 101;
 	rq->rq_tunneled = true;
 	rq->rq_head_sent = true;
@@ -1438,6 +1479,7 @@ request_tunnel_begin(struct request *rq, size_t headlen)
 		return;
 	}
 	buf_release(rx);
+	request_http_put(rq);
 	if (tunnel_forward(&rq->rq_tunnel, TUNNEL_CLIENT,
 	    in->b_data + in->b_off, buf_used(in)) != 0) {
 		request_tunnel_cb(rq, TUNNEL_FAILED, TUNNEL_UPSTREAM, errno);
@@ -1484,9 +1526,9 @@ request_tunnel_cb(void *arg, enum tunnel_news news, enum tunnel_side side,
 static void
 request_response_head(struct request *rq)
 {
-	struct http_msg *rm = &rq->rq_resm;
+	struct http_msg *rm = &rq->rq_h->rh_resm;
 	struct deadline_task *t = &rq->rq_task;
-	bool client10 = rq->rq_reqm.major == 1 && rq->rq_reqm.minor == 0;
+	bool client10 = rq->rq_h->rh_reqm.major == 1 && rq->rq_h->rh_reqm.minor == 0;
 	bool close;
 	ssize_t n;
 
@@ -1526,7 +1568,7 @@ request_response_head(struct request *rq)
 	rq->rq_tx.b_off = 0;
 	rq->rq_tx.b_len = (uint32_t)n;
 	if (rq->rq_reframe)
-		http_parser_set_body_cb(&rq->rq_resp, request_tx_append, rq,
+		http_parser_set_body_cb(&rq->rq_h->rh_resp, request_tx_append, rq,
 		    rq->rq_dechunk);
 	request_relay(rq, (size_t)n);
 }
@@ -1543,7 +1585,7 @@ request_parse_head(struct request *rq)
 	size_t used;
 
 	for (;;) {
-		v = http_feed(&rq->rq_resp, rx->b_data, rx->b_data + rx->b_off,
+		v = http_feed(&rq->rq_h->rh_resp, rx->b_data, rx->b_data + rx->b_off,
 		    buf_used(rx), &used);
 		rx->b_off += (uint32_t)used;
 		if (v == HTTP_MORE) {
@@ -1557,21 +1599,21 @@ request_parse_head(struct request *rq)
 		if (v != HTTP_GOT_HEAD) {
 			log_warn("req %s: upstream %s sent a bad response "
 			    "head: %s", request_rid(rq),
-			    upstream_name(rq->rq_server), rq->rq_resp.hp_reason ?
-			    rq->rq_resp.hp_reason : "?");
+			    upstream_name(rq->rq_server), rq->rq_h->rh_resp.hp_reason ?
+			    rq->rq_h->rh_resp.hp_reason : "?");
 			request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);
 			return;
 		}
-		if (rq->rq_resm.status >= 200 ||
-		    (rq->rq_resm.flags & HTTP_F_UPGRADE))
+		if (rq->rq_h->rh_resm.status >= 200 ||
+		    (rq->rq_h->rh_resm.flags & HTTP_F_UPGRADE))
 			break;		/* final, or a 101 we asked for */
 		/* An interim response: skip it, parse what follows. */
-		v = http_feed(&rq->rq_resp, rx->b_data, rx->b_data + rx->b_off,
+		v = http_feed(&rq->rq_h->rh_resp, rx->b_data, rx->b_data + rx->b_off,
 		    0, &used);
 		buf_compact(rx);
-		http_parser_reset(&rq->rq_resp);
-		http_parser_set_head_request(&rq->rq_resp,
-		    rq->rq_reqm.method_id == HTTP_HEAD);
+		http_parser_reset(&rq->rq_h->rh_resp);
+		http_parser_set_head_request(&rq->rq_h->rh_resp,
+		    rq->rq_h->rh_reqm.method_id == HTTP_HEAD);
 	}
 	request_response_head(rq);
 }
@@ -1604,7 +1646,7 @@ request_read_response(struct request *rq)
 	}
 	if (n == 0) {
 		if (rq->rq_state == REQ_RELAY &&
-		    http_finish(&rq->rq_resp) == HTTP_DONE) {
+		    http_finish(&rq->rq_h->rh_resp) == HTTP_DONE) {
 			request_finish(rq, OUTCOME_OK);
 			return;
 		}

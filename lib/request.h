@@ -47,8 +47,10 @@ struct request_peer {
 	void		*rp_arg;
 };
 
-/* The size of a request, for the slab it lives in. */
+/* The sizes of a request and of its HTTP state, for the slabs they live
+ * in (proxy_ctx: pc_req_slab, pc_rqh_slab). */
 size_t	 request_size(void);
+size_t	 request_http_size(void);
 
 /*
  * A new request on the peer's connection, whose head must be complete by
