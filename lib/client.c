@@ -100,14 +100,17 @@ client_wait(struct client *cl, enum scope why, int64_t when)
 static void
 client_overload(struct proxy_ctx *ctx, int fd, const struct sockaddr *sa)
 {
-	char addr[NETADDR_TEXT_MAX], out[256];
+	char addr[NETADDR_TEXT_MAX], out[384], ps[OUTCOME_PS_MAX];
 	uint8_t iplen;
 	ssize_t n;
 
 	deadline_now_refresh();
 	netaddr_format(sa, addr, sizeof addr, &iplen);
-	n = http_build_error(outcome_info(OUTCOME_REJECT_OVERLOAD)->oi_status,
-	    true, out, sizeof out);
+	n = http_build_error_detail(
+	    outcome_info(OUTCOME_REJECT_OVERLOAD)->oi_status, true, NULL, 0,
+	    ctx->pc_cfg->proxy_status == CONFIG_PS_OFF ? NULL :
+	    outcome_proxy_status(OUTCOME_REJECT_OVERLOAD, NULL, ps, sizeof ps),
+	    out, sizeof out);
 	if (n > 0 && write(fd, out, (size_t)n) < 0)
 		n = 0;
 	close(fd);

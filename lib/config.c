@@ -15,7 +15,7 @@
 _Static_assert(sizeof (enum config_log_level) == sizeof (int), "enum size");
 _Static_assert(sizeof (enum config_balance) == sizeof (int), "enum size");
 _Static_assert(CONFIG_NROUTE + CONFIG_NTIMEOUTS <= CONFIG_MAXKEYS, "keys");
-_Static_assert(CONFIG_NTIMEOUTS == SCOPE_COUNT + 4, "[timeouts] keys");
+_Static_assert(CONFIG_NTIMEOUTS == SCOPE_COUNT + 8, "[timeouts] keys");
 
 static const struct config_enum config_formats[] = {
 	{ "logfmt", CONFIG_LOG_LOGFMT }, { "json", CONFIG_LOG_JSON }, { NULL, 0 },
@@ -24,6 +24,10 @@ static const struct config_enum config_levels[] = {
 	{ "crit", CONFIG_LOG_CRIT }, { "error", CONFIG_LOG_ERR },
 	{ "warning", CONFIG_LOG_WARNING }, { "info", CONFIG_LOG_INFO },
 	{ "debug", CONFIG_LOG_DEBUG }, { NULL, 0 },
+};
+static const struct config_enum config_proxy_statuses[] = {
+	{ "errors", CONFIG_PS_ERRORS }, { "all", CONFIG_PS_ALL },
+	{ "off", CONFIG_PS_OFF }, { NULL, 0 },
 };
 static const struct config_enum config_balances[] = {
 	{ "round_robin", CONFIG_BALANCE_ROUND_ROBIN },
@@ -46,6 +50,8 @@ static const struct config_key config_server_keys[] = {
 	    "info", NULL },
 	{ "metrics_listen", 0, CT_ADDR, CFG(metrics_listen), CK_OFF, 0, 0, NULL,
 	    "127.0.0.1:9090, off", NULL },
+	{ "proxy_status", 0, CT_ENUM, CFG(proxy_status), 0, 0, 0,
+	    config_proxy_statuses, "errors, all, off", NULL },
 	{ "tls_certificate", 0, CT_CERTS, 0, CK_REPEAT, 0, 0, NULL,
 	    CONFIG_CERT_EG, NULL },
 	{ "tls_protocols", 0, CT_PROTOCOLS, CFG(tls_protocols), 0, 0, 0, NULL,
@@ -95,6 +101,13 @@ const struct config_key config_timeouts_keys[CONFIG_NTIMEOUTS] = {
 	    NULL, "yes, no", NULL },
 	{ "deadline_margin", 0, CT_DURATION, TMO(deadline_margin_ms), CK_OFF, 0,
 	    0, NULL, "5ms, off", NULL },
+	{ "grpc_timeout", 0, CT_BOOL, TMO(grpc_timeout), 0, 0, 0, NULL,
+	    "yes, no", NULL },
+	{ "try_min", 0, CT_DURATION, TMO(try_min_ms), CK_OFF, 0, 0, NULL,
+	    "50ms, off", NULL },
+	{ "hedge", 0, CT_HEDGE, TMO(hedge), 0, 0, 0, NULL, "20ms, p95, off",
+	    NULL },
+	{ "hedge_max", 0, CT_UINT, TMO(hedge_max), 0, 1, 4, NULL, "1", NULL },
 };
 
 #define UPS(f)	offsetof(struct config_upstream, f)
@@ -112,6 +125,10 @@ static const struct config_key config_upstream_keys[] = {
 	    CONFIG_DUR_EG, NULL },
 	{ "resolve_interval", 0, CT_DURATION, UPS(resolve_interval_ms), CK_OFF,
 	    0, 0, NULL, CONFIG_DUR_EG, NULL },
+	{ "retry_budget", 0, CT_UINT, UPS(retry_budget), 0, 0, 100, NULL, "20",
+	    NULL },
+	{ "retry_budget_min", 0, CT_UINT, UPS(retry_budget_min), 0, 0, 100000,
+	    NULL, "10", NULL },
 	{ "tls", 0, CT_BOOL, UPS(tls), 0, 0, 0, NULL, "yes, no", NULL },
 	{ "tls_verify", 0, CT_BOOL, UPS(tls_verify), CK_TLS, 0, 0, NULL,
 	    "yes, no", NULL },
@@ -189,6 +206,8 @@ config_new(const char *name)
 	cfg->timeouts.retries = 1;
 	cfg->timeouts.propagate_deadline = true;
 	cfg->timeouts.deadline_margin_ms = 5;
+	cfg->timeouts.grpc_timeout = true;
+	cfg->timeouts.hedge_max = 1;
 	cfg->path = strdup(name);
 	cfg->access_log = strdup("stderr");
 	cfg->timeouts.deadline_header = strdup("X-Request-Timeout");
@@ -301,6 +320,17 @@ config_fmt_duration(uint32_t ms, char *buf, size_t size)
 		snprintf(buf, size, "%us", ms / 1000);
 	else
 		snprintf(buf, size, "%ums", ms);
+	return buf;
+}
+
+/* Format a hedge: "p95", a duration, or "off". */
+const char *
+config_fmt_hedge(const struct config_hedge *h, char *buf, size_t size)
+{
+	if (h->pct != 0)
+		snprintf(buf, size, "p%u", h->pct);
+	else
+		config_fmt_duration(h->ms, buf, size);
 	return buf;
 }
 
@@ -418,6 +448,10 @@ config_dump_key(FILE *f, const struct config_key *k, const char *base)
 		memcpy(&v, src, sizeof v);
 		if (v != NULL && *v == '\0')
 			v = "off";
+		break;
+	case CT_HEDGE:
+		v = config_fmt_hedge((const struct config_hedge *)src, buf,
+		    sizeof buf);
 		break;
 	}
 	if (v == NULL)

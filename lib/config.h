@@ -46,6 +46,20 @@ enum config_balance {
 	CONFIG_BALANCE_LEAST_CONN,
 };
 
+/* Which responses carry our Proxy-Status member (RFC 9209). */
+enum config_proxy_status {
+	CONFIG_PS_ERRORS,	/* the responses hourglass makes */
+	CONFIG_PS_ALL,		/* and relayed ones */
+	CONFIG_PS_OFF,
+};
+
+/* When a hedge starts: a fixed delay, or a percentile of the route's
+ * upstream header times; both 0: off. */
+struct config_hedge {
+	uint32_t	 ms;
+	uint8_t		 pct;		/* 1-99: pNN */
+};
+
 /* A host and port as written: "127.0.0.1:80", "[::1]:80", "*:80", "name:80". */
 struct config_addr {
 	char		*host;		/* without brackets; "*" means any */
@@ -67,6 +81,11 @@ struct config_timeouts {
 	bool		 propagate_deadline;
 	uint32_t	 deadline_margin_ms;	/* taken off the propagated
 						   deadline; 0 = none */
+	bool		 grpc_timeout;		/* read and rewrite grpc-timeout */
+	uint32_t	 try_min_ms;		/* a try needs this much left;
+						   0 = off */
+	struct config_hedge hedge;
+	unsigned	 hedge_max;		/* extra tries a hedge may add */
 };
 
 struct config_server_addr {
@@ -84,6 +103,9 @@ struct config_upstream {
 	unsigned	 max_fails;		/* 0 = never mark down */
 	uint32_t	 fail_timeout_ms;
 	uint32_t	 resolve_interval_ms;	/* re-resolve hostnames; 0 = at start only */
+	unsigned	 retry_budget;		/* percent of requests that may
+						   retry or hedge, per 10 s */
+	unsigned	 retry_budget_min;	/* or this many a second */
 	/* TLS to the servers */
 	bool		 tls;
 	bool		 tls_verify;		/* default yes */
@@ -116,6 +138,7 @@ struct config {
 	enum config_log_format log_format;
 	enum config_log_level log_level;
 	struct config_addr *metrics_listen;	/* NULL = off */
+	enum config_proxy_status proxy_status;
 	struct tls_cert_conf *tls_certs;	/* tls_certificate = CERT [KEY] */
 	size_t		 ntls_certs;
 	char		*tls_protocols;		/* default TLS_DEFAULT_PROTOCOLS */

@@ -14,7 +14,7 @@
 
 #define nitems(a)	(sizeof (a) / sizeof (a)[0])
 #define CONFIG_MAXKEYS	24	/* per section, [timeouts] keys included */
-#define CONFIG_NTIMEOUTS 15	/* keys of [timeouts] */
+#define CONFIG_NTIMEOUTS 19	/* keys of [timeouts] */
 #define CONFIG_NROUTE	3	/* keys of [route] besides those of [timeouts] */
 #define CONFIG_ROUTE_UPSTREAM 0	/* index of "upstream" among them */
 #define CONFIG_UPSTREAM_SERVER 0 /* index of "server" in [upstream] */
@@ -53,6 +53,7 @@ enum config_type {
 	CT_CIPHERS,		/* char *, an OpenSSL cipher list */
 	CT_SNI,			/* char *, a DNS name */
 	CT_UPGRADE,		/* char *, Upgrade tokens "a, b"; "off" = "" */
+	CT_HEDGE,		/* struct config_hedge: off, a duration, pNN */
 };
 
 #define CK_OFF		0x1	/* "off" (and 0 for durations) is allowed */
@@ -116,6 +117,8 @@ const char	*config_key_name(const struct config_key *);
 
 /* Format a duration or a size as config_dump() does ("1500ms", "8k"). */
 const char	*config_fmt_duration(uint32_t ms, char *buf, size_t size);
+const char	*config_fmt_hedge(const struct config_hedge *, char *buf,
+		    size_t size);
 const char	*config_fmt_size(uint64_t b, char *buf, size_t size);
 
 /* A config holding the built-in defaults, one reference, path name. */

@@ -283,6 +283,8 @@ config_sect_named(struct config_parser *p, struct config_sect *s)
 		s->up.max_fails = 1;
 		s->up.fail_timeout_ms = 10000;
 		s->up.resolve_interval_ms = 30000;
+		s->up.retry_budget = 20;
+		s->up.retry_budget_min = 10;
 		s->up.tls_verify = true;
 		return;
 	}
@@ -652,6 +654,10 @@ config_timeouts_merge(struct config_timeouts *dst,
 			break;
 		case CT_BOOL:
 			memcpy(d + k->off, over + k->off, sizeof (bool));
+			break;
+		case CT_HEDGE:
+			memcpy(d + k->off, over + k->off,
+			    sizeof (struct config_hedge));
 			break;
 		default:	/* CT_TOKEN: deadline_header */
 			free(dst->deadline_header);

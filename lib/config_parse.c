@@ -374,6 +374,27 @@ config_is_proto_char(char c)
 
 static int	config_setstr(char **, const char *, const char **);
 
+/* Parse a hedge: "off", a duration, or pNN for a percentile (1 to 99). */
+static int
+config_parse_hedge(const char *s, struct config_hedge *h, const char **why)
+{
+	struct config_hedge v = { 0, 0 };
+
+	if ((s[0] == 'p' || s[0] == 'P') && s[1] >= '1' && s[1] <= '9') {
+		if (s[2] == '\0')
+			v.pct = (uint8_t)(s[1] - '0');
+		else if (s[2] >= '0' && s[2] <= '9' && s[3] == '\0')
+			v.pct = (uint8_t)((s[1] - '0') * 10 + s[2] - '0');
+		else {
+			*why = "not a percentile from p1 to p99";
+			return -1;
+		}
+	} else if (config_parse_duration(s, true, &v.ms, why) == -1)
+		return -1;
+	*h = v;
+	return 0;
+}
+
 /*
  * Parse an upgrade value: "off", or protocols separated by commas or
  * blanks, kept in lower case as "a, b".  h2c is refused: hourglass does
@@ -837,6 +858,8 @@ config_parse_key(const struct config_key *k, char *base, const char *s,
 		return config_setstr(dst, s, why);
 	case CT_UPGRADE:
 		return config_parse_upgrade(s, dst, why);
+	case CT_HEDGE:
+		return config_parse_hedge(s, dst, why);
 	case CT_SNI:
 		if (!config_is_dns_name(s)) {
 			*why = "not a DNS name (SNI takes a name, not an "

@@ -235,6 +235,10 @@ http_name_kind(const char *s, size_t n)
 	case 12:
 		if (HTTP_ARE(a, b, "x-request-id"))
 			return HTTP_FK_REQUEST_ID;
+		if (HTTP_ARE(a, b, "proxy-status"))
+			return HTTP_FK_PROXY_STATUS;
+		if (HTTP_ARE(a, b, "grpc-timeout"))
+			return HTTP_FK_GRPC_TIMEOUT;
 		break;
 	case 10:
 		if (HTTP_ARE(a, b, "connection"))

@@ -88,6 +88,8 @@ enum http_field_kind {
 	HTTP_FK_XFH,			/* X-Forwarded-Host */
 	HTTP_FK_VIA,
 	HTTP_FK_REQUEST_ID,		/* X-Request-Id */
+	HTTP_FK_PROXY_STATUS,
+	HTTP_FK_GRPC_TIMEOUT,
 	HTTP_FK_CONN_NAMED,		/* another field Connection lists */
 };
 #define HTTP_FK_BIT(k)		(1u << (k))
@@ -310,19 +312,24 @@ ssize_t	http_build_request(const struct http_msg *, const char *head,
  * stream (an HTTP/1.0 client), so Transfer-Encoding is dropped.  The
  * framing fields go out canonical, as for a request.  A 101 that accepts
  * an upgrade (HTTP_F_UPGRADE) keeps its Upgrade fields and says
- * "Connection: upgrade" instead.
+ * "Connection: upgrade" instead.  ps (pslen bytes; NULL: none) is our
+ * Proxy-Status member: written after the upstream's own members, which
+ * are joined into one field with it (RFC 9209: the hop nearest the client
+ * is last).
  */
 ssize_t	http_build_response(const struct http_msg *, const char *head,
-	    bool close, bool keepalive10, bool dechunk, char *out, size_t cap);
+	    bool close, bool keepalive10, bool dechunk, const char *ps,
+	    size_t pslen, char *out, size_t cap);
 
 /* A complete small response of our own (408, 502, 504 ...), with a short
  * text body, and Connection: close when close is set. */
 ssize_t	http_build_error(int status, bool close, char *out, size_t cap);
 
 /* The same, its body's line followed by ": " and detail (detail_len bytes,
- * printable ASCII; NULL for none). */
+ * printable ASCII; NULL for none), and a Proxy-Status field of the member
+ * ps (a C string; NULL for none). */
 ssize_t	http_build_error_detail(int status, bool close, const char *detail,
-	    size_t detail_len, char *out, size_t cap);
+	    size_t detail_len, const char *ps, char *out, size_t cap);
 
 /* The reason phrase for a status code ("Unknown" for one we do not know). */
 const char *http_reason(int status);

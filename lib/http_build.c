@@ -407,7 +407,8 @@ http_build_request(const struct http_msg *m, const char *head,
 /* Write the head to send the client (the body of http_build_response). */
 static HTTP_INLINE void
 http_response_write(struct http_out *o, const struct http_msg *m,
-    const char *head, bool close, bool keepalive10, bool dechunk)
+    const char *head, bool close, bool keepalive10, bool dechunk,
+    const char *ps, size_t pslen)
 {
 	struct http_run run = { 0, 0 };
 	const struct http_field *f;
@@ -424,6 +425,8 @@ http_response_write(struct http_out *o, const struct http_msg *m,
 	}
 	if (m->flags & HTTP_F_UPGRADE)		/* a 101: relay the protocol */
 		drop &= ~HTTP_FK_BIT(HTTP_FK_UPGRADE);
+	if (ps != NULL)				/* joined, ours last */
+		drop |= HTTP_FK_BIT(HTTP_FK_PROXY_STATUS);
 	/* A status line that is already "HTTP/1.1 status reason" starts the
 	 * run of lines copied as they stand.  Its first 13 bytes are compared
 	 * as two overlapping words (the reason phrase begins after them). */
@@ -461,6 +464,9 @@ http_response_write(struct http_out *o, const struct http_msg *m,
 	http_run_flush(o, head, &run);
 	if (reframe != 0)
 		http_put_framing(o, m, reframe);
+	if (ps != NULL)
+		http_put_joined(o, m, head, "Proxy-Status", HTTP_FK_PROXY_STATUS,
+		    ps, pslen);
 	if (m->flags & HTTP_F_UPGRADE)
 		HTTP_PUT_LIT(o, "Connection: upgrade\r\n");
 	else if (close)
@@ -475,16 +481,19 @@ http_response_write(struct http_out *o, const struct http_msg *m,
  * of our own is shorter than that). */
 ssize_t
 http_build_response(const struct http_msg *m, const char *head, bool close,
-    bool keepalive10, bool dechunk, char *out, size_t cap)
+    bool keepalive10, bool dechunk, const char *ps, size_t pslen, char *out,
+    size_t cap)
 {
 	struct http_out o = { out, out + cap, false, false };
 
-	if (m->head_len != 0 &&
-	    (size_t)m->head_len + m->nfields + HTTP_BUILD_EXTRA <= cap)
-		http_response_write(&o, m, head, close, keepalive10, dechunk);
+	if (m->head_len != 0 && (size_t)m->head_len + m->nfields + pslen +
+	    (ps != NULL ? 32 : 0) + HTTP_BUILD_EXTRA <= cap)
+		http_response_write(&o, m, head, close, keepalive10, dechunk,
+		    ps, pslen);
 	else {
 		o.o_check = true;
-		http_response_write(&o, m, head, close, keepalive10, dechunk);
+		http_response_write(&o, m, head, close, keepalive10, dechunk,
+		    ps, pslen);
 	}
 	return http_out_len(&o, out);
 }
@@ -494,13 +503,13 @@ http_build_response(const struct http_msg *m, const char *head, bool close,
 ssize_t
 http_build_error(int status, bool close, char *out, size_t cap)
 {
-	return http_build_error_detail(status, close, NULL, 0, out, cap);
+	return http_build_error_detail(status, close, NULL, 0, NULL, out, cap);
 }
 
 /* The same, with a detail on the body's line: "<status> <reason>: detail". */
 ssize_t
 http_build_error_detail(int status, bool close, const char *detail,
-    size_t detail_len, char *out, size_t cap)
+    size_t detail_len, const char *ps, char *out, size_t cap)
 {
 	struct http_out o = { out, out + cap, true, false };
 	const char *reason = http_reason(status);
@@ -518,6 +527,11 @@ http_build_error_detail(int status, bool close, const char *detail,
 	http_put_num(&o, sizeof code + strlen(reason) + 1 +
 	    (detail != NULL ? 2 + detail_len : 0));
 	HTTP_PUT_LIT(&o, "\r\n");
+	if (ps != NULL) {
+		HTTP_PUT_LIT(&o, "Proxy-Status: ");
+		http_put_str(&o, ps);
+		HTTP_PUT_LIT(&o, "\r\n");
+	}
 	if (close)
 		HTTP_PUT_LIT(&o, "Connection: close\r\n");
 	HTTP_PUT_LIT(&o, "\r\n");

@@ -1,5 +1,6 @@
 /* outcome.c: the table of outcomes (README, "Deadlines and outcomes"). */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "outcome.h"
 
@@ -83,4 +84,17 @@ const char *
 outcome_kind_name(enum outcome_kind k)
 {
 	return (unsigned)k < OUTCOME_KIND_COUNT ? outcome_kind_names[k] : "?";
+}
+
+/* Our Proxy-Status member for a response we make; see outcome.h. */
+const char *
+outcome_proxy_status(enum outcome o, const char *type, char *out, size_t cap)
+{
+	if (type == NULL)
+		type = outcome_info(o)->oi_proxy_status;
+	if (type == NULL)
+		return NULL;
+	snprintf(out, cap, "hourglass; error=%s; details=\"%s\"", type,
+	    outcome_name(o));
+	return out;
 }

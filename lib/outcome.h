@@ -10,6 +10,7 @@
 #define HG_OUTCOME_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "scope.h"
@@ -79,5 +80,17 @@ outcome_kind(enum outcome o)
 
 /* The name of an outcome kind: "ok", "timeout", "error", ... */
 const char *outcome_kind_name(enum outcome_kind);
+
+/* The longest Proxy-Status member outcome_proxy_status() writes. */
+#define OUTCOME_PS_MAX	128
+
+/*
+ * Write our Proxy-Status member for a response we make (RFC 9209):
+ * "hourglass; error=TYPE; details=\"OUTCOME\"", TYPE the outcome's
+ * (or type, when the caller knows better).  out, or NULL when the outcome
+ * has no error type (ok, an abort).
+ */
+const char *outcome_proxy_status(enum outcome, const char *type, char *out,
+	    size_t cap);
 
 #endif

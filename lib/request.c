@@ -81,6 +81,7 @@ struct request {
 	bool		 rq_dechunk;		/* 1.0 client, chunked response */
 	bool		 rq_upgrade;		/* forwarded asking to upgrade */
 	bool		 rq_tunneled;		/* a 101 made it a tunnel */
+	uint8_t		 rq_tls_fail;		/* why the upstream TLS failed */
 	int		 rq_status;		/* status sent to the client */
 	unsigned	 rq_tries;
 	bool		 rq_judged;		/* the server's health was told */
@@ -464,6 +465,32 @@ request_log(struct request *rq, enum outcome outcome)
 }
 
 /*
+ * Our Proxy-Status member for a response we make (RFC 9209; README,
+ * "Deadlines across hops"): the outcome's error type, refined where the
+ * request knows more, and the outcome as details.  NULL when
+ * proxy_status = off or the outcome has no type.
+ */
+static const char *
+request_proxy_status(struct request *rq, enum outcome o, char *out,
+    size_t cap)
+{
+	const char *type = outcome_info(o)->oi_proxy_status;
+
+	if (type == NULL || rq->rq_cfg->proxy_status == CONFIG_PS_OFF)
+		return NULL;
+	if (o == OUTCOME_TIMEOUT + SCOPE_UPSTREAM_IDLE && !rq->rq_sent)
+		type = "connection_write_timeout";
+	else if (o == OUTCOME_ERROR_CONNECT && rq->rq_server != NULL &&
+	    !upstream_has_address(rq->rq_server))
+		type = "dns_error";
+	else if (o == OUTCOME_ERROR_TLS && rq->rq_tls_fail == TLS_FAIL_CERTIFICATE)
+		type = "tls_certificate_error";
+	else if (o == OUTCOME_ERROR_NO_UPSTREAM && rq->rq_route == NULL)
+		type = "destination_not_found";
+	return outcome_proxy_status(o, type, out, cap);
+}
+
+/*
  * The one destructor.  Before the response head went out, the client is
  * answered with the outcome's status (outcome.h); after it, the client
  * connection is aborted so the body visibly ends short.
@@ -475,7 +502,7 @@ request_finish(struct request *rq, enum outcome outcome)
 	struct request_end end;
 	bool ok = outcome == OUTCOME_OK, reuse;
 	int status = outcome_info(outcome)->oi_status;
-	char out[512];
+	char out[640], ps[OUTCOME_PS_MAX];
 	ssize_t n;
 
 	if (rq->rq_state == REQ_DONE)
@@ -513,7 +540,8 @@ request_finish(struct request *rq, enum outcome outcome)
 			rq->rq_close = true;
 		rq->rq_status = status;
 		n = http_build_error_detail(status, rq->rq_close, rq->rq_why,
-		    rq->rq_why_len, out, sizeof out);
+		    rq->rq_why_len, request_proxy_status(rq, outcome, ps,
+		    sizeof ps), out, sizeof out);
 		if (n > 0 && rq->rq_t_head > 0 &&
 		    rq->rq_h->rh_reqm.method_id == HTTP_HEAD) {
 			/* The answer to HEAD is the head alone. */
@@ -1530,6 +1558,8 @@ request_response_head(struct request *rq)
 	struct deadline_task *t = &rq->rq_task;
 	bool client10 = rq->rq_h->rh_reqm.major == 1 && rq->rq_h->rh_reqm.minor == 0;
 	bool close;
+	char ps[128];
+	size_t pslen = 0;
 	ssize_t n;
 
 	deadline_close(t, SCOPE_UPSTREAM_HEADER);
@@ -1549,12 +1579,17 @@ request_response_head(struct request *rq)
 	close = rq->rq_close || (rm->flags & HTTP_F_TO_EOF) || rq->rq_dechunk;
 	rq->rq_close = close;
 
-	if (buf_grow(&rq->rq_tx, rm->head_len + 256) != 0) {
+	if (rq->rq_cfg->proxy_status == CONFIG_PS_ALL)
+		pslen = (size_t)snprintf(ps, sizeof ps, "hourglass; next-hop="
+		    "\"%s\"; received-status=%d", upstream_name(rq->rq_server),
+		    rm->status);
+	if (buf_grow(&rq->rq_tx, rm->head_len + 256 + (uint32_t)pslen) != 0) {
 		request_finish(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL);
 		return;
 	}
 	n = http_build_response(rm, rq->rq_rx.b_data, close, client10 && !close,
-	    rq->rq_dechunk, rq->rq_tx.b_data, rq->rq_tx.b_cap);
+	    rq->rq_dechunk, pslen > 0 ? ps : NULL, pslen, rq->rq_tx.b_data,
+	    rq->rq_tx.b_cap);
 	if (n < 0) {
 		request_upstream_failed(rq, OUTCOME_ERROR_UPSTREAM_PROTOCOL, 0);
 		return;
@@ -1713,6 +1748,7 @@ request_upstream_cb(void *arg, enum upstream_event ev, int err)
 		log_warn("req %s: TLS with %s failed (%s): %s",
 		    request_rid(rq), upstream_name(rq->rq_server),
 		    tls_fail_name((enum tls_fail)err), upstream_tls_why());
+		rq->rq_tls_fail = (uint8_t)err;
 		request_attempt_failed(rq, OUTCOME_ERROR_TLS, ATTEMPT_CONNECT,
 		    0);
 		break;

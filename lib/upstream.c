@@ -390,6 +390,13 @@ upstream_set_connections(const struct upstream_set *ups)
 	return n;
 }
 
+/* Whether the server has an address: its name resolved. */
+bool
+upstream_has_address(const struct upstream_server *us)
+{
+	return us->us_addrlen != 0;
+}
+
 /* A server's name as configured. */
 const char *
 upstream_name(const struct upstream_server *us)

@@ -104,6 +104,10 @@ void	 upstream_succeeded(struct upstream_server *);
  * it held is given back. */
 void	 upstream_abandoned(struct upstream_server *);
 
+/* Whether the server has an address: its name resolved (an address as
+ * configured always has). */
+bool	 upstream_has_address(const struct upstream_server *);
+
 /* A server's position in its group, and its name as configured. */
 size_t	 upstream_index(const struct upstream_server *);
 const char *upstream_name(const struct upstream_server *);

@@ -26,8 +26,9 @@
  * input; the second, when the client pipelined one, is the origin's
  * default "hello", as is the first when the fast proxy tried it again.
  * The proxy may answer with its own error instead (a 502 or 504 page,
- * exactly as http_build_error() writes it) only when it may have had
- * cause: on the fast proxy, or when the origin's response was not whole.
+ * exactly as http_build_error() writes it but for our Proxy-Status line)
+ * only when it may have had cause: on the fast proxy, or when the
+ * origin's response was not whole.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,20 +85,29 @@ relayed(const struct framing_msg *c, const struct framing_msg *e, bool fast)
 static bool
 proxy_page(const struct framing_msg *c, const uint8_t *in, bool head)
 {
-	char page[512];
-	const char *end;
+	static const char ps[] = "\r\nProxy-Status: hourglass; error=";
+	char page[512], got[512];
+	const char *end, *p, *e;
 	ssize_t n;
 	size_t len = c->end - c->start;
 
-	if (!c->done || c->by_eof)
+	if (!c->done || c->by_eof || len > sizeof got)
 		return false;
+	/* Our Proxy-Status line out, the rest as http_build_error() has it. */
+	memcpy(got, in + c->start, len);
+	if ((p = memmem(got, len, ps, sizeof ps - 1)) != NULL &&
+	    (e = memmem(p + 2, len - (size_t)(p + 2 - got), "\r\n", 2)) !=
+	    NULL) {
+		memmove((char *)p, e, len - (size_t)(e - got));
+		len -= (size_t)(e - p);
+	}
 	for (int cl = 0; cl < 2; cl++) {
 		n = http_build_error(c->status, cl, page, sizeof page);
 		if (n <= 0)
 			return false;
 		if (head && (end = memmem(page, (size_t)n, "\r\n\r\n", 4)))
 			n = end + 4 - page;
-		if ((size_t)n == len && memcmp(page, in + c->start, len) == 0)
+		if ((size_t)n == len && memcmp(page, got, len) == 0)
 			return true;
 	}
 	return false;

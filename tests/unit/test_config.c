@@ -735,7 +735,8 @@ START_TEST(test_sections)
 	expect_errors("[server]\nlisen = x\n",
 	    "t.ini:2: [server] lisen = \"x\": unknown key (keys: listen, "
 	    "workers, max_connections, access_log, log_format, log_level, "
-	    "metrics_listen, tls_certificate, tls_protocols, tls_ciphers)\n");
+	    "metrics_listen, proxy_status, tls_certificate, tls_protocols, "
+	    "tls_ciphers)\n");
 	expect_errors("[limits]\nmax_url = 1\n",
 	    "t.ini:2: [limits] max_url = \"1\": unknown key (keys: max_uri, "
 	    "max_header, max_body)\n");
@@ -744,18 +745,20 @@ START_TEST(test_sections)
 	    "client_header, client_idle, keepalive, request, try, connect, "
 	    "upstream_header, upstream_idle, tunnel_idle, tunnel_max, drain, "
 	    "retries, deadline_header, "
-	    "propagate_deadline, deadline_margin)\n");
+	    "propagate_deadline, deadline_margin, grpc_timeout, try_min, hedge, "
+	    "hedge_max)\n");
 	expect_errors(UP "weight = 1\n",
 	    "t.ini:3: [upstream u] weight = \"1\": unknown key (keys: server, "
 	    "balance, keepalive, keepalive_idle, max_fails, fail_timeout, "
-	    "resolve_interval, tls, tls_verify, tls_ca, tls_sni, "
-	    "tls_certificate)\n");
+	    "resolve_interval, retry_budget, retry_budget_min, tls, tls_verify, "
+	    "tls_ca, tls_sni, tls_certificate)\n");
 	expect_errors(UP "[route /]\nupstream = u\nbalance = x\n",
 	    "t.ini:5: [route /] balance = \"x\": unknown key (keys: upstream, "
 	    "host, upgrade, client_idle, keepalive, request, try, connect, "
 	    "upstream_header, upstream_idle, tunnel_idle, tunnel_max, "
 	    "retries, deadline_header, "
-	    "propagate_deadline, deadline_margin)\n");
+	    "propagate_deadline, deadline_margin, grpc_timeout, try_min, hedge, "
+	    "hedge_max)\n");
 	expect_errors("workers = 2\n[server]\n",
 	    "t.ini:1: workers = \"2\": key before any [section]\n");
 	expect_errors("[server x]\n",
@@ -1404,11 +1407,13 @@ START_TEST(test_dump_text)
 	    "connect = 2h\nupstream_header = 30s\nupstream_idle = 30s\n"
 	    "tunnel_idle = 15m\ntunnel_max = off\n"
 	    "drain = 30s\nretries = 1\ndeadline_header = X-Request-Timeout\n"
-	    "propagate_deadline = yes\ndeadline_margin = 5ms\n\n"));
+	    "propagate_deadline = yes\ndeadline_margin = 5ms\n"
+	    "grpc_timeout = yes\ntry_min = off\nhedge = off\nhedge_max = 1\n\n"));
 	ck_assert_ptr_nonnull(strstr(d, "\n[upstream u]\n"
 	    "server = 10.0.0.1:80 weight=1\nbalance = round_robin\n"
 	    "keepalive = 32\nkeepalive_idle = 1m\nmax_fails = 1\n"
-	    "fail_timeout = 10s\nresolve_interval = 30s\n"));
+	    "fail_timeout = 10s\nresolve_interval = 30s\nretry_budget = 20\n"
+	    "retry_budget_min = 10\n"));
 	/* A route leaves out client_header and drain, which it may not set. */
 	ck_assert_ptr_nonnull(strstr(d, "\n[route /x]\nupstream = u\n"
 	    "upgrade = websocket\nclient_idle = 30s\nkeepalive = 2m\n"
@@ -1416,7 +1421,8 @@ START_TEST(test_dump_text)
 	    "upstream_idle = 30s\ntunnel_idle = 15m\ntunnel_max = off\n"
 	    "retries = 2\n"
 	    "deadline_header = X-Request-Timeout\npropagate_deadline = yes\n"
-	    "deadline_margin = off\n"));
+	    "deadline_margin = off\ngrpc_timeout = yes\ntry_min = off\n"
+	    "hedge = off\nhedge_max = 1\n"));
 	free(d);
 	config_unref(cfg);
 }
@@ -1910,18 +1916,21 @@ START_TEST(test_tls_dump)
 	    "workers = 1\n");
 	ck_assert_ptr_nonnull(strstr(da, want));
 	free(want);
-	want = tf("metrics_listen = off\ntls_certificate = @/a.pem @/a.key\n"
+	want = tf("metrics_listen = off\nproxy_status = errors\n"
+	    "tls_certificate = @/a.pem @/a.key\n"
 	    "tls_certificate = @/both.pem\ntls_protocols = TLSv1.3\n"
 	    "tls_ciphers = ECDHE+AESGCM\n\n[limits]\n");
 	ck_assert_ptr_nonnull(strstr(da, want));
 	free(want);
-	want = tf("resolve_interval = 30s\ntls = yes\ntls_verify = no\n"
+	want = tf("resolve_interval = 30s\nretry_budget = 20\n"
+	    "retry_budget_min = 10\ntls = yes\ntls_verify = no\n"
 	    "tls_sni = x.example\ntls_certificate = @/b.pem @/b.key\n\n"
 	    "[upstream w]\n");
 	ck_assert_ptr_nonnull(strstr(da, want));
 	free(want);
 	/* Without tls, only "tls = no": the other keys would only warn. */
-	ck_assert_ptr_nonnull(strstr(da, "resolve_interval = 30s\ntls = no\n\n"
+	ck_assert_ptr_nonnull(strstr(da, "resolve_interval = 30s\nretry_budget = 20\n"
+	    "retry_budget_min = 10\ntls = no\n\n"
 	    "[upstream v]\n"));
 	want = tf("tls = yes\ntls_verify = yes\ntls_ca = @/a.pem\n\n");
 	ck_assert_ptr_nonnull(strstr(da, want));
@@ -2071,7 +2080,8 @@ START_TEST(test_long_lines)
 	    "client_header, client_idle, keepalive, request, try, connect, "
 	    "upstream_header, upstream_idle, tunnel_idle, tunnel_max, drain, "
 	    "retries, deadline_header, "
-	    "propagate_deadline, deadline_margin)\n");
+	    "propagate_deadline, deadline_margin, grpc_timeout, try_min, hedge, "
+	    "hedge_max)\n");
 }
 END_TEST
 

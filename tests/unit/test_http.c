@@ -804,7 +804,7 @@ START_TEST(test_framing_canonical)
 			ck_assert_msg(r.v == HTTP_DONE || r.v == HTTP_MORE,
 			    "case %zu", i);
 			n = resp ? http_build_response(&m, in, false, false,
-			    false, out, sizeof out) : http_build_request(&m, in,
+			    false, NULL, 0, out, sizeof out) : http_build_request(&m, in,
 			    &fwd, out, sizeof out);
 			ck_assert_int_gt(n, 0);
 			out[n] = '\0';
@@ -959,7 +959,7 @@ START_TEST(test_upgrade)
 	{
 		char out[256];
 		ssize_t n = http_build_response(&m, r101, true, false, false,
-		    out, sizeof out);
+		    NULL, 0, out, sizeof out);
 
 		ck_assert_int_gt(n, 0);
 		out[n] = '\0';
@@ -1064,6 +1064,9 @@ static const struct {
 	{ "x-forwarded-proto", HTTP_FK_XFP, "http" },
 	{ "x-forwarded-host", HTTP_FK_XFH, "h" },
 	{ "via", HTTP_FK_VIA, "x" },
+	{ "x-request-id", HTTP_FK_REQUEST_ID, "abc" },
+	{ "proxy-status", HTTP_FK_PROXY_STATUS, "x" },
+	{ "grpc-timeout", HTTP_FK_GRPC_TIMEOUT, "1S" },
 };
 
 /* Parse a request with one field (and a Host but for a Host field), and
@@ -1309,13 +1312,13 @@ START_TEST(test_build_sizes)
 		wlen = (size_t)snprintf(want, sizeof want, "HTTP/1.1 200 %s\r\n"
 		    "X-%s: %s\r\nY: %s\r\nConnection: close\r\n\r\n",
 		    vl ? v : "OK", name, v, v);
-		n = http_build_response(&m, buf, true, false, false, out,
+		n = http_build_response(&m, buf, true, false, false, NULL, 0, out,
 		    sizeof out);
 		ck_assert_int_eq(n, (ssize_t)wlen);
 		ck_assert_mem_eq(out, want, wlen);
 		for (size_t cap = 0; cap < wlen; cap++)
 			ck_assert_int_eq(http_build_response(&m, buf, true,
-			    false, false, out, cap), -1);
+			    false, false, NULL, 0, out, cap), -1);
 		http_msg_free(&m);
 	}
 }
@@ -1352,7 +1355,7 @@ START_TEST(test_build_numbers)
 		m.reason.len = 0;
 		snprintf(want, sizeof want, "HTTP/1.1 %d %s\r\n\r\n", status,
 		    http_reason(status));
-		n = http_build_response(&m, resp, false, false, false, out,
+		n = http_build_response(&m, resp, false, false, false, NULL, 0, out,
 		    sizeof out - 1);
 		ck_assert_int_eq(n, (ssize_t)strlen(want));
 		out[n] = '\0';
@@ -1467,14 +1470,14 @@ resp_is(const char *resp, bool close, bool ka10, bool dechunk,
 	ssize_t n;
 
 	parse_ok(HTTP_KIND_RESPONSE, &m, resp, strlen(resp));
-	n = http_build_response(&m, resp, close, ka10, dechunk, out,
+	n = http_build_response(&m, resp, close, ka10, dechunk, NULL, 0, out,
 	    sizeof out);
 	ck_assert_int_ge(n, 0);
 	out[n] = '\0';
 	ck_assert_str_eq(out, want);
 	for (size_t cap = 0; cap < (size_t)n; cap++)
 		ck_assert_int_eq(http_build_response(&m, resp, close, ka10,
-		    dechunk, out, cap), -1);
+		    dechunk, NULL, 0, out, cap), -1);
 	http_msg_free(&m);
 }
 
@@ -1506,6 +1509,43 @@ START_TEST(test_build_response)
 	    "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
 	resp_is("HTTP/1.1 599\r\n\r\n", true, false, false,
 	    "HTTP/1.1 599 Unknown\r\nConnection: close\r\n\r\n");
+
+	/* Our Proxy-Status member goes after the upstream's own members,
+	 * joined into one field (RFC 9209: the hop nearest the client is
+	 * last); alone when the upstream sent none. */
+	{
+		static const char r2[] = "HTTP/1.1 504 Gateway Timeout\r\n"
+		    "Proxy-Status: inner; error=http_response_timeout\r\n"
+		    "X-A: b\r\nproxy-status: innermost\r\n"
+		    "Content-Length: 0\r\n\r\n";
+		static const char ps[] = "hourglass; received-status=504";
+		struct http_msg m;
+		char out[512];
+		ssize_t n;
+
+		parse_ok(HTTP_KIND_RESPONSE, &m, r2, strlen(r2));
+		n = http_build_response(&m, r2, false, false, false, ps,
+		    strlen(ps), out, sizeof out);
+		ck_assert_int_gt(n, 0);
+		out[n] = '\0';
+		ck_assert_str_eq(out, "HTTP/1.1 504 Gateway Timeout\r\n"
+		    "X-A: b\r\nContent-Length: 0\r\nProxy-Status: inner; "
+		    "error=http_response_timeout, innermost, "
+		    "hourglass; received-status=504\r\n\r\n");
+		for (size_t cap = 0; cap < (size_t)n; cap++)
+			ck_assert_int_eq(http_build_response(&m, r2, false,
+			    false, false, ps, strlen(ps), out, cap), -1);
+		http_msg_free(&m);
+		parse_ok(HTTP_KIND_RESPONSE, &m, r1, strlen(r1));
+		n = http_build_response(&m, r1, false, false, false, ps,
+		    strlen(ps), out, sizeof out);
+		ck_assert_int_gt(n, 0);
+		out[n] = '\0';
+		ck_assert_str_eq(out, "HTTP/1.1 200 Fine Thanks\r\n"
+		    "Server: origin\r\nContent-Length: 2\r\n"
+		    "Proxy-Status: hourglass; received-status=504\r\n\r\n");
+		http_msg_free(&m);
+	}
 }
 END_TEST
 
@@ -1540,6 +1580,16 @@ START_TEST(test_build_error)
 	ck_assert_str_eq(http_reason(499), "Client Closed Request");
 	ck_assert_str_eq(http_reason(431), "Request Header Fields Too Large");
 	ck_assert_int_eq(http_build_error(42, true, out, sizeof out), -1);
+
+	/* Our Proxy-Status member, before Connection. */
+	n = http_build_error_detail(502, true, "x", 1, "hourglass; error=e",
+	    out, sizeof out - 1);
+	ck_assert_int_gt(n, 0);
+	out[n] = '\0';
+	ck_assert_str_eq(out, "HTTP/1.1 502 Bad Gateway\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 19\r\n"
+	    "Proxy-Status: hourglass; error=e\r\nConnection: close\r\n\r\n"
+	    "502 Bad Gateway: x\n");
 }
 END_TEST
 
