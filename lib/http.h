@@ -273,6 +273,8 @@ struct http_fwd {
 	size_t		 request_id_len;
 	const char	*upgrade;	/* Upgrade to send with Connection:
 					 * upgrade; NULL: none */
+	int64_t		 grpc_ms;	/* > 0: grpc-timeout is rewritten to
+					 * this many ms */
 	size_t		 upgrade_len;
 	bool		 strip_expect;	/* the proxy answers 100-continue itself */
 	const char	*host;		/* Host when the client sent none and the
@@ -297,7 +299,8 @@ struct http_fwd {
  * its authority when the client sent none; a request with neither gets
  * fwd->host.  Then "deadline_name: deadline_ms" when deadline_name is set,
  * and Expect is dropped when strip_expect; X-Request-Id is request_id when
- * set (the client's own fields dropped); "Connection: upgrade" and
+ * set (the client's own fields dropped); "grpc-timeout: <grpc_ms>m" in
+ * place of the client's when grpc_ms is set; "Connection: upgrade" and
  * "Upgrade: " upgrade when upgrade is set.  Connection cannot remove Host
  * or the framing fields.
  */

@@ -283,6 +283,8 @@ http_request_write(struct http_out *o, const struct http_msg *m,
 		drop |= HTTP_FK_BIT(HTTP_FK_EXPECT);
 	if (fwd->request_id != NULL)
 		drop |= HTTP_FK_BIT(HTTP_FK_REQUEST_ID);
+	if (fwd->grpc_ms > 0)
+		drop |= HTTP_FK_BIT(HTTP_FK_GRPC_TIMEOUT);
 
 	/* A request line that is already "METHOD target HTTP/1.1" starts
 	 * the run of lines copied as they stand. */
@@ -358,6 +360,15 @@ http_request_write(struct http_out *o, const struct http_msg *m,
 		    (uint64_t)fwd->deadline_ms : 0);
 		HTTP_PUT_LIT(o, "\r\n");
 	}
+	if (fwd->grpc_ms > 99999999) {		/* 8 digits at most */
+		HTTP_PUT_LIT(o, "grpc-timeout: ");
+		http_put_num(o, (uint64_t)fwd->grpc_ms / 1000);
+		HTTP_PUT_LIT(o, "S\r\n");
+	} else if (fwd->grpc_ms > 0) {
+		HTTP_PUT_LIT(o, "grpc-timeout: ");
+		http_put_num(o, (uint64_t)fwd->grpc_ms);
+		HTTP_PUT_LIT(o, "m\r\n");
+	}
 	if (fwd->upgrade != NULL) {
 		HTTP_PUT_LIT(o, "Connection: upgrade\r\nUpgrade: ");
 		http_put(o, fwd->upgrade, fwd->upgrade_len);
@@ -394,7 +405,8 @@ http_build_request(const struct http_msg *m, const char *head,
 	bound = (size_t)m->head_len + m->nfields + 2 * m->authority.len +
 	    l.ip + l.proto + l.via + l.deadline + l.host + HTTP_BUILD_EXTRA +
 	    (fwd->request_id != NULL ? fwd->request_id_len + 16 : 0) +
-	    (fwd->upgrade != NULL ? fwd->upgrade_len + 32 : 0);
+	    (fwd->upgrade != NULL ? fwd->upgrade_len + 32 : 0) +
+	    (fwd->grpc_ms > 0 ? 40 : 0);
 	if (m->head_len != 0 && bound <= cap)
 		http_request_write(&o, m, head, fwd, &l);
 	else {

@@ -38,6 +38,8 @@
 #define RID_MAX		64	/* the longest X-Request-Id taken from a client */
 #define REQUEST_JOIN_MAX 2048	/* body bytes copied behind a head */
 #define UPGRADE_MAX	256	/* the longest Upgrade we forward */
+#define HINT_DEADLINE	"(digits, then ms or s)"
+#define HINT_GRPC	"(1 to 8 digits, then H, M, S, m, u or n)"
 
 enum req_state {
 	REQ_HEAD,		/* reading the request head */
@@ -81,6 +83,7 @@ struct request {
 	bool		 rq_dechunk;		/* 1.0 client, chunked response */
 	bool		 rq_upgrade;		/* forwarded asking to upgrade */
 	bool		 rq_tunneled;		/* a 101 made it a tunnel */
+	bool		 rq_grpc;		/* took the client's grpc-timeout */
 	uint8_t		 rq_tls_fail;		/* why the upstream TLS failed */
 	int		 rq_status;		/* status sent to the client */
 	unsigned	 rq_tries;
@@ -702,10 +705,10 @@ request_feed_head(struct request *rq)
  */
 static int
 request_bad_deadline(struct request *rq, const char *name, const char *v,
-    size_t len)
+    size_t len, const char *hint)
 {
 	char *p = rq->rq_whybuf, *end = p + sizeof rq->rq_whybuf;
-	size_t n = strlen(name);
+	size_t n = strlen(name), h = strlen(hint);
 
 	if (n > 40)
 		n = 40;
@@ -713,10 +716,12 @@ request_bad_deadline(struct request *rq, const char *name, const char *v,
 	p += n;
 	memcpy(p, ": \"", 3);
 	p += 3;
-	for (size_t i = 0; i < len && i < 64 && p < end - 40; i++)
+	for (size_t i = 0; i < len && i < 64 && p < end - 20 - h; i++)
 		*p++ = (v[i] >= 0x20 && v[i] < 0x7f && v[i] != '"') ? v[i] : '?';
-	memcpy(p, "\" is not a deadline (digits, then ms or s)", 39);
-	p += 39;
+	memcpy(p, "\" is not a deadline ", 20);
+	p += 20;
+	memcpy(p, hint, h);
+	p += h;
 	rq->rq_why = rq->rq_whybuf;
 	rq->rq_why_len = (uint32_t)(p - rq->rq_whybuf);
 	log_info("req %s: bad request from %s: %.*s", request_rid(rq),
@@ -745,7 +750,7 @@ request_deadline_header(struct request *rq, const struct config_timeouts *to)
 	end = p + f->value.len;
 	if (p == end || *p < '0' || *p > '9')
 		return request_bad_deadline(rq, to->deadline_header, v,
-		    f->value.len);
+		    f->value.len, HINT_DEADLINE);
 	for (; p < end && *p >= '0' && *p <= '9'; p++) {
 		val = val * 10 + (uint64_t)(*p - '0');
 		if (val > CONFIG_DURATION_MAX)
@@ -759,10 +764,64 @@ request_deadline_header(struct request *rq, const struct config_timeouts *to)
 	}
 	if (p != end || val == 0)
 		return request_bad_deadline(rq, to->deadline_header, v,
-		    f->value.len);
+		    f->value.len, HINT_DEADLINE);
 	val *= mult;
 	if (val < (uint64_t)rq->rq_deadline_ms)
 		rq->rq_deadline_ms = (int64_t)val;
+	return 0;
+}
+
+/*
+ * Parse the client's grpc-timeout (1 to 8 digits and one unit of H M S m u
+ * n) and shorten the request scope to it, rounded up to whole ms.  -1 for
+ * a malformed or zero value (400), as for the deadline header.
+ */
+static int
+request_grpc_timeout(struct request *rq)
+{
+	static const struct {
+		char		 unit;
+		uint64_t	 ns;
+	} units[] = {
+		{ 'H', 3600000000000ULL }, { 'M', 60000000000ULL },
+		{ 'S', 1000000000ULL }, { 'm', 1000000ULL }, { 'u', 1000ULL },
+		{ 'n', 1ULL },
+	};
+	const struct http_msg *m = &rq->rq_h->rh_reqm;
+	const char *head = rq->rq_peer.rp_in->b_data, *v;
+	const struct http_field *f = NULL;
+	uint64_t val = 0, ms;
+	uint32_t len;
+	size_t u;
+
+	for (int i = 0; i < m->nfields && f == NULL; i++)
+		if (m->fields[i].kind == HTTP_FK_GRPC_TIMEOUT)
+			f = &m->fields[i];
+	v = head + f->value.off;
+	len = f->value.len;
+	for (u = 0; len >= 2 && len <= 9 && u < sizeof units / sizeof units[0];
+	    u++)
+		if (v[len - 1] == units[u].unit)
+			break;
+	if (len < 2 || len > 9 || u == sizeof units / sizeof units[0])
+		return request_bad_deadline(rq, "grpc-timeout", v, len,
+		    HINT_GRPC);
+	for (uint32_t i = 0; i < len - 1; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return request_bad_deadline(rq, "grpc-timeout", v, len,
+			    HINT_GRPC);
+		val = val * 10 + (uint64_t)(v[i] - '0');
+	}
+	if (val == 0)
+		return request_bad_deadline(rq, "grpc-timeout", v, len,
+		    HINT_GRPC);
+	/* 99999999H overflows nanoseconds: anything that long is no limit. */
+	if (val > UINT64_MAX / units[u].ns)
+		return 0;
+	ms = (val * units[u].ns + 999999) / 1000000;
+	if (ms < (uint64_t)rq->rq_deadline_ms)
+		rq->rq_deadline_ms = (int64_t)ms;
+	rq->rq_grpc = true;
 	return 0;
 }
 
@@ -868,7 +927,9 @@ request_start(struct request *rq)
 		http_parser_set_upgrade(&rq->rq_h->rh_resp, rq->rq_upgrade);
 	}
 	rq->rq_deadline_ms = to->ms[SCOPE_REQUEST];
-	if (request_deadline_header(rq, to) != 0) {
+	if (request_deadline_header(rq, to) != 0 || (to->grpc_timeout &&
+	    (m->known & HTTP_FK_BIT(HTTP_FK_GRPC_TIMEOUT)) &&
+	    request_grpc_timeout(rq) != 0)) {
 		deadline_open(t, SCOPE_REQUEST, to->ms[SCOPE_REQUEST]);
 		deadline_close(t, SCOPE_CLIENT_HEADER);
 		request_finish(rq, OUTCOME_REJECT_BAD_REQUEST);
@@ -959,9 +1020,15 @@ request_build_head(struct request *rq)
 		fwd.upgrade = up;
 		fwd.upgrade_len = request_upgrade_value(rq, up, sizeof up);
 	}
-	if (to->propagate_deadline && to->deadline_header[0] != '\0') {
-		fwd.deadline_name = to->deadline_header;
-		fwd.deadline_ms = request_upstream_budget(rq, to);
+	if (to->propagate_deadline) {
+		int64_t left = request_upstream_budget(rq, to);
+
+		if (to->deadline_header[0] != '\0') {
+			fwd.deadline_name = to->deadline_header;
+			fwd.deadline_ms = left;
+		}
+		if (rq->rq_grpc)
+			fwd.grpc_ms = left;
 	}
 	cap = rq->rq_h->rh_reqm.head_len + 1024;
 	for (;;) {
@@ -985,6 +1052,35 @@ request_build_head(struct request *rq)
 	return -1;
 }
 
+/*
+ * try_min: a try starts only with at least that much left on the scope
+ * that bounds the request (request, or drain).  Otherwise the request
+ * ends at once with that scope's outcome; returns true then.
+ */
+static bool
+request_try_skipped(struct request *rq, const struct config_timeouts *to)
+{
+	const struct deadline_task *t = &rq->rq_task;
+	enum scope s = SCOPE_REQUEST;
+	int64_t at = deadline_scope_at(t, SCOPE_REQUEST), left;
+
+	if (to->try_min_ms == 0)
+		return false;
+	if (deadline_scope_at(t, SCOPE_DRAIN) < at) {
+		s = SCOPE_DRAIN;
+		at = deadline_scope_at(t, SCOPE_DRAIN);
+	}
+	left = (at - deadline_now_refresh()) / 1000;
+	if (left >= (int64_t)to->try_min_ms)
+		return false;
+	log_info("req %s: try %u not started: %lld ms left on %s, under "
+	    "try_min %u ms (client %s)", request_rid(rq), rq->rq_tries + 1,
+	    (long long)left, scope_name(s), to->try_min_ms,
+	    rq->rq_peer.rp_addr);
+	request_finish(rq, outcome_timeout(s));
+	return true;
+}
+
 /* Get a connection to the server: from its pool, or a new connect. */
 static void
 request_connect(struct request *rq)
@@ -993,6 +1089,9 @@ request_connect(struct request *rq)
 	struct deadline_task *t = &rq->rq_task;
 	struct upconn *up;
 	int err = 0;
+
+	if (!rq->rq_fresh_retry && request_try_skipped(rq, to))
+		return;
 
 	if (!rq->rq_fresh_retry || rq->rq_tries == 0)
 		rq->rq_tries++;
