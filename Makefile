@@ -59,11 +59,14 @@ ORIGIN = tests/origin/hourglass-origin
 # Rebuild everything when the compiler flags change (SANITIZE, CFLAGS, CI).
 FLAGS_STAMP = .build-flags
 FLAGS_NOW   = $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LLHTTP_SRC) $(LLHTTP_CFLAGS)
+# (Not for `make mutate`, which builds only in its scratch copy.)
+ifneq ($(MAKECMDGOALS),mutate)
 $(shell echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+endif
 $(FLAGS_STAMP):
 	@echo '$(FLAGS_NOW)' > $@
 
-.PHONY: all deps check run install clean tests bench-progs bench
+.PHONY: all deps check run install clean tests bench-progs bench mutate
 all: lib/libhourglass.a hourglass $(ORIGIN)
 
 lib/%.o: lib/%.c $(FLAGS_STAMP)
@@ -115,6 +118,14 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory tests
 	@tests/run
+
+# Mutation testing (tests/mutations/README.md), not part of check or CI:
+# each mutation of tests/mutations/*.mut in a scratch copy under /tmp.
+#   make mutate MUTATIONS=request.retry-post,'upstream.*' MUTATE_TESTS=all
+mutate: deps
+	@tools/deps.sh python3
+	@tests/mutations/run $(if $(MUTATIONS),--only '$(MUTATIONS)') \
+	    $(if $(MUTATE_TESTS),--tests '$(MUTATE_TESTS)') $(MUTATE_ARGS)
 
 run: deps
 	@$(MAKE) --no-print-directory all
