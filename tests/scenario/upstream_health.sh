@@ -23,9 +23,11 @@ ug_up "$T/hg.ini" \
 	"$(ups h max_fails=2 fail_timeout=${FAIL_MS}ms -- "$SA" "$SB")" \
 	"$(ups dd max_fails=1 fail_timeout=10s -- "$SD1" "$SD2")" \
 	"$(ups tr max_fails=2 fail_timeout=1s -- "$SD3" "127.0.0.1:$B_PORT")" \
+	"$(ups one -- "$SB")" \
 	'[route /echo/h]' 'upstream = h' \
 	'[route /echo/dd]' 'upstream = dd' \
 	'[route /echo/tr]' 'upstream = tr' \
+	'[route /echo/one]' 'upstream = one' '[route /reset]' 'upstream = one' \
 	|| finish
 U=http://127.0.0.1:$HG_PORT
 
@@ -124,6 +126,18 @@ errlog_expect "all down: the error log says why" 1 \
 hg_curl "$U/echo/h?3"
 expect_eq "the other group still serves" "$CODE" 200
 log_take "other group" 1
+
+# The shipped setup: one server, max_fails left at its default (1).  A
+# failure does not mark the only server down: the next request is tried.
+note "the only server of a group is never marked down"
+hg_curl "$U/reset?one"
+expect_eq "one server, reset: 502" "$CODE" 502
+log_take "one server, reset" 1
+expect_log "one server, reset" status=502 outcome=error:upstream_reset tries=2
+hg_curl "$U/echo/one"
+expect_eq "one server: the next request is served (200, not 503)" "$CODE" 200
+log_take "one server, next" 1
+errlog_expect "one server: never marked down" 0 "upstream one: server .* marked down"
 
 hg_alive "end" && fd_settle "end"
 finish

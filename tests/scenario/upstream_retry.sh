@@ -42,6 +42,11 @@ grp cget "$SC" "$SG"
 grp rpost "$SR" "$SG"
 grp cpost "$SC" "$SG"
 grp rgetbody "$SR" "$SG"
+grp rput "$SR" "$SG"
+grp rhead "$SR" "$SG"
+grp ropt "$SR" "$SG"
+grp rpostnb "$SR" "$SG"
+grp wretry "$SR weight=3" "$SG"
 grp tget "$SH" "$SG" -- try=300ms
 grp tpost "$SH" "$SG" -- try=300ms
 grp uh "$SH" "$SG" -- upstream_header=300ms
@@ -104,6 +109,24 @@ expect_eq "closed POST: the healthy server never saw it" "$(oreqs G /echo/cpost)
 case_ "GET with a body reset: not retried (it has a body)" \
 	/echo/rgetbody 502 error:upstream_reset 1 0 300 -X GET --data-binary abc
 expect_eq "reset GET with body: the healthy server never saw it" "$(oreqs G /echo/rgetbody)" 0
+
+# The method decides, not only the body: idempotent methods without a body
+# are retried, POST never is.
+case_ "PUT without a body reset: retried" \
+	/echo/rput 200 ok 2 0 300 -X PUT
+case_ "HEAD reset: retried" \
+	/echo/rhead 200 ok 2 0 300 -I
+case_ "OPTIONS reset: retried" \
+	/echo/ropt 200 ok 2 0 300 -X OPTIONS
+case_ "POST without a body reset: not retried" \
+	/echo/rpostnb 502 error:upstream_reset 1 0 300 -X POST
+expect_eq "reset POST without a body: the healthy server never saw it" "$(oreqs G /echo/rpostnb)" 0
+
+# Weights 3:1, the heavy server resets: weighted round robin alone would
+# pick it again for the retry; the retry must go to the other server.
+case_ "a retry goes to another server, even a lighter one" \
+	/echo/wretry 200 ok 2 0 300
+expect_eq "weighted retry: the resetting server got it once" "$(oreqs R /echo/wretry)" 1
 
 case_ "try timeout on an idempotent GET: retried" \
 	/echo/tget 200 ok 2 300 475
