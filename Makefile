@@ -59,7 +59,10 @@ ORIGIN = tests/origin/hourglass-origin
 # Rebuild everything when the compiler flags change (SANITIZE, CFLAGS, CI).
 FLAGS_STAMP = .build-flags
 FLAGS_NOW   = $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LLHTTP_SRC) $(LLHTTP_CFLAGS)
+# (Not for `make mutate`, which builds only in its scratch copy.)
+ifneq ($(MAKECMDGOALS),mutate)
 $(shell echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+endif
 $(FLAGS_STAMP):
 	@echo '$(FLAGS_NOW)' > $@
 
@@ -73,7 +76,7 @@ $(PATHS_STAMP):
 	@echo '$(PATHS_NOW)' > $@
 
 .PHONY: all deps deps-test check run install clean tests bench-progs bench \
-	bench-instr bench-tunnel
+	bench-instr bench-tunnel mutate
 all: lib/libhourglass.a hourglass $(ORIGIN)
 
 lib/%.o: lib/%.c $(FLAGS_STAMP)
@@ -131,6 +134,14 @@ deps-test:
 check: deps-test
 	@$(MAKE) --no-print-directory tests
 	@tests/run
+
+# Mutation testing (tests/mutations/README.md), not part of check or CI:
+# each mutation of tests/mutations/*.mut in a scratch copy under /tmp.
+#   make mutate MUTATIONS=request.retry-post,'upstream.*' MUTATE_TESTS=all
+mutate: deps
+	@tools/deps.sh python3
+	@tests/mutations/run $(if $(MUTATIONS),--only '$(MUTATIONS)') \
+	    $(if $(MUTATE_TESTS),--tests '$(MUTATE_TESTS)') $(MUTATE_ARGS)
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -73,6 +73,7 @@ for h in 'X-Request-Timeout: abc' 'X-Request-Timeout: 10x' \
 	d="'$h'"
 	hg_curl -H "$h" "$U/echo/malformed"
 	expect_eq "$d: status" "$CODE" 400
+	check "$d: says Connection: close" grep -qi '^connection: close' "$T/head"
 	expect_range "$d: answered at once (ms)" "$MS" 0 300
 	log_take "$d" 1
 	expect_log "$d" status=400 outcome=reject:bad_request
@@ -85,6 +86,12 @@ for h in 'X-Request-Timeout: abc' 'X-Request-Timeout: 10x' \
 done
 check "the error log quotes a value" grep -qF 'X-Request-Timeout: "300 ms" is not a deadline' "$HG_ERR"
 expect_eq "malformed: the origin saw none of them" "$(oreqs G /echo/malformed)" 0
+# The 400 closes the connection: curl's next request must connect anew.
+got=$(curl -s -m 5 -o /dev/null -w '%{http_code}:%{num_connects} ' \
+	-H 'X-Request-Timeout: abc' "$U/echo/malformed" \
+	--next -s -m 5 -o /dev/null -w '%{http_code}:%{num_connects}' "$U/echo/after400")
+expect_eq "a 400 closes the connection: the next request connects anew" "$got" "400:1 200:1"
+log_take "400, then a new connection" 2
 note "the header is the route's deadline_header only"
 hg_curl -H 'X-Request-Timeout: abc' "$U/echo/custom"
 expect_eq "X-Request-Timeout is not read where deadline_header = X-Budget" "$CODE" 200

@@ -144,6 +144,7 @@ reject "chunk size over 2^64" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chu
 reject "chunk size with a leading space" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n0\r\n\r\n"
 reject "empty chunk size" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n\r\nhello\r\n0\r\n\r\n"
 reject "chunk data longer than its size" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n"
+reject "chunk size line ended by a bare CR" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\rXhello\r\n0\r\n\r\n"
 reject "chunk size line ended by a bare LF" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n"
 reject "chunk data ended by a bare LF" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n"
 reject "last chunk ended by bare LFs" "POST /echo HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\n\n"

@@ -48,6 +48,21 @@ expect_near "$d: at client_header" $((EOF_AT - t0)) 500
 log_expect "$d" 408 timeout:client_header
 fd_settle "$d"
 
+# A head begun 250 ms after connecting: client_header still counts from
+# accept, so the 408 comes 250 ms after the first byte, not 500.
+d="late request head"
+note "$d"
+t0=$(now_ms)
+raw_open
+sleep 0.25
+printf 'GET / HTTP/1.1\r\n' >&3
+raw_wait_eof "$T/out" 3
+raw_close
+expect_match "$d: 408" "$(status_line "$T/out")" '^HTTP/1\.1 408 '
+expect_near "$d: at client_header, counted from accept" $((EOF_AT - t0)) 500
+log_expect "$d" 408 timeout:client_header
+fd_settle "$d"
+
 # A body that stalls: Content-Length 1000, 10 bytes sent, then nothing.
 # client_idle (600 ms from the last byte) fires before any response: 408.
 d="stalled upload"

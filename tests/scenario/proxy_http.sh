@@ -209,6 +209,17 @@ hg_curl --http1.0 "$U/echo"
 expect_eq "$d: status" "$CODE" 200
 expect_eq "$d: forwarded as HTTP/1.1" "$(head -n 1 "$T/body" | tr -d '\r')" "GET /echo HTTP/1.1"
 log_expect "$d" 200 ok
+
+# An HTTP/1.0 client cannot read chunked: the body comes decoded, delimited
+# by the close.
+d="HTTP/1.0 client, chunked response"
+note "$d"
+hg_curl --http1.0 "$U/chunked/100000"
+expect_eq "$d: status" "$CODE" 200
+check "$d: no Transfer-Encoding" bash -c "! grep -qi '^transfer-encoding' '$T/head'"
+check "$d: Connection: close" grep -qi '^connection: close' "$T/head"
+check "$d: the body is the origin's 100000 bytes" cmp -s "$T/body" <(pattern 100000)
+log_expect "$d" 200 ok
 fd_settle "headers"
 
 finish

@@ -51,6 +51,7 @@ grp ropt "$SR" "$SG"
 grp tpostnb "$SH" "$SG" -- try=300ms
 sects+=("$(ups stale max_fails=0 -- "$SG")" '[route /drop-next]' 'upstream = stale' \
 	'retries = 0' '' '[route /]' 'upstream = stale' 'retries = 0' '')
+grp wretry "$SR weight=3" "$SG"
 grp tget "$SH" "$SG" -- try=300ms
 grp tpost "$SH" "$SG" -- try=300ms
 grp uh "$SH" "$SG" -- upstream_header=300ms
@@ -152,6 +153,12 @@ ID=$(rid "$LOG1")
 expect_eq "stale: the origin read it twice (dropped, then answered)" \
 	"$(oreqs G "/?stale2")" 2
 errlog_expect "stale: no try failed" 0 "req $ID: try .* failed"
+
+# Weights 3:1, the heavy server resets: weighted round robin alone would
+# pick it again for the retry; the retry must go to the other server.
+case_ "a retry goes to another server, even a lighter one" \
+	/echo/wretry 200 ok 2 0 300
+expect_eq "weighted retry: the resetting server got it once" "$(oreqs R /echo/wretry)" 1
 
 case_ "try timeout on an idempotent GET: retried" \
 	/echo/tget 200 ok 2 300 475
