@@ -51,8 +51,11 @@ MPORT=$(sed -n 's/.*metrics on .*:\([0-9][0-9]*\)$/\1/p' "$HG_ERR" | head -n 1)
 curl -s -o "$T/metrics0" "http://127.0.0.1:$MPORT/metrics"
 for r in - / /hang /delay /dead /quiet; do
 	n=$(grep -c "^hourglass_requests_total{route=\"$r\",.*} 0\$" "$T/metrics0")
-	expect_eq "route $r starts with 22 zero series" "$n" 22
+	expect_eq "route $r starts with 24 zero series" "$n" 24
 done
+check "timeout:tunnel_idle starts at 0 under 1xx" grep -qx \
+    'hourglass_requests_total{route="/",outcome="timeout:tunnel_idle",code="1xx"} 0' \
+    "$T/metrics0"
 check "timeout:connect starts at 0 under its code" grep -qx \
     'hourglass_requests_total{route="/dead",outcome="timeout:connect",code="5xx"} 0' \
     "$T/metrics0"
