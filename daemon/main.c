@@ -482,12 +482,22 @@ daemon_workers(struct daemon *dm)
 static void
 daemon_free(struct daemon *dm)
 {
+	int sig;
+
 	metricsd_free(dm->dm_metricsd);
 	for (unsigned i = 0; i < dm->dm_nworkers; i++)
 		worker_free(dm->dm_workers[i]);
-	for (int i = 0; i < 4; i++)
-		if (dm->dm_sig[i] != NULL)
-			event_free(dm->dm_sig[i]);
+	for (int i = 0; i < 4; i++) {
+		if (dm->dm_sig[i] == NULL)
+			continue;
+		/* Freeing the event puts back the default action: a second
+		 * SIGTERM arriving now would kill the exiting daemon with
+		 * 143 instead of its own status; there is nothing left for
+		 * a signal to do. */
+		sig = event_get_signal(dm->dm_sig[i]);
+		event_free(dm->dm_sig[i]);
+		signal(sig, SIG_IGN);
+	}
 	if (dm->dm_status_ev != NULL)
 		event_free(dm->dm_status_ev);
 	if (dm->dm_watchdog_ev != NULL)
