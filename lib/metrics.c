@@ -295,6 +295,33 @@ metrics_connection_accepted(struct metrics *m)
 	m->m_counts.mc_accepted++;
 }
 
+void
+metrics_retry(struct metrics *m, enum metrics_retry r)
+{
+	if ((unsigned)r < METRICS_RETRY_RESULTS)
+		m->m_counts.mc_retries[r]++;
+}
+
+void
+metrics_hedge_started(struct metrics *m)
+{
+	m->m_counts.mc_hedges_started++;
+}
+
+void
+metrics_hedge(struct metrics *m, enum metrics_hedge r)
+{
+	if ((unsigned)r < METRICS_HEDGE_RESULTS)
+		m->m_counts.mc_hedges[r]++;
+}
+
+void
+metrics_skipped(struct metrics *m, enum metrics_skip r)
+{
+	if ((unsigned)r < METRICS_SKIPS)
+		m->m_counts.mc_skipped[r]++;
+}
+
 /* The label value of a code slot. */
 const char *
 metrics_code_name(unsigned code)
@@ -357,6 +384,13 @@ metrics_counts_add(struct metrics_counts *dst, const struct metrics_counts *src)
 		dst->mc_tls_failures[i] += src->mc_tls_failures[i];
 	for (int i = 0; i < OUTCOME_COUNT; i++)
 		dst->mc_tunnels[i] += src->mc_tunnels[i];
+	for (int i = 0; i < METRICS_RETRY_RESULTS; i++)
+		dst->mc_retries[i] += src->mc_retries[i];
+	dst->mc_hedges_started += src->mc_hedges_started;
+	for (int i = 0; i < METRICS_HEDGE_RESULTS; i++)
+		dst->mc_hedges[i] += src->mc_hedges[i];
+	for (int i = 0; i < METRICS_SKIPS; i++)
+		dst->mc_skipped[i] += src->mc_skipped[i];
 }
 
 /* Add the route rows of table src into table dst. */

@@ -65,6 +65,31 @@ enum metrics_conn_state {
 	METRICS_CONN_STATES	/* the number of states */
 };
 
+/* How a retry (a try after a failed one) ended. */
+enum metrics_retry {
+	METRICS_RETRY_OK,	/* "ok": it got a response head */
+	METRICS_RETRY_FAILED,	/* "failed": it did not */
+	METRICS_RETRY_RESULTS
+};
+
+/* How a hedge (a try racing the one before it) ended. */
+enum metrics_hedge {
+	METRICS_HEDGE_WON,	/* "won": its response head came first */
+	METRICS_HEDGE_LOST,	/* "lost": cancelled, another try's head came
+				   first or the request ended */
+	METRICS_HEDGE_FAILED,	/* "failed": it failed on its own */
+	METRICS_HEDGE_RESULTS
+};
+
+/* Why a retry or a hedge did not start. */
+enum metrics_skip {
+	METRICS_SKIP_BUDGET,	/* "budget": a retry, past the retry budget */
+	METRICS_SKIP_HEDGE_BUDGET, /* "hedge_budget": a hedge, past it */
+	METRICS_SKIP_DEADLINE,	/* "deadline": the backoff would outlast
+				   the request, or try_min */
+	METRICS_SKIPS
+};
+
 struct metrics;
 struct metrics_snapshot;
 
@@ -129,6 +154,13 @@ void		 metrics_tunnel_ended(struct metrics *, enum outcome);
 
 /* Count an accepted client connection. */
 void		 metrics_connection_accepted(struct metrics *);
+
+/* Count a retry or a hedge that ended, a hedge started, a retry or a
+ * hedge that did not start. */
+void		 metrics_retry(struct metrics *, enum metrics_retry);
+void		 metrics_hedge_started(struct metrics *);
+void		 metrics_hedge(struct metrics *, enum metrics_hedge);
+void		 metrics_skipped(struct metrics *, enum metrics_skip);
 
 /* An empty snapshot: every counter and gauge 0.  NULL on no memory. */
 struct metrics_snapshot *metrics_snapshot_new(void);

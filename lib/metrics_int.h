@@ -81,6 +81,10 @@ struct metrics_counts {
 	uint64_t	 mc_tls_handshakes;		/* client side, done */
 	uint64_t	 mc_tls_failures[TLS_FAIL_COUNT];	/* by reason */
 	uint64_t	 mc_tunnels[OUTCOME_COUNT];	/* ended, by outcome */
+	uint64_t	 mc_retries[METRICS_RETRY_RESULTS];
+	uint64_t	 mc_hedges_started;
+	uint64_t	 mc_hedges[METRICS_HEDGE_RESULTS];
+	uint64_t	 mc_skipped[METRICS_SKIPS];
 };
 
 struct metrics_snapshot {

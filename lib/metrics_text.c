@@ -538,6 +538,56 @@ metrics_text_tunnels(struct metrics_text *o, const struct metrics_counts *c)
 	}
 }
 
+/* A family of counters with one label over a closed set of values. */
+static void
+metrics_text_enum(struct metrics_text *o, const char *family,
+    const char *help, const char *label, const char *const *names,
+    const uint64_t *v, int n)
+{
+	metrics_text_family(o, family, "counter", help);
+	for (int i = 0; i < n; i++) {
+		metrics_text_str(o, family);
+		metrics_text_str(o, "{");
+		metrics_text_label(o, true, label, names[i], strlen(names[i]));
+		metrics_text_str(o, "} ");
+		metrics_text_u64(o, v[i]);
+		metrics_text_put(o, "\n", 1);
+	}
+}
+
+/* Retries and hedges by result, and those that did not start. */
+static void
+metrics_text_retries(struct metrics_text *o, const struct metrics_counts *c)
+{
+	static const char *const retry[METRICS_RETRY_RESULTS] = {
+		[METRICS_RETRY_OK] = "ok",
+		[METRICS_RETRY_FAILED] = "failed",
+	};
+	static const char *const hedge[METRICS_HEDGE_RESULTS] = {
+		[METRICS_HEDGE_WON] = "won",
+		[METRICS_HEDGE_LOST] = "lost",
+		[METRICS_HEDGE_FAILED] = "failed",
+	};
+	static const char *const skip[METRICS_SKIPS] = {
+		[METRICS_SKIP_BUDGET] = "budget",
+		[METRICS_SKIP_HEDGE_BUDGET] = "hedge_budget",
+		[METRICS_SKIP_DEADLINE] = "deadline",
+	};
+
+	metrics_text_enum(o, "hourglass_retries_total", "Retries (tries after "
+	    "a failed one) that ended, by result: ok (a response head) or "
+	    "failed.", "result", retry, c->mc_retries, METRICS_RETRY_RESULTS);
+	metrics_text_single(o, "hourglass_hedges_started_total", "counter",
+	    "Hedges (tries racing a slow one) started.", c->mc_hedges_started);
+	metrics_text_enum(o, "hourglass_hedges_total", "Hedges that ended, by "
+	    "result: won (its head came first), lost (cancelled) or failed.",
+	    "result", hedge, c->mc_hedges, METRICS_HEDGE_RESULTS);
+	metrics_text_enum(o, "hourglass_retries_skipped_total", "Retries and "
+	    "hedges not started: past the retry budget (budget, hedge_budget) "
+	    "or too little time left (deadline).", "reason", skip,
+	    c->mc_skipped, METRICS_SKIPS);
+}
+
 /* Append every family. */
 static void
 metrics_text_all(struct metrics_text *o, const struct metrics_snapshot *s,
@@ -583,6 +633,7 @@ metrics_text_all(struct metrics_text *o, const struct metrics_snapshot *s,
 		metrics_text_put(o, "\n", 1);
 	}
 	metrics_text_tunnels(o, &s->ms_counts);
+	metrics_text_retries(o, &s->ms_counts);
 	metrics_text_servers(o, st, servers, MSF_UP, "hourglass_upstream_up",
 	    "gauge", "Whether the server is up (0 if any worker has it down).");
 	metrics_text_servers(o, st, servers, MSF_TRIES,

@@ -25,9 +25,11 @@
 #include <event2/dns.h>
 #include <event2/util.h>
 
+#include "budget.h"
 #include "buf.h"
 #include "conn.h"
 #include "deadline.h"
+#include "latwin.h"
 #include "log.h"
 #include "netaddr.h"
 #include "tls.h"
@@ -64,6 +66,9 @@ struct upstream_set {
 	struct evdns_base *ups_dns;		/* only when a name needs it */
 	struct upstream_server **ups_groups;	/* per config upstream */
 	size_t		 ups_ngroups;
+	struct budget	*ups_budgets;		/* per config upstream */
+	struct latwin	**ups_lat;		/* per route; NULL unless it
+						   hedges at a percentile */
 	int		(*ups_spare)(void *);	/* give a descriptor back */
 	void		*ups_spare_arg;
 };
@@ -186,6 +191,14 @@ upstream_set_new(struct event_base *base, struct config *cfg,
 	if (ups->ups_groups == NULL)
 		goto nomem;
 	ups->ups_cfg = config_ref(cfg);
+	ups->ups_budgets = calloc(cfg->nupstreams + 1, sizeof *ups->ups_budgets);
+	ups->ups_lat = calloc(cfg->nroutes + 1, sizeof *ups->ups_lat);
+	if (ups->ups_budgets == NULL || ups->ups_lat == NULL)
+		goto nomem;
+	for (size_t r = 0; r < cfg->nroutes; r++)
+		if (cfg->routes[r].timeouts.hedge.pct != 0 &&
+		    (ups->ups_lat[r] = calloc(1, sizeof **ups->ups_lat)) == NULL)
+			goto nomem;
 	for (size_t g = 0; g < cfg->nupstreams; g++) {
 		const struct config_upstream *cu = &cfg->upstreams[g];
 		struct upstream_server *us;
@@ -283,6 +296,22 @@ upstream_find(struct upstream_set *ups, const char *name, const char *text)
 void
 upstream_set_adopt(struct upstream_set *ups, struct upstream_set *old)
 {
+	const struct config *oc = old->ups_cfg, *nc = ups->ups_cfg;
+
+	for (size_t g = 0; g < ups->ups_ngroups; g++)
+		for (size_t k = 0; k < old->ups_ngroups; k++)
+			if (strcmp(nc->upstreams[g].name,
+			    oc->upstreams[k].name) == 0)
+				ups->ups_budgets[g] = old->ups_budgets[k];
+	for (size_t r = 0; r < nc->nroutes; r++)
+		for (size_t k = 0; ups->ups_lat[r] != NULL && k < oc->nroutes;
+		    k++)
+			if (old->ups_lat[k] != NULL &&
+			    strcmp(nc->routes[r].prefix, oc->routes[k].prefix) == 0 &&
+			    (nc->routes[r].host == NULL) == (oc->routes[k].host == NULL) &&
+			    (nc->routes[r].host == NULL ||
+			    strcmp(nc->routes[r].host, oc->routes[k].host) == 0))
+				*ups->ups_lat[r] = *old->ups_lat[k];
 	for (size_t g = 0; g < ups->ups_ngroups; g++) {
 		const struct config_upstream *cu = &ups->ups_cfg->upstreams[g];
 
@@ -342,6 +371,11 @@ upstream_set_free(struct upstream_set *ups)
 	for (size_t g = 0; g < ups->ups_ngroups && ups->ups_groups[g]; g++)
 		free(ups->ups_groups[g]);
 	free(ups->ups_groups);
+	free(ups->ups_budgets);
+	for (size_t r = 0; ups->ups_lat != NULL && ups->ups_cfg != NULL &&
+	    r < ups->ups_cfg->nroutes; r++)
+		free(ups->ups_lat[r]);
+	free(ups->ups_lat);
 	if (ups->ups_cfg != NULL)
 		config_unref(ups->ups_cfg);
 	free(ups);
@@ -388,6 +422,38 @@ upstream_set_connections(const struct upstream_set *ups)
 			    ups->ups_groups[g][k].us_nidle;
 	}
 	return n;
+}
+
+/* A request of the route starts: counted for its group's retry budget. */
+void
+upstream_budget_request(struct upstream_set *ups,
+    const struct config_route *route)
+{
+	size_t g = (size_t)(route->upstream - ups->ups_cfg->upstreams);
+
+	if (g < ups->ups_ngroups)
+		budget_request(&ups->ups_budgets[g], deadline_now_cached());
+}
+
+/* Whether a retry or a hedge of the route fits its group's retry budget;
+ * counted when it does. */
+bool
+upstream_budget_take(struct upstream_set *ups, const struct config_route *route)
+{
+	const struct config_upstream *cu = route->upstream;
+	size_t g = (size_t)(cu - ups->ups_cfg->upstreams);
+
+	return g < ups->ups_ngroups && budget_take(&ups->ups_budgets[g],
+	    deadline_now_cached(), cu->retry_budget, cu->retry_budget_min);
+}
+
+/* The route's window of upstream header times, or NULL. */
+struct latwin *
+upstream_latwin(struct upstream_set *ups, const struct config_route *route)
+{
+	size_t r = (size_t)(route - ups->ups_cfg->routes);
+
+	return r < ups->ups_cfg->nroutes ? ups->ups_lat[r] : NULL;
 }
 
 /* Whether the server has an address: its name resolved. */

@@ -104,6 +104,21 @@ void	 upstream_succeeded(struct upstream_server *);
  * it held is given back. */
 void	 upstream_abandoned(struct upstream_server *);
 
+/*
+ * The retry budget of the route's group (per worker, over 10 s):
+ * upstream_budget_request() counts a request; upstream_budget_take() says
+ * whether a retry or a hedge fits max(retry_budget % of the requests,
+ * retry_budget_min a second), and counts it when it does.
+ */
+void	 upstream_budget_request(struct upstream_set *,
+	     const struct config_route *);
+bool	 upstream_budget_take(struct upstream_set *, const struct config_route *);
+
+/* The route's window of upstream header times, kept when it hedges at a
+ * percentile (hedge = pNN); NULL otherwise. */
+struct latwin *upstream_latwin(struct upstream_set *,
+	     const struct config_route *);
+
 /* Whether the server has an address: its name resolved (an address as
  * configured always has). */
 bool	 upstream_has_address(const struct upstream_server *);
