@@ -1054,6 +1054,95 @@ START_TEST(test_tls_ticket_rotation)
 }
 END_TEST
 
+/* A ticket key callback of a server that is not hourglass, whose keys and
+ * key name are all zero bytes: what a slot never filled holds. */
+static int
+zero_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
+    EVP_CIPHER_CTX *c, EVP_MAC_CTX *h, int enc)
+{
+	static const unsigned char zero[32];
+	OSSL_PARAM params[2];
+
+	(void)ssl;
+	if (enc) {
+		memset(name, 0, 16);
+		memset(iv, 0, EVP_MAX_IV_LENGTH);
+	} else if (memcmp(name, zero, 16) != 0)
+		return 0;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_CTX_set_params(h, params) != 1 ||
+	    EVP_MAC_init(h, zero, sizeof zero, NULL) != 1 ||
+	    EVP_CipherInit_ex(c, EVP_aes_256_cbc(), NULL, zero, iv, enc) != 1)
+		return -1;
+	return 1;
+}
+
+/*
+ * A ticket that anyone can make, under a key of zero bytes named by zero
+ * bytes, never resumes a session: tls.c's ring of keys must not take the
+ * slots it has not filled yet (all zero) for keys.  The forger is a server
+ * with the same certificate and session context that hands out such
+ * tickets, over TLS 1.3 and TLS 1.2.
+ */
+START_TEST(test_tls_ticket_unfilled_slots)
+{
+	static const char *const protos[] = { "TLSv1.3", "TLSv1.2" };
+	struct tls_server *ts = server_one();
+	SSL_CTX *forger = SSL_CTX_new(TLS_server_method());
+	struct tls_pair tp;
+	SSL *fs;
+
+	ck_assert_ptr_nonnull(forger);
+	ck_assert_int_eq(SSL_CTX_use_certificate(forger,
+	    certs[CERT_SERVER].tc_x509), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey(forger,
+	    certs[CERT_SERVER].tc_key), 1);
+	ck_assert_int_eq(SSL_CTX_set_session_id_context(forger,
+	    (const unsigned char *)"hourglass", 9), 1);
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(forger, zero_ticket_cb);
+	tls_client_session_hook(keep_session);
+	for (size_t i = 0; i < 2; i++) {
+		struct tls_client *tc = client_of(CERT_CA, protos[i]);
+		SSL *cs;
+
+		/* Two sessions from the forger (TLS 1.3 tickets are for one
+		 * use each): one it resumes itself, so that they are good. */
+		for (unsigned want = 1; want <= 2; want++) {
+			ck_assert_ptr_nonnull(fs = SSL_new(forger));
+			SSL_set_accept_state(fs);
+			cs = tls_client_ssl(tc, "server.test", "server.test",
+			    NULL);
+			tls_set_session_arg(cs, &nsessions);
+			tp_open(&tp, fs, cs);
+			tp_ready(&tp);
+			tp.cli.e_read = true;
+			conn_want_read(&tp.cli.e_conn, true);
+			RUN_UNTIL(tp.base, nsessions >= want);
+			ck_assert_uint_ge(nsessions, want);
+			tp_close(&tp);
+		}
+		ck_assert_ptr_nonnull(fs = SSL_new(forger));
+		SSL_set_accept_state(fs);
+		cs = tls_client_ssl(tc, "server.test", "server.test",
+		    sessions[0]);
+		tp_open(&tp, fs, cs);
+		tp_ready(&tp);
+		ck_assert_int_eq(SSL_session_reused(cs), 1);
+		tp_close(&tp);
+
+		ck_assert_msg(!connect_with(ts, tc, sessions[nsessions - 1]),
+		    "%s: a forged ticket resumed", protos[i]);
+		drop_sessions();
+		tls_client_free(tc);
+	}
+	tls_client_session_hook(NULL);
+	SSL_CTX_free(forger);
+	tls_server_free(ts);
+}
+END_TEST
+
 /* Appends to a message being built, with room for lengths to fill later. */
 struct msg {
 	unsigned char	 m_b[1024];
@@ -1279,6 +1368,7 @@ main(void)
 	tcase_add_test(tls, test_tls_renegotiation_asked);
 	tcase_add_test(tls, test_tls_resumption);
 	tcase_add_test(tls, test_tls_ticket_rotation);
+	tcase_add_test(tls, test_tls_ticket_unfilled_slots);
 	tcase_add_test(tls, test_tls_bad_input);
 	suite_add_tcase(s, tls);
 	sr = srunner_create(s);
