@@ -245,6 +245,10 @@ tls_key_use(const struct tls_ticket_key *k, unsigned char *iv,
  * OpenSSL's ticket key callback: encrypt with the current key; decrypt with
  * the current one (1) or the one before (2: the ticket is renewed), never
  * with a key not made yet.  No key at all: no ticket, a full handshake.
+ * Under TLS 1.3 every ticket is renewed: clients use a ticket once
+ * (OpenSSL's will not offer it again), and OpenSSL sends new tickets after
+ * a resumption only when asked to, so without them every other connection
+ * of a client would be a full handshake.
  */
 static int
 tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
@@ -253,7 +257,6 @@ tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 	long long cur = tls_key_current();
 	const struct tls_ticket_key *k;
 
-	(void)ssl;
 	if (cur < 0)
 		return 0;
 	if (enc) {
@@ -269,7 +272,7 @@ tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 			continue;
 		if (tls_key_use(k, iv, c, h, 0) != 0)
 			return -1;
-		return back == 0 ? 1 : 2;
+		return back == 0 && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
 	}
 	return 0;	/* unknown key: a full handshake */
 }

@@ -983,13 +983,16 @@ connect_with(struct tls_server *ts, struct tls_client *tc,
  * TLS 1.3 and TLS 1.2; and so does a connection to a server context built
  * again from the same files (a reload), since the ticket keys are the
  * process's.  A TLS 1.3 ticket is for one use (OpenSSL's client will not
- * offer it again).
+ * offer it again), so each TLS 1.3 resumption must bring a new ticket, or
+ * every other connection would be a full handshake: a chain of
+ * resumptions, each with the ticket the one before brought.
  */
 START_TEST(test_tls_resumption)
 {
 	static const char *const protos[] = { "TLSv1.3", "TLSv1.2" };
 	struct tls_server *ts = server_one(), *ts2;
 	SSL_SESSION *s;
+	unsigned n;
 
 	tls_client_session_hook(keep_session);
 	for (size_t i = 0; i < 2; i++) {
@@ -1001,13 +1004,25 @@ START_TEST(test_tls_resumption)
 		ck_assert_int_eq(SSL_SESSION_get_protocol_version(s),
 		    tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
 		ck_assert(SSL_SESSION_is_resumable(s));
+		n = nsessions;
 		ck_assert(connect_with(ts, tc, s));
+		if (tls13)
+			ck_assert_msg(nsessions > n, "a TLS 1.3 resumption "
+			    "brought no new ticket");
 
 		/* A reload: TLS 1.3 sent two tickets, the second is unused. */
 		ts2 = server_one();
 		ck_assert(connect_with(ts2, tc, sessions[tls13 ? 1 : 0]));
 		tls_server_free(ts2);
 
+		for (int k = 0; k < 3; k++) {
+			s = sessions[nsessions - 1];
+			n = nsessions;
+			ck_assert_msg(connect_with(ts, tc, s), "%s: "
+			    "resumption %d of a chain", protos[i], k + 1);
+			if (tls13)
+				ck_assert_uint_gt(nsessions, n);
+		}
 		drop_sessions();
 		tls_client_free(tc);
 	}
