@@ -106,6 +106,11 @@ $(ORIGIN): $(ORIGIN_OBJ) lib/libhourglass.a
 tests/unit/test_%: tests/unit/test_%.o lib/libhourglass.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBS_ALL) $(CHECK_LIBS)
 
+# The conn test makes its certificates with testcert.c, and moves the clock
+# tls.c reads (time()) to rotate ticket keys.
+tests/unit/test_conn: tests/unit/test_conn.o tests/unit/testcert.o lib/libhourglass.a
+	$(CC) $(ALL_LDFLAGS) -Wl,--wrap=time -o $@ $< tests/unit/testcert.o $(LIBS_ALL) $(CHECK_LIBS)
+
 # The metrics test also drives the daemon's /metrics listener.
 tests/unit/test_metrics: tests/unit/test_metrics.o daemon/metricsd.o lib/libhourglass.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $< daemon/metricsd.o $(LIBS_ALL) $(CHECK_LIBS)

@@ -539,10 +539,19 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		c->c_cb(c, CONN_READABLE, 0);
 }
 
-/* TLS, writable: a handshake, a read that waited, or queued bytes. */
+/*
+ * TLS, writable: a handshake, a read that waited, or queued bytes.  Bytes
+ * the socket took are progress (CONN_WROTE) even when OpenSSL reports none
+ * yet: once a record that waited is out, SSL_write() goes on with the next,
+ * and when that one waits it says "want write", keeping the count of what
+ * went for a later call; a peer that reads slowly could meet nothing but
+ * that.  The socket BIO counts every byte it wrote.
+ */
 static void
 conn_tls_writable(struct conn *c)
 {
+	BIO *wbio = SSL_get_wbio(c->c_ssl);
+	uint64_t wrote = BIO_number_written(wbio);
 	uint32_t off;
 	int r;
 
@@ -564,7 +573,8 @@ conn_tls_writable(struct conn *c)
 		c->c_cb(c, CONN_WRFAIL, errno);
 		return;
 	}
-	if (r > 0 && c->c_wr->w_out.b_off != off)
+	if (r > 0 && (c->c_wr->w_out.b_off != off ||
+	    BIO_number_written(wbio) != wrote))
 		c->c_cb(c, CONN_WROTE, 0);
 	if (r == 0) {
 		if (c->c_flags & C_SHUT) {

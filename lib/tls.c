@@ -4,11 +4,14 @@
  * Session ticket keys.  Every server context encrypts tickets with the
  * process's current key and decrypts with it or the one before, so that a
  * ticket stays good for up to two rotation periods and across reloads.  The
- * keys sit in a ring of four slots; the callback reads the current slot's
- * index with an atomic load, and a rotation (at most one per period, done
- * by the first handshake that finds it due, under a mutex) writes the slot
- * after it before it moves the index, so no reader ever sees a key being
- * written: a slot is rewritten only three periods after it last served.
+ * keys are numbered from 0 as they are made, and key n sits in slot n % 4 of
+ * a ring; the callback reads the current key's number with an atomic load,
+ * and a rotation (at most one per period, done by the first handshake that
+ * finds it due, under a mutex) writes the slot after it before it moves
+ * the number, so no reader ever sees a key being written: a slot is
+ * rewritten only three periods after it last served.  Only keys that were
+ * made are tried: a slot never written holds zero bytes, a key anyone
+ * could forge tickets with.
  */
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -59,8 +62,10 @@ struct tls_ticket_key {
 };
 
 static struct tls_ticket_key tls_keys[TLS_TICKET_SLOTS];
-static atomic_uint	 tls_key_cur;		/* the slot that encrypts */
-static atomic_llong	 tls_key_due;		/* when to rotate (time()) */
+static atomic_uint	 tls_key_cur;		/* the number of the key that
+						   encrypts */
+static atomic_llong	 tls_key_due;		/* when to rotate (time());
+						   0: no key made yet */
 static pthread_mutex_t	 tls_key_lock = PTHREAD_MUTEX_INITIALIZER;
 static int		 tls_ex_session = -1;	/* SSL ex data: session arg */
 static int		 tls_ex_server = -1;	/* SSL_CTX ex data: its server */
@@ -185,33 +190,35 @@ tls_key_fill(struct tls_ticket_key *k)
 }
 
 /*
- * The slot that encrypts now, rotating when due: the next slot is filled
- * before the index moves to it.  A failure to get random bytes keeps the
- * current key and tries again at the next handshake.
+ * The number of the key that encrypts now, rotating when due: the next
+ * slot is filled before the number moves to it.  A failure to get random
+ * bytes keeps the current key and tries again at the next handshake; -1
+ * while no key could be made at all.
  */
-static unsigned
+static long long
 tls_key_current(void)
 {
-	long long now = (long long)time(NULL);
+	long long now = (long long)time(NULL), due;
 	unsigned cur, next;
 
 	if (now < atomic_load_explicit(&tls_key_due, memory_order_acquire))
-		return atomic_load_explicit(&tls_key_cur,
-		    memory_order_acquire) % TLS_TICKET_SLOTS;
+		return atomic_load_explicit(&tls_key_cur, memory_order_acquire);
 	pthread_mutex_lock(&tls_key_lock);
 	cur = atomic_load(&tls_key_cur);
-	if (now >= atomic_load(&tls_key_due)) {
-		next = atomic_load(&tls_key_due) == 0 ? cur : cur + 1;
+	due = atomic_load(&tls_key_due);
+	if (now >= due) {
+		next = due == 0 ? cur : cur + 1;
 		if (tls_key_fill(&tls_keys[next % TLS_TICKET_SLOTS]) == 0) {
 			atomic_store_explicit(&tls_key_cur, next,
 			    memory_order_release);
-			atomic_store_explicit(&tls_key_due, now +
-			    TLS_TICKET_PERIOD, memory_order_release);
+			due = now + TLS_TICKET_PERIOD;
+			atomic_store_explicit(&tls_key_due, due,
+			    memory_order_release);
 			cur = next;
 		}
 	}
 	pthread_mutex_unlock(&tls_key_lock);
-	return cur % TLS_TICKET_SLOTS;
+	return due != 0 ? (long long)cur : -1;
 }
 
 /* Set up the cipher and MAC contexts with a ticket key. */
@@ -236,31 +243,36 @@ tls_key_use(const struct tls_ticket_key *k, unsigned char *iv,
 
 /*
  * OpenSSL's ticket key callback: encrypt with the current key; decrypt with
- * the current one (1) or the one before (2: the ticket is renewed).
+ * the current one (1) or the one before (2: the ticket is renewed), never
+ * with a key not made yet.  No key at all: no ticket, a full handshake.
+ * Under TLS 1.3 every ticket is renewed: clients use a ticket once
+ * (OpenSSL's will not offer it again), and OpenSSL sends new tickets after
+ * a resumption only when asked to, so without them every other connection
+ * of a client would be a full handshake.
  */
 static int
 tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
     EVP_CIPHER_CTX *c, EVP_MAC_CTX *h, int enc)
 {
-	unsigned cur = tls_key_current();
+	long long cur = tls_key_current();
 	const struct tls_ticket_key *k;
 
-	(void)ssl;
+	if (cur < 0)
+		return 0;
 	if (enc) {
-		k = &tls_keys[cur];
+		k = &tls_keys[cur % TLS_TICKET_SLOTS];
 		if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
 			return -1;
 		memcpy(name, k->tk_name, sizeof k->tk_name);
 		return tls_key_use(k, iv, c, h, 1) == 0 ? 1 : -1;
 	}
-	for (unsigned back = 0; back < 2; back++) {
-		k = &tls_keys[(cur + TLS_TICKET_SLOTS - back) %
-		    TLS_TICKET_SLOTS];
+	for (long long back = 0; back < 2 && back <= cur; back++) {
+		k = &tls_keys[(cur - back) % TLS_TICKET_SLOTS];
 		if (memcmp(name, k->tk_name, sizeof k->tk_name) != 0)
 			continue;
 		if (tls_key_use(k, iv, c, h, 0) != 0)
 			return -1;
-		return back == 0 ? 1 : 2;
+		return back == 0 && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
 	}
 	return 0;	/* unknown key: a full handshake */
 }

@@ -19,7 +19,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= fuzz_request fuzz_response fuzz_config
+FUZZ_TARGETS ?= fuzz_request fuzz_response fuzz_config fuzz_tls
 FUZZ_FLAGS   ?=
 
 FUZZ_DIR  = tests/fuzz
@@ -28,7 +28,7 @@ FUZZ_SAN  = -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
 FUZZ_CF   = -std=gnu11 -D_GNU_SOURCE -g -O1 $(FUZZ_SAN) \
             -fsanitize=fuzzer-no-link -MMD -MP \
-            -Ilib -I$(LLHTTP_INC) $(PKG_CF)
+            -Ilib -Itests/unit -I$(LLHTTP_INC) $(PKG_CF)
 # The library keeps its warnings but never fails on clang-only ones here.
 FUZZ_LIBWARN = $(filter-out -Werror,$(WARN))
 
@@ -98,6 +98,16 @@ $(FUZZ_OBJ)/fuzz_config: $(FUZZ_OBJ)/fuzz_config.o $(FUZZ_LIB_OBJ) \
     $(FUZZ_LLHTTP_OBJ)
 	$(FUZZ_LINK)
 
+# The TLS target makes its certificates with the unit tests' testcert.c.
+$(FUZZ_OBJ)/testcert.o: tests/unit/testcert.c $(FUZZ_DIR)/fuzz.mk
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CF) $(WARN) -c -o $@ $<
+
+$(FUZZ_OBJ)/fuzz_tls: $(FUZZ_OBJ)/fuzz_tls.o $(FUZZ_OBJ)/fuzz_rig.o \
+    $(FUZZ_OBJ)/fuzz_framing.o $(FUZZ_OBJ)/testcert.o $(FUZZ_LIB_OBJ) \
+    $(FUZZ_LLHTTP_OBJ) $(FUZZ_STRICT)
+	$(FUZZ_LINK) $(FUZZ_WRAP)
+
 # One target at a time (the machine may be shared); see run.sh.
 fuzz-run: fuzz-build
 	@FUZZ_FLAGS='$(FUZZ_FLAGS)' $(FUZZ_DIR)/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -106,7 +116,7 @@ fuzz-run: fuzz-build
 # so a change to the library cannot leave them broken until the next fuzz run.
 fuzz-syntax:
 	@$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -fsyntax-only -Ilib \
-	    -I$(LLHTTP_INC) $(PKG_CF) $(wildcard $(FUZZ_DIR)/*.c)
+	    -Itests/unit -I$(LLHTTP_INC) $(PKG_CF) $(wildcard $(FUZZ_DIR)/*.c)
 
 fuzz-clean:
 	rm -rf $(FUZZ_OBJ)

@@ -1,6 +1,7 @@
 /*
  * fuzz_framing.h: the messages a byte stream holds, as two parsers see
- * them, for the framing property of the proxy fuzz targets.
+ * them, for the framing property of the proxy fuzz targets, and the
+ * property's check of the request path.
  *
  * framing_hourglass() parses with the library's own parser (http.c, over
  * the llhttp copy the daemon links, and http_chunked.c), in decode mode;
@@ -70,6 +71,16 @@ const char *framing_differ(const struct framing *, const struct framing *);
 /* Whether a's body is b's or, with prefix, the first bytes of it. */
 bool	framing_body_in(const struct framing_msg *a,
 	    const struct framing_msg *b, bool prefix);
+
+/*
+ * The request path's framing property over the rig (fuzz_rig.h), once the
+ * client has closed: each upstream connection received what strict llhttp
+ * accepts and hourglass's parser frames alike, and each message in it is
+ * one of the client's, in order (a retry may send one again; one cut short
+ * begins like one of the client's).  A broken property prints both sides,
+ * naming target, and aborts.
+ */
+void	framing_check_forwarded(const char *target);
 
 /* Print a record, and a stream escaped (at most its first 4 KiB), to f. */
 void	framing_print(FILE *, const char *title, const struct framing *);

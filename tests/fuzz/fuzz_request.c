@@ -27,9 +27,6 @@
  */
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "fuzz_framing.h"
 #include "fuzz_rig.h"
@@ -41,88 +38,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	rig_init();
 	return 0;
-}
-
-/* Whether a forwarded message f stands for the client's message c: the
- * same method and target, and the same body (or its start, cut short). */
-static bool
-same_request(const struct framing_msg *f, const struct framing_msg *c)
-{
-	if (!c->head_done || f->method != c->method ||
-	    f->url_len != c->url_len || memcmp(f->url, c->url, f->url_len) != 0)
-		return false;
-	if (f->done)
-		return c->done && framing_body_in(f, c, false);
-	return framing_body_in(f, c, true);
-}
-
-/* The framing property broken: say how, show both sides, and crash. */
-static void __attribute__((noreturn))
-framing_broken(const char *why, size_t conn, const struct framing *client,
-    const struct framing *up, const uint8_t *cb, size_t clen,
-    const uint8_t *ub, size_t ulen)
-{
-	fprintf(stderr, "fuzz_request: framing property: upstream connection "
-	    "%zu: %s\n", conn, why);
-	framing_print(stderr, "hourglass's parse of what the client sent",
-	    client);
-	framing_print(stderr, "strict llhttp's parse of what the upstream "
-	    "received", up);
-	framing_print_bytes(stderr, "the client sent", cb, clen);
-	framing_print_bytes(stderr, "the upstream received", ub, ulen);
-	abort();
-}
-
-/* Check every upstream connection against what the client sent. */
-static void
-check_forwarded(void)
-{
-	struct framing client, st, hg;
-	const uint8_t *cb, *ub;
-	const char *why;
-	char msg[160];
-	size_t clen, ulen, next;
-
-	cb = rig_client_sent(&clen);
-	framing_hourglass(&client, HTTP_KIND_REQUEST, cb, clen, false, 0);
-	for (size_t u = 0; u < rig_upstream_count(); u++) {
-		ub = rig_upstream_bytes(u, &ulen);
-		framing_hourglass(&hg, HTTP_KIND_REQUEST, ub, ulen, true, 0);
-		framing_strict(&st, HTTP_KIND_REQUEST, ub, ulen, true, 0);
-		if (st.failed) {
-			snprintf(msg, sizeof msg, "strict llhttp refuses it "
-			    "near byte %zu: %s", st.fail_at, st.reason);
-			framing_broken(msg, u, &client, &st, cb, clen, ub,
-			    ulen);
-		}
-		if ((why = framing_differ(&hg, &st)) != NULL) {
-			snprintf(msg, sizeof msg, "hourglass's parser and "
-			    "strict llhttp frame it differently: %s", why);
-			framing_broken(msg, u, &client, &st, cb, clen, ub,
-			    ulen);
-		}
-		framing_free(&hg);
-		next = 0;
-		for (size_t i = 0; i < st.n; i++) {
-			const struct framing_msg *f = &st.msgs[i];
-
-			if (!f->head_done)
-				break;	/* cut in the head: nothing to say */
-			while (next < client.n &&
-			    !same_request(f, &client.msgs[next]))
-				next++;
-			if (next == client.n) {
-				snprintf(msg, sizeof msg, "message %zu (%s) is "
-				    "none of the client's, in order", i,
-				    f->done ? "whole" : "cut short");
-				framing_broken(msg, u, &client, &st, cb, clen,
-				    ub, ulen);
-			}
-			next++;
-		}
-		framing_free(&st);
-	}
-	framing_free(&client);
 }
 
 int
@@ -152,6 +67,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rig_client_shutdown();
 	rig_wait_timers();
 	rig_client_close();
-	check_forwarded();
+	framing_check_forwarded("fuzz_request");
 	return 0;
 }

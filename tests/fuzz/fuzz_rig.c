@@ -46,6 +46,8 @@
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "client.h"
 #include "deadline.h"
@@ -264,7 +266,12 @@ static struct {
 	size_t		 sentlen, sentcap;
 	bool		 eof;
 	bool		 shut;
+	SSL		*ssl;		/* the client speaks TLS: in, out and
+					   sent are the plaintext */
 } rc;
+
+/* The X-Forwarded-Proto every forwarded head must carry, once. */
+static const char *rig_want_proto = "http";
 
 static void	origin_conn_free(struct origin_conn *, bool reset);
 static int	origin_send_out(struct origin_conn *);
@@ -479,6 +486,33 @@ origin_answer(struct origin_conn *oc)
 	return origin_write(oc, b, blen);
 }
 
+/*
+ * A forwarded head carries one X-Forwarded-Proto, the proxy's own: "https"
+ * when the client spoke TLS, else "http"; the client's is never passed on.
+ */
+static void
+origin_check_proto(struct origin_conn *oc)
+{
+	const struct http_msg *m = &oc->oc_m;
+	const struct http_field *f, *xfp = NULL;
+	unsigned n = 0;
+
+	for (uint16_t i = 0; i < m->nfields; i++) {
+		f = &m->fields[i];
+		if (f->kind != HTTP_FK_XFP)
+			continue;
+		xfp = f;
+		n++;
+	}
+	if (n != 1 || xfp->value.len != strlen(rig_want_proto) ||
+	    memcmp(oc->oc_in + xfp->value.off, rig_want_proto,
+	    xfp->value.len) != 0)
+		rig_fail("the origin got %u X-Forwarded-Proto fields, the last "
+		    "\"%.*s\", where the proxy's \"%s\" must be the only one",
+		    n, xfp ? (int)xfp->value.len : 0, xfp ? oc->oc_in +
+		    xfp->value.off : "", rig_want_proto);
+}
+
 /* A request head arrived: decide how to answer.  -1 when freed. */
 static int
 origin_head(struct origin_conn *oc)
@@ -486,6 +520,7 @@ origin_head(struct origin_conn *oc)
 	const char *path = oc->oc_in + oc->oc_m.path.off;
 	size_t len = oc->oc_m.path.len;
 
+	origin_check_proto(oc);
 	oc->oc_act = ACT_OK;
 	oc->oc_answered = false;
 	if (script.armed) {
@@ -770,6 +805,58 @@ rig_fill_blackhole(void)
 
 /* --- the client --- */
 
+/* Keep bytes the client received. */
+static void
+rig_client_got(const uint8_t *p, size_t n)
+{
+	if (rc.inlen < RIG_KEEP_MAX)
+		rig_append(&rc.in, &rc.inlen, &rc.incap, p,
+		    n < RIG_KEEP_MAX - rc.inlen ? n : RIG_KEEP_MAX - rc.inlen);
+}
+
+/* Keep bytes the client sent. */
+static void
+rig_client_sent_add(const uint8_t *p, size_t n)
+{
+	if (rc.sentlen < RIG_KEEP_MAX)
+		rig_append(&rc.sent, &rc.sentlen, &rc.sentcap, p,
+		    n < RIG_KEEP_MAX - rc.sentlen ? n :
+		    RIG_KEEP_MAX - rc.sentlen);
+}
+
+static void	rig_client_flush(void);
+
+/*
+ * TLS: read what the stream has (which drives the handshake), then send
+ * what waited for it.  Any end, clean or not, is the client's EOF.
+ */
+static void
+rig_client_tls_read(void)
+{
+	uint8_t tmp[16384];
+	int n, e;
+
+	for (;;) {
+		ERR_clear_error();
+		n = SSL_read(rc.ssl, tmp, sizeof tmp);
+		if (n > 0) {
+			rig_client_got(tmp, (size_t)n);
+			continue;
+		}
+		e = SSL_get_error(rc.ssl, n);
+		if (e == SSL_ERROR_WANT_WRITE)
+			event_add(&rc.wev, NULL);
+		else if (e != SSL_ERROR_WANT_READ) {
+			rc.eof = true;
+			event_del(&rc.rev);
+		}
+		break;
+	}
+	ERR_clear_error();
+	if (rc.outoff < rc.outlen)
+		rig_client_flush();
+}
+
 static void
 rig_client_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -778,6 +865,10 @@ rig_client_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	(void)arg;
+	if (rc.ssl != NULL) {
+		rig_client_tls_read();
+		return;
+	}
 	for (;;) {
 		n = read(fd, tmp, sizeof tmp);
 		if (n < 0 && errno == EINTR)
@@ -789,11 +880,44 @@ rig_client_read_cb(evutil_socket_t fd, short what, void *arg)
 			event_del(&rc.rev);
 			return;
 		}
-		if (rc.inlen < RIG_KEEP_MAX)
-			rig_append(&rc.in, &rc.inlen, &rc.incap, tmp,
-			    (size_t)n < RIG_KEEP_MAX - rc.inlen ? (size_t)n :
-			    RIG_KEEP_MAX - rc.inlen);
+		rig_client_got(tmp, (size_t)n);
 	}
+}
+
+/*
+ * TLS: send what OpenSSL takes; the rest waits for writability, or for
+ * the handshake (the read callback sends it then).
+ */
+static void
+rig_client_tls_flush(void)
+{
+	size_t len;
+	int n, e;
+
+	while (rc.outoff < rc.outlen) {
+		len = rc.outlen - rc.outoff;
+		ERR_clear_error();
+		n = SSL_write(rc.ssl, rc.out + rc.outoff, len > 65536 ? 65536 :
+		    (int)len);
+		if (n > 0) {
+			rig_client_sent_add(rc.out + rc.outoff, (size_t)n);
+			rc.outoff += (size_t)n;
+			continue;
+		}
+		e = SSL_get_error(rc.ssl, n);
+		ERR_clear_error();
+		if (e == SSL_ERROR_WANT_WRITE) {
+			event_add(&rc.wev, NULL);
+			return;
+		}
+		if (e == SSL_ERROR_WANT_READ) {
+			event_del(&rc.wev);
+			return;
+		}
+		rc.outoff = rc.outlen;	/* the stream is broken */
+	}
+	rc.outoff = rc.outlen = 0;
+	event_del(&rc.wev);
 }
 
 /* Send what the socket takes; the rest waits for writability. */
@@ -802,6 +926,10 @@ rig_client_flush(void)
 {
 	ssize_t n;
 
+	if (rc.ssl != NULL) {
+		rig_client_tls_flush();
+		return;
+	}
 	while (rc.outoff < rc.outlen) {
 		n = write(rc.fd, rc.out + rc.outoff, rc.outlen - rc.outoff);
 		if (n < 0 && errno == EINTR)
@@ -814,11 +942,7 @@ rig_client_flush(void)
 			rc.outoff = rc.outlen;	/* the proxy is gone */
 			break;
 		}
-		if (rc.sentlen < RIG_KEEP_MAX)
-			rig_append(&rc.sent, &rc.sentlen, &rc.sentcap,
-			    rc.out + rc.outoff, (size_t)n <
-			    RIG_KEEP_MAX - rc.sentlen ? (size_t)n :
-			    RIG_KEEP_MAX - rc.sentlen);
+		rig_client_sent_add(rc.out + rc.outoff, (size_t)n);
 		rc.outoff += (size_t)n;
 	}
 	rc.outoff = rc.outlen = 0;
@@ -831,6 +955,12 @@ rig_client_write_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	if (rc.ssl != NULL && rc.outoff == rc.outlen) {
+		/* A read that wanted to write. */
+		event_del(&rc.wev);
+		rig_client_tls_read();
+		return;
+	}
 	rig_client_flush();
 }
 
@@ -845,6 +975,13 @@ rig_counts(enum rig_which w)
 
 void
 rig_client_open(enum rig_which which, unsigned flags)
+{
+	rig_client_open_tls(which, flags, NULL, NULL);
+}
+
+void
+rig_client_open_tls(enum rig_which which, unsigned flags,
+    struct tls_server *tls, SSL *client)
 {
 	bool v6 = (flags & RIG_V6) != 0;
 	int small = 1;
@@ -897,9 +1034,20 @@ rig_client_open(enum rig_which which, unsigned flags)
 	event_assign(&rc.wev, rig_base, rc.fd, EV_WRITE | EV_PERSIST,
 	    rig_client_write_cb, NULL);
 	event_add(&rc.rev, NULL);
+	rc.ssl = client;
+	rig_want_proto = client != NULL ? "https" : "http";
+	if (client != NULL) {
+		/* The hello goes now; the reads drive the rest. */
+		if (SSL_set_fd(client, rc.fd) != 1)
+			rig_fail("SSL_set_fd");
+		SSL_set_connect_state(client);
+		if (SSL_do_handshake(client) == 1)
+			rig_fail("a TLS handshake done before the proxy ran");
+		ERR_clear_error();
+	}
 	deadline_now_refresh();
 	client_accept(proxy_ctx(rig_px[which]), sv[0], (struct sockaddr *)&ss,
-	    sslen, NULL);
+	    sslen, tls);
 	if (rig_counts(which).clients != 1)
 		rig_fail("client_accept did not take the connection");
 }
@@ -919,6 +1067,9 @@ rig_client_shutdown(void)
 {
 	rc.outoff = rc.outlen = 0;
 	event_del(&rc.wev);
+	if (rc.ssl != NULL && SSL_is_init_finished(rc.ssl))
+		SSL_shutdown(rc.ssl);		/* a close_notify */
+	ERR_clear_error();
 	shutdown(rc.fd, SHUT_WR);
 	rc.shut = true;
 	rig_settle();
@@ -1031,6 +1182,8 @@ rig_client_close(void)
 		rig_dump_received();
 	event_del(&rc.rev);
 	event_del(&rc.wev);
+	SSL_free(rc.ssl);
+	rc.ssl = NULL;
 	close(rc.fd);
 	rc.fd = -1;
 	rc.open = false;
@@ -1099,6 +1252,12 @@ rig_client_close(void)
 		    "expected %u and %u", nsock, nnull, rig_nsock, rig_nnull);
 	script.armed = false;
 	script.conn = NULL;
+}
+
+SSL *
+rig_client_tls(void)
+{
+	return rc.ssl;
 }
 
 const uint8_t *

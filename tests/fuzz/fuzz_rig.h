@@ -13,8 +13,9 @@
  *
  * Every input ends with the same checks: no client connection, request,
  * upstream connection or descriptor may be left once the client has gone
- * and the pools are emptied.  A broken check prints why and aborts, which
- * libFuzzer reports as a crash.
+ * and the pools are emptied; every forwarded head carries the proxy's own
+ * X-Forwarded-Proto.  A broken check prints why and aborts, which libFuzzer
+ * reports as a crash.
  */
 #ifndef HG_FUZZ_RIG_H
 #define HG_FUZZ_RIG_H
@@ -44,6 +45,23 @@ void	rig_init(void);
 
 /* Open a client connection to a proxy, with RIG_* flags. */
 void	rig_client_open(enum rig_which, unsigned flags);
+
+/*
+ * The same on a TLS listener with these certificates (NULL: plain), as
+ * the proxy's listeners hand their connections to client_accept().  With
+ * client NULL the rig's client sends raw bytes (the caller's to make TLS
+ * or not); otherwise it speaks TLS through client (an SSL in client mode,
+ * which the rig takes and frees): the handshake starts at once, sends wait
+ * for it, and what is sent and received is the plaintext.  The origin then
+ * checks that every forwarded head says X-Forwarded-Proto: https.
+ */
+struct tls_server;
+struct ssl_st;
+void	rig_client_open_tls(enum rig_which, unsigned flags,
+	    struct tls_server *, struct ssl_st *client);
+
+/* The client's TLS (NULL: raw bytes), until rig_client_close(). */
+struct ssl_st *rig_client_tls(void);
 
 /* Queue bytes to send (the caller keeps them alive) and run the loop until
  * nothing moves.  Bytes the proxy will not read stay unsent. */

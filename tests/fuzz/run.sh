@@ -18,6 +18,7 @@ mkdir -p "$obj/artifacts"
 for t in "$@"; do
 	case $t in
 	fuzz_config) maxlen=8192 dict=$dir/config.dict ;;
+	fuzz_tls) maxlen=16384 dict=$dir/tls.dict ;;
 	*) maxlen=49152 dict=$dir/http.dict ;;
 	esac
 	mkdir -p "$obj/corpus/$t"
