@@ -16,7 +16,11 @@
 #   ClientHello whose SNI is 300 bytes long: closed at once, reason protocol;
 # - a renegotiation over TLS 1.2 (openssl s_client, "R"): refused, that
 #   connection is closed, and a keep-alive connection open across it goes
-#   on serving.
+#   on serving;
+# - a client that refuses the certificate: reason certificate;
+# - on a listener with tls_protocols = TLSv1.2 and one cipher: a TLS 1.3
+#   client fails with reason protocol, a client without that cipher with
+#   no_shared_cipher.
 # The ClientHellos are OpenSSL's own, made and cut by tests/tools/tls_client.py.
 source "$(dirname "$0")/../tls_lib.sh"
 
@@ -31,6 +35,7 @@ after_ok() {
 	expect_eq "$1: then a request over TLS: status" "$CODE" 200
 	log_take "$1: only that request is logged" 1
 	hg_alive "$1" || finish
+	fd_settle "$1"
 }
 
 # no_response DESC BYTES FIRST: nothing came back but, at most, one TLS
@@ -130,5 +135,28 @@ expect_eq "  their targets and outcomes" "$(tail -n 2 "$ACCESS" |
 check "  /?reneg never reached the origin" bash -c "! grep -q 'reneg' '$OEVENTS'"
 after_ok "the renegotiation"
 
+note "a client that refuses the certificate (curl without the CA)"
+before=$(tls_fails certificate)
+hg_curl --resolve "localhost:$TLS_PORT:127.0.0.1" "https://localhost:$TLS_PORT/?noca"
+expect_eq "curl refuses it (exit 60)" "$RC" 60
+expect_eq "  handshake failures, reason certificate" "$(tls_fails certificate)" $((before + 1))
+after_ok "the refused certificate"
 fd_settle "bad input"
+
+note "a listener with tls_protocols = TLSv1.2 and one cipher"
+stop_pid "$HG_PID"
+tls_config "$T/narrow.ini" localhost
+sed -i '/^metrics_listen/a tls_protocols = TLSv1.2\ntls_ciphers = ECDHE-ECDSA-AES128-GCM-SHA256' "$T/narrow.ini"
+tls_start "$T/narrow.ini" || finish
+https_curl "/?tls13" --tlsv1.3
+expect_eq "a TLS 1.3 client: no handshake (curl exit 35)" "$CODE $RC" "000 35"
+expect_eq "  handshake failures, reason protocol" "$(tls_fails protocol)" 1
+https_curl "/?chacha" --tls-max 1.2 --ciphers ECDHE-ECDSA-CHACHA20-POLY1305
+expect_eq "a TLS 1.2 client without that cipher: no handshake (curl exit 35)" "$CODE $RC" "000 35"
+expect_eq "  handshake failures, reason no_shared_cipher" "$(tls_fails no_shared_cipher)" 1
+https_curl "/?aes"
+expect_eq "a client that has it: status" "$CODE $RC" "200 0"
+log_take "  only it is logged" 1
+expect_eq "  over TLS 1.2" "$(lf tls "$LOG1")" TLSv1.2
+fd_settle "the narrow listener"
 finish

@@ -12,6 +12,8 @@
 #   no SNI and an unknown name get the first;
 # - session resumption from openssl s_client -sess_in, with a TLS 1.3 PSK
 #   ticket and a TLS 1.2 ticket: "Reused";
+# - 4 MiB to a slow reader and 3 MB uploads (plain and chunked) arrive
+#   whole;
 # - no descriptor is left behind.
 source "$(dirname "$0")/../tls_lib.sh"
 
@@ -105,6 +107,20 @@ for v in 1.3 1.2; do
 	log_take "TLS $v resumption" 2
 	expect_eq "  logged tls" "$(lf tls "$(printf '%s\n' "$LOG_NEW" | tail -n 1)")" "TLSv$v"
 done
+
+note "large bodies both ways (the TLS carrier's partial writes and queue)"
+pattern 4194304 > "$T/want"
+https_curl /bytes/4194304 --limit-rate 8M
+expect_eq "4 MiB to a client reading at 8 MB/s: status, exit" "$CODE $RC" "200 0"
+check "  every byte, in order" cmp -s "$T/body" "$T/want"
+head -c 3000000 /dev/urandom > "$T/up"
+https_curl /echo --data-binary @"$T/up" -H 'Content-Type: application/octet-stream'
+expect_eq "3 MB uploaded to /echo: status, exit" "$CODE $RC" "200 0"
+check "  echoed whole" cmp -s <(tail -c 3000000 "$T/body") "$T/up"
+https_curl /echo -T "$T/up" -H 'Transfer-Encoding: chunked'
+expect_eq "  the same, chunked: status, exit" "$CODE $RC" "200 0"
+check "  echoed whole" cmp -s <(tail -c 3000000 "$T/body") "$T/up"
+log_take "the large bodies" 3
 
 fd_settle "termination"
 hg_alive "the end" && ok "the daemon is still running"
