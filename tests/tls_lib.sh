@@ -224,7 +224,3 @@ count_lines() {
 	n=$(grep -c -E -- "$2" "$1" 2>/dev/null)
 	echo "${n:-0}"
 }
-
-# since_ms FILE A B: milliseconds from event A to event B of a tls_client
-# run (their first lines).
-since_ms() { echo $(( $(ev_ms "$1" "$3") - $(ev_ms "$1" "$2") )); }
