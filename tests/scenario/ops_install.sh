@@ -6,7 +6,9 @@
 #   listener, design defaults, a placeholder upstream), not the demo, and
 #   passes -t without a warning; the unit checks it with -t -q;
 # - the demo config of `make run` shows a real timeout: 504 at
-#   upstream_header after 3 s, and tools/run.sh says where it listens.
+#   upstream_header after 3 s, its :8443 TLS listener answers curl
+#   --cacert with the certificate tools/run_tls.sh made, and tools/run.sh
+#   says where it listens.
 # The build runs in a copy of the tree under $T, so that the tree's own
 # binary is never rebuilt under the other tests.
 source "$(dirname "$0")/../ops_lib.sh"
@@ -119,6 +121,16 @@ expect_range "  after 3 s (upstream_header = 3s)" "$MS" 2990 3500
 wait_grep "$HG_ERR" 'outcome=timeout:upstream_header'
 check "  logged target=/delay/5000 ... outcome=timeout:upstream_header" \
 	grep -Eq ' target=/delay/5000 .*outcome=timeout:upstream_header' "$HG_ERR"
+# Its TLS listener (the second 127.0.0.1 port it listens on), with the
+# certificate run_tls.sh made, as the README's curl --cacert line.
+PT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$HG_ERR" |
+    awk '!seen[$0]++' | sed -n 2p)
+hg_curl --cacert "$T/.run-tls/cert.pem" --resolve "localhost:${PT:-0}:127.0.0.1" \
+    "https://localhost:${PT:-0}/"
+expect_eq "curl --cacert .run-tls/cert.pem https://localhost:PORT/ (the :8443 tls listener)" \
+	"$CODE $RC" "200 0"
+wait_grep "$HG_ERR" 'tls=TLSv1\.3'
+check "  logged over TLS 1.3" grep -Eq ' target=/ .*status=200 .*tls=TLSv1\.3' "$HG_ERR"
 if [ -n "$v6" ]; then
 	P6=$(sed -n 's/.*listening on \[::1\]:\([0-9][0-9]*\)$/\1/p' "$HG_ERR" | head -n 1)
 	hg_curl -g "http://[::1]:$P6/"
