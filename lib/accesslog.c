@@ -327,6 +327,11 @@ accesslog_logfmt(struct accesslog *al, const struct accesslog_entry *e,
 	    e->upstream_len);
 	p = ACCESSLOG_PUT(p, " tries=");
 	p = fmt_u64(p, e->tries);
+	if (e->hedged)
+		p = ACCESSLOG_PUT(p, " hedged=1 won=");
+	else
+		p = ACCESSLOG_PUT(p, " hedged=0 won=");
+	p = accesslog_put_opt(p, e->won, 1, 0);
 	p = ACCESSLOG_PUT(p, " deadline_ms=");
 	p = accesslog_put_opt(p, e->deadline_ms, 0, 0);
 	p = ACCESSLOG_PUT(p, " bytes_in=");
@@ -379,6 +384,11 @@ accesslog_json(struct accesslog *al, const struct accesslog_entry *e,
 	    e->upstream_len);
 	p = ACCESSLOG_PUT(p, ",\"tries\":");
 	p = fmt_u64(p, e->tries);
+	if (e->hedged)
+		p = ACCESSLOG_PUT(p, ",\"hedged\":1,\"won\":");
+	else
+		p = ACCESSLOG_PUT(p, ",\"hedged\":0,\"won\":");
+	p = accesslog_put_opt(p, e->won, 1, 1);
 	p = ACCESSLOG_PUT(p, ",\"deadline_ms\":");
 	p = accesslog_put_opt(p, e->deadline_ms, 0, 1);
 	p = ACCESSLOG_PUT(p, ",\"bytes_in\":");

@@ -82,6 +82,9 @@ struct accesslog_entry {
 	int		 status;	/* 0 = none sent; abort:client is 499 */
 	enum outcome	 outcome;
 	unsigned	 tries;
+	bool		 hedged;	/* a hedge started */
+	unsigned	 won;		/* the try whose response was taken;
+					   0 = none */
 	int64_t		 deadline_ms;	/* deadline in force; < 0 = none */
 	uint64_t	 bytes_in;
 	uint64_t	 bytes_out;

@@ -26,7 +26,9 @@
 
 #include "deadline.h"
 #include "fmt.h"
+#include "hedge.h"
 #include "http.h"
+#include "latwin.h"
 #include "log.h"
 #include "outcome.h"
 #include "request.h"
@@ -40,6 +42,8 @@
 #define UPGRADE_MAX	256	/* the longest Upgrade we forward */
 #define HINT_DEADLINE	"(digits, then ms or s)"
 #define HINT_GRPC	"(1 to 8 digits, then H, M, S, m, u or n)"
+#define HEDGE_MAX	4	/* hedge_max's ceiling */
+#define HEDGE_SAMPLES	100	/* hedge = pNN waits for this many */
 
 enum req_state {
 	REQ_HEAD,		/* reading the request head */
@@ -105,6 +109,16 @@ struct request {
 	uint32_t	 rq_why_len;
 	struct deadline_timer rq_backoff;	/* wait before a retry */
 	bool		 rq_backoff_ready;	/* rq_backoff is set up */
+	bool		 rq_retry;		/* the try is a retry, not counted
+						   in the metrics yet */
+	uint8_t		 rq_nhedge;		/* hedges racing now */
+	uint8_t		 rq_hedges;		/* hedges started */
+	unsigned	 rq_try;		/* the try number of rq_up's try */
+	unsigned	 rq_won;		/* the try whose head was taken */
+	struct hedge	*rq_hedge[HEDGE_MAX];	/* racing, rq_nhedge of them */
+	unsigned	 rq_hedge_try[HEDGE_MAX];	/* their try numbers */
+	struct deadline_timer rq_hedge_tm;	/* when the next hedge starts */
+	bool		 rq_hedge_tm_ready;	/* rq_hedge_tm is set up */
 	char		*rq_head;		/* a tunnel's copy of the request
 						   head up to its target, for the
 						   log; NULL: in rp_in */
@@ -141,7 +155,8 @@ static const char *const req_state_names[REQ_NSTATES] = {
 	[REQ_DONE] = "DONE",
 };
 
-static int	request_build_head(struct request *);
+static int	request_build_head(struct request *, struct upstream_server *,
+		    int64_t);
 static void	request_connect(struct request *);
 static void	request_pump_body(struct request *);
 static void	request_read_response(struct request *);
@@ -155,6 +170,15 @@ static void	request_backoff_done(struct deadline_timer *, void *);
 static void	request_tunnel_cb(void *, enum tunnel_news, enum tunnel_side,
 		    int);
 static void	request_tunnel_begin(struct request *, size_t);
+static void	request_parse_head(struct request *);
+static void	request_hedge_cb(void *, struct hedge *, enum hedge_news,
+		    enum outcome, int);
+static void	request_hedge_fire(struct deadline_timer *, void *);
+static void	request_hedge_arm(struct request *);
+static void	request_hedges_cancel(struct request *);
+static void	request_detach(struct request *, enum outcome, int);
+static void	request_rearm(struct request *);
+static bool	request_idempotent(const struct request *);
 
 /* Which failures of an attempt may be retried. */
 #define ATTEMPT_CONNECT		1	/* connect failed or timed out: always */
@@ -321,6 +345,10 @@ request_free(struct request *rq)
 	struct proxy_ctx *ctx = rq->rq_ctx;
 
 	deadline_task_clear(&rq->rq_task);
+	if (rq->rq_hedge_tm_ready)
+		deadline_timer_stop(&rq->rq_hedge_tm);
+	while (rq->rq_nhedge > 0)
+		hedge_free(rq->rq_hedge[--rq->rq_nhedge]);
 	request_http_put(rq);
 	free(rq->rq_head);
 	buf_release(&rq->rq_tx);
@@ -455,6 +483,8 @@ request_log(struct request *rq, enum outcome outcome)
 	e.status = rq->rq_status;
 	e.outcome = outcome;
 	e.tries = rq->rq_tries;
+	e.hedged = rq->rq_hedges > 0;
+	e.won = rq->rq_won;
 	e.deadline_ms = rq->rq_deadline_ms;
 	e.bytes_in = rq->rq_bytes_in;
 	e.bytes_out = rq->rq_bytes_out;
@@ -512,6 +542,12 @@ request_finish(struct request *rq, enum outcome outcome)
 		return;
 	request_set_state(rq, REQ_DONE);
 	deadline_timer_stop(&rq->rq_backoff);
+	if (rq->rq_nhedge > 0 || rq->rq_hedge_tm_ready)
+		request_hedges_cancel(rq);
+	if (rq->rq_retry) {
+		metrics_retry(rq->rq_ctx->pc_metrics, METRICS_RETRY_FAILED);
+		rq->rq_retry = false;
+	}
 	/* A trial request that ended without a verdict frees the trial. */
 	if (rq->rq_server != NULL && !rq->rq_judged)
 		upstream_abandoned(rq->rq_server);
@@ -960,6 +996,7 @@ request_start(struct request *rq)
 		request_finish(rq, OUTCOME_ERROR_NO_UPSTREAM);
 		return;
 	}
+	upstream_budget_request(rq->rq_ups, rq->rq_route);
 	http_parser_set_head_request(&rq->rq_h->rh_resp, m->method_id == HTTP_HEAD);
 	request_connect(rq);
 }
@@ -973,14 +1010,15 @@ request_start(struct request *rq)
  * and its answer reaches us before our own scope ends; at least 1.
  */
 static int64_t
-request_upstream_budget(struct request *rq, const struct config_timeouts *to)
+request_upstream_budget(struct request *rq, const struct config_timeouts *to,
+    int64_t try_at)
 {
 	const struct deadline_task *t = &rq->rq_task;
 	int64_t now = deadline_now_refresh(), at, ms;
 
 	at = deadline_scope_at(t, SCOPE_REQUEST);
-	if (deadline_scope_at(t, SCOPE_TRY) < at)
-		at = deadline_scope_at(t, SCOPE_TRY);
+	if (try_at < at)
+		at = try_at;
 	if (deadline_scope_at(t, SCOPE_DRAIN) < at)
 		at = deadline_scope_at(t, SCOPE_DRAIN);
 	ms = at == DEADLINE_NEVER ? INT64_MAX : (at - now) / 1000;
@@ -992,12 +1030,14 @@ request_upstream_budget(struct request *rq, const struct config_timeouts *to)
 }
 
 /*
- * Build the head to forward into rq_tx.  It is built when the upstream
- * connection is ready, so that the propagated deadline is what is left
- * then.  Returns 0, or -1 when the request was finished.
+ * Build the head to forward to server into rq_tx.  It is built when the
+ * upstream connection is ready, so that the propagated deadline is what is
+ * left then, with the try scope that ends at try_at.  Returns 0, or -1
+ * when the request was finished.
  */
 static int
-request_build_head(struct request *rq)
+request_build_head(struct request *rq, struct upstream_server *server,
+    int64_t try_at)
 {
 	const struct config_timeouts *to = request_timeouts(rq);
 	struct http_fwd fwd;
@@ -1012,7 +1052,7 @@ request_build_head(struct request *rq)
 	fwd.client_ip = ip;
 	fwd.proto = conn_tls(rq->rq_peer.rp_conn) != NULL ? "https" : "http";
 	fwd.via = "1.1 hourglass";
-	fwd.host = upstream_name(rq->rq_server);	/* an HTTP/1.0 request without Host */
+	fwd.host = upstream_name(server);	/* an HTTP/1.0 request without Host */
 	fwd.strip_expect = (rq->rq_h->rh_reqm.flags & HTTP_F_EXPECT_100) != 0;
 	fwd.request_id = request_rid(rq);
 	fwd.request_id_len = rq->rq_rid_len;
@@ -1021,7 +1061,7 @@ request_build_head(struct request *rq)
 		fwd.upgrade_len = request_upgrade_value(rq, up, sizeof up);
 	}
 	if (to->propagate_deadline) {
-		int64_t left = request_upstream_budget(rq, to);
+		int64_t left = request_upstream_budget(rq, to, try_at);
 
 		if (to->deadline_header[0] != '\0') {
 			fwd.deadline_name = to->deadline_header;
@@ -1073,6 +1113,7 @@ request_try_skipped(struct request *rq, const struct config_timeouts *to)
 	left = (at - deadline_now_refresh()) / 1000;
 	if (left >= (int64_t)to->try_min_ms)
 		return false;
+	metrics_skipped(rq->rq_ctx->pc_metrics, METRICS_SKIP_DEADLINE);
 	log_info("req %s: try %u not started: %lld ms left on %s, under "
 	    "try_min %u ms (client %s)", request_rid(rq), rq->rq_tries + 1,
 	    (long long)left, scope_name(s), to->try_min_ms,
@@ -1095,6 +1136,7 @@ request_connect(struct request *rq)
 
 	if (!rq->rq_fresh_retry || rq->rq_tries == 0)
 		rq->rq_tries++;
+	rq->rq_try = rq->rq_tries;
 	if (upstream_index(rq->rq_server) < 64)
 		rq->rq_tried |= 1ULL << upstream_index(rq->rq_server);
 	if (!deadline_scope_open(t, SCOPE_TRY))
@@ -1134,7 +1176,7 @@ static int
 request_retry_fresh(struct request *rq)
 {
 	if (!rq->rq_pooled || rq->rq_fresh_retry || rq->rq_got_byte ||
-	    (rq->rq_h->rh_reqm.flags & HTTP_F_BODY))
+	    (rq->rq_h->rh_reqm.flags & HTTP_F_BODY) || rq->rq_nhedge > 0)
 		return 0;
 	log_debug("req %s: pooled connection to %s was closed, retrying "
 	    "on a fresh one", request_rid(rq),
@@ -1211,6 +1253,16 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
 	int64_t cap, backoff, left;
 	bool retry;
 
+	if (rq->rq_nhedge > 0 && !rq->rq_head_sent) {
+		request_detach(rq, outcome, err);
+		return;
+	}
+	if (rq->rq_retry) {
+		metrics_retry(rq->rq_ctx->pc_metrics, METRICS_RETRY_FAILED);
+		rq->rq_retry = false;
+	}
+	if (rq->rq_hedge_tm_ready)
+		deadline_timer_stop(&rq->rq_hedge_tm);
 	upstream_failed(rq->rq_server, outcome_name(outcome));
 	rq->rq_judged = true;
 	log_warn("req %s: try %u on %s failed: %s%s%s while %s (client %s)",
@@ -1235,8 +1287,17 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
 			log_info("req %s: no retry: %lld us left on the request, "
 			    "backoff %lld us", request_rid(rq),
 			    (long long)left, (long long)backoff);
+			metrics_skipped(rq->rq_ctx->pc_metrics,
+			    METRICS_SKIP_DEADLINE);
 			retry = false;
 		}
+	}
+	if (retry && !upstream_budget_take(rq->rq_ups, rq->rq_route)) {
+		log_info("req %s: no retry: the retry budget of upstream %s "
+		    "is spent (client %s)", request_rid(rq),
+		    rq->rq_route->upstream->name, rq->rq_peer.rp_addr);
+		metrics_skipped(rq->rq_ctx->pc_metrics, METRICS_SKIP_BUDGET);
+		retry = false;
 	}
 	if (retry && (next = upstream_pick(rq->rq_ups, rq->rq_route,
 	    rq->rq_tried, &why)) == NULL)
@@ -1256,6 +1317,7 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
 	deadline_close(t, SCOPE_UPSTREAM_HEADER);
 	deadline_close(t, SCOPE_UPSTREAM_IDLE);
 	rq->rq_server = next;
+	rq->rq_retry = true;
 	rq->rq_judged = false;
 	rq->rq_sent = false;
 	rq->rq_got_byte = false;
@@ -1312,6 +1374,7 @@ request_sent(struct request *rq)
 		request_set_state(rq, REQ_WAIT);
 		deadline_open(t, SCOPE_UPSTREAM_HEADER,
 		    request_timeouts(rq)->ms[SCOPE_UPSTREAM_HEADER]);
+		request_hedge_arm(rq);
 	}
 }
 
@@ -1461,7 +1524,8 @@ request_begin_send(struct request *rq)
 	deadline_close(&rq->rq_task, SCOPE_CONNECT);
 	rq->rq_t_conn = deadline_now_cached();
 	request_set_state(rq, REQ_SEND);
-	if (request_build_head(rq) != 0)
+	if (request_build_head(rq, rq->rq_server,
+	    deadline_scope_at(&rq->rq_task, SCOPE_TRY)) != 0)
 		return;
 	/* The client waits for our word before it sends the body. */
 	if ((rq->rq_h->rh_reqm.flags & HTTP_F_EXPECT_100) && !rq->rq_body_done &&
@@ -1649,6 +1713,321 @@ request_tunnel_cb(void *arg, enum tunnel_news news, enum tunnel_side side,
 	}
 }
 
+/*
+ * Hedging (README, "Hedged requests"): while an idempotent request without
+ * a body waits for its response head, a hedge starts on another server
+ * after the route's delay, within request and the retry budget.  The first
+ * whole head wins; every other try is closed at once, never pooled.
+ */
+
+/* The delay before the next hedge, in us, or -1 when none may start. */
+static int64_t
+request_hedge_delay(struct request *rq)
+{
+	const struct config_timeouts *to = request_timeouts(rq);
+	int64_t now = deadline_now_cached();
+	struct latwin *w;
+
+	if (rq->rq_route == NULL || rq->rq_hedges >= to->hedge_max ||
+	    rq->rq_hedges >= HEDGE_MAX || rq->rq_upgrade || rq->rq_head_sent ||
+	    rq->rq_route->upstream->nservers < 2 || !request_idempotent(rq))
+		return -1;
+	if (to->hedge.ms != 0)
+		return (int64_t)to->hedge.ms * 1000;
+	if (to->hedge.pct == 0 ||
+	    (w = upstream_latwin(rq->rq_ups, rq->rq_route)) == NULL ||
+	    latwin_samples(w, now) < HEDGE_SAMPLES)
+		return -1;
+	return (int64_t)latwin_percentile(w, now, to->hedge.pct);
+}
+
+/* Set the timer of the next hedge, when one may start before the request
+ * (or the drain) ends. */
+static void
+request_hedge_arm(struct request *rq)
+{
+	int64_t d = request_hedge_delay(rq), at;
+
+	if (d < 0)
+		return;
+	at = deadline_now_cached() + d;
+	if (at >= rq->rq_request_at ||
+	    (rq->rq_drain_at != 0 && at >= rq->rq_drain_at))
+		return;
+	if (!rq->rq_hedge_tm_ready) {
+		deadline_timer_init(&rq->rq_hedge_tm, rq->rq_ctx->pc_base,
+		    request_hedge_fire, rq);
+		rq->rq_hedge_tm_ready = true;
+	}
+	deadline_timer_set(&rq->rq_hedge_tm, at);
+}
+
+/* Take hedge i out of the racing ones. */
+static void
+request_hedge_remove(struct request *rq, unsigned i)
+{
+	rq->rq_nhedge--;
+	rq->rq_hedge[i] = rq->rq_hedge[rq->rq_nhedge];
+	rq->rq_hedge_try[i] = rq->rq_hedge_try[rq->rq_nhedge];
+}
+
+/* Which of the racing hedges h is. */
+static unsigned
+request_hedge_index(const struct request *rq, const struct hedge *h)
+{
+	unsigned i;
+
+	for (i = 0; i < rq->rq_nhedge; i++)
+		if (rq->rq_hedge[i] == h)
+			break;
+	return i;
+}
+
+/* Cancel every racing hedge and the timer of the next: a head came, or
+ * the request ended.  Their servers get no verdict. */
+static void
+request_hedges_cancel(struct request *rq)
+{
+	struct hedge *h;
+
+	if (rq->rq_hedge_tm_ready)
+		deadline_timer_stop(&rq->rq_hedge_tm);
+	while (rq->rq_nhedge > 0) {
+		h = rq->rq_hedge[--rq->rq_nhedge];
+		log_debug("req %s: hedge try %u on %s cancelled",
+		    request_rid(rq), rq->rq_hedge_try[rq->rq_nhedge],
+		    upstream_name(hedge_server(h)));
+		upstream_abandoned(hedge_server(h));
+		metrics_hedge(rq->rq_ctx->pc_metrics, METRICS_HEDGE_LOST);
+		hedge_free(h);
+	}
+}
+
+/*
+ * A hedge failed: its server is told (a pooled connection the server had
+ * closed is not its fault), and it is dropped.  When nothing else is left
+ * racing, the request ends with its cause.
+ */
+static void
+request_hedge_failed(struct request *rq, struct hedge *h, enum outcome o,
+    int err)
+{
+	struct upstream_server *us = hedge_server(h);
+	unsigned i = request_hedge_index(rq, h);
+
+	if (hedge_pooled(h) && (o == OUTCOME_ERROR_UPSTREAM_CLOSED ||
+	    o == OUTCOME_ERROR_UPSTREAM_RESET))
+		upstream_abandoned(us);
+	else
+		upstream_failed(us, outcome_name(o));
+	log_warn("req %s: hedge try %u on %s failed: %s%s%s (client %s)",
+	    request_rid(rq), i < rq->rq_nhedge ? rq->rq_hedge_try[i] : 0,
+	    upstream_name(us), outcome_name(o),
+	    err && o != OUTCOME_ERROR_TLS ? ": " : "",
+	    err && o != OUTCOME_ERROR_TLS ? strerror(err) : "",
+	    rq->rq_peer.rp_addr);
+	metrics_hedge(rq->rq_ctx->pc_metrics, METRICS_HEDGE_FAILED);
+	if (i < rq->rq_nhedge)
+		request_hedge_remove(rq, i);
+	hedge_free(h);
+	if (rq->rq_up == NULL && rq->rq_nhedge == 0) {
+		if (o == OUTCOME_ERROR_TLS)
+			rq->rq_tls_fail = (uint8_t)err;
+		rq->rq_server = us;
+		request_finish(rq, o);
+	}
+}
+
+/* A hedge is connected: send it the head, built for its server and its
+ * own try scope. */
+static void
+request_hedge_send(struct request *rq, struct hedge *h)
+{
+	int r;
+
+	if (request_build_head(rq, hedge_server(h), hedge_try_at(h)) != 0)
+		return;
+	r = hedge_send(h, rq->rq_tx.b_data, rq->rq_tx.b_len);
+	buf_release(&rq->rq_tx);
+	if (r != 0)
+		request_hedge_failed(rq, h, errno == EPIPE ?
+		    OUTCOME_ERROR_UPSTREAM_CLOSED : OUTCOME_ERROR_UPSTREAM_RESET,
+		    errno);
+}
+
+/*
+ * A hedge's head came first: it becomes the request's try.  The try it
+ * raced is closed, never pooled, and so are the other hedges; the bytes
+ * the hedge read are parsed as the response.
+ */
+static void
+request_hedge_won(struct request *rq, struct hedge *h)
+{
+	struct deadline_task *t = &rq->rq_task;
+	unsigned i = request_hedge_index(rq, h), tryno;
+	struct hedge_times ht;
+
+	tryno = rq->rq_hedge_try[i];
+	request_hedge_remove(rq, i);
+	request_hedges_cancel(rq);
+	if (rq->rq_up != NULL) {
+		log_debug("req %s: try %u on %s cancelled: hedge try %u won",
+		    request_rid(rq), rq->rq_try, upstream_name(rq->rq_server),
+		    tryno);
+		upstream_release(rq->rq_up, false);
+		rq->rq_up = NULL;
+		if (!rq->rq_judged)
+			upstream_abandoned(rq->rq_server);
+	}
+	if (rq->rq_retry) {
+		metrics_retry(rq->rq_ctx->pc_metrics, METRICS_RETRY_FAILED);
+		rq->rq_retry = false;
+	}
+	metrics_hedge(rq->rq_ctx->pc_metrics, METRICS_HEDGE_WON);
+	deadline_close(t, SCOPE_CONNECT);
+	deadline_close(t, SCOPE_UPSTREAM_HEADER);
+	deadline_close(t, SCOPE_UPSTREAM_IDLE);
+	deadline_close(t, SCOPE_TRY);
+	buf_release(&rq->rq_rx);
+	rq->rq_server = hedge_server(h);
+	rq->rq_up = hedge_take(h, &rq->rq_rx, &ht);
+	upstream_attach(rq->rq_up, request_upstream_cb, rq);
+	upstream_want_read(rq->rq_up, true);
+	rq->rq_try = tryno;
+	rq->rq_pooled = ht.ht_pooled;
+	rq->rq_t_conn0 = ht.ht_conn0;
+	rq->rq_t_conn = ht.ht_conn;
+	rq->rq_t_sent = ht.ht_sent != 0 ? ht.ht_sent : ht.ht_conn0;
+	rq->rq_sent = true;
+	rq->rq_got_byte = true;
+	rq->rq_judged = false;
+	http_parser_reset(&rq->rq_h->rh_resp);
+	http_parser_set_head_request(&rq->rq_h->rh_resp,
+	    rq->rq_h->rh_reqm.method_id == HTTP_HEAD);
+	log_info("req %s: hedge try %u on %s won (client %s)",
+	    request_rid(rq), tryno, upstream_name(rq->rq_server),
+	    rq->rq_peer.rp_addr);
+	request_parse_head(rq);
+}
+
+/* What a hedge reports. */
+static void
+request_hedge_cb(void *arg, struct hedge *h, enum hedge_news news,
+    enum outcome o, int err)
+{
+	struct request *rq = arg;
+
+	switch (news) {
+	case HEDGE_READY:
+		request_hedge_send(rq, h);
+		break;
+	case HEDGE_HEAD:
+		request_hedge_won(rq, h);
+		break;
+	case HEDGE_FAILED:
+		request_hedge_failed(rq, h, o, err);
+		break;
+	}
+}
+
+/*
+ * The hedge delay passed without a response head: start a hedge on a
+ * server this request has not tried, if the retry budget allows.
+ */
+static void
+request_hedge_fire(struct deadline_timer *tm, void *arg)
+{
+	struct request *rq = arg;
+	const struct config_timeouts *to = request_timeouts(rq);
+	int64_t now = deadline_now_cached(), try_at = DEADLINE_NEVER;
+	struct upstream_server *us;
+	struct hedge *h;
+	const char *why;
+	unsigned tryno;
+	size_t k;
+	int err;
+
+	(void)tm;
+	if (rq->rq_state != REQ_WAIT || rq->rq_head_sent ||
+	    rq->rq_nhedge >= HEDGE_MAX)
+		return;
+	if (!upstream_budget_take(rq->rq_ups, rq->rq_route)) {
+		log_debug("req %s: no hedge: the retry budget of upstream %s "
+		    "is spent", request_rid(rq), rq->rq_route->upstream->name);
+		metrics_skipped(rq->rq_ctx->pc_metrics,
+		    METRICS_SKIP_HEDGE_BUDGET);
+		return;
+	}
+	us = upstream_pick(rq->rq_ups, rq->rq_route, rq->rq_tried, &why);
+	if (us == NULL)
+		return;
+	k = upstream_index(us);
+	if (k >= 64 || (rq->rq_tried & (1ULL << k))) {
+		upstream_abandoned(us);		/* no other server is up */
+		return;
+	}
+	rq->rq_tried |= 1ULL << k;
+	tryno = ++rq->rq_tries;
+	rq->rq_hedges++;
+	metrics_hedge_started(rq->rq_ctx->pc_metrics);
+	log_info("req %s: hedge try %u on %s: no response head from %s "
+	    "after %lld ms (client %s)", request_rid(rq), tryno,
+	    upstream_name(us), upstream_name(rq->rq_server),
+	    (long long)((now - rq->rq_t_sent) / 1000), rq->rq_peer.rp_addr);
+	if (to->ms[SCOPE_TRY] != 0)
+		try_at = now + (int64_t)to->ms[SCOPE_TRY] * 1000;
+	h = hedge_start(rq->rq_ctx->pc_base, us, to->ms[SCOPE_CONNECT],
+	    to->ms[SCOPE_UPSTREAM_HEADER], try_at, request_hedge_cb, rq, &err);
+	if (h == NULL) {
+		upstream_failed(us, outcome_name(OUTCOME_ERROR_CONNECT));
+		log_warn("req %s: hedge try %u on %s failed: %s: %s",
+		    request_rid(rq), tryno, upstream_name(us),
+		    outcome_name(OUTCOME_ERROR_CONNECT),
+		    strerror(err ? err : ENOMEM));
+		metrics_hedge(rq->rq_ctx->pc_metrics, METRICS_HEDGE_FAILED);
+		request_hedge_arm(rq);
+		return;
+	}
+	rq->rq_hedge_try[rq->rq_nhedge] = tryno;
+	rq->rq_hedge[rq->rq_nhedge++] = h;
+	request_hedge_arm(rq);
+	if (hedge_ready(h))
+		request_hedge_send(rq, h);
+}
+
+/*
+ * The request's own try failed while hedges race: it is judged and
+ * closed, and the request waits on the hedges, the last of which ends it
+ * if none gets a head.
+ */
+static void
+request_detach(struct request *rq, enum outcome outcome, int err)
+{
+	struct deadline_task *t = &rq->rq_task;
+
+	upstream_failed(rq->rq_server, outcome_name(outcome));
+	rq->rq_judged = true;
+	log_warn("req %s: try %u on %s failed: %s%s%s while waiting for the "
+	    "response head; %u hedge(s) still racing (client %s)",
+	    request_rid(rq), rq->rq_try, upstream_name(rq->rq_server),
+	    outcome_name(outcome), err ? ": " : "", err ? strerror(err) : "",
+	    (unsigned)rq->rq_nhedge, rq->rq_peer.rp_addr);
+	if (rq->rq_retry) {
+		metrics_retry(rq->rq_ctx->pc_metrics, METRICS_RETRY_FAILED);
+		rq->rq_retry = false;
+	}
+	if (rq->rq_up != NULL) {
+		upstream_release(rq->rq_up, false);
+		rq->rq_up = NULL;
+	}
+	if (deadline_cause(t) >= 0)
+		request_rearm(rq);
+	deadline_close(t, SCOPE_TRY);
+	deadline_close(t, SCOPE_CONNECT);
+	deadline_close(t, SCOPE_UPSTREAM_HEADER);
+	deadline_close(t, SCOPE_UPSTREAM_IDLE);
+}
+
 /* The response head is complete: rebuild it and start relaying. */
 static void
 request_response_head(struct request *rq)
@@ -1657,6 +2036,7 @@ request_response_head(struct request *rq)
 	struct deadline_task *t = &rq->rq_task;
 	bool client10 = rq->rq_h->rh_reqm.major == 1 && rq->rq_h->rh_reqm.minor == 0;
 	bool close;
+	struct latwin *w;
 	char ps[128];
 	size_t pslen = 0;
 	ssize_t n;
@@ -1666,6 +2046,17 @@ request_response_head(struct request *rq)
 	rq->rq_t_uphead = deadline_now_cached();
 	upstream_succeeded(rq->rq_server);
 	rq->rq_judged = true;
+	rq->rq_won = rq->rq_try;
+	if (rq->rq_nhedge > 0 || rq->rq_hedge_tm_ready)
+		request_hedges_cancel(rq);
+	if (rq->rq_retry) {
+		metrics_retry(rq->rq_ctx->pc_metrics, METRICS_RETRY_OK);
+		rq->rq_retry = false;
+	}
+	if (rq->rq_t_sent > 0 && (w = upstream_latwin(rq->rq_ups,
+	    rq->rq_route)) != NULL)
+		latwin_record(w, rq->rq_t_uphead,
+		    (uint64_t)(rq->rq_t_uphead - rq->rq_t_sent));
 	if (!rq->rq_sent) {
 		/* An early answer: the rest of the request body is not read. */
 		rq->rq_close = true;

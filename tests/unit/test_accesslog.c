@@ -95,7 +95,8 @@ static const struct accesslog_entry fixed = {
 	.client = S("127.0.0.1:40312"), .method = S("GET"),
 	.target = S("/delay/5000"), .route = "/",
 	.upstream = S("127.0.0.1:9000"), .status = 504,
-	.outcome = OUTCOME_TIMEOUT + SCOPE_UPSTREAM_HEADER, .tries = 1,
+	.outcome = OUTCOME_TIMEOUT + SCOPE_UPSTREAM_HEADER, .tries = 2,
+	.hedged = true, .won = 2,
 	.deadline_ms = 60000, .bytes_in = 84, .bytes_out = 120,
 	.head_us = 51, .connect_us = 210, .upstream_header_us = 3000301,
 	.total_us = 3000420, .tls = "TLSv1.3",
@@ -193,7 +194,7 @@ json_expect(const char *in, size_t len, char *out)
 
 static const char *const keys[] = {
 	"time", "id", "client", "method", "target", "route", "status",
-	"outcome", "upstream", "tries", "deadline_ms", "bytes_in", "bytes_out",
+	"outcome", "upstream", "tries", "hedged", "won", "deadline_ms", "bytes_in", "bytes_out",
 	"head_ms", "connect_ms", "upstream_header_ms", "total_ms", "tls",
 };
 #define NKEYS	((int)nitems(keys))
@@ -389,14 +390,14 @@ static const struct {
 	    "id=000000000000002a client=127.0.0.1:40312 method=GET "
 	    "target=/delay/5000 route=/ status=504 "
 	    "outcome=timeout:upstream_header upstream=127.0.0.1:9000 "
-	    "tries=1 deadline_ms=60000 bytes_in=84 bytes_out=120 "
+	    "tries=2 hedged=1 won=2 deadline_ms=60000 bytes_in=84 bytes_out=120 "
 	    "head_ms=0.051 connect_ms=0.210 upstream_header_ms=3000.301 "
 	    "total_ms=3000.420 tls=TLSv1.3\n" },
 	{ &fixed, JSON, "{\"time\":\"2026-11-24T12:00:00.123Z\","
 	    "\"id\":\"000000000000002a\",\"client\":\"127.0.0.1:40312\","
 	    "\"method\":\"GET\",\"target\":\"/delay/5000\",\"route\":\"/\","
 	    "\"status\":504,\"outcome\":\"timeout:upstream_header\","
-	    "\"upstream\":\"127.0.0.1:9000\",\"tries\":1,"
+	    "\"upstream\":\"127.0.0.1:9000\",\"tries\":2,\"hedged\":1,\"won\":2,"
 	    "\"deadline_ms\":60000,\"bytes_in\":84,\"bytes_out\":120,"
 	    "\"head_ms\":0.051,\"connect_ms\":0.210,"
 	    "\"upstream_header_ms\":3000.301,\"total_ms\":3000.420,"
@@ -404,14 +405,14 @@ static const struct {
 	{ &absent, LOGFMT, "time=2026-11-24T12:00:01.999Z "
 	    "id=ffffffffffffffff client=[::1]:5555 method=- target=- "
 	    "route=- status=- outcome=reject:bad_request upstream=- tries=0 "
-	    "deadline_ms=- bytes_in=18446744073709551615 bytes_out=0 "
+	    "hedged=0 won=- deadline_ms=- bytes_in=18446744073709551615 bytes_out=0 "
 	    "head_ms=- connect_ms=- upstream_header_ms=- "
 	    "total_ms=9223372036854775.807 tls=-\n" },
 	{ &absent, JSON, "{\"time\":\"2026-11-24T12:00:01.999Z\","
 	    "\"id\":\"ffffffffffffffff\",\"client\":\"[::1]:5555\","
 	    "\"method\":null,\"target\":null,\"route\":null,\"status\":null,"
 	    "\"outcome\":\"reject:bad_request\",\"upstream\":null,"
-	    "\"tries\":0,\"deadline_ms\":null,"
+	    "\"tries\":0,\"hedged\":0,\"won\":null,\"deadline_ms\":null,"
 	    "\"bytes_in\":18446744073709551615,\"bytes_out\":0,"
 	    "\"head_ms\":null,\"connect_ms\":null,\"upstream_header_ms\":null,"
 	    "\"total_ms\":9223372036854775.807,\"tls\":null}\n" },
