@@ -3,7 +3,8 @@
  *
  * hourglass-origin [--listen HOST:PORT]... [--port-file FILE]
  *     [--blackhole PORT [--blackhole-port-file FILE]] [--log FILE]
- *     [--fail reset|close|hang|503] [--quiet] [--verbose] [-h]
+ *     [--fail reset|close|hang|503] [--tail P/MS | --delay MS] [--seed N]
+ *     [--quiet] [--verbose] [-h]
  *
  * One thread, one libevent loop.  The endpoints are described in
  * origin_routes.c.  SIGTERM or SIGINT frees everything and exits 0.
@@ -13,7 +14,11 @@
  * per request, twice one per state change.  --fail MODE makes every
  * request fail the same way whatever its path (reset, close, hang, or a
  * 503), so that one instance can stand for a broken server next to a
- * healthy one.
+ * healthy one.  --tail P/MS holds every request (but /stats) for MS ms
+ * with probability P percent before answering it as its path says, and
+ * --delay MS holds every one: one instance can stand for a slow server, or
+ * one with a latency tail, next to a fast one.  --seed N seeds the
+ * generator of /tail and --tail, for a sequence of draws that repeats.
  *
  * --log FILE appends one line per connection event, written at once with
  * one write(2), so that a test can assert what the origin saw and when:
@@ -82,11 +87,25 @@ origin_usage(int status)
 	    "usage: hourglass-origin [--listen HOST:PORT]... [--port-file FILE]\n"
 	    "           [--blackhole PORT [--blackhole-port-file FILE]]\n"
 	    "           [--log FILE] [--fail reset|close|hang|503]\n"
+	    "           [--tail P/MS | --delay MS] [--seed N]\n"
 	    "           [--quiet] [--verbose] [-h]\n"
 	    "HOST is an IPv4 literal or a bracketed IPv6 one, [::1]; port 0 is\n"
 	    "ephemeral.  Default listen: 127.0.0.1:9000.\n"
 	    "--fail MODE: every request, whatever its path, is answered as\n"
-	    "/reset, /close, /hang or /status/503 would be.\n");
+	    "/reset, /close, /hang or /status/503 would be.\n"
+	    "--tail P/MS: every request but /stats waits MS ms with probability\n"
+	    "P percent (0 to 100, up to 4 decimals: 5, 2.5), then is answered\n"
+	    "as its path says.  --delay MS: every request waits MS ms (--tail\n"
+	    "100/MS).  MS 0: no wait.\n"
+	    "--seed N: seed the generator of /tail and --tail (default: from\n"
+	    "the clock and the pid); the same seed, the same draws.\n"
+	    "Endpoints (tests/origin/origin_routes.c): / /bytes/N /chunked/N\n"
+	    "/delay/MS /tail/P/MS /drip/N/MS /dripc/N/MS /interim /drop-next\n"
+	    "/trickle-head/MS /hang /close /reset /status/N /echo /ws /upgrade\n"
+	    "/upgrade/close|reset|silent|200 /stats.\n"
+	    "/tail/P/MS: with probability P percent a small 200 after MS ms,\n"
+	    "else at once.  /stats: \"requests=R waited=W cancelled=C\n"
+	    "accepted=A\", counters since start (/stats itself not counted).\n");
 	exit(status);
 }
 
@@ -431,6 +450,9 @@ main(int argc, char **argv)
 		{ "blackhole-port-file", required_argument, NULL, 'B' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "fail", required_argument, NULL, 'f' },
+		{ "tail", required_argument, NULL, 't' },
+		{ "delay", required_argument, NULL, 'd' },
+		{ "seed", required_argument, NULL, 's' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -441,10 +463,12 @@ main(int argc, char **argv)
 	const char		*log_file = NULL;
 	struct event_config	*cfg;
 	struct event		*ev_term, *ev_int;
+	struct timespec		 ts;
 	long			 bh_port = -1;
+	unsigned long long	 seed = 0;
 	unsigned		 port, first_port = 0;
 	char			*end;
-	int			 ch, i, nlistens = 0;
+	int			 ch, i, nlistens = 0, seeded = 0, waits = 0;
 
 	origin.log_fd = -1;
 	TAILQ_INIT(&origin.conns);
@@ -485,6 +509,31 @@ main(int argc, char **argv)
 				origin_fatal("--fail %s: want reset, close, "
 				    "hang or 503", optarg);
 			break;
+		case 't':
+			if (routes_parse_tail(optarg, strlen(optarg),
+			    &origin.tail_prob, &origin.tail_ms) == -1)
+				origin_fatal("--tail %s: want P/MS, P a percentage "
+				    "from 0 to 100 (up to 4 decimals)", optarg);
+			waits++;
+			break;
+		case 'd':
+			errno = 0;
+			origin.tail_ms = strtoull(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' ||
+			    errno != 0 || origin.tail_ms > 86400000)
+				origin_fatal("--delay %s: want milliseconds, at "
+				    "most a day", optarg);
+			origin.tail_prob = 100 * ROUTES_PROB_UNIT;
+			waits++;
+			break;
+		case 's':
+			errno = 0;
+			seed = strtoull(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' ||
+			    errno != 0)
+				origin_fatal("--seed %s: want a number", optarg);
+			seeded = 1;
+			break;
 		case 'q':
 			origin_quiet = 1;
 			break;
@@ -503,6 +552,15 @@ main(int argc, char **argv)
 		listens[nlistens++] = "127.0.0.1:9000";
 	if (bh_port_file != NULL && bh_port == -1)
 		origin_fatal("--blackhole-port-file needs --blackhole");
+	if (waits > 1)
+		origin_fatal("--tail and --delay: give one, once");
+	if (!seeded) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = ((unsigned long long)ts.tv_sec * 1000000000ULL +
+		    (unsigned long long)ts.tv_nsec) ^
+		    ((unsigned long long)getpid() << 40);
+	}
+	routes_seed(seed);
 
 	signal(SIGPIPE, SIG_IGN);
 	origin_raise_nofile();
@@ -512,7 +570,11 @@ main(int argc, char **argv)
 
 	if ((cfg = event_config_new()) == NULL)
 		origin_fatal("event_config_new failed");
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+	/* A precise clock: libevent's default, CLOCK_MONOTONIC_COARSE, lags
+	 * by up to a tick, and a /delay or /tail wait came out up to 3 ms
+	 * short of what was asked as its client saw it. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK |
+	    EVENT_BASE_FLAG_PRECISE_TIMER);
 	origin.base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	if (origin.base == NULL)

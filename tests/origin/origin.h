@@ -35,7 +35,8 @@
 /* The states of a client connection; conn_set_state() checks each move. */
 enum conn_state {
 	CONN_READING,		/* reading requests and answering them at once */
-	CONN_WAITING,		/* a /delay timer runs before the response head */
+	CONN_PREWAIT,		/* the --tail or --delay wait before the route runs */
+	CONN_WAITING,		/* a /delay or /tail timer runs before the response */
 	CONN_DRIPPING,		/* the body goes out one byte per tick */
 	CONN_TRICKLING,		/* the head goes out one byte per tick */
 	CONN_STREAMING,		/* a long body goes out as the socket drains */
@@ -57,6 +58,8 @@ enum route {
 	ROUTE_BYTES,
 	ROUTE_CHUNKED,
 	ROUTE_DELAY,
+	ROUTE_TAIL,
+	ROUTE_STATS,
 	ROUTE_DRIP,
 	ROUTE_TRICKLE,
 	ROUTE_HANG,
@@ -185,6 +188,13 @@ struct origin {
 	int			 verbose;
 	enum route		 fail_route;	/* --fail: every request, or ROUTE_NONE */
 	uint64_t		 fail_arg;	/* --fail 503: the status */
+	uint64_t		 tail_prob;	/* --tail P: P in ROUTES_PROB_UNIT units */
+	uint64_t		 tail_ms;	/* --tail /MS, --delay MS; 0: no wait */
+	uint64_t		 rng;		/* xorshift64* state (--seed) */
+	uint64_t		 st_requests;	/* requests answered or begun, /stats aside */
+	uint64_t		 st_waited;	/* of them, held by a /tail, --tail or --delay wait */
+	uint64_t		 st_cancelled;	/* peer gone while the response was held back */
+	uint64_t		 st_accepted;	/* connections accepted */
 };
 extern struct origin origin;
 
@@ -202,7 +212,10 @@ void	conn_response_done(struct conn *);
 const char *conn_path(struct conn *);
 
 /* origin_routes.c */
+#define ROUTES_PROB_UNIT	10000		/* units per percent: 4 decimals */
 void	routes_init(void);
+void	routes_seed(uint64_t);
+int	routes_parse_tail(const char *, size_t, uint64_t *, uint64_t *);
 enum route routes_match(const char *, size_t, uint64_t *, uint64_t *);
 void	routes_start(struct conn *);
 void	routes_refill(struct conn *);

@@ -28,6 +28,7 @@
 
 static const char *conn_state_names[] = {
 	[CONN_READING] = "READING",
+	[CONN_PREWAIT] = "PREWAIT",
 	[CONN_WAITING] = "WAITING",
 	[CONN_DRIPPING] = "DRIPPING",
 	[CONN_TRICKLING] = "TRICKLING",
@@ -43,10 +44,12 @@ static const char *conn_state_names[] = {
 
 #define S(x)	(1u << (x))
 #define ANSWERED (S(CONN_READING) | S(CONN_CLOSING) | S(CONN_DEAD))
+#define ROUTED	(S(CONN_WAITING) | S(CONN_DRIPPING) | S(CONN_TRICKLING) | \
+	S(CONN_STREAMING) | S(CONN_HANGING) | S(CONN_TUNNEL) | S(CONN_SILENT) | \
+	S(CONN_CLOSING) | S(CONN_DEAD))
 static const unsigned conn_moves[] = {
-	[CONN_READING] = S(CONN_WAITING) | S(CONN_DRIPPING) |
-	    S(CONN_TRICKLING) | S(CONN_STREAMING) | S(CONN_HANGING) |
-	    S(CONN_TUNNEL) | S(CONN_SILENT) | S(CONN_CLOSING) | S(CONN_DEAD),
+	[CONN_READING] = S(CONN_PREWAIT) | ROUTED,
+	[CONN_PREWAIT] = S(CONN_READING) | ROUTED,
 	[CONN_WAITING] = ANSWERED,
 	[CONN_DRIPPING] = ANSWERED,
 	[CONN_TRICKLING] = ANSWERED,
@@ -60,6 +63,7 @@ static const unsigned conn_moves[] = {
 	[CONN_LINGERING] = S(CONN_DEAD),
 	[CONN_DEAD] = 0,
 };
+#undef ROUTED
 #undef ANSWERED
 #undef S
 
@@ -150,6 +154,7 @@ conn_accept(int fd)
 		return;
 	}
 	c->cn_rd_on = 1;
+	origin.st_accepted++;
 	origin_event(c, "accept");
 }
 
@@ -528,6 +533,8 @@ conn_message(struct conn *c)
 		    llhttp_method_name(llhttp_get_method(&c->cn_parser)),
 		    c->rq_url);
 	origin_event(c, "request");
+	if (c->rs_route != ROUTE_STATS)
+		origin.st_requests++;
 	if (c->rq_error != 0)
 		routes_error(c, c->rq_error);
 	else
@@ -547,6 +554,7 @@ conn_refuse(struct conn *c, int status)
 		c->rq_url_len = 0;
 	}
 	origin_event(c, "request");
+	origin.st_requests++;
 	c->rq_head = 0;
 	c->rq_ka = KA_CLOSE;
 	routes_error(c, status);
@@ -768,18 +776,32 @@ conn_pump(struct conn *c)
  * response is pending, ends the connection at once; otherwise what is
  * already queued or streaming goes out first (the peer may have shut only
  * its write side).  A tunnel writes what it owes, then closes: the peer
- * sees our FIN once its own has been answered.
+ * sees our FIN once its own has been answered.  A close while a response is
+ * held back (a wait, a drip, a trickle, /hang) counts as cancelled in
+ * /stats: a proxy that gave up on this try.
  */
 static void
 conn_eof(struct conn *c, int reset)
 {
 	conn_log_close(c);
 	c->cn_peer_eof = 1;
+	switch (c->cn_state) {
+	case CONN_PREWAIT:
+	case CONN_WAITING:
+	case CONN_DRIPPING:
+	case CONN_TRICKLING:
+	case CONN_HANGING:
+		origin.st_cancelled++;
+		break;
+	default:
+		break;
+	}
 	if (reset) {
 		conn_close(c, 0);
 		return;
 	}
 	switch (c->cn_state) {
+	case CONN_PREWAIT:
 	case CONN_WAITING:
 	case CONN_DRIPPING:
 	case CONN_TRICKLING:

@@ -5,6 +5,11 @@
  *   /bytes/N           200, N bytes of the pattern, with Content-Length
  *   /chunked/N         200, N bytes of the pattern, chunked
  *   /delay/MS          a small 200 whose head leaves after MS ms
+ *   /tail/P/MS         a small 200 with Content-Length: with probability P
+ *                      percent (0 to 100, up to 4 decimals: 5, 2.5) it
+ *                      leaves after MS ms ("tail: waited MS ms"), else at
+ *                      once ("tail: at once").  One draw per request from
+ *                      the process's generator (see --seed)
  *   /drip/N/MS         the head at once (Content-Length: N), then one body
  *                      byte every MS ms
  *   /dripc/N/MS        the same, chunked: a chunk of one byte every MS ms,
@@ -49,6 +54,15 @@
  *                      (commands still work)
  *   /upgrade/200       200 "not upgraded", Content-Length, keep-alive: an
  *                      upstream that declines the upgrade
+ *   /stats             200, one line of counters since start:
+ *                      "requests=R waited=W cancelled=C accepted=A":
+ *                      R requests read (bad ones too; /stats itself is not
+ *                      counted), W of them held by a /tail, --tail or
+ *                      --delay wait, C whose peer closed while their
+ *                      response was held back (a wait, a drip, a trickle,
+ *                      /hang: a proxy that gave up on that try), A
+ *                      connections accepted (this one included).  Never
+ *                      delayed, and answered under --fail too
  *   anything else      404; a bad number in a known path is 400
  *
  * The 101 of /ws and /upgrade* needs a GET in HTTP/1.1 with an Upgrade
@@ -62,6 +76,14 @@
  *
  * With --fail MODE every request, whatever its path, gets MODE instead:
  * reset, close or hang as /reset, /close or /hang, or 503 as /status/503.
+ *
+ * With --tail P/MS every request but /stats first waits MS ms with
+ * probability P percent (one draw per request), then is answered as its
+ * path says; --delay MS is --tail 100/MS.  So two instances, one started
+ * with --tail 5/200 and one with --delay 50, are a fast and a slow server
+ * of one group whatever the client asks.  The generator of /tail and
+ * --tail is xorshift64*, seeded from the clock and the pid, or from
+ * --seed N: the same seed gives the same sequence of draws.
  *
  * Any method is answered; HEAD gets the head only.  A query string is
  * ignored, and an absolute-form target is routed on its path.
@@ -86,6 +108,7 @@
 #define ROUTES_BODY_MAX	(1ULL << 40)		/* largest N of /bytes, /chunked, /drip */
 #define ROUTES_MS_MAX	86400000ULL		/* one day */
 #define ROUTES_ROOT_LEN	100
+#define ROUTES_PROB_MAX	(100 * ROUTES_PROB_UNIT)	/* P = 100% */
 
 #define RS_CHUNKED	(-1)	/* Transfer-Encoding: chunked */
 #define RS_NOBODY	(-2)	/* no body and no framing: 204, 304 */
@@ -194,6 +217,34 @@ routes_init(void)
 	}
 }
 
+/* Seed the generator of /tail and --tail (splitmix64 of the seed). */
+void
+routes_seed(uint64_t seed)
+{
+	uint64_t	 z = seed + 0x9e3779b97f4a7c15ULL;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	z ^= z >> 31;
+	origin.rng = z != 0 ? z : 0x9e3779b97f4a7c15ULL;
+}
+
+/* One draw: 1 with probability prob / ROUTES_PROB_MAX (xorshift64*). */
+static int
+routes_draw(uint64_t prob)
+{
+	uint64_t	 x = origin.rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	origin.rng = x;
+	/* The high 32 bits of the product against a threshold: 100% is
+	 * 2^32, above every draw; 0% is below every draw. */
+	return ((x * 0x2545f4914f6cdd1dULL) >> 32) <
+	    (prob << 32) / ROUTES_PROB_MAX;
+}
+
 /* Skip a literal prefix of the path; 1 if it was there. */
 static int
 routes_prefix(const char **pp, const char *end, const char *prefix)
@@ -225,6 +276,51 @@ routes_num(const char **pp, const char *end, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/*
+ * Read a percentage, 0 to 100 with up to 4 decimals ("5", "2.5", "0.01"),
+ * in ROUTES_PROB_UNIT units; -1 if malformed or above 100.
+ */
+static int
+routes_prob(const char **pp, const char *end, uint64_t *out)
+{
+	const char	*p = *pp;
+	uint64_t	 whole, frac = 0, scale = ROUTES_PROB_UNIT;
+
+	if (routes_num(&p, end, 100, &whole) == -1)
+		return -1;
+	if (p < end && *p == '.') {
+		p++;
+		if (p == end || *p < '0' || *p > '9')
+			return -1;
+		while (p < end && *p >= '0' && *p <= '9') {
+			if (scale == 1)
+				return -1;	/* more than 4 decimals */
+			scale /= 10;
+			frac += (uint64_t)(*p++ - '0') * scale;
+		}
+	}
+	if (whole * ROUTES_PROB_UNIT + frac > ROUTES_PROB_MAX)
+		return -1;
+	*pp = p;
+	*out = whole * ROUTES_PROB_UNIT + frac;
+	return 0;
+}
+
+/*
+ * Parse "P/MS" (the arguments of /tail and --tail): P a percentage as
+ * routes_prob() reads it, MS milliseconds; 0, or -1 if malformed.
+ */
+int
+routes_parse_tail(const char *s, size_t len, uint64_t *prob, uint64_t *ms)
+{
+	const char	*p = s, *end = s + len;
+
+	if (routes_prob(&p, end, prob) == -1 || !routes_prefix(&p, end, "/") ||
+	    routes_num(&p, end, ROUTES_MS_MAX, ms) == -1 || p != end)
+		return -1;
+	return 0;
+}
+
 /* A route whose arguments are "N" (or "N/M" if a2 is set) and nothing after. */
 static enum route
 routes_args(enum route r, const char *p, const char *end, uint64_t max1,
@@ -247,19 +343,21 @@ routes_match(const char *url, size_t len, uint64_t *a1, uint64_t *a2)
 	enum route	 r;
 
 	*a1 = *a2 = 0;
-	if (origin.fail_route != ROUTE_NONE) {
-		*a1 = origin.fail_arg;
-		return origin.fail_route;
-	}
 	if (len > 7 && strncasecmp(url, "http://", 7) == 0) {
 		if ((p = memchr(url + 7, '/', len - 7)) == NULL)
-			return ROUTE_ROOT;
+			p = end;
 	}
 	if ((q = memchr(p, '?', (size_t)(end - p))) != NULL)
 		end = q;
 	n = (size_t)(end - p);
 
-	if (n == 1 && *p == '/')
+	if (n == 6 && memcmp(p, "/stats", 6) == 0)
+		return ROUTE_STATS;
+	if (origin.fail_route != ROUTE_NONE) {
+		*a1 = origin.fail_arg;
+		return origin.fail_route;
+	}
+	if (n == 0 || (n == 1 && *p == '/'))
 		return ROUTE_ROOT;
 	if (routes_prefix(&p, end, "/bytes/"))
 		return routes_args(ROUTE_BYTES, p, end, ROUTES_BODY_MAX, a1, 0,
@@ -270,6 +368,9 @@ routes_match(const char *url, size_t len, uint64_t *a1, uint64_t *a2)
 	if (routes_prefix(&p, end, "/delay/"))
 		return routes_args(ROUTE_DELAY, p, end, ROUTES_MS_MAX, a1, 0,
 		    NULL);
+	if (routes_prefix(&p, end, "/tail/"))
+		return routes_parse_tail(p, (size_t)(end - p), a1, a2) == -1 ?
+		    ROUTE_BAD : ROUTE_TAIL;
 	if (routes_prefix(&p, end, "/drip/"))
 		return routes_args(ROUTE_DRIP, p, end, ROUTES_BODY_MAX, a1,
 		    ROUTES_MS_MAX, a2);
@@ -497,9 +598,62 @@ routes_trickle(struct conn *c)
 		conn_timer(c, c->rs_ms, 1);
 }
 
-/* Answer a complete request at once, or move to a timed or streaming state. */
+/* /stats: the counters, at once. */
+static void
+routes_stats(struct conn *c)
+{
+	char	 body[160];
+	int	 n;
+
+	n = snprintf(body, sizeof body,
+	    "requests=%llu waited=%llu cancelled=%llu accepted=%llu\n",
+	    (unsigned long long)origin.st_requests,
+	    (unsigned long long)origin.st_waited,
+	    (unsigned long long)origin.st_cancelled,
+	    (unsigned long long)origin.st_accepted);
+	routes_simple(c, 200, body, (size_t)n);
+}
+
+/* /tail/P/MS: draw; wait MS ms if the draw says so, else answer at once. */
+static void
+routes_tail(struct conn *c)
+{
+	if (routes_draw(c->rs_arg1)) {
+		origin.st_waited++;
+		conn_set_state(c, CONN_WAITING);
+		conn_timer(c, (unsigned)c->rs_arg2, 0);
+		return;
+	}
+	routes_simple(c, 200, "tail: at once\n", 14);
+}
+
+static void	routes_run(struct conn *);
+
+/*
+ * A complete request: hold it for the --tail or --delay wait if the draw
+ * says so (routes_tick() runs it then), else run its route now.
+ */
 void
 routes_start(struct conn *c)
+{
+	if (c->cn_drop_next) {
+		origin_event(c, "done");
+		conn_close(c, 0);
+		return;
+	}
+	if (c->rs_route != ROUTE_STATS && origin.tail_ms > 0 &&
+	    routes_draw(origin.tail_prob)) {
+		origin.st_waited++;
+		conn_set_state(c, CONN_PREWAIT);
+		conn_timer(c, (unsigned)origin.tail_ms, 0);
+		return;
+	}
+	routes_run(c);
+}
+
+/* Answer a request at once, or move to a timed or streaming state. */
+static void
+routes_run(struct conn *c)
 {
 	static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n"
 	    "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n"
@@ -507,11 +661,6 @@ routes_start(struct conn *c)
 	char	 body[64];
 	int	 n, status;
 
-	if (c->cn_drop_next) {
-		origin_event(c, "done");
-		conn_close(c, 0);
-		return;
-	}
 	switch (c->rs_route) {
 	case ROUTE_NONE:
 		routes_error(c, 404);
@@ -539,6 +688,12 @@ routes_start(struct conn *c)
 	case ROUTE_DELAY:
 		conn_set_state(c, CONN_WAITING);
 		conn_timer(c, (unsigned)c->rs_arg1, 0);
+		break;
+	case ROUTE_TAIL:
+		routes_tail(c);
+		break;
+	case ROUTE_STATS:
+		routes_stats(c);
 		break;
 	case ROUTE_DRIP:
 	case ROUTE_DRIPC:
@@ -607,7 +762,7 @@ routes_start(struct conn *c)
 	}
 }
 
-/* The connection's timer fired: the delayed answer, a drip or trickle byte. */
+/* The connection's timer fired: the end of a wait, a drip or trickle byte. */
 void
 routes_tick(struct conn *c)
 {
@@ -615,9 +770,16 @@ routes_tick(struct conn *c)
 	int	 n;
 
 	switch (c->cn_state) {
+	case CONN_PREWAIT:
+		routes_run(c);
+		break;
 	case CONN_WAITING:
-		n = snprintf(body, sizeof body, "delayed %u ms\n",
-		    (unsigned)c->rs_arg1);
+		if (c->rs_route == ROUTE_TAIL)
+			n = snprintf(body, sizeof body, "tail: waited %u ms\n",
+			    (unsigned)c->rs_arg2);
+		else
+			n = snprintf(body, sizeof body, "delayed %u ms\n",
+			    (unsigned)c->rs_arg1);
 		routes_simple(c, 200, body, (size_t)n);
 		break;
 	case CONN_DRIPPING:

@@ -2,8 +2,9 @@
 # tests/scenario/origin.sh: the test origin answers every endpoint as
 # documented in tests/origin/origin_routes.c, keeps connections alive,
 # answers pipelined requests in order, runs its tunnels (/ws, /upgrade)
-# with backpressure, frees what clients leave behind, and exits 0 on
-# SIGTERM.  About 20 s.
+# with backpressure, draws its latency tails (/tail, --tail, --delay,
+# --seed) as asked, counts in /stats, frees what clients leave behind, and
+# exits 0 on SIGTERM.  About 25 s.
 source "$(dirname "$0")/../lib.sh"
 
 LINE=0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-
@@ -572,6 +573,132 @@ async def main():
 asyncio.run(asyncio.wait_for(main(), 20))
 EOF
 py_checks "python3-websockets client" "$T/wsl.py" "$P"
+
+note "latency tails: /tail, --tail, --delay, --seed, /stats"
+# tail.py PORT MODE: timed requests on keep-alive connections, from
+# threads; the time of each is from its write to the end of its body.
+# Binomial windows are the mean +- about 4.5 standard deviations.
+cat > "$T/tail.py" <<'EOF'
+import queue, sys, threading, time
+from wslib import *
+port, mode = int(sys.argv[1]), sys.argv[2]
+
+def timed(paths, conns):
+    """[(path, seconds, status, body)] for each path, conns at a time."""
+    q = queue.Queue()
+    for p in paths:
+        q.put(p)
+    out, lock = [], threading.Lock()
+    def worker():
+        s = connect(port)
+        r = Reader(s)
+        while True:
+            try:
+                p = q.get_nowait()
+            except queue.Empty:
+                break
+            t0 = time.monotonic()
+            s.sendall(b"GET " + p.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            st, h, _ = r.head()
+            body = r.exact(int(h["content-length"]))
+            with lock:
+                out.append((p, time.monotonic() - t0, st, body))
+        s.close()
+    ts = [threading.Thread(target=worker) for _ in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+def stats():
+    (_, _, _, body), = timed(["/stats"], 1)
+    return {k: int(v) for k, v in (kv.split("=") for kv in body.decode().split())}
+
+if mode == "tail":
+    st0 = stats()
+    rs = timed(["/tail/25/100?%d" % i for i in range(400)], 50)
+    expect("400 answers to /tail/25/100, all 200", sorted({x[2] for x in rs}), [200])
+    slow = sum(1 for x in rs if x[1] >= 0.100)
+    check("/tail/25/100: %d of 400 took >= 100 ms, want 61..139" % slow, 61 <= slow <= 139)
+    waited = [x for x in rs if x[3] == b"tail: waited 100 ms\n"]
+    fast = [x for x in rs if x[3] == b"tail: at once\n"]
+    expect("every /tail body says waited or at once", len(waited) + len(fast), 400)
+    check("/tail/25/100: %d said they waited, want 61..139" % len(waited),
+          61 <= len(waited) <= 139)
+    check("each of them took >= 100 ms (the quickest %.3f s)" % min(x[1] for x in waited),
+          min(x[1] for x in waited) >= 0.100)
+    rs = timed(["/tail/0/1000?%d" % i for i in range(40)], 20)
+    check("/tail/0/1000 never waits: 40 answered at once, the slowest in %.3f s"
+          % max(x[1] for x in rs),
+          max(x[1] for x in rs) < 1.0 and {x[3] for x in rs} == {b"tail: at once\n"})
+    rs = timed(["/tail/100/300?%d" % i for i in range(40)], 20)
+    check("/tail/100/300 always waits: 40 took >= 300 ms, the quickest %.3f s"
+          % min(x[1] for x in rs),
+          min(x[1] for x in rs) >= 0.300 and {x[3] for x in rs} == {b"tail: waited 300 ms\n"})
+    args = ["/tail/2.5/1", "/tail/0.0001/1", "/tail/100.0/1", "/tail/1.2345/0",
+            "/tail/1.23456/1", "/tail/100.0001/1", "/tail/101/1", "/tail/5",
+            "/tail/.5/1", "/tail/5./1", "/tail/5/1/2", "/tail/5/x"]
+    got = dict((x[0], x[2]) for x in timed(args, 1))
+    expect("/tail's P: 0 to 100 with up to 4 decimals, else 400", [got[a] for a in args],
+           [200, 200, 200, 200, 400, 400, 400, 400, 400, 400, 400, 400])
+    st = stats()
+    expect("/stats counts the requests, not itself", st["requests"] - st0["requests"],
+           400 + 40 + 40 + len(args))
+    extra = st["waited"] - st0["waited"] - len(waited) - 40
+    check("/stats counts those that waited (%d of the argument checks, want 1..4)"
+          % extra, 1 <= extra <= 4)
+elif mode == "option":
+    # --tail 50/200: on every path; the body is the path's.
+    rs = timed(["/?%d" % i for i in range(200)] + ["/bytes/10?%d" % i for i in range(40)], 40)
+    slow = sum(1 for x in rs if x[1] >= 0.200)
+    check("--tail 50/200: %d of 240 requests took >= 200 ms, want 85..155" % slow,
+          85 <= slow <= 155)
+    expect("--tail 50/200: each body is its path's",
+           sorted({(x[0].split("?")[0], x[2], len(x[3])) for x in rs}),
+           [("/", 200, 100), ("/bytes/10", 200, 10)])
+    t0 = time.monotonic()
+    st = stats()
+    check("/stats is not held by --tail", time.monotonic() - t0 < 0.2)
+    expect("/stats: 240 requests", st["requests"], 240)
+    check("/stats: %d waited, as many as took >= 200 ms (%d)" % (st["waited"], slow),
+          st["waited"] <= slow <= st["waited"] + 5)
+elif mode == "delay":
+    rs = timed(["/bytes/10", "/status/503", "/tail/0/1", "/"], 4)
+    check("--delay 300: every request took >= 300 ms (the quickest %.3f s)"
+          % min(x[1] for x in rs), min(x[1] for x in rs) >= 0.300)
+    expect("--delay 300: then it is answered as its path says",
+           sorted((x[2], len(x[3])) for x in rs), [(200, 10), (200, 14), (200, 100), (503, 24)])
+    # A client that gives up while its request waits: cancelled.
+    s = connect(port)
+    s.sendall(b"GET /bytes/10 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.1)
+    s.close()
+    time.sleep(0.4)
+    expect("/stats after a client gave up on a waiting request", stats(),
+           {"requests": 5, "waited": 5, "cancelled": 1, "accepted": 6})
+elif mode == "seed":
+    # One draw per request, in order: the pattern of /tail/50/1 is the seed's.
+    rs = timed(["/tail/50/1?%d" % i for i in range(48)], 1)
+    print("pattern " + "".join("w" if b"waited" in x[3] else "." for x in rs))
+EOF
+py_checks "/tail" "$T/tail.py" "$P" tail
+start_origin --tail 50/200 || finish
+py_checks "--tail" "$T/tail.py" "$ORIGIN_PORT" option
+stop_pid "$ORIGIN_PID"
+start_origin --delay 300 || finish
+py_checks "--delay" "$T/tail.py" "$ORIGIN_PORT" delay
+stop_pid "$ORIGIN_PID"
+for seed in 42 42 43; do
+	start_origin --seed "$seed" || finish
+	PYTHONPATH=$TOP/tests timeout 20 python3 "$T/tail.py" "$ORIGIN_PORT" seed > "$T/seed.$seed.$RANDOM" 2>&1
+	stop_pid "$ORIGIN_PID"
+done
+mapfile -t pats < <(for f in "$T"/seed.42.* "$T"/seed.43.*; do sed -n 's/^pattern //p' "$f"; done)
+expect_match "--seed 42: 48 draws, some waited and some not" "${pats[0]:-}" '^[w.]{48}$'
+check "--seed 42: draws of both kinds" bash -c "[[ '${pats[0]:-}' == *w* && '${pats[0]:-}' == *.* ]]"
+expect_eq "--seed 42 twice: the same draws" "${pats[1]:-}" "${pats[0]:-}"
+check "--seed 43: other draws" test "${pats[2]:-}" != "${pats[0]:-}"
 
 note "descriptors and shutdown"
 expect_eq "descriptors back to the start value" "$(wait_fds "$PID" "$FD0")" "$FD0"
