@@ -1750,7 +1750,7 @@ request_hedge_arm(struct request *rq)
 
 	if (d < 0)
 		return;
-	at = deadline_now_cached() + d;
+	at = deadline_now_refresh() + d;
 	if (at >= rq->rq_request_at ||
 	    (rq->rq_drain_at != 0 && at >= rq->rq_drain_at))
 		return;
@@ -1952,7 +1952,7 @@ request_hedge_fire(struct deadline_timer *tm, void *arg)
 	    rq->rq_nhedge >= HEDGE_MAX)
 		return;
 	if (!upstream_budget_take(rq->rq_ups, rq->rq_route)) {
-		log_debug("req %s: no hedge: the retry budget of upstream %s "
+		log_info("req %s: no hedge: the retry budget of upstream %s "
 		    "is spent", request_rid(rq), rq->rq_route->upstream->name);
 		metrics_skipped(rq->rq_ctx->pc_metrics,
 		    METRICS_SKIP_HEDGE_BUDGET);

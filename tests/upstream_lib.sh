@@ -52,13 +52,15 @@ oreqs() {
 }
 
 # ug_up FILE [LINE...]: write a daemon config (one worker, access log in
-# $ACCESS, logfmt, info level) whose other sections are the LINEs, start the
-# daemon on it and note its descriptor count once it settles (FD0).
+# $ACCESS, logfmt, info level, and the lines of $UG_SERVER if set) whose
+# other sections are the LINEs, start the daemon on it and note its
+# descriptor count once it settles (FD0).
 ug_up() {
 	local f=$1
 	shift
 	{
 		printf '[server]\nlisten = 127.0.0.1:0\nworkers = 1\n'
+		[ -n "${UG_SERVER:-}" ] && printf '%s\n' "$UG_SERVER"
 		printf 'access_log = %s\nlog_format = logfmt\nlog_level = info\n\n' "$ACCESS"
 		printf '%s\n' "$@"
 	} > "$f"

@@ -1,93 +1,116 @@
 #!/usr/bin/env bash
-# A chain of two hourglass instances shares one deadline through the
-# propagated X-Request-Timeout, as gRPC deadlines do.  The outer one has
-# request = 1s, the inner one request = 10s, in front of an origin that
-# never answers.  The inner one is told what the outer one had left, in
-# whole ms rounded down, so its request scope (deadline_ms <= 1000) ends
-# at ~1 s, not 10 s, a fraction of a millisecond before the outer one's.
-# Normally the inner one fires first (timeout:request, 504) and the outer
-# one relays that answer (status=504 outcome=ok).  The two deadlines are
-# less than 1 ms apart by design, so on a loaded machine the outer one may
-# fire first (outer timeout:request, inner abort:client when the outer one
-# goes away); each round must be one of these two consistent pairs, and the
-# inner one must fire first in at least one round (on an idle machine it
-# does in all of them; under load about one round in five flips).  Neither
-# leaks a descriptor.
-# About 10 s.
+# Chains of two and three hourglass instances share one deadline through
+# the propagated X-Request-Timeout, as gRPC deadlines do (README,
+# "Deadlines across hops").  The outer one (A) has request = 1s; B and C
+# have request = 10s; C is in front of an origin that never answers.  A
+# routes /two/ to C and /three/ to B, which routes to C.  Each hop tells the
+# next the time it has left minus deadline_margin (50ms here: more than a
+# 504 takes to come back one hop on a loaded machine), so the innermost hop
+# fires first, every time: C ends with timeout:request, and its 504, with
+# its Proxy-Status, is relayed by the outer hops (outcome ok) to the
+# client, each adding its own member (proxy_status = all).  Rounds of ten
+# requests at once, both chains: every request must be that.  No hop leaks
+# a descriptor.
+# About 8 s.
 source "$(dirname "$0")/../upstream_lib.sh"
 
-ROUNDS=5
+ROUNDS=3 PAR=10
 
 up_origin H --fail hang || finish
 SH=127.0.0.1:$H_PORT
 
-ACCESS=$T/inner.log
-ug_up "$T/inner.ini" \
-	'[timeouts]' 'request = 10s' 'upstream_header = 30s' 'retries = 0' '' \
-	"$(ups h max_fails=0 -- "$SH")" '[route /]' 'upstream = h' || finish
-IN_PID=$HG_PID IN_PORT=$HG_PORT IN_ERR=$HG_ERR IN_FD0=$FD0 IN_ACCESS=$ACCESS
-
-ACCESS=$T/outer.log
-ug_up "$T/outer.ini" \
-	'[timeouts]' 'request = 1s' 'upstream_header = 30s' 'retries = 0' '' \
-	"$(ups inner max_fails=0 -- "127.0.0.1:$IN_PORT")" '[route /]' 'upstream = inner' || finish
-OUT_PID=$HG_PID OUT_PORT=$HG_PORT OUT_ERR=$HG_ERR OUT_FD0=$FD0 OUT_ACCESS=$ACCESS
-U=http://127.0.0.1:$OUT_PORT
-
-# take WHICH K: the K new access-log lines of the inner or outer daemon
-# (log_take on its log); LOG1 is the first.
-IN_SEEN=0 OUT_SEEN=0
-take() {
-	if [ "$1" = inner ]; then
-		ACCESS=$IN_ACCESS LOG_SEEN=$IN_SEEN; log_take "$3" "$2"; IN_SEEN=$LOG_SEEN
-	else
-		ACCESS=$OUT_ACCESS LOG_SEEN=$OUT_SEEN; log_take "$3" "$2"; OUT_SEEN=$LOG_SEEN
-	fi
+# hop NAME REQUEST UPSTREAM_SERVER: start hop NAME; its log is $T/NAME.log.
+hop() {
+	ACCESS=$T/$1.log
+	UG_SERVER='proxy_status = all' ug_up "$T/$1.ini" \
+	    '[timeouts]' "request = $2" 'upstream_header = 30s' 'retries = 0' \
+	    'deadline_margin = 50ms' '' \
+	    "$(ups next max_fails=0 -- "$3")" '[route /]' 'upstream = next' || finish
+	printf -v "${1}_PID" '%s' "$HG_PID"
+	printf -v "${1}_PORT" '%s' "$HG_PORT"
+	printf -v "${1}_ERR" '%s' "$HG_ERR"
+	printf -v "${1}_FD0" '%s' "$FD0"
 }
+hop C 10s "$SH"
+hop B 10s "127.0.0.1:$C_PORT"
+ACCESS=$T/A.log
+UG_SERVER='proxy_status = all' ug_up "$T/A.ini" \
+    '[timeouts]' 'request = 1s' 'upstream_header = 30s' 'retries = 0' \
+    'deadline_margin = 50ms' '' \
+    "$(ups c max_fails=0 -- "127.0.0.1:$C_PORT")" \
+    "$(ups b max_fails=0 -- "127.0.0.1:$B_PORT")" \
+    '[route /two/]' 'upstream = c' '' '[route /three/]' 'upstream = b' || finish
+A_PID=$HG_PID A_PORT=$HG_PORT A_ERR=$HG_ERR A_FD0=$FD0
+U=http://127.0.0.1:$A_PORT
 
-first=0
-for r in $(seq $ROUNDS); do
-	d="round $r"
-	hg_curl "$U/hang?$r"
-	expect_eq "$d: the client gets 504" "$CODE" 504
-	expect_near "$d: after ~1 s (ms)" "$MS" 1000
-	take inner 1 "$d: inner"
-	inner=$LOG1
-	expect_range "$d: inner: deadline_ms (propagated, <= 1000)" \
-	    "$(lf deadline_ms "$inner")" 950 1000
-	expect_near "$d: inner: logged total (ms)" "$(logged_ms "$inner")" 1000
-	take outer 1 "$d: outer"
-	outer=$LOG1
-	expect_eq "$d: outer: status" "$(lf status "$outer")" 504
-	expect_eq "$d: outer: deadline_ms" "$(lf deadline_ms "$outer")" 1000
-	pair="inner $(lf status "$inner") $(lf outcome "$inner"), outer $(lf outcome "$outer")"
-	case $pair in
-	"inner 504 timeout:request, outer ok")
-		first=$((first + 1)); ok "$d: the inner one fired first, the outer one relayed its 504" ;;
-	"inner 499 abort:client, outer timeout:request")
-		note "$d: the outer one fired first (less than 1 ms apart)" ;;
-	"inner 504 timeout:request, outer timeout:request")
-		note "$d: both fired before the inner's 504 reached the outer" ;;
-	*)	fail "$d: inconsistent outcomes: $pair" ;;
-	esac
-done
-expect_range "rounds in which the inner one fired first" "$first" 1 $ROUNDS
+# lines NAME TAG: the access-log lines of hop NAME for targets with TAG.
+lines() { grep -F "target=/$2" "$T/$1.log" 2>/dev/null; }
+# line NAME TARGET: the line of hop NAME for that exact target.
+line() { grep -F "target=/$2 " "$T/$1.log" 2>/dev/null; }
+
+# The member each hop adds: C's error, then each relaying hop's next-hop.
+ps_c='hourglass; error=http_response_timeout; details="timeout:request"'
+ps_b="hourglass; next-hop=\"127.0.0.1:$C_PORT\"; received-status=504"
+ps_a3="hourglass; next-hop=\"127.0.0.1:$B_PORT\"; received-status=504"
+ps_a2="hourglass; next-hop=\"127.0.0.1:$C_PORT\"; received-status=504"
+
+# chain HOPS WANT_MS PS: rounds of PAR requests at once through the chain
+# of HOPS (two or three); each gets C's 504 at WANT_MS with Proxy-Status PS.
+chain() {
+	local hops=$1 want=$2 ps=$3 r i d tag bad n pids
+	for r in $(seq $ROUNDS); do
+		d="$hops hops, round $r"
+		tag="$hops/r$r"
+		pids=()
+		for i in $(seq $PAR); do
+			(curl -s -m 5 -D "$T/h.$hops.$r.$i" -o /dev/null \
+			    -w '%{http_code} %{time_total}' "$U/$tag/$i" > "$T/w.$hops.$r.$i") &
+			pids+=("$!")
+		done
+		for i in "${pids[@]}"; do wait "$i"; done
+		bad=0
+		for i in $(seq $PAR); do
+			read -r code s < "$T/w.$hops.$r.$i"
+			ms=$(ms_of "$s")
+			got=$(tr -d '\r' < "$T/h.$hops.$r.$i" | sed -n 's/^[Pp]roxy-[Ss]tatus: //p')
+			if [ "$code" != 504 ] || [ "$got" != "$ps" ] ||
+			    [ "$ms" -lt $((want - 10)) ] || [ "$ms" -gt $((want + 150)) ]; then
+				fail "$d: request $i: $code after $ms ms, Proxy-Status: $got"
+				bad=1
+			fi
+		done
+		[ $bad = 0 ] && ok "$d: all $PAR got C's 504 with every hop's Proxy-Status, at ~$want ms"
+		sleep 0.3
+		n=$(lines C "$tag" | grep -c 'status=504 outcome=timeout:request ')
+		expect_eq "$d: C fired first in each" "$n" $PAR
+		n=$(lines A "$tag" | grep -c 'status=504 outcome=ok ')
+		expect_eq "$d: A relayed each (outcome ok)" "$n" $PAR
+		if [ "$hops" = three ]; then
+			n=$(lines B "$tag" | grep -c 'status=504 outcome=ok ')
+			expect_eq "$d: B relayed each (outcome ok)" "$n" $PAR
+		fi
+	done
+}
+chain two 950 "$ps_c, $ps_a2"
+# C was told 1000 - 50 - 50: it fires at ~900 ms.
+chain three 900 "$ps_c, $ps_b, $ps_a3"
+dl=$(line C three/r1/1 | sed -n 's/.* deadline_ms=\([0-9]*\).*/\1/p')
+expect_range "C's deadline_ms through three hops" "$dl" 880 900
 
 note "the client's own X-Request-Timeout travels down the chain"
-hg_curl -H 'X-Request-Timeout: 400' "$U/hang?short"
+hg_curl -H 'X-Request-Timeout: 400' "$U/three/short"
 expect_eq "400 from the client: 504" "$CODE" 504
-expect_near "400 from the client: after ~400 ms" "$MS" 400
-take inner 1 "400 from the client: inner"
-inner=$LOG1
-expect_range "400 from the client: inner: deadline_ms" "$(lf deadline_ms "$inner")" 350 400
-expect_near "400 from the client: inner: logged total (ms)" "$(logged_ms "$inner")" 400
-take outer 1 "400 from the client: outer"
-expect_eq "400 from the client: outer: deadline_ms" "$(lf deadline_ms "$LOG1")" 400
-# As in the rounds above: both may fire before the inner's 504 arrives.
-expect_match "400 from the client: consistent outcomes" \
-	"inner $(lf outcome "$inner"), outer $(lf outcome "$LOG1")" \
-	'^inner (timeout:request, outer (ok|timeout:request)|abort:client, outer timeout:request)$'
+expect_near "400 from the client: C fires at 400 - 100 ms" "$MS" 300
+sleep 0.3
+expect_eq "400 from the client: C timed out" \
+    "$(lines C three/short | grep -c 'outcome=timeout:request ')" 1
+dl=$(lines C three/short | sed -n 's/.* deadline_ms=\([0-9]*\).*/\1/p')
+expect_range "400 from the client: C's deadline_ms" "$dl" 280 300
+expect_eq "400 from the client: A logged the client's deadline" \
+    "$(lines A three/short | sed -n 's/.* deadline_ms=\([0-9]*\).*/\1/p')" 400
 
-HG_PID=$IN_PID FD0=$IN_FD0 HG_ERR=$IN_ERR fd_settle "inner"
-HG_PID=$OUT_PID FD0=$OUT_FD0 HG_ERR=$OUT_ERR fd_settle "outer"
+for h in C B A; do
+	HG_PID=$(eval echo "\$${h}_PID") FD0=$(eval echo "\$${h}_FD0") \
+	    HG_ERR=$(eval echo "\$${h}_ERR") fd_settle "hop $h"
+done
 finish
