@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # systemd, without systemd running: socket activation (the passed socket is
 # served and the file's listen lines are ignored, across reloads too), and
-# the unit files verify with systemd-analyze where it is installed.
+# the unit files verify with systemd-analyze, the service scoring at most
+# 1.5 in its security analysis.
 source "$(dirname "$0")/../ops_lib.sh"
 
 origin_up || finish
@@ -102,6 +103,33 @@ if command -v systemd-analyze > /dev/null 2>&1; then
 		grep -q '^Service=hourglass.service$' "$T/units/hourglass.socket"
 	check "the service is Type=notify" grep -q '^Type=notify$' "$T/units/hourglass.service"
 	check "the service reloads with SIGHUP" grep -q '^ExecReload=.*kill -HUP \$MAINPID' "$T/units/hourglass.service"
+	check "the service has a watchdog (WatchdogSec=)" grep -Eq '^WatchdogSec=[1-9]' "$T/units/hourglass.service"
+	check "only the main process may notify" grep -q '^NotifyAccess=main$' "$T/units/hourglass.service"
+	check "the unit keeps AF_UNIX for sd_notify" \
+		grep -Eq '^RestrictAddressFamilies=.*AF_UNIX' "$T/units/hourglass.service"
+	# The hardening score: systemd-analyze security, offline (systemd 250
+	# and later), at most 1.5 ("exposure level", 0 best, 10 worst).
+	if systemd-analyze --help 2>/dev/null | grep -q -- '--offline'; then
+		(cd "$T/units" && systemd-analyze security --offline=yes --no-pager \
+		    ./hourglass.service) > "$T/security" 2>&1
+		score=$(sed -n 's/.*Overall exposure level for hourglass.service: \([0-9.]*\).*/\1/p' \
+		    "$T/security")
+		if [ -z "$score" ]; then
+			fail "systemd-analyze security printed no overall exposure level"
+			sed 's/^/  security: /' "$T/security"
+		elif awk -v s="$score" 'BEGIN { exit !(s <= 1.5) }'; then
+			ok "systemd-analyze security: exposure $score (at most 1.5)"
+		else
+			fail "systemd-analyze security: exposure $score, over 1.5"
+			grep '✗' "$T/security" | sed 's/^/  security: /'
+		fi
+		# The same bound through the tool's own threshold (exposure x 10).
+		(cd "$T/units" && systemd-analyze security --offline=yes --threshold=15 \
+		    ./hourglass.service) > /dev/null 2>&1
+		expect_eq "systemd-analyze security --threshold=15: exit" "$?" 0
+	else
+		note "SKIP: this systemd-analyze ($(systemd-analyze --version | head -n 1)) has no --offline: the security score was not measured"
+	fi
 else
 	fail "systemd-analyze is not installed (make check installs systemd): the units were not verified"
 fi
