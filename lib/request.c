@@ -1728,7 +1728,8 @@ request_hedge_delay(struct request *rq)
 	int64_t now = deadline_now_cached();
 	struct latwin *w;
 
-	if (rq->rq_route == NULL || rq->rq_hedges >= to->hedge_max ||
+	if ((to->hedge.ms == 0 && to->hedge.pct == 0) || rq->rq_route == NULL ||
+	    rq->rq_hedges >= to->hedge_max ||
 	    rq->rq_hedges >= HEDGE_MAX || rq->rq_upgrade || rq->rq_head_sent ||
 	    rq->rq_route->upstream->nservers < 2 || !request_idempotent(rq))
 		return -1;
