@@ -226,8 +226,10 @@ CLK_TCK=$(getconf CLK_TCK)
 
 declare -A STATUS	# per variant: "ok", or why it did not run or what went wrong
 
-# note VARIANT TEXT: something to report about a variant, added to the rest.
+# note VARIANT TEXT: something to report about a variant, added to the
+# rest unless it was noted already.
 note() {
+	[[ "; ${STATUS[$1]:-}; " == *"; $2; "* ]] && return 0
 	if [ "${STATUS[$1]:-ok}" = ok ]; then
 		STATUS[$1]=$2
 	else
@@ -405,5 +407,6 @@ done
 for v in "${VARIANTS[@]}"; do
 	echo "$v ${STATUS[$v]:-ok}"
 done > "$R/status.txt"
+echo "load at end: $(cat /proc/loadavg)" >> "$R/env.txt"
 summarize "$R" | tee "$R/summary.txt"
 say "raw results and summary.txt in $R"
