@@ -76,7 +76,7 @@ $(PATHS_STAMP):
 	@echo '$(PATHS_NOW)' > $@
 
 .PHONY: all deps deps-test check run install clean tests bench-progs bench \
-	bench-instr bench-tunnel mutate
+	bench-instr bench-tunnel bench-hedge mutate
 all: lib/libhourglass.a hourglass $(ORIGIN)
 
 lib/%.o: lib/%.c $(FLAGS_STAMP)
@@ -152,9 +152,18 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@tools/run.sh
 
+# The side-by-side bench (bench/run.sh), then the hedging bench.
 bench: deps
 	@$(MAKE) --no-print-directory bench-progs
 	@bench/run.sh
+	@bench/hedge.sh
+
+# Tail latency behind two servers with a 5% slow tail: hourglass with and
+# without hedged requests, nginx and HAProxy plain and retrying on a
+# timeout (bench/hedge.sh, bench/README.md).  Part of make bench.
+bench-hedge: deps
+	@$(MAKE) --no-print-directory all
+	@bench/hedge.sh
 
 # WebSocket tunnels side by side: memory per idle tunnel, CPU per echoed
 # message (bench/tunnel.sh, bench/README.md).  Not part of make bench.

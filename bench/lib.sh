@@ -1,12 +1,14 @@
-# bench/lib.sh: shell helpers that bench/run.sh, bench/tunnel.sh and
-# bench/instr.sh share.  Sourced (bash).  The caller defines say() and die()
-# and, for render(), OPORT (the origin's port).  start_origin and
-# start_contender (run.sh and tunnel.sh) also use R (results), RUN (private
+# bench/lib.sh: shell helpers that bench/run.sh, bench/tunnel.sh,
+# bench/hedge.sh and bench/instr.sh share.  Sourced (bash).  The caller
+# defines say() and die() and, for render(), OPORT (the origin's port).
+# start_origin and start_contender (run.sh, tunnel.sh and hedge.sh;
+# hedge.sh starts its own two origins) also use R (results), RUN (private
 # run directory), BIN (private binaries), NGINX, HAPROXY, the arrays
-# PIN_LOAD and PIN_PROXY, and CONF_KIND (the templates' suffix: "" or
-# "-tunnel"; HG_TEMPLATE, when set, names hourglass's instead); they
-# record what they start in PIDS, and the contender's
-# port, process to stop and process to measure in PORT, MAIN and MPID.
+# PIN_LOAD and PIN_PROXY, and CONF_KIND (the templates' suffix: "",
+# "-tunnel" or "-hedge"; HG_TEMPLATE, when set, names hourglass's instead,
+# and CONF_TEMPLATE, when set, the one for any contender); they record what
+# they start in PIDS, and the contender's port, process to stop and process
+# to measure in PORT, MAIN and MPID.
 
 # alive PID: running and not a zombie.
 alive() {
@@ -66,11 +68,13 @@ listening() {
 
 # render TEMPLATE OUT PORT UPSTREAM_HEADER NGINX_DIR ERRLOG: a
 # configuration from bench/conf/TEMPLATE (or TEMPLATE itself, an absolute
-# path), in front of the origin at $OPORT.
+# path), in front of the origin at $OPORT (and a second one at $OPORT2,
+# when set, for @ORIGIN_PORT2@).
 render() {
 	local t=$1
 	[[ $t == /* ]] || t=bench/conf/$t
 	sed -e "s|@PORT@|$3|g" -e "s|@ORIGIN_PORT@|$OPORT|g" \
+	    -e "s|@ORIGIN_PORT2@|${OPORT2:-$OPORT}|g" \
 	    -e "s|@UPSTREAM_HEADER@|$4|g" -e "s|@RUN@|$5|g" -e "s|@ERRLOG@|$6|g" \
 	    "$t" > "$2"
 }
@@ -134,7 +138,8 @@ start_contender() {
 		hourglass)
 			port=$(pick_port) || die "no free port"
 			conf=$R/conf/hourglass-$tag.ini
-			render "${HG_TEMPLATE:-hourglass${CONF_KIND:-}.ini.in}" "$conf" "$port" "$uh" "" ""
+			render "${CONF_TEMPLATE:-${HG_TEMPLATE:-hourglass${CONF_KIND:-}.ini.in}}" \
+			    "$conf" "$port" "$uh" "" ""
 			"${PIN_PROXY[@]}" "$BIN/hourglass" -c "$conf" 2>> "$err" &
 			main=$!
 			PIDS+=("$main")
@@ -144,7 +149,8 @@ start_contender() {
 			ndir=$RUN/nginx-$tag
 			mkdir -p "$ndir/nginx-temp"
 			conf=$R/conf/nginx-$tag.conf
-			render "nginx${CONF_KIND:-}.conf.in" "$conf" "$port" "$uh" "$ndir" "$R/logs/nginx-$tag-error.log"
+			render "${CONF_TEMPLATE:-nginx${CONF_KIND:-}.conf.in}" "$conf" "$port" "$uh" \
+			    "$ndir" "$R/logs/nginx-$tag-error.log"
 			"${PIN_PROXY[@]}" "$NGINX" -c "$conf" -p "$ndir" -e "$err" 2>> "$err" &
 			main=$!
 			PIDS+=("$main")
@@ -152,7 +158,7 @@ start_contender() {
 		haproxy)
 			port=$(pick_port) || die "no free port"
 			conf=$R/conf/haproxy-$tag.cfg
-			render "haproxy${CONF_KIND:-}.cfg.in" "$conf" "$port" "$uh" "" ""
+			render "${CONF_TEMPLATE:-haproxy${CONF_KIND:-}.cfg.in}" "$conf" "$port" "$uh" "" ""
 			"${PIN_PROXY[@]}" "$HAPROXY" -db -f "$conf" >> "$err" 2>&1 &
 			main=$!
 			PIDS+=("$main")
