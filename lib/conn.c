@@ -40,6 +40,7 @@
 #define C_HS_WRITE	0x20	/* TLS: it waits for writability */
 #define C_RD_WANT_W	0x40	/* TLS: a read waits for writability */
 #define C_WR_WANT_R	0x80	/* TLS: queued bytes wait for readability */
+#define C_TLS_DATA	0x100	/* TLS: a byte of data was read */
 
 /* The write side, made when first needed. */
 struct conn_wr {
@@ -51,6 +52,7 @@ struct conn_wr {
 
 /* Why the last handshake of this thread failed, for the owner's log. */
 static __thread char conn_tls_msg[256];
+static __thread int conn_tls_code;	/* its enum tls_fail */
 
 static void	conn_read_cb(evutil_socket_t, short, void *);
 static void	conn_write_cb(evutil_socket_t, short, void *);
@@ -113,6 +115,44 @@ conn_connect_wait(struct conn *c)
 	return 0;
 }
 
+/* Whether an error is a fatal alert the peer sent. */
+static bool
+conn_tls_alert(unsigned long e)
+{
+	return ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET;
+}
+
+/*
+ * A TLS write failed (SSL_get_error() said e): set errno.  Before any byte
+ * came, a peer that refused the handshake after ours ended (TLS 1.3) has
+ * usually sent its alert and closed, and the write hits the close: look
+ * for the alert (without taking data) so that it is told as what it is,
+ * EPROTO, as conn_tls_read() tells it.
+ */
+static void
+conn_tls_write_failed(struct conn *c, int e)
+{
+	int saved = e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPIPE;
+	char b;
+	int r;
+
+	ERR_clear_error();
+	errno = saved;
+	if (c->c_flags & C_TLS_DATA)
+		return;
+	if ((r = SSL_peek(c->c_ssl, &b, 1)) <= 0 &&
+	    SSL_get_error(c->c_ssl, r) == SSL_ERROR_SSL &&
+	    conn_tls_alert(ERR_peek_last_error())) {
+		conn_tls_code = (int)tls_fail_reason(c->c_ssl, SSL_ERROR_SSL,
+		    conn_tls_msg, sizeof conn_tls_msg);
+		errno = EPROTO;
+		return;
+	}
+	ERR_clear_error();
+	errno = saved;
+}
+
 /* Read what the stream has (TLS). */
 static ssize_t
 conn_tls_read(struct conn *c, void *buf, size_t len)
@@ -126,6 +166,7 @@ conn_tls_read(struct conn *c, void *buf, size_t len)
 	ERR_clear_error();
 	n = SSL_read(c->c_ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 	if (n > 0) {
+		c->c_flags |= C_TLS_DATA;
 		/* Bytes OpenSSL decrypted past this read: say so at once. */
 		if ((c->c_flags & C_READING) && SSL_pending(c->c_ssl) > 0)
 			event_active(&c->c_rev, EV_READ, 0);
@@ -144,6 +185,13 @@ conn_tls_read(struct conn *c, void *buf, size_t len)
 	case SSL_ERROR_ZERO_RETURN:
 		return 0;
 	default:
+		if (e == SSL_ERROR_SSL && !(c->c_flags & C_TLS_DATA) &&
+		    conn_tls_alert(ERR_peek_last_error())) {
+			conn_tls_code = (int)tls_fail_reason(c->c_ssl, e,
+			    conn_tls_msg, sizeof conn_tls_msg);
+			errno = EPROTO;
+			return -1;
+		}
 		ERR_clear_error();
 		errno = ECONNRESET;
 		return -1;
@@ -210,8 +258,7 @@ conn_tls_flush(struct conn *c)
 			c->c_flags |= C_WR_WANT_R;
 			return 1;
 		}
-		ERR_clear_error();
-		errno = e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPIPE;
+		conn_tls_write_failed(c, e);
 		return -1;
 	}
 	buf_release(out);
@@ -249,9 +296,7 @@ conn_tls_send(struct conn *c, const struct iovec *iov, int n)
 			if (e == SSL_ERROR_WANT_READ)
 				c->c_flags |= C_WR_WANT_R;
 			else if (e != SSL_ERROR_WANT_WRITE) {
-				ERR_clear_error();
-				errno = e == SSL_ERROR_SYSCALL && errno != 0 ?
-				    errno : EPIPE;
+				conn_tls_write_failed(c, e);
 				return -1;
 			}
 			if (conn_queue(c, p, len) != 0) {
@@ -394,6 +439,7 @@ conn_tls_handshake(struct conn *c)
 		return;
 	}
 	f = tls_fail_reason(c->c_ssl, e, conn_tls_msg, sizeof conn_tls_msg);
+	conn_tls_code = (int)f;
 	conn_tls_rev(c, false);
 	conn_want_write(c, false);
 	c->c_cb(c, CONN_TLSFAIL, (int)f);
@@ -442,6 +488,13 @@ const char *
 conn_tls_why(void)
 {
 	return conn_tls_msg;
+}
+
+/* The enum tls_fail of this thread's last handshake failure. */
+int
+conn_tls_fail(void)
+{
+	return conn_tls_code;
 }
 
 /* Half-close once the queue is gone. */

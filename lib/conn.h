@@ -50,7 +50,7 @@ struct conn {
 	conn_cb		 c_cb;
 	SSL		*c_ssl;		/* NULL: plain TCP */
 	int		 c_fd;		/* -1 once closed */
-	uint8_t		 c_flags;	/* private */
+	uint16_t	 c_flags;	/* private */
 };
 
 /* Take fd (non-blocking) on base; cb hears the news.  Not reading yet. */
@@ -62,7 +62,10 @@ int	conn_connect_wait(struct conn *);
 
 /*
  * Read up to len bytes: the count, 0 at the end of the stream, -1 with
- * errno (EAGAIN: nothing yet; CONN_READABLE comes when there is).
+ * errno (EAGAIN: nothing yet; CONN_READABLE comes when there is).  EPROTO:
+ * the TLS peer refused the handshake with an alert after our side of it had
+ * ended (TLS 1.3: a server refusing our certificate), before any byte came;
+ * conn_tls_why() and conn_tls_fail() say why.
  */
 ssize_t	conn_read(struct conn *, void *buf, size_t len);
 
@@ -107,5 +110,8 @@ SSL	*conn_tls(const struct conn *);
 
 /* Why this thread's last failed handshake failed, for the error log. */
 const char *conn_tls_why(void);
+
+/* The enum tls_fail of this thread's last handshake failure. */
+int	conn_tls_fail(void);
 
 #endif

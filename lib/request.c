@@ -1337,6 +1337,25 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
 	deadline_timer_set(&rq->rq_backoff, deadline_now_cached() + backoff);
 }
 
+/*
+ * TLS 1.3: the server refused the handshake (our certificate) once our
+ * side of it had ended, and a read or a send found its alert (EPROTO).  It
+ * processed nothing, but the body sent is gone: only a request without
+ * one is retried, as after a connect failure.
+ */
+static void
+request_tls_refused(struct request *rq)
+{
+	log_warn("req %s: TLS with %s failed (%s): %s", request_rid(rq),
+	    upstream_name(rq->rq_server),
+	    tls_fail_name((enum tls_fail)upstream_tls_fail()),
+	    upstream_tls_why());
+	rq->rq_tls_fail = (uint8_t)upstream_tls_fail();
+	request_attempt_failed(rq, OUTCOME_ERROR_TLS,
+	    (rq->rq_h->rh_reqm.flags & HTTP_F_BODY) ? ATTEMPT_FINAL :
+	    ATTEMPT_CONNECT, 0);
+}
+
 /* The upstream failed before or during the response: name the outcome. */
 static void
 request_upstream_failed(struct request *rq, enum outcome outcome, int err)
@@ -1496,6 +1515,10 @@ request_pump_body(struct request *rq)
 
 		/* Sent or queued: a retry builds the head anew. */
 		buf_release(&rq->rq_tx);
+		if (r != 0 && errno == EPROTO) {
+			request_tls_refused(rq);
+			return;
+		}
 		if (r != 0) {
 			request_upstream_failed(rq, errno == EPIPE ?
 			    OUTCOME_ERROR_UPSTREAM_CLOSED : OUTCOME_ERROR_UPSTREAM_RESET,
@@ -2164,6 +2187,10 @@ request_read_response(struct request *rq)
 	n = upstream_recv(rq->rq_up, rx->b_data + rx->b_len, buf_room(rx));
 	if (n < 0 && errno == EAGAIN)
 		return;
+	if (n < 0 && errno == EPROTO && !rq->rq_got_byte) {
+		request_tls_refused(rq);
+		return;
+	}
 	if (n < 0) {
 		request_upstream_failed(rq, errno == ECONNRESET ?
 		    OUTCOME_ERROR_UPSTREAM_RESET : OUTCOME_ERROR_UPSTREAM_CLOSED,
@@ -2230,6 +2257,10 @@ request_upstream_cb(void *arg, enum upstream_event ev, int err)
 			request_pump_body(rq);
 		break;
 	case UPSTREAM_WRFAIL:
+		if (err == EPROTO && !rq->rq_got_byte) {
+			request_tls_refused(rq);
+			break;
+		}
 		request_upstream_failed(rq, err == EPIPE ?
 		    OUTCOME_ERROR_UPSTREAM_CLOSED :
 		    OUTCOME_ERROR_UPSTREAM_RESET, err);

@@ -702,6 +702,12 @@ upstream_tls_why(void)
 	return conn_tls_why();
 }
 
+int
+upstream_tls_fail(void)
+{
+	return conn_tls_fail();
+}
+
 /*
  * Whether a connect that said EINPROGRESS is in fact done.  To a local
  * server the handshake usually completes inside connect(): one getsockopt

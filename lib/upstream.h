@@ -170,7 +170,11 @@ void	 upstream_want_read(struct upconn *, bool);
  * never pooled again. */
 struct conn *upstream_conn(struct upconn *);
 
-/* Why the last TLS handshake of this thread failed, for the error log. */
+/* Why the last TLS handshake of this thread failed, for the error log,
+ * and its enum tls_fail.  upstream_recv() fails with EPROTO when the
+ * server refused the handshake after ours ended (TLS 1.3): a TLS failure
+ * too. */
 const char *upstream_tls_why(void);
+int	 upstream_tls_fail(void);
 
 #endif

@@ -83,8 +83,8 @@ fd_settle "$d"
 d="keepalive idle close"
 note "$d"
 raw_open
+t0=$(now_ms)	# before the send: a slow fork of date must not make it late
 printf 'GET / HTTP/1.1\r\nHost: ka.test\r\n\r\n' >&3
-t0=$(now_ms)
 raw_wait_eof "$T/out" 3
 raw_close
 expect_eq "$d: closed by the daemon" "$EOF_RC" 0
@@ -100,8 +100,8 @@ fd_settle "$d"
 d="a route's keepalive"
 note "$d"
 raw_open
+t0=$(now_ms)	# before the send: a slow fork of date must not make it late
 printf 'GET /bytes/5 HTTP/1.1\r\nHost: ka.test\r\n\r\n' >&3
-t0=$(now_ms)
 raw_wait_eof "$T/out" 3
 raw_close
 expect_eq "$d: closed by the daemon" "$EOF_RC" 0
@@ -117,8 +117,8 @@ note "$d"
 raw_open
 printf 'GET /bytes/5 HTTP/1.1\r\nHost: ka.test\r\n\r\n' >&3
 sleep 0.2
+t0=$(now_ms)	# before the send: a slow fork of date must not make it late
 printf 'GET /?second HTTP/1.1\r\nHost: ka.test\r\n\r\n' >&3
-t0=$(now_ms)
 raw_wait_eof "$T/out" 3
 raw_close
 expect_eq "$d: closed by the daemon" "$EOF_RC" 0
