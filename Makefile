@@ -120,7 +120,7 @@ bench-progs: all $(BENCH_BIN) bench/floor_l7
 
 # Install the Debian packages the build needs, if any is missing; the
 # tests need a few more tools (TEST_DEPS), which no test skips.
-TEST_DEPS = logrotate prometheus perl systemd python3 python3-websockets
+TEST_DEPS = logrotate prometheus perl systemd python3 python3-websockets iproute2
 deps:
 	@tools/deps.sh
 

@@ -163,11 +163,14 @@ def wait_event(log, target, what, secs=3.0):
         time.sleep(0.02)
 
 
-def origin_rx(oport):
-    """bytes_received of each established connection of the origin's
-    listening port, from the kernel (ss -ti)."""
-    out = subprocess.run(["ss", "-Htin", "state", "established",
-                          "( sport = :%d )" % oport],
+def origin_rx(oport, *states):
+    """bytes_received of each connection of the origin's listening port in
+    one of these TCP states (ss's names: established, fin-wait-1, ...;
+    established by default), from the kernel (ss -ti)."""
+    sel = []
+    for st in states or ("established",):
+        sel += ["state", st]
+    out = subprocess.run(["ss", "-Htin"] + sel + ["( sport = :%d )" % oport],
                          capture_output=True, text=True, check=True).stdout
     got = []
     for w in out.split():
