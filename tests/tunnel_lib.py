@@ -5,6 +5,7 @@
 # bytes_in and bytes_out; put() hands a value to the shell; times are
 # CLOCK_MONOTONIC milliseconds, the clock of the origin's --log.
 import os
+import select
 import socket
 import ssl
 import struct
@@ -116,6 +117,13 @@ class Tunnel:
             return "open"
         finally:
             self.s.settimeout(5.0)
+
+    def pause(self, secs):
+        """Wait secs, or less if something arrives (or the end): True if
+        nothing did."""
+        if self.r.buf:
+            return False
+        return not select.select([self.s], [], [], secs)[0]
 
     def quiet(self, secs):
         """Nothing arrives, and the stream stays open, for secs."""

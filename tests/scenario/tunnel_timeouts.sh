@@ -55,7 +55,8 @@ def talk_ws(t, n, every):
         except (OSError, EOFError):
             break
         got += 1
-        time.sleep(every)
+        if not t.pause(every):
+            break
     return got
 
 # request = 500ms ends at the 101: 12 messages 200 ms apart (2.4 s) under
@@ -93,7 +94,8 @@ try:
         if t.r.exact(8) != b"ping %02d\n" % n:
             break
         n += 1
-        time.sleep(0.1)
+        if not t.pause(0.1):
+            break
 except (OSError, EOFError):
     pass
 check("max: it talked until the end (%d echoes)" % n, 4 <= n <= 9)
