@@ -11,8 +11,9 @@ import ssl
 import struct
 import subprocess
 import time
+import urllib.request
 
-from wslib import (CLOSE, Reader, accept_of, check, close_payload, events,
+from wslib import (CLOSE, Reader, accept_of, check, close_payload, events, expect,
                    frame, new_key, request)
 
 
@@ -225,3 +226,25 @@ def wait_conn_event(log, conn, what, secs=3.0):
         if time.monotonic() > end:
             return None
         time.sleep(0.02)
+
+
+def metric(mport, series):
+    """The value of one /metrics series, e.g.
+    'hourglass_tunnels_total{outcome="ok"}' (a float); None if absent."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport,
+                                timeout=5) as f:
+        for ln in f.read().decode().splitlines():
+            if ln.startswith(series + " "):
+                return float(ln.rsplit(" ", 1)[1])
+    return None
+
+
+def metric_is(desc, mport, series, want, secs=2.0):
+    """The series reaches want within secs (the counters are gathered
+    from the workers now and then)."""
+    end = time.monotonic() + secs
+    while True:
+        got = metric(mport, series)
+        if got == want or time.monotonic() > end:
+            return expect("%s: %s" % (desc, series), got, want)
+        time.sleep(0.05)

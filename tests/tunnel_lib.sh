@@ -18,11 +18,12 @@ tun_cert() {
 	    { fail "openssl req"; cat "$T/openssl.log"; return 1; }
 }
 
-# tun_up FILE [LINE...]: hg_up, with a metrics listener, and with TUN_TLS=1
-# a second listener, TLS, on $T/cert.pem (tun_cert).  Sets HG_PID, HG_PORT
-# (plain), TLS_PORT, MPORT, HG_ERR and FD0.
+# tun_up FILE [LINE...]: hg_up, with a metrics listener, TUN_SERVER (more
+# [server] lines, \n between them) and with TUN_TLS=1 a second listener,
+# TLS, on $T/cert.pem (tun_cert).  Sets HG_PID, HG_PORT (plain), TLS_PORT,
+# MPORT, HG_ERR and FD0.
 tun_up() {
-	local f=$1 extra='metrics_listen = 127.0.0.1:0'
+	local f=$1 extra="metrics_listen = 127.0.0.1:0${TUN_SERVER:+\n$TUN_SERVER}"
 	hg_config "$@"
 	[ "${TUN_TLS:-0}" = 1 ] &&
 	    extra="$extra\nlisten = 127.0.0.1:0 tls\ntls_certificate = $T/cert.pem $T/cert.key"
