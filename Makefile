@@ -128,7 +128,7 @@ bench-progs: all $(BENCH_BIN) bench/floor_l7
 
 # Install the Debian packages the build needs, if any is missing; the
 # tests need a few more tools (TEST_DEPS), which no test skips.
-TEST_DEPS = logrotate prometheus perl systemd python3 python3-websockets openssl strace python3-yaml
+TEST_DEPS = logrotate prometheus perl systemd python3 python3-websockets openssl strace python3-yaml iproute2
 deps:
 	@tools/deps.sh
 
