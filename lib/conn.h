@@ -63,9 +63,10 @@ int	conn_connect_wait(struct conn *);
 /*
  * Read up to len bytes: the count, 0 at the end of the stream, -1 with
  * errno (EAGAIN: nothing yet; CONN_READABLE comes when there is).  EPROTO:
- * the TLS peer refused the handshake with an alert after our side of it had
- * ended (TLS 1.3: a server refusing our certificate), before any byte came;
- * conn_tls_why() and conn_tls_fail() say why.
+ * the TLS peer ended the stream with a fatal alert before any byte came
+ * (TLS 1.3: a server refusing our certificate once our side of the
+ * handshake had ended); conn_tls_why() and conn_tls_fail() say why.  A
+ * send that fails then says EPROTO too.
  */
 ssize_t	conn_read(struct conn *, void *buf, size_t len);
 
