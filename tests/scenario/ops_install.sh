@@ -100,6 +100,19 @@ check "the test origin is installed as /usr/bin/hourglass-origin" \
 "$T/root/usr/bin/hourglass-origin" -h > /dev/null 2>&1
 expect_eq "  and runs (-h)" "$?" 0
 
+# Before the default directories, so that the daemon is not built again.
+note "make install SBINDIR=/usr/sbin, as the Debian package does"
+make -C "$SRC" install DESTDIR="$T/root3" PREFIX=/usr SBINDIR=/usr/sbin SYSCONFDIR=/etc \
+    > "$T/install4.log" 2>&1
+expect_eq "make install SBINDIR=/usr/sbin exits 0" "$?" 0
+check "  and builds nothing again" bash -c "! grep -q -- '-c -o ' '$T/install4.log'"
+check "the daemon is in /usr/sbin" test -x "$T/root3/usr/sbin/hourglass"
+check "  and not in /usr/bin" test ! -e "$T/root3/usr/bin/hourglass"
+check "the test origin stays in /usr/bin" test -x "$T/root3/usr/bin/hourglass-origin"
+check "the unit starts /usr/sbin/hourglass" grep -qx \
+	'ExecStart=/usr/sbin/hourglass -c /etc/hourglass/hourglass.ini' \
+	"$T/root3/usr/lib/systemd/system/hourglass.service"
+
 note "make install with the default directories again"
 make -C "$SRC" install DESTDIR="$T/root2" > "$T/install3.log" 2>&1
 expect_eq "make install (defaults) exits 0" "$?" 0
@@ -112,17 +125,6 @@ check "  and name /usr/local/etc/hourglass/hourglass.ini" \
 check "  and /usr/local/etc/logrotate.d/hourglass" \
 	grep -qxF '.It Pa /usr/local/etc/logrotate.d/hourglass' "$M2/man8/hourglass.8"
 check "  and no /etc/hourglass any more" bash -c "! grep -q '[^l]/etc/hourglass' '$M2/man8/hourglass.8' '$M2/man5/hourglass.ini.5'"
-
-note "make install SBINDIR=/usr/sbin, as the Debian package does"
-make -C "$SRC" install DESTDIR="$T/root3" PREFIX=/usr SBINDIR=/usr/sbin SYSCONFDIR=/etc \
-    > "$T/install4.log" 2>&1
-expect_eq "make install SBINDIR=/usr/sbin exits 0" "$?" 0
-check "the daemon is in /usr/sbin" test -x "$T/root3/usr/sbin/hourglass"
-check "  and not in /usr/bin" test ! -e "$T/root3/usr/bin/hourglass"
-check "the test origin stays in /usr/bin" test -x "$T/root3/usr/bin/hourglass-origin"
-check "the unit starts /usr/sbin/hourglass" grep -qx \
-	'ExecStart=/usr/sbin/hourglass -c /etc/hourglass/hourglass.ini' \
-	"$T/root3/usr/lib/systemd/system/hourglass.service"
 
 note "the demo config of make run: a real upstream_header timeout"
 start_origin || finish
