@@ -1,9 +1,13 @@
-# hourglass: plain GNU make.  `make`, `make check`, `make run`, `make install`.
+# hourglass: plain GNU make.  `make`, `make check`, `make run`, `make install`,
+# `make deb`.
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
+# The daemon; the Debian package puts it in /usr/sbin.
+SBINDIR    ?= $(BINDIR)
 SYSCONFDIR ?= $(PREFIX)/etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+MANDIR     ?= $(PREFIX)/share/man
 DESTDIR    ?=
 PKG_CONFIG ?= pkg-config
 INSTALL    ?= install
@@ -40,7 +44,7 @@ CHECK_CF := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(WARN) $(SANFLAGS) $(LTO_CF) -MMD -MP \
-              -Ilib -I$(LLHTTP_INC) $(PKG_CF) $(CFLAGS)
+              -Ilib -I$(LLHTTP_INC) $(PKG_CF) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS_ALL    = lib/libhourglass.a $(PKG_LIBS) -lpthread -lm
 
@@ -76,7 +80,7 @@ $(PATHS_STAMP):
 	@echo '$(PATHS_NOW)' > $@
 
 .PHONY: all deps deps-test check run install clean tests bench-progs bench \
-	bench-instr bench-tunnel bench-hedge mutate
+	bench-instr bench-tunnel bench-hedge mutate deb
 all: lib/libhourglass.a hourglass $(ORIGIN)
 
 lib/%.o: lib/%.c $(FLAGS_STAMP)
@@ -127,8 +131,11 @@ tests: all $(UNIT_BIN) fuzz-syntax
 bench-progs: all $(BENCH_BIN) bench/floor_l7
 
 # Install the Debian packages the build needs, if any is missing; the
-# tests need a few more tools (TEST_DEPS), which no test skips.
-TEST_DEPS = logrotate prometheus perl systemd python3 python3-websockets openssl strace python3-yaml iproute2
+# tests need a few more tools (TEST_DEPS), which no test skips: the
+# packaging tests build the .deb (DEB_DEPS) and check it and the man pages.
+DEB_DEPS  = build-essential debhelper dpkg-dev
+TEST_DEPS = logrotate prometheus perl systemd python3 python3-websockets \
+            openssl strace python3-yaml iproute2 mandoc lintian $(DEB_DEPS)
 deps:
 	@tools/deps.sh
 
@@ -176,13 +183,32 @@ bench-instr: deps
 	@$(MAKE) --no-print-directory bench-progs
 	@bench/instr.sh
 
+# The Debian packages, built in a copy of the tree (tools/deb.sh); the
+# .deb files land in build/deb/.
+deb: deps
+	@tools/deps.sh $(DEB_DEPS)
+	@tools/deb.sh
+
+# The man pages name the configuration directory: /etc/hourglass in the
+# source, SYSCONFDIR/hourglass once installed.
+MAN_SED = -e 's|/etc/hourglass|$(SYSCONFDIR)/hourglass|g' \
+          -e 's|/etc/logrotate.d|$(SYSCONFDIR)/logrotate.d|g'
+
 install: all
-	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/hourglass $(DESTDIR)$(UNITDIR)
-	$(INSTALL) -m 755 hourglass $(DESTDIR)$(BINDIR)/hourglass
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/hourglass $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	$(INSTALL) -m 755 hourglass $(DESTDIR)$(SBINDIR)/hourglass
+	$(INSTALL) -m 755 $(ORIGIN) $(DESTDIR)$(BINDIR)/hourglass-origin
+	sed $(MAN_SED) man/hourglass.8 > $(DESTDIR)$(MANDIR)/man8/hourglass.8
+	sed $(MAN_SED) man/hourglass.ini.5 > $(DESTDIR)$(MANDIR)/man5/hourglass.ini.5
+	sed $(MAN_SED) man/hourglass-origin.1 > $(DESTDIR)$(MANDIR)/man1/hourglass-origin.1
+	chmod 644 $(DESTDIR)$(MANDIR)/man8/hourglass.8 \
+	    $(DESTDIR)$(MANDIR)/man5/hourglass.ini.5 $(DESTDIR)$(MANDIR)/man1/hourglass-origin.1
 	$(INSTALL) -m 644 conf/hourglass.ini $(DESTDIR)$(SYSCONFDIR)/hourglass/hourglass.ini.example
 	[ -e $(DESTDIR)$(SYSCONFDIR)/hourglass/hourglass.ini ] || \
 	    $(INSTALL) -m 644 conf/hourglass.ini $(DESTDIR)$(SYSCONFDIR)/hourglass/hourglass.ini
-	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	sed -e 's|@BINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    systemd/hourglass.service > $(DESTDIR)$(UNITDIR)/hourglass.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/hourglass.service
 	$(INSTALL) -m 644 systemd/hourglass.socket $(DESTDIR)$(UNITDIR)/hourglass.socket
@@ -194,7 +220,7 @@ clean:
 	      daemon/*.o daemon/*.d hourglass tests/origin/*.o tests/origin/*.d $(ORIGIN) \
 	      tests/unit/*.o tests/unit/*.d $(UNIT_BIN) bench/*.o bench/*.d $(BENCH_BIN) bench/floor_l7 \
 	      $(FLAGS_STAMP) $(PATHS_STAMP)
-	rm -rf tests/out
+	rm -rf tests/out build
 
 # Fuzz targets (make fuzz) and test tools have their own fragments.
 -include tests/fuzz/fuzz.mk

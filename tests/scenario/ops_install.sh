@@ -8,7 +8,10 @@
 # - the demo config of `make run` shows a real timeout: 504 at
 #   upstream_header after 3 s, its :8443 TLS listener answers curl
 #   --cacert with the certificate tools/run_tls.sh made, and tools/run.sh
-#   says where it listens.
+#   says where it listens;
+# - the man pages and the test origin are installed too, the pages naming
+#   the configuration directory of the install; SBINDIR moves the daemon
+#   (the Debian package's /usr/sbin) and the unit follows it.
 # The build runs in a copy of the tree under $T, so that the tree's own
 # binary is never rebuilt under the other tests.
 source "$(dirname "$0")/../ops_lib.sh"
@@ -16,17 +19,17 @@ source "$(dirname "$0")/../ops_lib.sh"
 SRC=$T/src
 mkdir -p "$SRC/tests"
 cp -a "$TOP/Makefile" "$TOP/lib" "$TOP/daemon" "$TOP/conf" "$TOP/systemd" \
-    "$TOP/tools" "$SRC/"
+    "$TOP/tools" "$TOP/man" "$SRC/"
 cp -a "$TOP/tests/origin" "$SRC/tests/"
 # The objects and stamps come along, so that only what the install
 # directories change is built again (all of it if the flags differ).
 cp -a "$TOP/.build-flags" "$TOP/hourglass" "$SRC/" 2>/dev/null
 [ -e "$TOP/.build-paths" ] && cp -a "$TOP/.build-paths" "$SRC/"
 # A make that runs this test passes its own variables down; not these.
-MAKEFLAGS=$(sed -E 's/(^| )(PREFIX|BINDIR|SYSCONFDIR|UNITDIR|DESTDIR)=[^ ]*//g' \
+MAKEFLAGS=$(sed -E 's/(^| )(PREFIX|BINDIR|SBINDIR|SYSCONFDIR|UNITDIR|MANDIR|DESTDIR)=[^ ]*//g' \
     <<< "${MAKEFLAGS:-}")
 export MAKEFLAGS
-unset PREFIX BINDIR SYSCONFDIR UNITDIR DESTDIR
+unset PREFIX BINDIR SBINDIR SYSCONFDIR UNITDIR MANDIR DESTDIR
 
 # help_config BINARY: the default config path its -h names.
 help_config() { "$1" -h | sed -n 's/.*configuration file (default \(.*\))$/\1/p'; }
@@ -87,11 +90,43 @@ check "the unit checks quietly before the start" \
 check "the unit starts the installed binary on the installed file" \
 	grep -qx 'ExecStart=/usr/bin/hourglass -c /etc/hourglass/hourglass.ini' "$U"
 
+note "the man pages and the test origin"
+M=$T/root/usr/share/man
+for p in man8/hourglass.8 man5/hourglass.ini.5 man1/hourglass-origin.1; do
+	check "$p is installed" test -s "$M/$p"
+done
+check "  hourglass.8 names /etc/hourglass/hourglass.ini" \
+	grep -qxF '.It Pa /etc/hourglass/hourglass.ini' "$M/man8/hourglass.8"
+check "the test origin is installed as /usr/bin/hourglass-origin" \
+	test -x "$T/root/usr/bin/hourglass-origin"
+"$T/root/usr/bin/hourglass-origin" -h > /dev/null 2>&1
+expect_eq "  and runs (-h)" "$?" 0
+
+# Before the default directories, so that the daemon is not built again.
+note "make install SBINDIR=/usr/sbin, as the Debian package does"
+make -C "$SRC" install DESTDIR="$T/root3" PREFIX=/usr SBINDIR=/usr/sbin SYSCONFDIR=/etc \
+    > "$T/install4.log" 2>&1
+expect_eq "make install SBINDIR=/usr/sbin exits 0" "$?" 0
+check "  and builds nothing again" bash -c "! grep -q -- '-c -o ' '$T/install4.log'"
+check "the daemon is in /usr/sbin" test -x "$T/root3/usr/sbin/hourglass"
+check "  and not in /usr/bin" test ! -e "$T/root3/usr/bin/hourglass"
+check "the test origin stays in /usr/bin" test -x "$T/root3/usr/bin/hourglass-origin"
+check "the unit starts /usr/sbin/hourglass" grep -qx \
+	'ExecStart=/usr/sbin/hourglass -c /etc/hourglass/hourglass.ini' \
+	"$T/root3/usr/lib/systemd/system/hourglass.service"
+
 note "make install with the default directories again"
 make -C "$SRC" install DESTDIR="$T/root2" > "$T/install3.log" 2>&1
 expect_eq "make install (defaults) exits 0" "$?" 0
 expect_eq "its binary reads /usr/local/etc/hourglass/hourglass.ini" \
 	"$(help_config "$T/root2/usr/local/bin/hourglass")" /usr/local/etc/hourglass/hourglass.ini
+M2=$T/root2/usr/local/share/man
+check "its man pages are in /usr/local/share/man" test -s "$M2/man5/hourglass.ini.5"
+check "  and name /usr/local/etc/hourglass/hourglass.ini" \
+	grep -qxF '.It Pa /usr/local/etc/hourglass/hourglass.ini' "$M2/man8/hourglass.8"
+check "  and /usr/local/etc/logrotate.d/hourglass" \
+	grep -qxF '.It Pa /usr/local/etc/logrotate.d/hourglass' "$M2/man8/hourglass.8"
+check "  and no /etc/hourglass any more" bash -c "! grep -q '[^l]/etc/hourglass' '$M2/man8/hourglass.8' '$M2/man5/hourglass.ini.5'"
 
 note "the demo config of make run: a real upstream_header timeout"
 start_origin || finish
