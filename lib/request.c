@@ -103,6 +103,7 @@ struct request {
 	int64_t		 rq_t_conn0, rq_t_conn;	/* connect start, done */
 	int64_t		 rq_t_sent;		/* request sent upstream */
 	int64_t		 rq_t_uphead;		/* response head complete */
+	int64_t		 rq_t_race;		/* sent: the try a hedge raced */
 	const char	*rq_gone;		/* why the client went away */
 	const char	*rq_why;		/* said in our answer's body, or
 						   NULL; rq_why_len bytes */
@@ -1991,6 +1992,8 @@ request_hedge_fire(struct deadline_timer *tm, void *arg)
 		return;
 	}
 	rq->rq_tried |= 1ULL << k;
+	if (rq->rq_t_race == 0)
+		rq->rq_t_race = rq->rq_t_sent;
 	tryno = ++rq->rq_tries;
 	rq->rq_hedges++;
 	metrics_hedge_started(rq->rq_ctx->pc_metrics);
@@ -2077,10 +2080,13 @@ request_response_head(struct request *rq)
 		metrics_retry(rq->rq_ctx->pc_metrics, METRICS_RETRY_OK);
 		rq->rq_retry = false;
 	}
+	/* The route's header time as the client waited it: for a hedged
+	 * request, from when the raced try was sent, so that hedging does
+	 * not teach pNN that the slow answers it cut short were fast. */
 	if (rq->rq_t_sent > 0 && (w = upstream_latwin(rq->rq_ups,
 	    rq->rq_route)) != NULL)
-		latwin_record(w, rq->rq_t_uphead,
-		    (uint64_t)(rq->rq_t_uphead - rq->rq_t_sent));
+		latwin_record(w, rq->rq_t_uphead, (uint64_t)(rq->rq_t_uphead -
+		    (rq->rq_t_race > 0 ? rq->rq_t_race : rq->rq_t_sent)));
 	if (!rq->rq_sent) {
 		/* An early answer: the rest of the request body is not read. */
 		rq->rq_close = true;
