@@ -107,7 +107,6 @@ struct request {
 	const char	*rq_why;		/* said in our answer's body, or
 						   NULL; rq_why_len bytes */
 	uint32_t	 rq_why_len;
-	struct deadline_timer rq_backoff;	/* wait before a retry */
 	bool		 rq_backoff_ready;	/* rq_backoff is set up */
 	bool		 rq_retry;		/* the try is a retry, not counted
 						   in the metrics yet */
@@ -115,20 +114,25 @@ struct request {
 	uint8_t		 rq_hedges;		/* hedges started */
 	unsigned	 rq_try;		/* the try number of rq_up's try */
 	unsigned	 rq_won;		/* the try whose head was taken */
-	struct hedge	*rq_hedge[HEDGE_MAX];	/* racing, rq_nhedge of them */
-	unsigned	 rq_hedge_try[HEDGE_MAX];	/* their try numbers */
-	struct deadline_timer rq_hedge_tm;	/* when the next hedge starts */
 	bool		 rq_hedge_tm_ready;	/* rq_hedge_tm is set up */
 	char		*rq_head;		/* a tunnel's copy of the request
 						   head up to its target, for the
 						   log; NULL: in rp_in */
-	struct tunnel	 rq_tunnel;		/* REQ_TUNNEL */
 	struct request_http *rq_h;		/* NULL once a tunnel */
-	struct http_span rq_method, rq_target;	/* a tunnel's, in rq_head */
 
-	/* From here on, set up by their own init, not zeroed per request. */
+	/*
+	 * From here on, not zeroed per request (a request on a keep-alive
+	 * connection pays for every byte above): set up by their own init,
+	 * or valid only under the flag or count above that says so.
+	 */
 	struct deadline_task rq_task;		/* every scope of the request */
 	char		 rq_whybuf[160];	/* rq_why's bytes, when ours */
+	struct deadline_timer rq_backoff;	/* rq_backoff_ready */
+	struct deadline_timer rq_hedge_tm;	/* rq_hedge_tm_ready */
+	struct hedge	*rq_hedge[HEDGE_MAX];	/* racing, rq_nhedge of them */
+	unsigned	 rq_hedge_try[HEDGE_MAX];	/* their try numbers */
+	struct tunnel	 rq_tunnel;		/* rq_tunneled (tunnel_init) */
+	struct http_span rq_method, rq_target;	/* a tunnel's, in rq_head */
 };
 
 /*
@@ -541,7 +545,8 @@ request_finish(struct request *rq, enum outcome outcome)
 	if (rq->rq_state == REQ_DONE)
 		return;
 	request_set_state(rq, REQ_DONE);
-	deadline_timer_stop(&rq->rq_backoff);
+	if (rq->rq_backoff_ready)
+		deadline_timer_stop(&rq->rq_backoff);
 	if (rq->rq_nhedge > 0 || rq->rq_hedge_tm_ready)
 		request_hedges_cancel(rq);
 	if (rq->rq_retry) {
