@@ -242,6 +242,24 @@ request_take_rid(struct request *rq, const char *head)
 	rq->rq_rid_len = (uint8_t)f->value.len;
 }
 
+/* An illegal transition: a broken invariant.  Out of line, so that the
+ * legal ones cost a table look-up. */
+static void __attribute__((cold, noreturn))
+request_illegal(struct request *rq, enum req_state to)
+{
+	log_crit("req %s: illegal transition %s -> %s", request_rid(rq),
+	    req_state_names[rq->rq_state], req_state_names[to]);
+	abort();
+}
+
+/* Log a transition at debug level (the caller checked the level). */
+static void __attribute__((cold, noinline))
+request_log_state(struct request *rq, enum req_state to)
+{
+	log_write(CONFIG_LOG_DEBUG, "req %s: %s -> %s", request_rid(rq),
+	    req_state_names[rq->rq_state], req_state_names[to]);
+}
+
 /* The one transition function: assert the move is legal and log it. */
 static void
 request_set_state(struct request *rq, enum req_state to)
@@ -257,14 +275,10 @@ request_set_state(struct request *rq, enum req_state to)
 		[REQ_TUNNEL] = 1 << REQ_DONE,
 	};
 
-	if (!(legal[rq->rq_state] & (1 << to))) {
-		log_crit("req %s: illegal transition %s -> %s",
-		    request_rid(rq), req_state_names[rq->rq_state],
-		    req_state_names[to]);
-		abort();
-	}
-	log_debug("req %s: %s -> %s", request_rid(rq),
-	    req_state_names[rq->rq_state], req_state_names[to]);
+	if (!(legal[rq->rq_state] & (1 << to)))
+		request_illegal(rq, to);
+	if (CONFIG_LOG_DEBUG <= log_level_current)
+		request_log_state(rq, to);
 	rq->rq_state = to;
 }
 
