@@ -1022,6 +1022,23 @@ request_start(struct request *rq)
 
 
 /*
+ * The instant that bounds a started request: its request scope's, or the
+ * drain's when that is earlier (s says which).  Read from the instants the
+ * request keeps (request_rearm() opens the scopes again from them), not
+ * from the task.
+ */
+static int64_t
+request_bound(const struct request *rq, enum scope *s)
+{
+	if (rq->rq_drain_at != 0 && rq->rq_drain_at < rq->rq_request_at) {
+		*s = SCOPE_DRAIN;
+		return rq->rq_drain_at;
+	}
+	*s = SCOPE_REQUEST;
+	return rq->rq_request_at;
+}
+
+/*
  * The milliseconds the upstream really has, told to it in the deadline
  * header: the least of what is left on request, try and drain, and the
  * whole of upstream_header (which starts once the request is sent; connect
@@ -1032,14 +1049,11 @@ static int64_t
 request_upstream_budget(struct request *rq, const struct config_timeouts *to,
     int64_t try_at)
 {
-	const struct deadline_task *t = &rq->rq_task;
-	int64_t now = deadline_now_refresh(), at, ms;
+	enum scope s;
+	int64_t now = deadline_now_refresh(), at = request_bound(rq, &s), ms;
 
-	at = deadline_scope_at(t, SCOPE_REQUEST);
 	if (try_at < at)
 		at = try_at;
-	if (deadline_scope_at(t, SCOPE_DRAIN) < at)
-		at = deadline_scope_at(t, SCOPE_DRAIN);
 	ms = at == DEADLINE_NEVER ? INT64_MAX : (at - now) / 1000;
 	if (to->ms[SCOPE_UPSTREAM_HEADER] != 0 &&
 	    (int64_t)to->ms[SCOPE_UPSTREAM_HEADER] < ms)
@@ -1119,16 +1133,12 @@ request_build_head(struct request *rq, struct upstream_server *server,
 static bool
 request_try_skipped(struct request *rq, const struct config_timeouts *to)
 {
-	const struct deadline_task *t = &rq->rq_task;
-	enum scope s = SCOPE_REQUEST;
-	int64_t at = deadline_scope_at(t, SCOPE_REQUEST), left;
+	enum scope s;
+	int64_t at, left;
 
 	if (to->try_min_ms == 0)
 		return false;
-	if (deadline_scope_at(t, SCOPE_DRAIN) < at) {
-		s = SCOPE_DRAIN;
-		at = deadline_scope_at(t, SCOPE_DRAIN);
-	}
+	at = request_bound(rq, &s);
 	left = (at - deadline_now_refresh()) / 1000;
 	if (left >= (int64_t)to->try_min_ms)
 		return false;
