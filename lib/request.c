@@ -108,7 +108,6 @@ struct request {
 	const char	*rq_why;		/* said in our answer's body, or
 						   NULL; rq_why_len bytes */
 	uint32_t	 rq_why_len;
-	struct deadline_timer rq_backoff;	/* wait before a retry */
 	bool		 rq_backoff_ready;	/* rq_backoff is set up */
 	bool		 rq_retry;		/* the try is a retry, not counted
 						   in the metrics yet */
@@ -116,20 +115,25 @@ struct request {
 	uint8_t		 rq_hedges;		/* hedges started */
 	unsigned	 rq_try;		/* the try number of rq_up's try */
 	unsigned	 rq_won;		/* the try whose head was taken */
-	struct hedge	*rq_hedge[HEDGE_MAX];	/* racing, rq_nhedge of them */
-	unsigned	 rq_hedge_try[HEDGE_MAX];	/* their try numbers */
-	struct deadline_timer rq_hedge_tm;	/* when the next hedge starts */
 	bool		 rq_hedge_tm_ready;	/* rq_hedge_tm is set up */
 	char		*rq_head;		/* a tunnel's copy of the request
 						   head up to its target, for the
 						   log; NULL: in rp_in */
-	struct tunnel	 rq_tunnel;		/* REQ_TUNNEL */
 	struct request_http *rq_h;		/* NULL once a tunnel */
-	struct http_span rq_method, rq_target;	/* a tunnel's, in rq_head */
 
-	/* From here on, set up by their own init, not zeroed per request. */
+	/*
+	 * From here on, not zeroed per request (a request on a keep-alive
+	 * connection pays for every byte above): set up by their own init,
+	 * or valid only under the flag or count above that says so.
+	 */
 	struct deadline_task rq_task;		/* every scope of the request */
 	char		 rq_whybuf[160];	/* rq_why's bytes, when ours */
+	struct deadline_timer rq_backoff;	/* rq_backoff_ready */
+	struct deadline_timer rq_hedge_tm;	/* rq_hedge_tm_ready */
+	struct hedge	*rq_hedge[HEDGE_MAX];	/* racing, rq_nhedge of them */
+	unsigned	 rq_hedge_try[HEDGE_MAX];	/* their try numbers */
+	struct tunnel	 rq_tunnel;		/* rq_tunneled (tunnel_init) */
+	struct http_span rq_method, rq_target;	/* a tunnel's, in rq_head */
 };
 
 /*
@@ -239,6 +243,24 @@ request_take_rid(struct request *rq, const char *head)
 	rq->rq_rid_len = (uint8_t)f->value.len;
 }
 
+/* An illegal transition: a broken invariant.  Out of line, so that the
+ * legal ones cost a table look-up. */
+static void __attribute__((cold, noreturn))
+request_illegal(struct request *rq, enum req_state to)
+{
+	log_crit("req %s: illegal transition %s -> %s", request_rid(rq),
+	    req_state_names[rq->rq_state], req_state_names[to]);
+	abort();
+}
+
+/* Log a transition at debug level (the caller checked the level). */
+static void __attribute__((cold, noinline))
+request_log_state(struct request *rq, enum req_state to)
+{
+	log_write(CONFIG_LOG_DEBUG, "req %s: %s -> %s", request_rid(rq),
+	    req_state_names[rq->rq_state], req_state_names[to]);
+}
+
 /* The one transition function: assert the move is legal and log it. */
 static void
 request_set_state(struct request *rq, enum req_state to)
@@ -254,14 +276,10 @@ request_set_state(struct request *rq, enum req_state to)
 		[REQ_TUNNEL] = 1 << REQ_DONE,
 	};
 
-	if (!(legal[rq->rq_state] & (1 << to))) {
-		log_crit("req %s: illegal transition %s -> %s",
-		    request_rid(rq), req_state_names[rq->rq_state],
-		    req_state_names[to]);
-		abort();
-	}
-	log_debug("req %s: %s -> %s", request_rid(rq),
-	    req_state_names[rq->rq_state], req_state_names[to]);
+	if (!(legal[rq->rq_state] & (1 << to)))
+		request_illegal(rq, to);
+	if (CONFIG_LOG_DEBUG <= log_level_current)
+		request_log_state(rq, to);
 	rq->rq_state = to;
 }
 
@@ -542,7 +560,8 @@ request_finish(struct request *rq, enum outcome outcome)
 	if (rq->rq_state == REQ_DONE)
 		return;
 	request_set_state(rq, REQ_DONE);
-	deadline_timer_stop(&rq->rq_backoff);
+	if (rq->rq_backoff_ready)
+		deadline_timer_stop(&rq->rq_backoff);
 	if (rq->rq_nhedge > 0 || rq->rq_hedge_tm_ready)
 		request_hedges_cancel(rq);
 	if (rq->rq_retry) {
@@ -1004,6 +1023,23 @@ request_start(struct request *rq)
 
 
 /*
+ * The instant that bounds a started request: its request scope's, or the
+ * drain's when that is earlier (s says which).  Read from the instants the
+ * request keeps (request_rearm() opens the scopes again from them), not
+ * from the task.
+ */
+static int64_t
+request_bound(const struct request *rq, enum scope *s)
+{
+	if (rq->rq_drain_at != 0 && rq->rq_drain_at < rq->rq_request_at) {
+		*s = SCOPE_DRAIN;
+		return rq->rq_drain_at;
+	}
+	*s = SCOPE_REQUEST;
+	return rq->rq_request_at;
+}
+
+/*
  * The milliseconds the upstream really has, told to it in the deadline
  * header: the least of what is left on request, try and drain, and the
  * whole of upstream_header (which starts once the request is sent; connect
@@ -1014,14 +1050,11 @@ static int64_t
 request_upstream_budget(struct request *rq, const struct config_timeouts *to,
     int64_t try_at)
 {
-	const struct deadline_task *t = &rq->rq_task;
-	int64_t now = deadline_now_refresh(), at, ms;
+	enum scope s;
+	int64_t now = deadline_now_refresh(), at = request_bound(rq, &s), ms;
 
-	at = deadline_scope_at(t, SCOPE_REQUEST);
 	if (try_at < at)
 		at = try_at;
-	if (deadline_scope_at(t, SCOPE_DRAIN) < at)
-		at = deadline_scope_at(t, SCOPE_DRAIN);
 	ms = at == DEADLINE_NEVER ? INT64_MAX : (at - now) / 1000;
 	if (to->ms[SCOPE_UPSTREAM_HEADER] != 0 &&
 	    (int64_t)to->ms[SCOPE_UPSTREAM_HEADER] < ms)
@@ -1101,16 +1134,12 @@ request_build_head(struct request *rq, struct upstream_server *server,
 static bool
 request_try_skipped(struct request *rq, const struct config_timeouts *to)
 {
-	const struct deadline_task *t = &rq->rq_task;
-	enum scope s = SCOPE_REQUEST;
-	int64_t at = deadline_scope_at(t, SCOPE_REQUEST), left;
+	enum scope s;
+	int64_t at, left;
 
 	if (to->try_min_ms == 0)
 		return false;
-	if (deadline_scope_at(t, SCOPE_DRAIN) < at) {
-		s = SCOPE_DRAIN;
-		at = deadline_scope_at(t, SCOPE_DRAIN);
-	}
+	at = request_bound(rq, &s);
 	left = (at - deadline_now_refresh()) / 1000;
 	if (left >= (int64_t)to->try_min_ms)
 		return false;

@@ -7,7 +7,10 @@
  * pages stay unmapped in the kernel's eyes) and freed ones are linked
  * through their first word.  Chunks with room are on the slab's list;
  * full ones are on no list; an empty one is unmapped unless the slab is
- * short of spares.
+ * short of spares.  A spare is on the spare list, but for an empty chunk
+ * that is the only one with room: it stays where it is, so that one object
+ * taken and given back over and over (a request on one keep-alive
+ * connection) does not move its chunk between the lists each time.
  */
 #include <sys/mman.h>
 #include <sys/queue.h>
@@ -41,7 +44,7 @@ struct slab {
 	unsigned	 s_per;		/* objects per chunk */
 	LIST_HEAD(, slab_chunk) s_room;	/* chunks with a free object */
 	LIST_HEAD(, slab_chunk) s_spare; /* empty chunks, kept */
-	unsigned	 s_nspare;
+	unsigned	 s_nspare;	/* s_spare's, and an empty one on s_room */
 	unsigned	 s_maxspare;
 	bool		 s_zero;	/* hand objects out zeroed */
 	size_t		 s_used;
@@ -131,7 +134,8 @@ slab_get(struct slab *s)
 		} else if ((c = slab_chunk_new(s)) == NULL)
 			return NULL;
 		LIST_INSERT_HEAD(&s->s_room, c, sc_link);
-	}
+	} else if (c->sc_used == 0)
+		s->s_nspare--;		/* the spare kept on s_room */
 	if ((p = c->sc_free) != NULL) {
 		memcpy(&c->sc_free, p, sizeof c->sc_free);
 		if (s->s_zero)
@@ -163,6 +167,11 @@ slab_put(struct slab *s, void *p)
 		LIST_INSERT_HEAD(&s->s_room, c, sc_link);
 	if (c->sc_used > 0)
 		return;
+	if (s->s_nspare < s->s_maxspare && LIST_FIRST(&s->s_room) == c &&
+	    LIST_NEXT(c, sc_link) == NULL) {
+		s->s_nspare++;		/* a spare that stays on s_room */
+		return;
+	}
 	LIST_REMOVE(c, sc_link);
 	if (s->s_nspare < s->s_maxspare) {
 		LIST_INSERT_HEAD(&s->s_spare, c, sc_link);
@@ -174,8 +183,16 @@ slab_put(struct slab *s, void *p)
 void
 slab_trim(struct slab *s)
 {
-	struct slab_chunk *c;
+	struct slab_chunk *c, *next;
 
+	for (c = LIST_FIRST(&s->s_room); c != NULL; c = next) {
+		next = LIST_NEXT(c, sc_link);
+		if (c->sc_used == 0) {
+			LIST_REMOVE(c, sc_link);
+			s->s_nspare--;
+			slab_chunk_free(s, c);
+		}
+	}
 	while ((c = LIST_FIRST(&s->s_spare)) != NULL) {
 		LIST_REMOVE(c, sc_link);
 		s->s_nspare--;

@@ -143,6 +143,40 @@ START_TEST(test_spares_and_trim)
 }
 END_TEST
 
+/*
+ * One object taken and given back over and over keeps its chunk (as a
+ * spare, not mapped anew); trim unmaps it; with no spares it goes at once.
+ */
+START_TEST(test_one_object_churn)
+{
+	struct slab *s = slab_new(1024, 1, false), *s0 = slab_new(1024, 0, false);
+	void *a, *b;
+
+	ck_assert_ptr_nonnull(a = slab_get(s));
+	for (int i = 0; i < 3; i++) {
+		slab_put(s, a);
+		CHUNKS(s, 1);
+		ck_assert_ptr_nonnull(b = slab_get(s));
+#if !defined(__SANITIZE_ADDRESS__)
+		ck_assert_ptr_eq(a, b);
+#endif
+		a = b;
+	}
+	slab_put(s, a);
+	slab_trim(s);
+	CHUNKS(s, 0);
+	ck_assert_ptr_nonnull(a = slab_get(s));
+	CHUNKS(s, 1);
+	slab_put(s, a);
+	slab_free(s);
+
+	ck_assert_ptr_nonnull(a = slab_get(s0));
+	slab_put(s0, a);
+	CHUNKS(s0, 0);
+	slab_free(s0);
+}
+END_TEST
+
 /* Without zeroing, a recycled object keeps what was in it. */
 START_TEST(test_no_zero_keeps_bytes)
 {
@@ -173,6 +207,7 @@ slab_suite(void)
 	tcase_add_test(tc, test_burst_returns_chunks);
 	tcase_add_test(tc, test_random_churn);
 	tcase_add_test(tc, test_spares_and_trim);
+	tcase_add_test(tc, test_one_object_churn);
 	tcase_add_test(tc, test_no_zero_keeps_bytes);
 	suite_add_tcase(s, tc);
 	return s;
