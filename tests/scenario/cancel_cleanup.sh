@@ -4,7 +4,8 @@
 # upstream socket is closed there and then, never handed to the pool: the
 # origin sees its connection closed within a few tens of milliseconds of
 # the cancel, not at the pool's idle timeout (10 s here, so a pooled
-# connection would be seen closing far outside every window below).
+# connection would be seen closing far outside every window below).  Idle
+# pooled connections close as the drain begins.
 # Also what the client sees on the way out: a chunked response cut by a
 # deadline has no last chunk, interim 1xx responses are not relayed, an
 # HTTP/1.0 client never gets Transfer-Encoding, and a refused request's
@@ -176,13 +177,52 @@ hg_stop_ok "first daemon"
 # keeps its side open after the 503: hourglass lingers on that connection
 # (up to 1 s), so the process is still there, and the upstream socket must
 # already be closed, at the drain deadline, not when the process exits.
+# Beside it: a response cut by the drain after its head (its body one byte
+# every 2 s, framed by Content-Length: a socket the pool would take), whose
+# upstream socket closes at the same deadline; and an idle pooled upstream
+# connection, closed as the drain begins, half a second before the others.
 note "drain = 500ms cancels a request"
 cfg "$T/b.ini" 'drain = 500ms' 'upstream_header = 10s'
 start_hourglass "$T/b.ini" || finish
 d="drain cancels a request"
+
+# origin_wait_request PATH: wait up to 5 s until the origin has read PATH.
+origin_wait_request() {
+	for _ in $(seq 100); do
+		[ -n "$(oevent request "$1")" ] && return 0
+		sleep 0.05
+	done
+	fail "$1 did not reach the origin"
+	return 1
+}
+
+# origin_conn_close PATH: the origin's monotonic ms at which the connection
+# that carried PATH closed (an idle connection's close names no path),
+# waiting up to 1.5 s for it; empty when it never came.
+origin_conn_close() {
+	local id c
+	id=$(awk -v p="$1" '$1 == "request" && $3 == p { id = $4 } END { print id }' "$OEVENTS")
+	[ -n "$id" ] || return 0
+	for _ in $(seq 30); do
+		c=$(awk -v id="$id" '$1 == "close" && $4 == id { t = $2 } END { if (t != "") print t }' "$OEVENTS")
+		[ -n "$c" ] && break
+		sleep 0.05
+	done
+	echo "$c"
+}
+
 raw_open
 printf 'GET /hang?drain HTTP/1.1\r\nHost: h\r\n\r\n' >&3
 ts=$(now_ms)
+origin_wait_request "/hang?drain"
+curl -s -m 5 -o "$T/dcut.body" "http://127.0.0.1:$HG_PORT/drip/10/2000?dcut" &
+dcut_pid=$!
+_pids+=("$dcut_pid")
+origin_wait_request "/drip/10/2000?dcut"
+# The two requests above hold their upstream connections: this one opens
+# a third, which goes back to the pool.
+hg_curl "http://127.0.0.1:$HG_PORT/?pooled"
+expect_eq "$d: a request before the drain: 200" "$CODE" 200
 sleep 0.2
 t0=$(now_ms)
 kill -TERM "$HG_PID"
@@ -197,9 +237,30 @@ else
 	expect_range "$d: origin saw the close within 60 ms of the 503" \
 	    $((ms - (t503 - ts))) -30 60
 fi
+# In the origin's own clock, before the lingering client lets the process
+# go: the cut response's upstream closed with the 503's, the idle pooled
+# one about 500 ms (the drain) before them.
+c_hang=$(oevent close "/hang?drain")
+c_cut=$(origin_conn_close "/drip/10/2000?dcut")
+c_idle=$(origin_conn_close "/?pooled")
+if [ -z "$c_hang" ] || [ -z "$c_cut" ]; then
+	fail "$d: the origin did not see the cut response's upstream close while the daemon lingered"
+else
+	expect_range "$d: the cut response's upstream closed with the 503's (ms apart)" \
+	    $((c_cut - c_hang)) -60 60
+fi
+if [ -z "$c_hang" ] || [ -z "$c_idle" ]; then
+	fail "$d: the origin did not see the idle pooled connection close while the daemon lingered"
+else
+	expect_range "$d: the idle pooled connection closed as the drain began (ms before the 503's upstream)" \
+	    $((c_hang - c_idle)) 400 1000
+fi
+wait "$dcut_pid"
+expect_eq "$d: the response cut after its head (curl exit)" "$?" 18
 raw_close
 hg_stop_rc
 expect_eq "$d: exit status" "$HG_RC" 0
 check "$d: logged" grep -q 'status=503 outcome=timeout:drain' "$ACCESS"
+check "$d: the cut response logged" grep -q 'status=200 outcome=timeout:drain' "$ACCESS"
 
 finish

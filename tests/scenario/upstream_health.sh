@@ -3,9 +3,10 @@
 # failures, clients see no error meanwhile (a refused connect is retried on
 # the other server), it gets no traffic while down even once it is healthy
 # again, and after fail_timeout one trial request brings it back (or, if
-# it is still dead, marks it down again at once).  When every
-# server of a group is down the answer is 503 error:no_upstream at once, and
-# the error log says why.  About 6 s.
+# it is still dead, marks it down again at once); that trial is the only
+# request it takes until it answers.  Failures count toward max_fails only
+# within fail_timeout.  When every server of a group is down the answer is
+# 503 error:no_upstream at once, and the error log says why.  About 10 s.
 source "$(dirname "$0")/../upstream_lib.sh"
 
 FAIL_MS=3000	# fail_timeout of group h
@@ -15,8 +16,11 @@ up_origin B || finish
 up_dead D1 || finish
 up_dead D2 || finish
 up_dead D3 || finish
+up_dead C || finish
+up_dead W || finish
 SA=127.0.0.1:$A_PORT SB=127.0.0.1:$B_PORT
 SD1=127.0.0.1:$D1_PORT SD2=127.0.0.1:$D2_PORT SD3=127.0.0.1:$D3_PORT
+SC=127.0.0.1:$C_PORT SW=127.0.0.1:$W_PORT
 
 ug_up "$T/hg.ini" \
 	'[timeouts]' 'request = 5s' 'connect = 1s' 'retries = 1' '' \
@@ -24,11 +28,15 @@ ug_up "$T/hg.ini" \
 	"$(ups dd max_fails=1 fail_timeout=10s -- "$SD1" "$SD2")" \
 	"$(ups tr max_fails=2 fail_timeout=1s -- "$SD3" "127.0.0.1:$B_PORT")" \
 	"$(ups solo fail_timeout=10s -- "$SB")" \
+	"$(ups one max_fails=1 fail_timeout=1s -- "$SC" "$SB")" \
+	"$(ups win max_fails=2 fail_timeout=800ms -- "$SW" "$SB")" \
 	'[route /echo/solo]' 'upstream = solo' \
 	'[route /reset]' 'upstream = solo' \
 	'[route /echo/h]' 'upstream = h' \
 	'[route /echo/dd]' 'upstream = dd' \
 	'[route /echo/tr]' 'upstream = tr' \
+	'[route /echo/one]' 'upstream = one' \
+	'[route /echo/win]' 'upstream = win' \
 	|| finish
 U=http://127.0.0.1:$HG_PORT
 
@@ -143,6 +151,54 @@ log_take "solo after" 1
 expect_log "solo after" status=200 outcome=ok
 expect_eq "solo: by the only server" "$(( $(oreqs B /echo/solo) - b0 ))" 1
 errlog_expect "solo: never marked down" 0 "upstream solo: server .* marked down"
+
+# fail_timeout is also the window in which max_fails failures count: two
+# failures 1.2 s apart (fail_timeout 800 ms) do not mark W down; two
+# within it do.
+note "failures older than fail_timeout no longer count"
+# fail_on_w N: requests to group win, one at a time, until W has failed N
+# times in all (at most 6 requests); each is 200 (retried on B).
+WIN_N=0
+fail_on_w() {
+	local i
+	for i in $(seq 6); do
+		[ "$(errlog_count "try 1 on $SW failed")" -ge "$1" ] && return 0
+		hg_curl "$U/echo/win?$1.$i"
+		WIN_N=$((WIN_N + 1))
+		expect_eq "win: request $1.$i (retried on B if it went to W): 200" "$CODE" 200
+	done
+	[ "$(errlog_count "try 1 on $SW failed")" -ge "$1" ] ||
+	    fail "win: W has not failed $1 times after 6 more requests"
+}
+fail_on_w 1
+sleep 1.2
+fail_on_w 2
+errlog_expect "win: a failure 1.2 s after the first does not mark W down" 0 \
+	"upstream win: server $SW marked down"
+fail_on_w 3
+errlog_expect "win: the next one, within 800 ms, does" 1 \
+	"upstream win: server $SW marked down for 800 ms after 2 failures "
+log_take "win" "$WIN_N"
+
+# After fail_timeout a server that was down takes one trial request at a
+# time: while the trial is in flight (C answers after 1 s) every other
+# request goes to B.
+note "one trial request at a time"
+hg_curl "$U/echo/one?down"
+expect_eq "one: C refused, the retry on B: 200" "$CODE" 200
+errlog_expect "one: C marked down" 1 "upstream one: server $SC marked down for 1000 ms"
+t_down=$(now_ms)
+log_take "one: C down" 1
+up_origin C --listen "$SC" --delay 1000 || finish
+left=$(( t_down + 1200 - $(now_ms) ))
+[ $left -gt 0 ] && sleep "$(awk -v m=$left 'BEGIN { printf "%.3f", m / 1000 }')"
+b0=$(oreqs B /echo/one)
+par_curl 6 trial "$U/echo/one?trial"
+expect_eq "one: all 6 answered 200" "$(cat "$T"/trial.* | awk '{ print $1 }' | sort | uniq -c | awk '{ print $1 "x" $2 }')" 6x200
+expect_eq "one: C took one trial request" "$(oreqs C /echo/one)" 1
+expect_eq "one: B took the other 5" "$(( $(oreqs B /echo/one) - b0 ))" 5
+errlog_expect "one: C is back up" 1 "upstream one: server $SC is back up"
+log_take "one: trial" 6
 
 hg_alive "end" && fd_settle "end"
 finish

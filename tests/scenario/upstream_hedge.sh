@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Hedged requests and the retry budget (README, "Hedged requests" and
 # "Retry budget"): a GET without a response head after `hedge` starts a
-# second try on another server; the first head wins and the loser's socket
-# is closed at once; POST, a body, or a spent budget never hedge; a hedge
-# that outlives its primary's failure still wins, and the last try to fail
-# ends the request with its own cause; hedge = pNN waits for 100 samples.
+# second try on another server, never on one the request already waits
+# on; the first head wins and each loser's socket (the first try's or a
+# hedge's) is closed at once; POST, a body, or a spent budget never hedge;
+# a hedge that outlives its primary's failure still wins, and the last try
+# to fail ends the request with its own cause; hedge = pNN waits for 100
+# samples.
 # The retry budget caps retries at max(retry_budget % of requests,
 # retry_budget_min a second): 1,000 requests to servers that reset every
 # one cost them 1,200 attempts, not 2,000.
@@ -19,6 +21,7 @@ up_origin H --fail hang || finish	# never answers
 up_origin H2 --fail hang || finish
 up_origin R1 --fail reset || finish	# resets every request
 up_origin R2 --fail reset || finish
+up_dead D || finish			# refuses connects
 SS=127.0.0.1:$S_PORT SS2=127.0.0.1:$S2_PORT SM=127.0.0.1:$M_PORT
 SF=127.0.0.1:$F_PORT SH=127.0.0.1:$H_PORT SH2=127.0.0.1:$H2_PORT
 
@@ -40,6 +43,10 @@ grp hbody /echo/b "$SS" "$SF" -- hedge=50ms
 sects+=("$(ups hb2 max_fails=0 retry_budget=0 retry_budget_min=0 -- "$SS" "$SF")" \
     "[route /status/]" "upstream = hb2" "hedge = 50ms" "")
 grp hmax /chunked/ "$SS" "$SS2" "$SF" -- hedge=50ms hedge_max=2
+# D is marked down by its first failure (for 10 s): S is the only server
+# left, and a hedge never goes to the server the request waits on.
+sects+=("$(ups hsame max_fails=1 fail_timeout=10s -- "127.0.0.1:$D_PORT" "$SS")" \
+    "[route /delay/]" "upstream = hsame" "hedge = 50ms" "")
 # The hedge starts at 250 ms; the first try fails at 300; the hedge's
 # answer comes at 425, before its own upstream_header ends at 550.
 grp hdetach /drip/ "$SH" "$SM" -- hedge=250ms upstream_header=300ms
@@ -88,11 +95,38 @@ expect_log "$d" tries=1 hedged=0 won=1 upstream="$SS"
 check "$d: the error log says why" grep -q "no hedge: the retry budget of upstream hb2 is spent" "$HG_ERR"
 
 d="hedge_max = 2"
+: > "$T/S2.events"
 hg_curl "http://127.0.0.1:$HG_PORT/chunked/10"
 expect_eq "$d: 200" "$CODE" 200
 expect_range "$d: the second hedge answered (ms)" "$MS" 95 300
 log_take "$d" 1
 expect_log "$d" tries=3 hedged=1 won=3 upstream="$SF"
+# The first hedge (on S2) lost: its socket is closed at once, never pooled
+# (a pooled one would stay open until S2 answers, 400 ms after its request).
+OEVENTS=$T/S2.events
+for _ in $(seq 20); do [ -n "$(oevent close /chunked/10)" ] && break; sleep 0.05; done
+c=$(oevent close /chunked/10) r=$(oevent request /chunked/10)
+[ -n "$c" ] && [ -n "$r" ] && ms=$((c - r)) || ms=
+if [ -z "$ms" ]; then
+	fail "$d: the losing hedge's server never saw its connection closed"
+else
+	expect_range "$d: the losing hedge's server saw it closed at once (ms after its request)" "$ms" 0 200
+fi
+expect_eq "$d: the losing hedge's server sent no response" "$(oevent done /chunked/10)" ""
+fd_settle "$d"
+
+d="no hedge to the server the request waits on"
+hg_curl "http://127.0.0.1:$HG_PORT/delay/0?down"
+expect_eq "$d: D refused, the retry on S: 200" "$CODE" 200
+log_take "$d: D marked down" 1
+check "$d: D is marked down" grep -q "upstream hsame: server 127.0.0.1:$D_PORT marked down" "$HG_ERR"
+: > "$T/S.events"
+hg_curl "http://127.0.0.1:$HG_PORT/delay/0?same"
+expect_eq "$d: 200" "$CODE" 200
+expect_range "$d: waited for S (ms)" "$MS" 390 900
+log_take "$d" 1
+expect_log "$d" tries=1 hedged=0 won=1 upstream="$SS"
+expect_eq "$d: S got the request once" "$(oreqs S /delay/0)" 1
 fd_settle "$d"
 
 d="the first try fails, its hedge still wins"

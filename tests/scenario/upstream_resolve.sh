@@ -5,7 +5,10 @@
 # hold up other traffic: requests on another route keep getting 200 fast
 # while it fails.  To keep every packet on loopback, the unresolvable name
 # has a 64-byte label, which DNS cannot encode: the resolver fails it
-# locally without sending a query.  About 4 s.
+# locally without sending a query.  A name whose address changes is
+# followed within resolve_interval (a DNS server of the test's own, on
+# loopback, seen by the daemon alone through a mount namespace: this part
+# needs root, as make check runs in CI).  About 6 s.
 source "$(dirname "$0")/../upstream_lib.sh"
 
 grep -qE '^[[:space:]]*127\.0\.0\.1[[:space:]].*\blocalhost\b' /etc/hosts ||
@@ -79,4 +82,54 @@ expect_eq "interleaved: 15 error:connect lines" \
 	"$(printf '%s\n' "$LOG_NEW" | grep -c ' status=502 outcome=error:connect ')" 15
 
 hg_alive "end" && fd_settle "end"
+
+# A name whose address changes is followed: it is asked for again every
+# resolve_interval, and requests go to its new address.  This daemon runs
+# in a mount namespace of its own (unshare -m, as root), whose
+# /etc/resolv.conf names a DNS server of this test on loopback
+# (tests/tools/dns_stub.py): it answers svc.hourglass.test with the
+# address in a file, 127.0.0.1 and then 127.0.0.2, where a second origin
+# listens on the same port.
+note "a name whose address changes"
+stop_pid "$HG_PID"
+unshare -m true 2>/dev/null ||
+	{ fail "unshare -m does not work here (it needs root): the re-resolution check cannot run"; finish; }
+up_origin G2 --listen "127.0.0.2:$G_PORT" || finish
+echo 127.0.0.1 > "$T/dns.answer"
+"$(command -v python3)" "$TOP/tests/tools/dns_stub.py" --port-file "$T/dns.port" \
+    --answer-file "$T/dns.answer" --log "$T/dns.log" > "$T/dns.err" 2>&1 &
+_pids+=("$!")
+wait_file "$T/dns.port" || { fail "dns_stub did not start"; cat "$T/dns.err"; finish; }
+printf 'nameserver 127.0.0.1:%s\n' "$(cat "$T/dns.port")" > "$T/resolv.conf"
+# Run in the daemon's own mount namespace: the bind mount is not seen
+# outside it.
+printf '%s\n' '#!/bin/sh' \
+    "mount --bind '$T/resolv.conf' /etc/resolv.conf || exit 97" \
+    'exec "$@"' > "$T/dnsns.sh"
+chmod +x "$T/dnsns.sh"
+NAME=svc.hourglass.test:$G_PORT
+HOURGLASS_WRAP="unshare -m $T/dnsns.sh" ug_up "$T/moving.ini" \
+	"$(ups moving max_fails=0 keepalive=0 resolve_interval=200ms -- "$NAME")" \
+	'[route /echo/moving]' 'upstream = moving' \
+	|| finish
+U=http://127.0.0.1:$HG_PORT
+# resolved_count: how many times the error log says the name resolved to
+# an address it did not have.
+resolved_count() { errlog_count "upstream moving: $NAME resolved"; }
+for _ in $(seq 60); do [ "$(resolved_count)" -ge 1 ] && break; sleep 0.05; done
+errlog_expect "moving: resolved by the test's DNS server" 1 "upstream moving: $NAME resolved"
+hg_curl "$U/echo/moving?1"
+expect_eq "moving: 200" "$CODE" 200
+expect_eq "moving: served at 127.0.0.1" "$(oreqs G /echo/moving)" 1
+log_take "moving" 1
+echo 127.0.0.2 > "$T/dns.answer.new" && mv "$T/dns.answer.new" "$T/dns.answer"
+for _ in $(seq 60); do [ "$(resolved_count)" -ge 2 ] && break; sleep 0.05; done
+errlog_expect "moved: the new address was taken (resolve_interval 200 ms, waited at most 3 s)" 2 \
+	"upstream moving: $NAME resolved"
+hg_curl "$U/echo/moving?2"
+expect_eq "moved: 200" "$CODE" 200
+expect_eq "moved: served at 127.0.0.2" "$(oreqs G2 /echo/moving)" 1
+expect_eq "moved: not at 127.0.0.1" "$(oreqs G /echo/moving)" 1
+log_take "moved" 1
+hg_alive "moved" && fd_settle "moved"
 finish
