@@ -182,6 +182,7 @@ static void	request_hedge_fire(struct deadline_timer *, void *);
 static void	request_hedge_arm(struct request *);
 static void	request_hedges_cancel(struct request *);
 static void	request_detach(struct request *, enum outcome, int);
+static void	request_retry_ended(struct request *, enum metrics_retry);
 static void	request_rearm(struct request *);
 static bool	request_idempotent(const struct request *);
 
@@ -564,10 +565,7 @@ request_finish(struct request *rq, enum outcome outcome)
 		deadline_timer_stop(&rq->rq_backoff);
 	if (rq->rq_nhedge > 0 || rq->rq_hedge_tm_ready)
 		request_hedges_cancel(rq);
-	if (rq->rq_retry) {
-		metrics_retry(rq->rq_ctx->pc_metrics, METRICS_RETRY_FAILED);
-		rq->rq_retry = false;
-	}
+	request_retry_ended(rq, METRICS_RETRY_FAILED);
 	/* A trial request that ended without a verdict frees the trial. */
 	if (rq->rq_server != NULL && !rq->rq_judged)
 		upstream_abandoned(rq->rq_server);
@@ -1266,6 +1264,38 @@ request_rearm(struct request *rq)
 		deadline_open_at(t, SCOPE_DRAIN, rq->rq_drain_at);
 }
 
+/* A retry's try ended: count it once, by how. */
+static void
+request_retry_ended(struct request *rq, enum metrics_retry result)
+{
+	if (rq->rq_retry) {
+		metrics_retry(rq->rq_ctx->pc_metrics, result);
+		rq->rq_retry = false;
+	}
+}
+
+/*
+ * The try in hand failed and is given up: its connection is closed, never
+ * pooled, and its scopes close; the task is started again if the engine
+ * cancelled it, so that request (and drain) keep their instants.
+ */
+static void
+request_drop_try(struct request *rq)
+{
+	struct deadline_task *t = &rq->rq_task;
+
+	if (rq->rq_up != NULL) {
+		upstream_release(rq->rq_up, false);
+		rq->rq_up = NULL;
+	}
+	if (deadline_cause(t) >= 0)
+		request_rearm(rq);
+	deadline_close(t, SCOPE_TRY);
+	deadline_close(t, SCOPE_CONNECT);
+	deadline_close(t, SCOPE_UPSTREAM_HEADER);
+	deadline_close(t, SCOPE_UPSTREAM_IDLE);
+}
+
 /*
  * One attempt failed before the response head.  Count it against the
  * server's health, log it, and retry on another server when the retry
@@ -1277,7 +1307,6 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
     int err)
 {
 	const struct config_timeouts *to = request_timeouts(rq);
-	struct deadline_task *t = &rq->rq_task;
 	struct upstream_server *next;
 	const char *why;
 	int64_t cap, backoff, left;
@@ -1287,10 +1316,7 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
 		request_detach(rq, outcome, err);
 		return;
 	}
-	if (rq->rq_retry) {
-		metrics_retry(rq->rq_ctx->pc_metrics, METRICS_RETRY_FAILED);
-		rq->rq_retry = false;
-	}
+	request_retry_ended(rq, METRICS_RETRY_FAILED);
 	if (rq->rq_hedge_tm_ready)
 		deadline_timer_stop(&rq->rq_hedge_tm);
 	upstream_failed(rq->rq_server, outcome_name(outcome));
@@ -1336,16 +1362,7 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
 		request_finish(rq, outcome);
 		return;
 	}
-	if (rq->rq_up != NULL) {
-		upstream_release(rq->rq_up, false);
-		rq->rq_up = NULL;
-	}
-	if (deadline_cause(t) >= 0)
-		request_rearm(rq);
-	deadline_close(t, SCOPE_TRY);
-	deadline_close(t, SCOPE_CONNECT);
-	deadline_close(t, SCOPE_UPSTREAM_HEADER);
-	deadline_close(t, SCOPE_UPSTREAM_IDLE);
+	request_drop_try(rq);
 	rq->rq_server = next;
 	rq->rq_retry = true;
 	rq->rq_judged = false;
@@ -1933,10 +1950,7 @@ request_hedge_won(struct request *rq, struct hedge *h)
 		if (!rq->rq_judged)
 			upstream_abandoned(rq->rq_server);
 	}
-	if (rq->rq_retry) {
-		metrics_retry(rq->rq_ctx->pc_metrics, METRICS_RETRY_FAILED);
-		rq->rq_retry = false;
-	}
+	request_retry_ended(rq, METRICS_RETRY_FAILED);
 	metrics_hedge(rq->rq_ctx->pc_metrics, METRICS_HEDGE_WON);
 	deadline_close(t, SCOPE_CONNECT);
 	deadline_close(t, SCOPE_UPSTREAM_HEADER);
@@ -2059,8 +2073,6 @@ request_hedge_fire(struct deadline_timer *tm, void *arg)
 static void
 request_detach(struct request *rq, enum outcome outcome, int err)
 {
-	struct deadline_task *t = &rq->rq_task;
-
 	upstream_failed(rq->rq_server, outcome_name(outcome));
 	rq->rq_judged = true;
 	log_warn("req %s: try %u on %s failed: %s%s%s while waiting for the "
@@ -2068,20 +2080,8 @@ request_detach(struct request *rq, enum outcome outcome, int err)
 	    request_rid(rq), rq->rq_try, upstream_name(rq->rq_server),
 	    outcome_name(outcome), err ? ": " : "", err ? strerror(err) : "",
 	    (unsigned)rq->rq_nhedge, rq->rq_peer.rp_addr);
-	if (rq->rq_retry) {
-		metrics_retry(rq->rq_ctx->pc_metrics, METRICS_RETRY_FAILED);
-		rq->rq_retry = false;
-	}
-	if (rq->rq_up != NULL) {
-		upstream_release(rq->rq_up, false);
-		rq->rq_up = NULL;
-	}
-	if (deadline_cause(t) >= 0)
-		request_rearm(rq);
-	deadline_close(t, SCOPE_TRY);
-	deadline_close(t, SCOPE_CONNECT);
-	deadline_close(t, SCOPE_UPSTREAM_HEADER);
-	deadline_close(t, SCOPE_UPSTREAM_IDLE);
+	request_retry_ended(rq, METRICS_RETRY_FAILED);
+	request_drop_try(rq);
 }
 
 /* The response head is complete: rebuild it and start relaying. */
@@ -2105,10 +2105,7 @@ request_response_head(struct request *rq)
 	rq->rq_won = rq->rq_try;
 	if (rq->rq_nhedge > 0 || rq->rq_hedge_tm_ready)
 		request_hedges_cancel(rq);
-	if (rq->rq_retry) {
-		metrics_retry(rq->rq_ctx->pc_metrics, METRICS_RETRY_OK);
-		rq->rq_retry = false;
-	}
+	request_retry_ended(rq, METRICS_RETRY_OK);
 	/* The route's header time as the client waited it: for a hedged
 	 * request, from when the raced try was sent, so that hedging does
 	 * not teach pNN that the slow answers it cut short were fast. */
