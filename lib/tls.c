@@ -236,7 +236,10 @@ tls_key_use(const struct tls_ticket_key *k, unsigned char *iv,
 
 /*
  * OpenSSL's ticket key callback: encrypt with the current key; decrypt with
- * the current one (1) or the one before (2: the ticket is renewed).
+ * the current one (1) or the one before (2: the ticket is renewed).  Under
+ * TLS 1.3 a ticket is always renewed (2), as OpenSSL does with its own
+ * keys: a client uses each ticket once, and with none issued after a
+ * resumption its next connection would be a full handshake.
  */
 static int
 tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
@@ -245,7 +248,6 @@ tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 	unsigned cur = tls_key_current();
 	const struct tls_ticket_key *k;
 
-	(void)ssl;
 	if (enc) {
 		k = &tls_keys[cur];
 		if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1)
@@ -260,7 +262,7 @@ tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 			continue;
 		if (tls_key_use(k, iv, c, h, 0) != 0)
 			return -1;
-		return back == 0 ? 1 : 2;
+		return back == 0 && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
 	}
 	return 0;	/* unknown key: a full handshake */
 }
