@@ -1,6 +1,12 @@
-# bench/lib.sh: shell helpers that bench/run.sh and bench/instr.sh share.
-# Sourced (bash).  The caller defines say() and die() and, for render(),
-# OPORT (the origin's port).
+# bench/lib.sh: shell helpers that bench/run.sh, bench/tunnel.sh and
+# bench/instr.sh share.  Sourced (bash).  The caller defines say() and die()
+# and, for render(), OPORT (the origin's port).  start_origin and
+# start_contender (run.sh and tunnel.sh) also use R (results), RUN (private
+# run directory), BIN (private binaries), NGINX, HAPROXY, the arrays
+# PIN_LOAD and PIN_PROXY, and CONF_KIND (the templates' suffix: "" or
+# "-tunnel"; HG_TEMPLATE, when set, names hourglass's instead); they
+# record what they start in PIDS, and the contender's
+# port, process to stop and process to measure in PORT, MAIN and MPID.
 
 # alive PID: running and not a zombie.
 alive() {
@@ -59,9 +65,133 @@ listening() {
 }
 
 # render TEMPLATE OUT PORT UPSTREAM_HEADER NGINX_DIR ERRLOG: a
-# configuration from bench/conf/TEMPLATE, in front of the origin at $OPORT.
+# configuration from bench/conf/TEMPLATE (or TEMPLATE itself, an absolute
+# path), in front of the origin at $OPORT.
 render() {
+	local t=$1
+	[[ $t == /* ]] || t=bench/conf/$t
 	sed -e "s|@PORT@|$3|g" -e "s|@ORIGIN_PORT@|$OPORT|g" \
 	    -e "s|@UPSTREAM_HEADER@|$4|g" -e "s|@RUN@|$5|g" -e "s|@ERRLOG@|$6|g" \
-	    "bench/conf/$1" > "$2"
+	    "$t" > "$2"
+}
+
+# read_cpu PID: "utime stime" in clock ticks (all threads of the process).
+read_cpu() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "0 0"; return 1; }
+	s=${s##*) }
+	# shellcheck disable=SC2086
+	set -- $s
+	echo "${12} ${13}"
+}
+
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+
+OPID='' OPORT=''
+start_origin() {
+	rm -f "$RUN/origin.port"
+	"${PIN_LOAD[@]}" "$BIN/origin" --listen 127.0.0.1:0 --port-file "$RUN/origin.port" \
+	    --quiet 2>> "$R/logs/origin.err" &
+	OPID=$!
+	PIDS+=("$OPID")
+	wait_file "$RUN/origin.port" || die "the test origin did not start"
+	OPORT=$(cat "$RUN/origin.port")
+	say "test origin pid $OPID on 127.0.0.1:$OPORT"
+}
+
+# wait_ready PORT PID: up to 10 s for a 200 on GET /.
+wait_ready() {
+	local i code
+	for i in $(seq 100); do
+		alive "$2" || return 1
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+		    "http://127.0.0.1:$1/" 2>/dev/null)
+		[ "$code" = 200 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+declare -A PORT MAIN MPID	# per contender: port, process to stop, process to measure
+
+# start_contender NAME UPSTREAM_HEADER TAG: start NAME in front of the
+# origin, from the templates bench/conf/NAME$CONF_KIND.*.in; its stderr
+# goes to logs/NAME-TAG.err.
+start_contender() {
+	local name=$1 uh=$2 tag=$3 port main conf err ndir kid
+	err=$R/logs/$name-$tag.err
+	for _ in 1 2 3 4 5; do
+		case $name in
+		floor|floor-l7)
+			rm -f "$RUN/$name.port"
+			"${PIN_PROXY[@]}" "$BIN/$name" 127.0.0.1:0 "127.0.0.1:$OPORT" \
+			    "$RUN/$name.port" 2>> "$err" &
+			main=$!
+			PIDS+=("$main")
+			wait_file "$RUN/$name.port" && port=$(cat "$RUN/$name.port") || port=0
+			;;
+		hourglass)
+			port=$(pick_port) || die "no free port"
+			conf=$R/conf/hourglass-$tag.ini
+			render "${HG_TEMPLATE:-hourglass${CONF_KIND:-}.ini.in}" "$conf" "$port" "$uh" "" ""
+			"${PIN_PROXY[@]}" "$BIN/hourglass" -c "$conf" 2>> "$err" &
+			main=$!
+			PIDS+=("$main")
+			;;
+		nginx)
+			port=$(pick_port) || die "no free port"
+			ndir=$RUN/nginx-$tag
+			mkdir -p "$ndir/nginx-temp"
+			conf=$R/conf/nginx-$tag.conf
+			render "nginx${CONF_KIND:-}.conf.in" "$conf" "$port" "$uh" "$ndir" "$R/logs/nginx-$tag-error.log"
+			"${PIN_PROXY[@]}" "$NGINX" -c "$conf" -p "$ndir" -e "$err" 2>> "$err" &
+			main=$!
+			PIDS+=("$main")
+			;;
+		haproxy)
+			port=$(pick_port) || die "no free port"
+			conf=$R/conf/haproxy-$tag.cfg
+			render "haproxy${CONF_KIND:-}.cfg.in" "$conf" "$port" "$uh" "" ""
+			"${PIN_PROXY[@]}" "$HAPROXY" -db -f "$conf" >> "$err" 2>&1 &
+			main=$!
+			PIDS+=("$main")
+			;;
+		*) die "unknown contender $name" ;;
+		esac
+		if [ "$port" != 0 ] && wait_ready "$port" "$main"; then
+			PORT[$name]=$port
+			MAIN[$name]=$main
+			MPID[$name]=$main
+			if [ "$name" = nginx ]; then
+				# Measure the one worker; the master only waits.
+				kid=$(cat "/proc/$main/task/$main/children" 2>/dev/null)
+				[ -n "$kid" ] || kid=$(ps -o pid= --ppid "$main" 2>/dev/null)
+				kid=$(echo $kid)
+				[ -n "$kid" ] && [ "${kid// /}" = "$kid" ] ||
+				    die "nginx: cannot find its one worker (got '$kid')"
+				MPID[$name]=$kid
+				PIDS+=("$kid")	# stopped after its master
+			fi
+			say "$name ($tag) pid ${MPID[$name]} on 127.0.0.1:$port"
+			return 0
+		fi
+		stop_pid "$main"
+		if grep -qiE 'in use|cannot bind|could not bind|bind\(' "$err" 2>/dev/null; then
+			say "$name: port $port was taken, trying another"
+			continue
+		fi
+		break
+	done
+	say "$name did not start; the end of $err:"
+	tail -n 20 "$err" >&2
+	return 1
+}
+
+stop_contender() {
+	local name=$1
+	[ -n "${MAIN[$name]:-}" ] || return 0
+	stop_pid "${MAIN[$name]}"
+	[ "${MPID[$name]}" != "${MAIN[$name]}" ] && stop_pid "${MPID[$name]}"
+	unset "PORT[$name]" "MAIN[$name]" "MPID[$name]"
 }
