@@ -145,6 +145,12 @@ bench-instr: deps
 	@$(MAKE) --no-print-directory bench-progs
 	@bench/instr.sh
 
+# The HTTPS part of make bench alone (bench/tls.sh, bench/README.md).
+.PHONY: bench-tls
+bench-tls: deps
+	@$(MAKE) --no-print-directory bench-progs
+	@bench/run.sh tls
+
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/hourglass $(DESTDIR)$(UNITDIR)
 	$(INSTALL) -m 755 hourglass $(DESTDIR)$(BINDIR)/hourglass

@@ -3,8 +3,9 @@
 # and, for render(), OPORT (the origin's port).  start_origin and
 # start_contender (run.sh and tunnel.sh) also use R (results), RUN (private
 # run directory), BIN (private binaries), NGINX, HAPROXY, the arrays
-# PIN_LOAD and PIN_PROXY, and CONF_KIND (the templates' suffix: "" or
-# "-tunnel"; HG_TEMPLATE, when set, names hourglass's instead); they
+# PIN_LOAD and PIN_PROXY, and CONF_KIND (the templates' suffix: "",
+# "-tunnel" or "-tls"; HG_TEMPLATE, when set, names hourglass's instead);
+# with "-tls" (bench/tls.sh), TLS_CERT, TLS_KEY and TLS_CERTKEY; they
 # record what they start in PIDS, and the contender's
 # port, process to stop and process to measure in PORT, MAIN and MPID.
 
@@ -66,12 +67,15 @@ listening() {
 
 # render TEMPLATE OUT PORT UPSTREAM_HEADER NGINX_DIR ERRLOG: a
 # configuration from bench/conf/TEMPLATE (or TEMPLATE itself, an absolute
-# path), in front of the origin at $OPORT.
+# path), in front of the origin at $OPORT.  @CERT@, @KEY@ and @CERTKEY@
+# (the -tls templates) become $TLS_CERT, $TLS_KEY and $TLS_CERTKEY.
 render() {
 	local t=$1
 	[[ $t == /* ]] || t=bench/conf/$t
 	sed -e "s|@PORT@|$3|g" -e "s|@ORIGIN_PORT@|$OPORT|g" \
 	    -e "s|@UPSTREAM_HEADER@|$4|g" -e "s|@RUN@|$5|g" -e "s|@ERRLOG@|$6|g" \
+	    -e "s|@CERT@|${TLS_CERT:-}|g" -e "s|@KEY@|${TLS_KEY:-}|g" \
+	    -e "s|@CERTKEY@|${TLS_CERTKEY:-}|g" \
 	    "$t" > "$2"
 }
 
@@ -100,13 +104,15 @@ start_origin() {
 	say "test origin pid $OPID on 127.0.0.1:$OPORT"
 }
 
-# wait_ready PORT PID: up to 10 s for a 200 on GET /.
+# wait_ready PORT PID: up to 10 s for a 200 on GET / (over TLS, without
+# checking the certificate, when CONF_KIND is -tls).
 wait_ready() {
-	local i code
+	local i code scheme=http
+	[ "${CONF_KIND:-}" = -tls ] && scheme=https
 	for i in $(seq 100); do
 		alive "$2" || return 1
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
-		    "http://127.0.0.1:$1/" 2>/dev/null)
+		code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 \
+		    "$scheme://127.0.0.1:$1/" 2>/dev/null)
 		[ "$code" = 200 ] && return 0
 		sleep 0.1
 	done
