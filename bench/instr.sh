@@ -32,7 +32,29 @@ ROOT=$PWD
 say() { printf 'bench-instr: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-# summarize DIR: the table, from DIR/env.txt and DIR/instr.tsv.
+# objects FILE: "object instructions" per object a callgrind FILE counts
+# (its own instructions, not those of what it calls), by the object's file
+# name: "hourglass", "libssl.so.3", ...  Names are given once and then
+# referred to by number, on ob= lines (the object of the costs that
+# follow) and on cob= lines (a callee's object); the cost line after a
+# calls= line is the call's inclusive cost and is not counted.
+objects() {
+	awk '
+	function obid(x,   id) {
+		if (!match(x, /^[(][0-9]+[)]/)) return x
+		id = substr(x, 1, RLENGTH)
+		if (length(x) > RLENGTH + 1) name[id] = substr(x, RLENGTH + 2)
+		return id
+	}
+	/^ob=/ { cur = obid(substr($0, 4)); next }
+	/^cob=/ { obid(substr($0, 5)); next }
+	/^calls=/ { skip = 1; next }
+	/^[0-9+*-]/ { if (skip) { skip = 0; next }; s[cur] += $NF; next }
+	END { for (o in s) { b = (o in name) ? name[o] : o; sub(/.*\//, "", b); print b, s[o] } }' "$1"
+}
+
+# summarize DIR: the table, from DIR/env.txt and DIR/instr.tsv, and the
+# split by object from DIR/objects.tsv.
 summarize() {
 	local d=$1
 	[ -s "$d/instr.tsv" ] || { say "no $d/instr.tsv"; return 1; }
@@ -88,6 +110,39 @@ summarize() {
 			}
 		}
 	}' "$d/instr.tsv"
+	[ -s "$d/objects.tsv" ] || return 0
+	awk '
+	# group(c, o): the column object o of contender c goes to.
+	function group(c, o) {
+		if (o == c) return "own"
+		if (o ~ /^libssl/) return "libssl"
+		if (o ~ /^libcrypto/) return "libcrypto"
+		if (o ~ /^libc[.-]/ || o ~ /^ld-linux/) return "libc"
+		if (o ~ /^libevent/) return "libevent"
+		return "other"
+	}
+	{
+		v = $1; c = $2; k = v SUBSEP c
+		if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+		if (!(k in nlo) || $3 < nlo[k]) nlo[k] = $3
+		if (!(k in nhi) || $3 > nhi[k]) nhi[k] = $3
+		I[k, $3, group(c, $4)] += $5
+	}
+	END {
+		printf "\n   by object: (I(N2) - I(N1)) / (N2 - N1) of the instructions in each object'"'"'s own\n"
+		printf "   code (own = the contender'"'"'s binary; libc with ld.so)\n\n"
+		printf "%-12s %-10s %9s %9s %9s %9s %9s %9s\n", "variant", "contender", "own",
+		    "libssl", "libcrypto", "libc", "libevent", "other"
+		split("own libssl libcrypto libc libevent other", g, " ")
+		for (i = 1; i <= n; i++) {
+			k = order[i]; split(k, f, SUBSEP)
+			if (nhi[k] == nlo[k]) continue
+			printf "%-12s %-10s", f[1], f[2]
+			for (j = 1; j <= 6; j++)
+				printf " %9.0f", (I[k, nhi[k], g[j]] - I[k, nlo[k], g[j]]) / (nhi[k] - nlo[k])
+			printf "\n"
+		}
+	}' "$d/objects.tsv"
 }
 
 if [ "${1:-}" = summarize ]; then
@@ -290,6 +345,7 @@ measure() {
 	stop_pid "$CPID" 60 || { say "!! $name did not stop on SIGTERM"; rc=1; }
 	ins=$(awk '/^(totals|summary):/ { print $2; exit }' "$R/callgrind/$tag.out" 2>/dev/null)
 	[ -n "$ins" ] || { ins=-; rc=1; }
+	[ "$ins" = - ] || objects "$R/callgrind/$tag.out" | sed "s/^/$v $name $n /" >> "$R/objects.tsv"
 	line=$(grep '^requests=' "$out")
 	[ -n "$line" ] || line="requests=$n ok=0 other=0 clen=0 chunked=0 chunks=0 body_bytes=0 secs=-"
 	echo "$v $name $n $ins $(sed 's/[a-z_]*=//g' <<< "$line" | cut -d' ' -f2,5-8)" >> "$R/instr.tsv"
