@@ -9,7 +9,7 @@
 #                                 (bench/summarize.sh calls it)
 #
 # Environment (defaults in brackets):
-#   TLS_ROUNDS [3]        interleaved rounds
+#   TLS_ROUNDS [5]        interleaved rounds
 #   TLS_DURATION [5]      seconds per run
 #   TLS_WARMUP [1]        seconds of unrecorded load per contender and scenario
 #   TLS_HS_CONNS [4]      tlsclient's parallel connections, handshake scenarios
@@ -193,7 +193,7 @@ tls_check() {
 # part_tls: bench/run.sh's tls part.
 part_tls() {
 	local names=() order=() name scen r i n row scens dir=$R/tls
-	TLS_ROUNDS=${TLS_ROUNDS:-3}
+	TLS_ROUNDS=${TLS_ROUNDS:-5}
 	TLS_DURATION=${TLS_DURATION:-5}
 	TLS_WARMUP=${TLS_WARMUP:-1}
 	TLS_HS_CONNS=${TLS_HS_CONNS:-4}
