@@ -138,8 +138,10 @@ summarize() {
 			k = order[i]; split(k, f, SUBSEP)
 			if (nhi[k] == nlo[k]) continue
 			printf "%-12s %-10s", f[1], f[2]
-			for (j = 1; j <= 6; j++)
-				printf " %9.0f", (I[k, nhi[k], g[j]] - I[k, nlo[k], g[j]]) / (nhi[k] - nlo[k])
+			for (j = 1; j <= 6; j++) {
+				x = (I[k, nhi[k], g[j]] - I[k, nlo[k], g[j]]) / (nhi[k] - nlo[k])
+				printf " %9.0f", (x > -1 && x < 1 ? 0 : x)
+			}
 			printf "\n"
 		}
 	}' "$d/objects.tsv"
