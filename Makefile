@@ -194,6 +194,12 @@ deb: deps
 MAN_SED = -e 's|/etc/hourglass|$(SYSCONFDIR)/hourglass|g' \
           -e 's|/etc/logrotate.d|$(SYSCONFDIR)/logrotate.d|g'
 
+# The HTTPS part of make bench alone (bench/tls.sh, bench/README.md).
+.PHONY: bench-tls
+bench-tls: deps
+	@$(MAKE) --no-print-directory bench-progs
+	@bench/run.sh tls
+
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
 	    $(DESTDIR)$(SYSCONFDIR)/hourglass $(DESTDIR)$(UNITDIR) \

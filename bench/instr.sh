@@ -2,19 +2,23 @@
 # bench/instr.sh: instructions per proxied request, counted by callgrind
 # (`make bench-instr`).  The method is described in bench/README.md.
 #
-#   bench/instr.sh [100B] [16K] [16K-chunked]     (default: all three)
+#   bench/instr.sh [100B] [16K] [16K-chunked] [tls-100B] [tls-16K] [tls-hs]
+#                  [tls-resume]                   (default: all)
 #   bench/instr.sh summarize DIR                  (print a run's table again)
 #
 # Environment (defaults in brackets):
 #   N1 [2000], N2 [12000]  the request counts of the two runs per contender;
 #                          per request = (I(N2) - I(N1)) / (N2 - N1)
+#   HS_N1 [200], HS_N2 [1200]  the same for tls-hs and tls-resume (one
+#                          connection and handshake per request)
 #   CONTENDERS ["floor floor-l7 hourglass nginx haproxy"]
 #   HOURGLASS [./hourglass] the hourglass binary to count (another build, to
 #                          compare commits)
 #   NO_DEPS [0]            1: do not call tools/deps.sh
 #
 # Each contender runs under valgrind --tool=callgrind; the test origin and
-# the client (seqclient) run outside it.  Every process started is recorded
+# the client (seqclient; tlsclient for the tls- variants: bench/tls.sh) run
+# outside it.  Every process started is recorded
 # by PID and stopped by PID.  Raw results and summary.txt go to
 # bench/results/instr-<date-time>/.
 set -u
@@ -22,11 +26,35 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+# shellcheck source=bench/tls.sh
+. bench/tls.sh
 
 say() { printf 'bench-instr: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-# summarize DIR: the table, from DIR/env.txt and DIR/instr.tsv.
+# objects FILE: "object instructions" per object a callgrind FILE counts
+# (its own instructions, not those of what it calls), by the object's file
+# name: "hourglass", "libssl.so.3", ...  Names are given once and then
+# referred to by number, on ob= lines (the object of the costs that
+# follow) and on cob= lines (a callee's object); the cost line after a
+# calls= line is the call's inclusive cost and is not counted.
+objects() {
+	awk '
+	function obid(x,   id) {
+		if (!match(x, /^[(][0-9]+[)]/)) return x
+		id = substr(x, 1, RLENGTH)
+		if (length(x) > RLENGTH + 1) name[id] = substr(x, RLENGTH + 2)
+		return id
+	}
+	/^ob=/ { cur = obid(substr($0, 4)); next }
+	/^cob=/ { obid(substr($0, 5)); next }
+	/^calls=/ { skip = 1; next }
+	/^[0-9+*-]/ { if (skip) { skip = 0; next }; s[cur] += $NF; next }
+	END { for (o in s) { b = (o in name) ? name[o] : o; sub(/.*\//, "", b); print b, s[o] } }' "$1"
+}
+
+# summarize DIR: the table, from DIR/env.txt and DIR/instr.tsv, and the
+# split by object from DIR/objects.tsv.
 summarize() {
 	local d=$1
 	[ -s "$d/instr.tsv" ] || { say "no $d/instr.tsv"; return 1; }
@@ -82,6 +110,41 @@ summarize() {
 			}
 		}
 	}' "$d/instr.tsv"
+	[ -s "$d/objects.tsv" ] || return 0
+	awk '
+	# group(c, o): the column object o of contender c goes to.
+	function group(c, o) {
+		if (o == c) return "own"
+		if (o ~ /^libssl/) return "libssl"
+		if (o ~ /^libcrypto/) return "libcrypto"
+		if (o ~ /^libc[.-]/ || o ~ /^ld-linux/) return "libc"
+		if (o ~ /^libevent/) return "libevent"
+		return "other"
+	}
+	{
+		v = $1; c = $2; k = v SUBSEP c
+		if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+		if (!(k in nlo) || $3 < nlo[k]) nlo[k] = $3
+		if (!(k in nhi) || $3 > nhi[k]) nhi[k] = $3
+		I[k, $3, group(c, $4)] += $5
+	}
+	END {
+		printf "\n   by object: (I(N2) - I(N1)) / (N2 - N1) of the instructions in each object'"'"'s own\n"
+		printf "   code (own = the contender'"'"'s binary; libc with ld.so)\n\n"
+		printf "%-12s %-10s %9s %9s %9s %9s %9s %9s\n", "variant", "contender", "own",
+		    "libssl", "libcrypto", "libc", "libevent", "other"
+		split("own libssl libcrypto libc libevent other", g, " ")
+		for (i = 1; i <= n; i++) {
+			k = order[i]; split(k, f, SUBSEP)
+			if (nhi[k] == nlo[k]) continue
+			printf "%-12s %-10s", f[1], f[2]
+			for (j = 1; j <= 6; j++) {
+				x = (I[k, nhi[k], g[j]] - I[k, nlo[k], g[j]]) / (nhi[k] - nlo[k])
+				printf " %9.0f", (x > -1 && x < 1 ? 0 : x)
+			}
+			printf "\n"
+		}
+	}' "$d/objects.tsv"
 }
 
 if [ "${1:-}" = summarize ]; then
@@ -95,14 +158,23 @@ N2=${N2:-12000}
 CONTENDERS=${CONTENDERS:-floor floor-l7 hourglass nginx haproxy}
 HOURGLASS=${HOURGLASS:-./hourglass}
 
-declare -A V_PATH=([100B]=/ [16K]=/bytes/16384 [16K-chunked]=/chunked/16384)
+HS_N1=${HS_N1:-200}
+HS_N2=${HS_N2:-1200}
+
+# tls-*: over TLS (bench/tls.sh): keep-alive (100B, 16K), a full handshake
+# per request (hs) or a resumed one (resume); hourglass, nginx and HAProxy.
+declare -A V_PATH=([100B]=/ [16K]=/bytes/16384 [16K-chunked]=/chunked/16384
+    [tls-100B]=/ [tls-16K]=/bytes/16384 [tls-hs]=/ [tls-resume]=/)
 VARIANTS=("$@")
-[ ${#VARIANTS[@]} -gt 0 ] || VARIANTS=(100B 16K 16K-chunked)
+[ ${#VARIANTS[@]} -gt 0 ] || VARIANTS=(100B 16K 16K-chunked tls-100B tls-16K tls-hs tls-resume)
 for v in "${VARIANTS[@]}"; do
-	[ -n "${V_PATH[$v]:-}" ] || die "unknown variant '$v' (100B 16K 16K-chunked)"
+	[ -n "${V_PATH[$v]:-}" ] ||
+	    die "unknown variant '$v' (100B 16K 16K-chunked tls-100B tls-16K tls-hs tls-resume)"
 done
 [[ $N1 =~ ^[1-9][0-9]*$ && $N2 =~ ^[1-9][0-9]*$ ]] && [ "$N2" -gt "$N1" ] ||
     die "N1 and N2 must be positive integers, N2 > N1"
+[[ $HS_N1 =~ ^[1-9][0-9]*$ && $HS_N2 =~ ^[1-9][0-9]*$ ]] && [ "$HS_N2" -gt "$HS_N1" ] ||
+    die "HS_N1 and HS_N2 must be positive integers, HS_N2 > HS_N1"
 
 # ---------------------------------------------------------------- set-up
 
@@ -172,7 +244,7 @@ hg_rev() {
 	echo "valgrind: $(valgrind --version)"
 	[ -x "$BIN/floor-l7" ] && echo "floor-l7: binary $(sha1sum < "$BIN/floor-l7" | cut -c1-12)"
 	echo "variants: ${VARIANTS[*]}; contenders: $CONTENDERS"
-	echo "N1=$N1 N2=$N2"
+	echo "N1=$N1 N2=$N2 HS_N1=$HS_N1 HS_N2=$HS_N2"
 } > "$R/env.txt"
 say "results in $R"
 
@@ -192,7 +264,8 @@ start_origin() {
 
 CPID='' CPORT=''	# the contender under valgrind and its port
 
-# start_counted NAME TAG: start NAME under callgrind, its counts to
+# start_counted NAME TAG: start NAME under callgrind (the templates
+# bench/conf/NAME$CONF_KIND.*.in, as start_contender), its counts to
 # callgrind/TAG.out; up to 60 s for it to listen.
 start_counted() {
 	local name=$1 tag=$2 port conf ndir err=$R/logs/$2.err i try
@@ -209,7 +282,7 @@ start_counted() {
 		hourglass)
 			port=$(pick_port) || die "no free port"
 			conf=$R/conf/hourglass.ini
-			render hourglass.ini.in "$conf" "$port" 30s "" ""
+			render "hourglass${CONF_KIND:-}.ini.in" "$conf" "$port" 30s "" ""
 			"${vg[@]}" "$BIN/hourglass" -c "$conf" 2>> "$err" &
 			;;
 		nginx)
@@ -218,7 +291,7 @@ start_counted() {
 			ndir=$RUN/nginx-$tag
 			mkdir -p "$ndir/nginx-temp"
 			conf=$R/conf/nginx-$tag.conf
-			render nginx.conf.in "$conf" "$port" 30s "$ndir" "$R/logs/$tag-error.log"
+			render "nginx${CONF_KIND:-}.conf.in" "$conf" "$port" 30s "$ndir" "$R/logs/$tag-error.log"
 			sed -i 's/^master_process on;/master_process off;/' "$conf"
 			grep -q '^master_process off;' "$conf" ||
 			    die "nginx.conf.in: no 'master_process on;' line to turn off"
@@ -227,7 +300,7 @@ start_counted() {
 		haproxy)
 			port=$(pick_port) || die "no free port"
 			conf=$R/conf/haproxy.cfg
-			render haproxy.cfg.in "$conf" "$port" 30s "" ""
+			render "haproxy${CONF_KIND:-}.cfg.in" "$conf" "$port" 30s "" ""
 			"${vg[@]}" "$HAPROXY" -db -f "$conf" >> "$err" 2>&1 &
 			;;
 		*) die "unknown contender $name" ;;
@@ -255,18 +328,26 @@ start_counted() {
 
 # measure VARIANT NAME N: one counted run of N requests; one row of instr.tsv.
 measure() {
-	local v=$1 name=$2 n=$3 tag=$1-$2-$3 out ins line rc
+	local v=$1 name=$2 n=$3 tag=$1-$2-$3 out ins line rc kind= client
 	out=$R/client/$tag.txt
-	if ! start_counted "$name" "$tag"; then
+	case $v in tls-*) kind=-tls ;; esac
+	if ! CONF_KIND=$kind start_counted "$name" "$tag"; then
 		echo "$v $name $n - 0 0 0 0 -" >> "$R/instr.tsv"
 		return 1
 	fi
-	timeout 900 "$BIN/seqclient" "$CPORT" "${V_PATH[$v]}" "$n" > "$out" 2>&1
+	case $v in
+	tls-100B|tls-16K) client=("$BIN/tlsclient" -k -n "$n" "$CPORT" "${V_PATH[$v]}") ;;
+	tls-hs) client=("$BIN/tlsclient" -n "$n" "$CPORT" "${V_PATH[$v]}") ;;
+	tls-resume) client=("$BIN/tlsclient" -r -n "$n" "$CPORT" "${V_PATH[$v]}") ;;
+	*) client=("$BIN/seqclient" "$CPORT" "${V_PATH[$v]}" "$n") ;;
+	esac
+	timeout 900 "${client[@]}" > "$out" 2>&1
 	rc=$?
 	# callgrind writes its counts when the process exits.
 	stop_pid "$CPID" 60 || { say "!! $name did not stop on SIGTERM"; rc=1; }
 	ins=$(awk '/^(totals|summary):/ { print $2; exit }' "$R/callgrind/$tag.out" 2>/dev/null)
 	[ -n "$ins" ] || { ins=-; rc=1; }
+	[ "$ins" = - ] || objects "$R/callgrind/$tag.out" | sed "s/^/$v $name $n /" >> "$R/objects.tsv"
 	line=$(grep '^requests=' "$out")
 	[ -n "$line" ] || line="requests=$n ok=0 other=0 clen=0 chunked=0 chunks=0 body_bytes=0 secs=-"
 	echo "$v $name $n $ins $(sed 's/[a-z_]*=//g' <<< "$line" | cut -d' ' -f2,5-8)" >> "$R/instr.tsv"
@@ -276,14 +357,20 @@ measure() {
 
 # ---------------------------------------------------------------- main
 
+if [[ " ${VARIANTS[*]}" == *" tls-"* ]]; then
+	tls_setup "$RUN/tls" "$BIN" || die "cannot make the certificate or build tlsclient"
+fi
 start_origin
 echo "variant contender n instructions ok chunked chunks body_bytes secs" > "$R/instr.tsv"
 fail=0
 t=$SECONDS
 for v in "${VARIANTS[@]}"; do
+	n1=$N1 n2=$N2
+	case $v in tls-hs|tls-resume) n1=$HS_N1 n2=$HS_N2 ;; esac
 	for name in $CONTENDERS; do
-		measure "$v" "$name" "$N1" || fail=1
-		measure "$v" "$name" "$N2" || fail=1
+		case $v-$name in tls-*-floor|tls-*-floor-l7) continue ;; esac	# no TLS
+		measure "$v" "$name" "$n1" || fail=1
+		measure "$v" "$name" "$n2" || fail=1
 	done
 done
 say "$((SECONDS - t)) s"

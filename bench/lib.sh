@@ -5,10 +5,11 @@
 # hedge.sh starts its own two origins) also use R (results), RUN (private
 # run directory), BIN (private binaries), NGINX, HAPROXY, the arrays
 # PIN_LOAD and PIN_PROXY, and CONF_KIND (the templates' suffix: "",
-# "-tunnel" or "-hedge"; HG_TEMPLATE, when set, names hourglass's instead,
+# "-tunnel", "-tls" or "-hedge"; HG_TEMPLATE, when set, names hourglass's instead,
 # and CONF_TEMPLATE, when set, the one for any contender); they record what
 # they start in PIDS, and the contender's port, process to stop and process
-# to measure in PORT, MAIN and MPID.
+# to measure in PORT, MAIN and MPID.  With "-tls" (bench/tls.sh), TLS_CERT,
+# TLS_KEY and TLS_CERTKEY name the certificate and key.
 
 # alive PID: running and not a zombie.
 alive() {
@@ -69,13 +70,16 @@ listening() {
 # render TEMPLATE OUT PORT UPSTREAM_HEADER NGINX_DIR ERRLOG: a
 # configuration from bench/conf/TEMPLATE (or TEMPLATE itself, an absolute
 # path), in front of the origin at $OPORT (and a second one at $OPORT2,
-# when set, for @ORIGIN_PORT2@).
+# when set, for @ORIGIN_PORT2@).  @CERT@, @KEY@ and @CERTKEY@ (the -tls
+# templates) become $TLS_CERT, $TLS_KEY and $TLS_CERTKEY.
 render() {
 	local t=$1
 	[[ $t == /* ]] || t=bench/conf/$t
 	sed -e "s|@PORT@|$3|g" -e "s|@ORIGIN_PORT@|$OPORT|g" \
 	    -e "s|@ORIGIN_PORT2@|${OPORT2:-$OPORT}|g" \
 	    -e "s|@UPSTREAM_HEADER@|$4|g" -e "s|@RUN@|$5|g" -e "s|@ERRLOG@|$6|g" \
+	    -e "s|@CERT@|${TLS_CERT:-}|g" -e "s|@KEY@|${TLS_KEY:-}|g" \
+	    -e "s|@CERTKEY@|${TLS_CERTKEY:-}|g" \
 	    "$t" > "$2"
 }
 
@@ -104,13 +108,15 @@ start_origin() {
 	say "test origin pid $OPID on 127.0.0.1:$OPORT"
 }
 
-# wait_ready PORT PID: up to 10 s for a 200 on GET /.
+# wait_ready PORT PID: up to 10 s for a 200 on GET / (over TLS, without
+# checking the certificate, when CONF_KIND is -tls).
 wait_ready() {
-	local i code
+	local i code scheme=http
+	[ "${CONF_KIND:-}" = -tls ] && scheme=https
 	for i in $(seq 100); do
 		alive "$2" || return 1
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
-		    "http://127.0.0.1:$1/" 2>/dev/null)
+		code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 \
+		    "$scheme://127.0.0.1:$1/" 2>/dev/null)
 		[ "$code" = 200 ] && return 0
 		sleep 0.1
 	done

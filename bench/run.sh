@@ -2,7 +2,7 @@
 # bench/run.sh: the side-by-side benchmark (`make bench`).  The method is
 # described in bench/README.md.
 #
-#   bench/run.sh [throughput] [memory] [timer] [syscalls]    (default: all)
+#   bench/run.sh [throughput] [memory] [timer] [syscalls] [tls]    (default: all)
 #
 # Environment (defaults in brackets):
 #   ROUNDS [5]            interleaved rounds of the throughput part
@@ -21,6 +21,7 @@
 #                         throughput part
 #   PIN [0]               1: wrk and the origin on CPU 0, the contender on CPU 1
 #   NO_DEPS [0]           1: do not call tools/deps.sh
+#   TLS_* (the tls part)  in bench/tls.sh (`make bench-tls` runs that part alone)
 #
 # Quick check: ROUNDS=1 DURATION=2 IDLE_CONNS=500 TIMER_ROUNDS=1 bench/run.sh
 #
@@ -31,6 +32,8 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+# shellcheck source=bench/tls.sh
+. bench/tls.sh
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
@@ -46,11 +49,11 @@ SCENARIOS=${SCENARIOS:-100B-c50 100B-c200 16K-c50 16K-c200 16Kch-c50}
 PIN=${PIN:-0}
 
 PARTS=("$@")
-[ ${#PARTS[@]} -gt 0 ] || PARTS=(throughput memory timer syscalls)
+[ ${#PARTS[@]} -gt 0 ] || PARTS=(throughput memory timer syscalls tls)
 for p in "${PARTS[@]}"; do
 	case $p in
-	throughput|memory|timer|syscalls) ;;
-	*) echo "bench: unknown part '$p' (throughput memory timer syscalls)" >&2; exit 2 ;;
+	throughput|memory|timer|syscalls|tls) ;;
+	*) echo "bench: unknown part '$p' (throughput memory timer syscalls tls)" >&2; exit 2 ;;
 	esac
 done
 want() { local p; for p in "${PARTS[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
@@ -500,7 +503,7 @@ part_syscalls() {
 # ---------------------------------------------------------------- main
 
 start_origin
-for p in throughput memory timer syscalls; do
+for p in throughput memory timer syscalls tls; do
 	want $p || continue
 	t=$SECONDS
 	part_$p

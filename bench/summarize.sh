@@ -259,6 +259,9 @@ if [ -s "$d/syscalls.tsv" ]; then
 	}' "$d/syscalls.tsv"
 fi
 
+# The tls part (bench/tls.sh).
+[ -s "$d/tls.tsv" ] && bash "$(dirname "$0")/tls.sh" summarize "$d"
+
 # Anything that went wrong.
 {
 	[ -s "$d/throughput.tsv" ] && awk 'NR > 1 && ($8 > 0 || $9 > 0 || $4 == 0) {
