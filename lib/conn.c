@@ -168,7 +168,7 @@ conn_tls_read(struct conn *c, void *buf, size_t len)
 	if (n > 0) {
 		c->c_flags |= C_TLS_DATA;
 		/* Bytes OpenSSL decrypted past this read: say so at once. */
-		if ((c->c_flags & C_READING) && SSL_pending(c->c_ssl) > 0)
+		if ((c->c_flags & C_READING) && SSL_has_pending(c->c_ssl))
 			event_active(&c->c_rev, EV_READ, 0);
 		return n;
 	}
@@ -397,7 +397,7 @@ conn_want_read(struct conn *c, bool on)
 	if (c->c_ssl != NULL) {
 		conn_tls_events(c);
 		if (on && !(c->c_flags & C_HANDSHAKE) &&
-		    SSL_pending(c->c_ssl) > 0)
+		    SSL_has_pending(c->c_ssl))
 			event_active(&c->c_rev, EV_READ, 0);
 		return;
 	}
@@ -426,6 +426,10 @@ conn_tls_handshake(struct conn *c)
 	if (r == 1) {
 		c->c_flags &= ~(C_HANDSHAKE | C_HS_WRITE);
 		conn_tls_events(c);
+		/* The peer's first bytes may have come with its last
+		 * handshake record, read ahead: the socket will not say so. */
+		if ((c->c_flags & C_READING) && SSL_has_pending(c->c_ssl))
+			event_active(&c->c_rev, EV_READ, 0);
 		c->c_cb(c, CONN_TLS_READY, 0);
 		return;
 	}

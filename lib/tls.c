@@ -349,6 +349,10 @@ tls_ctx_common(SSL_CTX *ctx, const char *protocols, const char *ciphers,
 	 * connections give their buffers back. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	/* Read what the socket has, not a record's header and then its
+	 * body: one read(2) a request instead of two.  Bytes read ahead are
+	 * in OpenSSL, not the socket: conn.c asks SSL_has_pending(). */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	return 0;
 }
 
