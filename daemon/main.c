@@ -482,18 +482,27 @@ daemon_workers(struct daemon *dm)
 static void
 daemon_free(struct daemon *dm)
 {
+	sigset_t block;
 	int sig;
 
 	metricsd_free(dm->dm_metricsd);
 	for (unsigned i = 0; i < dm->dm_nworkers; i++)
 		worker_free(dm->dm_workers[i]);
+	/*
+	 * Freeing a signal event puts back the default action: a second
+	 * SIGTERM arriving then would kill the exiting daemon with 143
+	 * instead of its own status.  The workers are gone, so blocking the
+	 * signals in this thread first leaves no moment for one to land;
+	 * there is nothing left for a signal to do.
+	 */
+	sigemptyset(&block);
+	for (int i = 0; i < 4; i++)
+		if (dm->dm_sig[i] != NULL)
+			sigaddset(&block, event_get_signal(dm->dm_sig[i]));
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	for (int i = 0; i < 4; i++) {
 		if (dm->dm_sig[i] == NULL)
 			continue;
-		/* Freeing the event puts back the default action: a second
-		 * SIGTERM arriving now would kill the exiting daemon with
-		 * 143 instead of its own status; there is nothing left for
-		 * a signal to do. */
 		sig = event_get_signal(dm->dm_sig[i]);
 		event_free(dm->dm_sig[i]);
 		signal(sig, SIG_IGN);
