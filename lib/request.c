@@ -26,129 +26,20 @@
 
 #include "deadline.h"
 #include "fmt.h"
-#include "hedge.h"
 #include "http.h"
-#include "latwin.h"
 #include "log.h"
 #include "outcome.h"
-#include "request.h"
+#include "request_int.h"
 #include "tls.h"
 #include "tunnel.h"
 #include "upstream.h"
 
 #define RESP_HEAD_MAX	65536	/* the longest response head we take */
-#define RID_MAX		64	/* the longest X-Request-Id taken from a client */
 #define REQUEST_JOIN_MAX 2048	/* body bytes copied behind a head */
 #define UPGRADE_MAX	256	/* the longest Upgrade we forward */
 #define HINT_DEADLINE	"(digits, then ms or s)"
 #define HINT_GRPC	"(1 to 8 digits, then H, M, S, m, u or n)"
-#define HEDGE_MAX	4	/* hedge_max's ceiling */
-#define HEDGE_SAMPLES	100	/* hedge = pNN waits for this many */
 
-enum req_state {
-	REQ_HEAD,		/* reading the request head */
-	REQ_CONNECT,		/* connecting to the upstream server */
-	REQ_SEND,		/* sending the request upstream */
-	REQ_WAIT,		/* request sent: waiting for the response head */
-	REQ_RELAY,		/* response head sent: relaying the body */
-	REQ_TUNNEL,		/* 101 sent: a tunnel, both ways */
-	REQ_DONE,		/* finished and logged */
-	REQ_NSTATES
-};
-
-/* One request on a client connection, from its first byte to its log line. */
-struct request {
-	struct proxy_ctx *rq_ctx;
-	struct request_peer rq_peer;		/* the client's, lent */
-	enum req_state	 rq_state;
-	uint64_t	 rq_id;			/* ours: worker and counter */
-	uint8_t		 rq_rid_len;		/* of rq_rid; 0 until needed */
-	char		 rq_rid[RID_MAX + 1];	/* the id as text: the client's
-						   X-Request-Id, or rq_id in hex */
-	struct config	*rq_cfg;		/* a reference */
-	struct upstream_set *rq_ups;		/* a reference */
-	const struct config_route *rq_route;
-	struct upstream_server *rq_server;
-	struct upconn	*rq_up;
-
-	struct buf	 rq_tx;			/* a head (either way) until it is
-						 * sent, and a chunked body written
-						 * anew */
-	struct buf	 rq_rx;			/* response bytes; head at 0 */
-
-	bool		 rq_body_done;		/* request body read whole */
-	bool		 rq_sent;		/* request sent whole upstream */
-	bool		 rq_head_sent;		/* response head went out */
-	bool		 rq_close;		/* close the client afterwards */
-	bool		 rq_pooled;		/* rq_up came from the pool */
-	bool		 rq_fresh_retry;	/* the free pooled retry is used */
-	bool		 rq_got_byte;		/* a response byte arrived */
-	bool		 rq_reframe;		/* chunked response: written anew */
-	bool		 rq_dechunk;		/* 1.0 client, chunked response */
-	bool		 rq_upgrade;		/* forwarded asking to upgrade */
-	bool		 rq_tunneled;		/* a 101 made it a tunnel */
-	bool		 rq_grpc;		/* took the client's grpc-timeout */
-	uint8_t		 rq_tls_fail;		/* why the upstream TLS failed */
-	int		 rq_status;		/* status sent to the client */
-	unsigned	 rq_tries;
-	bool		 rq_judged;		/* the server's health was told */
-	uint64_t	 rq_tried;		/* servers tried, a bit per index */
-	int64_t		 rq_request_at;		/* the request scope's instant */
-	int64_t		 rq_drain_at;		/* the drain's instant, or 0 */
-	uint64_t	 rq_bytes_in;
-	uint64_t	 rq_bytes_out;
-	int64_t		 rq_deadline_ms;	/* the request scope's length */
-	int64_t		 rq_t0;			/* monotonic, first byte */
-	int64_t		 rq_t_head;		/* head complete */
-	int64_t		 rq_t_conn0, rq_t_conn;	/* connect start, done */
-	int64_t		 rq_t_sent;		/* request sent upstream */
-	int64_t		 rq_t_uphead;		/* response head complete */
-	int64_t		 rq_t_race;		/* sent: the try a hedge raced */
-	const char	*rq_gone;		/* why the client went away */
-	const char	*rq_why;		/* said in our answer's body, or
-						   NULL; rq_why_len bytes */
-	uint32_t	 rq_why_len;
-	bool		 rq_backoff_ready;	/* rq_backoff is set up */
-	bool		 rq_retry;		/* the try is a retry, not counted
-						   in the metrics yet */
-	uint8_t		 rq_nhedge;		/* hedges racing now */
-	uint8_t		 rq_hedges;		/* hedges started */
-	unsigned	 rq_try;		/* the try number of rq_up's try */
-	unsigned	 rq_won;		/* the try whose head was taken */
-	bool		 rq_hedge_tm_ready;	/* rq_hedge_tm is set up */
-	char		*rq_head;		/* a tunnel's copy of the request
-						   head up to its target, for the
-						   log; NULL: in rp_in */
-	struct request_http *rq_h;		/* NULL once a tunnel */
-
-	/*
-	 * From here on, not zeroed per request (a request on a keep-alive
-	 * connection pays for every byte above): set up by their own init,
-	 * or valid only under the flag or count above that says so.
-	 */
-	struct deadline_task rq_task;		/* every scope of the request */
-	char		 rq_whybuf[160];	/* rq_why's bytes, when ours */
-	struct deadline_timer rq_backoff;	/* rq_backoff_ready */
-	struct deadline_timer rq_hedge_tm;	/* rq_hedge_tm_ready */
-	struct hedge	*rq_hedge[HEDGE_MAX];	/* racing, rq_nhedge of them */
-	unsigned	 rq_hedge_try[HEDGE_MAX];	/* their try numbers */
-	struct tunnel	 rq_tunnel;		/* rq_tunneled (tunnel_init) */
-	struct http_span rq_method, rq_target;	/* a tunnel's, in rq_head */
-};
-
-/*
- * A request's HTTP: both parsers and messages, most of its memory.  A slab
- * object of its own, given back when the request becomes a tunnel, which
- * has no HTTP left to parse: an idle tunnel costs little.
- */
-struct request_http {
-	struct http_parser rh_reqp;		/* client -> us */
-	struct http_msg	 rh_reqm;
-	struct http_parser rh_resp;		/* upstream -> us */
-	struct http_msg	 rh_resm;
-};
-
-_Static_assert(sizeof(struct request) <= 4096, "requests live in a slab");
 
 static const char *const req_state_names[REQ_NSTATES] = {
 	[REQ_HEAD] = "HEAD",
@@ -160,31 +51,17 @@ static const char *const req_state_names[REQ_NSTATES] = {
 	[REQ_DONE] = "DONE",
 };
 
-static int	request_build_head(struct request *, struct upstream_server *,
-		    int64_t);
 static void	request_connect(struct request *);
 static void	request_pump_body(struct request *);
 static void	request_read_response(struct request *);
-static void	request_finish(struct request *, enum outcome);
 static void	request_task_cb(struct deadline_task *, enum scope, void *);
 static void	request_cancelled(struct request *, enum scope);
 static void	request_attempt_failed(struct request *, enum outcome, int, int);
 static int	request_tx_append(void *, const char *, size_t);
-static void	request_upstream_cb(void *, enum upstream_event, int);
 static void	request_backoff_done(struct deadline_timer *, void *);
 static void	request_tunnel_cb(void *, enum tunnel_news, enum tunnel_side,
 		    int);
 static void	request_tunnel_begin(struct request *, size_t);
-static void	request_parse_head(struct request *);
-static void	request_hedge_cb(void *, struct hedge *, enum hedge_news,
-		    enum outcome, int);
-static void	request_hedge_fire(struct deadline_timer *, void *);
-static void	request_hedge_arm(struct request *);
-static void	request_hedges_cancel(struct request *);
-static void	request_detach(struct request *, enum outcome, int);
-static void	request_retry_ended(struct request *, enum metrics_retry);
-static void	request_rearm(struct request *);
-static bool	request_idempotent(const struct request *);
 
 /* Which failures of an attempt may be retried. */
 #define ATTEMPT_CONNECT		1	/* connect failed or timed out: always */
@@ -197,7 +74,7 @@ static bool	request_idempotent(const struct request *);
  * client's X-Request-Id when it sent a well-formed one, else our own id
  * in 16 hex digits (written the first time it is asked for).
  */
-static const char *
+const char *
 request_rid(struct request *rq)
 {
 	if (rq->rq_rid_len == 0) {
@@ -365,10 +242,8 @@ request_free(struct request *rq)
 	struct proxy_ctx *ctx = rq->rq_ctx;
 
 	deadline_task_clear(&rq->rq_task);
-	if (rq->rq_hedge_tm_ready)
-		deadline_timer_stop(&rq->rq_hedge_tm);
-	while (rq->rq_nhedge > 0)
-		hedge_free(rq->rq_hedge[--rq->rq_nhedge]);
+	if (rq->rq_nhedge > 0 || rq->rq_hedge_tm_ready)
+		request_hedge_cancel(rq);	/* none left after a finish */
 	request_http_put(rq);
 	free(rq->rq_head);
 	buf_release(&rq->rq_tx);
@@ -407,7 +282,7 @@ request_state_name(const struct request *rq)
 }
 
 /* The timeouts in force for this request: its route's, or the defaults. */
-static const struct config_timeouts *
+const struct config_timeouts *
 request_timeouts(const struct request *rq)
 {
 	return rq->rq_route ? &rq->rq_route->timeouts : &rq->rq_cfg->timeouts;
@@ -548,7 +423,7 @@ request_proxy_status(struct request *rq, enum outcome o, char *out,
  * answered with the outcome's status (outcome.h); after it, the client
  * connection is aborted so the body visibly ends short.
  */
-static void
+void
 request_finish(struct request *rq, enum outcome outcome)
 {
 	struct deadline_task *t = &rq->rq_task;
@@ -564,7 +439,7 @@ request_finish(struct request *rq, enum outcome outcome)
 	if (rq->rq_backoff_ready)
 		deadline_timer_stop(&rq->rq_backoff);
 	if (rq->rq_nhedge > 0 || rq->rq_hedge_tm_ready)
-		request_hedges_cancel(rq);
+		request_hedge_cancel(rq);
 	request_retry_ended(rq, METRICS_RETRY_FAILED);
 	/* A trial request that ended without a verdict frees the trial. */
 	if (rq->rq_server != NULL && !rq->rq_judged)
@@ -1067,7 +942,7 @@ request_upstream_budget(struct request *rq, const struct config_timeouts *to,
  * left then, with the try scope that ends at try_at.  Returns 0, or -1
  * when the request was finished.
  */
-static int
+int
 request_build_head(struct request *rq, struct upstream_server *server,
     int64_t try_at)
 {
@@ -1224,7 +1099,7 @@ request_retry_fresh(struct request *rq)
 }
 
 /* Whether the request may be sent again after a try/reset/close failure. */
-static bool
+bool
 request_idempotent(const struct request *rq)
 {
 	switch (rq->rq_h->rh_reqm.method_id) {
@@ -1265,7 +1140,7 @@ request_rearm(struct request *rq)
 }
 
 /* A retry's try ended: count it once, by how. */
-static void
+void
 request_retry_ended(struct request *rq, enum metrics_retry result)
 {
 	if (rq->rq_retry) {
@@ -1279,7 +1154,7 @@ request_retry_ended(struct request *rq, enum metrics_retry result)
  * pooled, and its scopes close; the task is started again if the engine
  * cancelled it, so that request (and drain) keep their instants.
  */
-static void
+void
 request_drop_try(struct request *rq)
 {
 	struct deadline_task *t = &rq->rq_task;
@@ -1313,12 +1188,11 @@ request_attempt_failed(struct request *rq, enum outcome outcome, int kind,
 	bool retry;
 
 	if (rq->rq_nhedge > 0 && !rq->rq_head_sent) {
-		request_detach(rq, outcome, err);
+		request_hedge_detach(rq, outcome, err);
 		return;
 	}
 	request_retry_ended(rq, METRICS_RETRY_FAILED);
-	if (rq->rq_hedge_tm_ready)
-		deadline_timer_stop(&rq->rq_hedge_tm);
+	request_hedge_cancel(rq);	/* the timer of a hedge not started */
 	upstream_failed(rq->rq_server, outcome_name(outcome));
 	rq->rq_judged = true;
 	log_warn("req %s: try %u on %s failed: %s%s%s while %s (client %s)",
@@ -1783,307 +1657,6 @@ request_tunnel_cb(void *arg, enum tunnel_news news, enum tunnel_side side,
 	}
 }
 
-/*
- * Hedging (README, "Hedged requests"): while an idempotent request without
- * a body waits for its response head, a hedge starts on another server
- * after the route's delay, within request and the retry budget.  The first
- * whole head wins; every other try is closed at once, never pooled.
- */
-
-/* The delay before the next hedge, in us, or -1 when none may start. */
-static int64_t
-request_hedge_delay(struct request *rq)
-{
-	const struct config_timeouts *to = request_timeouts(rq);
-	int64_t now = deadline_now_cached();
-	struct latwin *w;
-
-	if ((to->hedge.ms == 0 && to->hedge.pct == 0) || rq->rq_route == NULL ||
-	    rq->rq_hedges >= to->hedge_max ||
-	    rq->rq_hedges >= HEDGE_MAX || rq->rq_upgrade || rq->rq_head_sent ||
-	    rq->rq_route->upstream->nservers < 2 || !request_idempotent(rq))
-		return -1;
-	if (to->hedge.ms != 0)
-		return (int64_t)to->hedge.ms * 1000;
-	if (to->hedge.pct == 0 ||
-	    (w = upstream_latwin(rq->rq_ups, rq->rq_route)) == NULL ||
-	    latwin_samples(w, now) < HEDGE_SAMPLES)
-		return -1;
-	return (int64_t)latwin_percentile(w, now, to->hedge.pct);
-}
-
-/* Set the timer of the next hedge, when one may start before the request
- * (or the drain) ends. */
-static void
-request_hedge_arm(struct request *rq)
-{
-	int64_t d = request_hedge_delay(rq), at;
-
-	if (d < 0)
-		return;
-	at = deadline_now_refresh() + d;
-	if (at >= rq->rq_request_at ||
-	    (rq->rq_drain_at != 0 && at >= rq->rq_drain_at))
-		return;
-	if (!rq->rq_hedge_tm_ready) {
-		deadline_timer_init(&rq->rq_hedge_tm, rq->rq_ctx->pc_base,
-		    request_hedge_fire, rq);
-		rq->rq_hedge_tm_ready = true;
-	}
-	deadline_timer_set(&rq->rq_hedge_tm, at);
-}
-
-/* Take hedge i out of the racing ones. */
-static void
-request_hedge_remove(struct request *rq, unsigned i)
-{
-	rq->rq_nhedge--;
-	rq->rq_hedge[i] = rq->rq_hedge[rq->rq_nhedge];
-	rq->rq_hedge_try[i] = rq->rq_hedge_try[rq->rq_nhedge];
-}
-
-/* Which of the racing hedges h is. */
-static unsigned
-request_hedge_index(const struct request *rq, const struct hedge *h)
-{
-	unsigned i;
-
-	for (i = 0; i < rq->rq_nhedge; i++)
-		if (rq->rq_hedge[i] == h)
-			break;
-	return i;
-}
-
-/* Cancel every racing hedge and the timer of the next: a head came, or
- * the request ended.  Their servers get no verdict. */
-static void
-request_hedges_cancel(struct request *rq)
-{
-	struct hedge *h;
-
-	if (rq->rq_hedge_tm_ready)
-		deadline_timer_stop(&rq->rq_hedge_tm);
-	while (rq->rq_nhedge > 0) {
-		h = rq->rq_hedge[--rq->rq_nhedge];
-		log_debug("req %s: hedge try %u on %s cancelled",
-		    request_rid(rq), rq->rq_hedge_try[rq->rq_nhedge],
-		    upstream_name(hedge_server(h)));
-		upstream_abandoned(hedge_server(h));
-		metrics_hedge(rq->rq_ctx->pc_metrics, METRICS_HEDGE_LOST);
-		hedge_free(h);
-	}
-}
-
-/*
- * A hedge failed: its server is told (a pooled connection the server had
- * closed is not its fault), and it is dropped.  When nothing else is left
- * racing, the request ends with its cause.
- */
-static void
-request_hedge_failed(struct request *rq, struct hedge *h, enum outcome o,
-    int err)
-{
-	struct upstream_server *us = hedge_server(h);
-	unsigned i = request_hedge_index(rq, h);
-
-	if (hedge_pooled(h) && (o == OUTCOME_ERROR_UPSTREAM_CLOSED ||
-	    o == OUTCOME_ERROR_UPSTREAM_RESET))
-		upstream_abandoned(us);
-	else
-		upstream_failed(us, outcome_name(o));
-	log_warn("req %s: hedge try %u on %s failed: %s%s%s (client %s)",
-	    request_rid(rq), i < rq->rq_nhedge ? rq->rq_hedge_try[i] : 0,
-	    upstream_name(us), outcome_name(o),
-	    err && o != OUTCOME_ERROR_TLS ? ": " : "",
-	    err && o != OUTCOME_ERROR_TLS ? strerror(err) : "",
-	    rq->rq_peer.rp_addr);
-	metrics_hedge(rq->rq_ctx->pc_metrics, METRICS_HEDGE_FAILED);
-	if (i < rq->rq_nhedge)
-		request_hedge_remove(rq, i);
-	hedge_free(h);
-	if (rq->rq_up == NULL && rq->rq_nhedge == 0) {
-		if (o == OUTCOME_ERROR_TLS)
-			rq->rq_tls_fail = (uint8_t)err;
-		rq->rq_server = us;
-		request_finish(rq, o);
-	}
-}
-
-/* A hedge is connected: send it the head, built for its server and its
- * own try scope. */
-static void
-request_hedge_send(struct request *rq, struct hedge *h)
-{
-	int r;
-
-	if (request_build_head(rq, hedge_server(h), hedge_try_at(h)) != 0)
-		return;
-	r = hedge_send(h, rq->rq_tx.b_data, rq->rq_tx.b_len);
-	buf_release(&rq->rq_tx);
-	if (r != 0)
-		request_hedge_failed(rq, h, errno == EPIPE ?
-		    OUTCOME_ERROR_UPSTREAM_CLOSED : OUTCOME_ERROR_UPSTREAM_RESET,
-		    errno);
-}
-
-/*
- * A hedge's head came first: it becomes the request's try.  The try it
- * raced is closed, never pooled, and so are the other hedges; the bytes
- * the hedge read are parsed as the response.
- */
-static void
-request_hedge_won(struct request *rq, struct hedge *h)
-{
-	struct deadline_task *t = &rq->rq_task;
-	unsigned i = request_hedge_index(rq, h), tryno;
-	struct hedge_times ht;
-
-	tryno = rq->rq_hedge_try[i];
-	request_hedge_remove(rq, i);
-	request_hedges_cancel(rq);
-	if (rq->rq_up != NULL) {
-		log_debug("req %s: try %u on %s cancelled: hedge try %u won",
-		    request_rid(rq), rq->rq_try, upstream_name(rq->rq_server),
-		    tryno);
-		upstream_release(rq->rq_up, false);
-		rq->rq_up = NULL;
-		if (!rq->rq_judged)
-			upstream_abandoned(rq->rq_server);
-	}
-	request_retry_ended(rq, METRICS_RETRY_FAILED);
-	metrics_hedge(rq->rq_ctx->pc_metrics, METRICS_HEDGE_WON);
-	deadline_close(t, SCOPE_CONNECT);
-	deadline_close(t, SCOPE_UPSTREAM_HEADER);
-	deadline_close(t, SCOPE_UPSTREAM_IDLE);
-	deadline_close(t, SCOPE_TRY);
-	buf_release(&rq->rq_rx);
-	rq->rq_server = hedge_server(h);
-	rq->rq_up = hedge_take(h, &rq->rq_rx, &ht);
-	upstream_attach(rq->rq_up, request_upstream_cb, rq);
-	upstream_want_read(rq->rq_up, true);
-	rq->rq_try = tryno;
-	rq->rq_pooled = ht.ht_pooled;
-	rq->rq_t_conn0 = ht.ht_conn0;
-	rq->rq_t_conn = ht.ht_conn;
-	rq->rq_t_sent = ht.ht_sent != 0 ? ht.ht_sent : ht.ht_conn0;
-	rq->rq_sent = true;
-	rq->rq_got_byte = true;
-	rq->rq_judged = false;
-	http_parser_reset(&rq->rq_h->rh_resp);
-	http_parser_set_head_request(&rq->rq_h->rh_resp,
-	    rq->rq_h->rh_reqm.method_id == HTTP_HEAD);
-	log_info("req %s: hedge try %u on %s won (client %s)",
-	    request_rid(rq), tryno, upstream_name(rq->rq_server),
-	    rq->rq_peer.rp_addr);
-	request_parse_head(rq);
-}
-
-/* What a hedge reports. */
-static void
-request_hedge_cb(void *arg, struct hedge *h, enum hedge_news news,
-    enum outcome o, int err)
-{
-	struct request *rq = arg;
-
-	switch (news) {
-	case HEDGE_READY:
-		request_hedge_send(rq, h);
-		break;
-	case HEDGE_HEAD:
-		request_hedge_won(rq, h);
-		break;
-	case HEDGE_FAILED:
-		request_hedge_failed(rq, h, o, err);
-		break;
-	}
-}
-
-/*
- * The hedge delay passed without a response head: start a hedge on a
- * server this request has not tried, if the retry budget allows.
- */
-static void
-request_hedge_fire(struct deadline_timer *tm, void *arg)
-{
-	struct request *rq = arg;
-	const struct config_timeouts *to = request_timeouts(rq);
-	int64_t now = deadline_now_cached(), try_at = DEADLINE_NEVER;
-	struct upstream_server *us;
-	struct hedge *h;
-	const char *why;
-	unsigned tryno;
-	size_t k;
-	int err;
-
-	(void)tm;
-	if (rq->rq_state != REQ_WAIT || rq->rq_head_sent ||
-	    rq->rq_nhedge >= HEDGE_MAX)
-		return;
-	if (!upstream_budget_take(rq->rq_ups, rq->rq_route)) {
-		log_info("req %s: no hedge: the retry budget of upstream %s "
-		    "is spent", request_rid(rq), rq->rq_route->upstream->name);
-		metrics_skipped(rq->rq_ctx->pc_metrics,
-		    METRICS_SKIP_HEDGE_BUDGET);
-		return;
-	}
-	us = upstream_pick(rq->rq_ups, rq->rq_route, rq->rq_tried, &why);
-	if (us == NULL)
-		return;
-	k = upstream_index(us);
-	if (k >= 64 || (rq->rq_tried & (1ULL << k))) {
-		upstream_abandoned(us);		/* no other server is up */
-		return;
-	}
-	rq->rq_tried |= 1ULL << k;
-	if (rq->rq_t_race == 0)
-		rq->rq_t_race = rq->rq_t_sent;
-	tryno = ++rq->rq_tries;
-	rq->rq_hedges++;
-	metrics_hedge_started(rq->rq_ctx->pc_metrics);
-	log_info("req %s: hedge try %u on %s: no response head from %s "
-	    "after %lld ms (client %s)", request_rid(rq), tryno,
-	    upstream_name(us), upstream_name(rq->rq_server),
-	    (long long)((now - rq->rq_t_sent) / 1000), rq->rq_peer.rp_addr);
-	if (to->ms[SCOPE_TRY] != 0)
-		try_at = now + (int64_t)to->ms[SCOPE_TRY] * 1000;
-	h = hedge_start(rq->rq_ctx->pc_base, us, to->ms[SCOPE_CONNECT],
-	    to->ms[SCOPE_UPSTREAM_HEADER], try_at, request_hedge_cb, rq, &err);
-	if (h == NULL) {
-		upstream_failed(us, outcome_name(OUTCOME_ERROR_CONNECT));
-		log_warn("req %s: hedge try %u on %s failed: %s: %s",
-		    request_rid(rq), tryno, upstream_name(us),
-		    outcome_name(OUTCOME_ERROR_CONNECT),
-		    strerror(err ? err : ENOMEM));
-		metrics_hedge(rq->rq_ctx->pc_metrics, METRICS_HEDGE_FAILED);
-		request_hedge_arm(rq);
-		return;
-	}
-	rq->rq_hedge_try[rq->rq_nhedge] = tryno;
-	rq->rq_hedge[rq->rq_nhedge++] = h;
-	request_hedge_arm(rq);
-	if (hedge_ready(h))
-		request_hedge_send(rq, h);
-}
-
-/*
- * The request's own try failed while hedges race: it is judged and
- * closed, and the request waits on the hedges, the last of which ends it
- * if none gets a head.
- */
-static void
-request_detach(struct request *rq, enum outcome outcome, int err)
-{
-	upstream_failed(rq->rq_server, outcome_name(outcome));
-	rq->rq_judged = true;
-	log_warn("req %s: try %u on %s failed: %s%s%s while waiting for the "
-	    "response head; %u hedge(s) still racing (client %s)",
-	    request_rid(rq), rq->rq_try, upstream_name(rq->rq_server),
-	    outcome_name(outcome), err ? ": " : "", err ? strerror(err) : "",
-	    (unsigned)rq->rq_nhedge, rq->rq_peer.rp_addr);
-	request_retry_ended(rq, METRICS_RETRY_FAILED);
-	request_drop_try(rq);
-}
-
 /* The response head is complete: rebuild it and start relaying. */
 static void
 request_response_head(struct request *rq)
@@ -2092,7 +1665,6 @@ request_response_head(struct request *rq)
 	struct deadline_task *t = &rq->rq_task;
 	bool client10 = rq->rq_h->rh_reqm.major == 1 && rq->rq_h->rh_reqm.minor == 0;
 	bool close;
-	struct latwin *w;
 	char ps[128];
 	size_t pslen = 0;
 	ssize_t n;
@@ -2103,16 +1675,8 @@ request_response_head(struct request *rq)
 	upstream_succeeded(rq->rq_server);
 	rq->rq_judged = true;
 	rq->rq_won = rq->rq_try;
-	if (rq->rq_nhedge > 0 || rq->rq_hedge_tm_ready)
-		request_hedges_cancel(rq);
 	request_retry_ended(rq, METRICS_RETRY_OK);
-	/* The route's header time as the client waited it: for a hedged
-	 * request, from when the raced try was sent, so that hedging does
-	 * not teach pNN that the slow answers it cut short were fast. */
-	if (rq->rq_t_sent > 0 && (w = upstream_latwin(rq->rq_ups,
-	    rq->rq_route)) != NULL)
-		latwin_record(w, rq->rq_t_uphead, (uint64_t)(rq->rq_t_uphead -
-		    (rq->rq_t_race > 0 ? rq->rq_t_race : rq->rq_t_sent)));
+	request_hedge_headed(rq);
 	if (!rq->rq_sent) {
 		/* An early answer: the rest of the request body is not read. */
 		rq->rq_close = true;
@@ -2158,7 +1722,7 @@ request_response_head(struct request *rq)
  * Parse response head bytes in rq_rx.  Interim 1xx responses are dropped:
  * the proxy answers 100-continue itself.
  */
-static void
+void
 request_parse_head(struct request *rq)
 {
 	struct buf *rx = &rq->rq_rx;
@@ -2247,7 +1811,7 @@ request_read_response(struct request *rq)
 }
 
 /* What the upstream connection reports: the callback given at attach. */
-static void
+void
 request_upstream_cb(void *arg, enum upstream_event ev, int err)
 {
 	struct request *rq = arg;
