@@ -80,17 +80,7 @@ summarize() {
 	[ -s "$d/runs.tsv" ] || { say "no $d/runs.tsv"; return 1; }
 	echo "== hourglass hedging bench: $(basename "$d")"
 	sed 's/^/   /' "$d/env.txt"
-	awk '
-	function median(list,   a, n, i, j, t) {
-		n = split(list, a, " ")
-		if (n == 0) return ""
-		for (i = 2; i <= n; i++) {
-			t = a[i] + 0
-			for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-			a[j + 1] = t
-		}
-		return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
+	awk "$AWK_MEDIAN"'
 	function add(k, v) { L[c, k] = L[c, k] " " v }
 	function m(k) { return median(L[c, k]) }
 	FILENAME ~ /status.txt$/ { order[++n] = $1; st[$1] = substr($0, length($1) + 2); next }

@@ -11,6 +11,9 @@
 # to measure in PORT, MAIN and MPID.  With "-tls" (bench/tls.sh), TLS_CERT,
 # TLS_KEY and TLS_CERTKEY name the certificate and key.
 
+# The summaries' awk functions, median() and fmt() (bench/median.awk).
+AWK_MEDIAN=$(cat "$(dirname "${BASH_SOURCE[0]}")/median.awk")
+
 # alive PID: running and not a zombie.
 alive() {
 	local s

@@ -11,20 +11,8 @@ d=${1:?usage: bench/summarize.sh RESULTS_DIR}
 echo "== hourglass side-by-side bench: $(basename "$d")"
 [ -f "$d/env.txt" ] && sed 's/^/   /' "$d/env.txt"
 
-# Shared awk: a numeric median of a space-separated list.
-MEDIAN='
-function median(list,   a, n, i, j, t) {
-	n = split(list, a, " ")
-	if (n == 0) return ""
-	for (i = 2; i <= n; i++) {
-		t = a[i] + 0
-		for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-		a[j + 1] = t
-	}
-	return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function fmt(v, f) { return v == "" ? "-" : sprintf(f, v) }
-'
+# Shared awk: median() and fmt().
+MEDIAN=$(cat "$(dirname "$0")/median.awk")
 
 if [ -s "$d/throughput.tsv" ]; then
 	awk "$MEDIAN"'

@@ -275,18 +275,7 @@ part_tls() {
 tls_summarize() {
 	local d=$1
 	[ -s "$d/tls.tsv" ] || return 0
-	awk '
-	function median(list,   a, n, i, j, t) {
-		n = split(list, a, " ")
-		if (n == 0) return ""
-		for (i = 2; i <= n; i++) {
-			t = a[i] + 0
-			for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-			a[j + 1] = t
-		}
-		return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
-	function fmt(v, f) { return v == "" ? "-" : sprintf(f, v) }
+	awk "$AWK_MEDIAN"'
 	NR == 1 { next }
 	{
 		r = $1; s = $2; c = $3
@@ -353,17 +342,7 @@ tls_summarize() {
 		awk '$2 == "full:" { printf "   %-10s %s %s %s\n", $1, $(NF - 2), $(NF - 1), $NF }' "$d/tls/params.txt"
 	fi
 	[ -s "$d/tls_perf.tsv" ] || return 0
-	awk '
-	function median(list,   a, n, i, j, t) {
-		n = split(list, a, " ")
-		if (n == 0) return ""
-		for (i = 2; i <= n; i++) {
-			t = a[i] + 0
-			for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-			a[j + 1] = t
-		}
-		return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
+	awk "$AWK_MEDIAN"'
 	# group(c, dso): the column an object goes to.
 	function group(c, o) {
 		if (o == c) return "own"
@@ -405,6 +384,7 @@ tls_summarize() {
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	AWK_MEDIAN=$(cat "$(dirname "$0")/median.awk")	# lib.sh's, alone
 	case ${1:-} in
 	'')
 		exec "$(dirname "$0")/run.sh" tls

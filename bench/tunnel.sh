@@ -56,17 +56,7 @@ summarize() {
 	[ -s "$d/status.txt" ] || { say "no $d/status.txt"; return 1; }
 	echo "== hourglass tunnel bench: $(basename "$d")"
 	sed 's/^/   /' "$d/env.txt"
-	awk '
-	function median(list,   a, n, i, j, t) {
-		n = split(list, a, " ")
-		if (n == 0) return ""
-		for (i = 2; i <= n; i++) {
-			t = a[i] + 0
-			for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-			a[j + 1] = t
-		}
-		return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
+	awk "$AWK_MEDIAN"'
 	function best(v, lower,   b) {	# the better peer, nginx or HAProxy
 		b = ""
 		if (v["nginx"] != "") b = v["nginx"]
